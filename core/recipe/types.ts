@@ -1,0 +1,69 @@
+// Recipe shape (`*.anneal.yaml` / `.json`). Hyperparameter keys are TRL's names so a recipe can be
+// handed to TRL unchanged; Anneal-only keys (model, stage, data, lora, samples, rewards, gates) sit
+// beside them.
+
+export type Stage = 'sft' | 'dpo' | 'reward' | 'grpo' | 'cpt';
+
+export interface LoraConfig {
+  r: number;
+  alpha: number;
+  dropout: number;
+  /** HF module names, e.g. ["q_proj", "v_proj"]; "all-linear" targets every linear layer. */
+  target_modules: string[] | 'all-linear';
+}
+
+export interface SamplesConfig {
+  /** Prompts to complete during training; each is a user turn (string) or a message list. */
+  prompts: (string | { role: string; content: string }[])[];
+  /** Sample every N optimizer steps. */
+  every_steps: number;
+  max_new_tokens: number;
+  temperature: number;
+  top_p: number;
+}
+
+/** TRL-named training arguments. Every field optional in the file; defaults filled by core/recipe. */
+export interface TrainingArguments {
+  learning_rate: number;
+  per_device_train_batch_size: number;
+  per_device_eval_batch_size: number;
+  gradient_accumulation_steps: number;
+  num_train_epochs: number;
+  /** -1 means "derive from epochs". */
+  max_steps: number;
+  warmup_steps: number;
+  warmup_ratio: number;
+  lr_scheduler_type: 'linear' | 'cosine' | 'constant' | 'constant_with_warmup';
+  weight_decay: number;
+  adam_beta1: number;
+  adam_beta2: number;
+  adam_epsilon: number;
+  max_grad_norm: number;
+  max_length: number;
+  logging_steps: number;
+  eval_steps: number;
+  save_steps: number;
+  seed: number;
+  packing: boolean;
+  completion_only_loss: boolean;
+  assistant_only_loss: boolean;
+  // Preference and RL stages (checked now, trained by later issues).
+  beta?: number;
+  loss_type?: string;
+  num_generations?: number;
+  max_completion_length?: number;
+  temperature?: number;
+  epsilon?: number;
+}
+
+export interface Recipe extends Partial<TrainingArguments> {
+  /** `tiny` (built-in) or a Hugging Face model folder, relative to the recipe. */
+  model: string;
+  stage: Stage;
+  data: { train: string; eval?: string };
+  output_dir?: string;
+  lora?: Partial<LoraConfig> | null;
+  samples?: Partial<SamplesConfig>;
+  rewards?: unknown[];
+  gates?: unknown;
+}

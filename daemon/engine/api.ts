@@ -1,0 +1,47 @@
+// The boundary between the run machinery (daemon/runs: process, files, IPC) and the engine (tensors).
+// The engine is a library: it gets a job and callbacks, and never touches sockets or the run store.
+
+import type { LoraConfig, SamplesConfig, TrainingArguments } from '../../core/recipe/types.ts';
+
+/** Which tfjs backend was chosen and why the ones above it on the ladder were skipped. */
+export interface BackendReport {
+  name: string; // 'tensorflow-gpu' | 'webgpu' | 'tensorflow' | 'wasm' | 'cpu'
+  device: string; // human description, e.g. "CUDA (NVIDIA H100)", "wasm SIMD, 1 thread"
+  skipped: { name: string; reason: string }[];
+}
+
+export interface TrainJob {
+  stage: 'sft';
+  /** The run's folder; the engine writes `checkpoints/step-N/` (atomically) and `output/` inside it. */
+  runDir: string;
+  /** `tiny` or an absolute path to a Hugging Face model folder. */
+  model: string;
+  data: { train: string; eval?: string };
+  args: TrainingArguments;
+  /** null = full fine-tuning. */
+  lora: LoraConfig | null;
+  samples?: SamplesConfig;
+  /** Continue from this checkpoint folder: same data order, same RNG stream, same loss curve. */
+  resumeFrom?: string;
+  /** Force a backend instead of walking the ladder. */
+  backend?: string;
+}
+
+export interface TrainEvents {
+  status(s: { phase: 'loading' | 'training' | 'saving' | 'done'; message?: string; totalSteps?: number; backend?: BackendReport }): void;
+  /** TRL metric names: loss, learning_rate, grad_norm, epoch, num_tokens, mean_token_accuracy, eval/loss, train/tokens_per_second. */
+  metrics(m: { step: number; [name: string]: number }): void;
+  sample(s: { step: number; prompt: string; completion: string }): void;
+  log(line: string): void;
+  checkpoint(c: { step: number; path: string }): void;
+}
+
+export interface TrainResult {
+  finalStep: number;
+  outputDir: string;
+  /** True when the signal stopped it (a checkpoint of the last step was written first). */
+  stopped: boolean;
+}
+
+/** Implemented in daemon/engine/train.ts. */
+export type Train = (job: TrainJob, events: TrainEvents, signal: AbortSignal) => Promise<TrainResult>;

@@ -1,0 +1,61 @@
+// One build script for every bundle Anneal ships. Type checking is separate (`tsc --noEmit`).
+import * as esbuild from 'esbuild';
+import { cpSync, mkdirSync, existsSync } from 'node:fs';
+
+const production = process.argv.includes('--production');
+const watch = process.argv.includes('--watch');
+
+/** Node-side bundles: the extension host, the language server, the CLI/daemon, the training worker. */
+const nodeEntries = {
+  extension: 'extension/client/extension.ts',
+  server: 'extension/server/server.ts',
+  cli: 'daemon/cli.ts',
+  worker: 'daemon/runs/worker.ts',
+};
+
+const common = {
+  bundle: true,
+  sourcemap: !production,
+  minify: production,
+  logLevel: 'warning',
+};
+
+const builds = [];
+const present = Object.fromEntries(Object.entries(nodeEntries).filter(([, file]) => existsSync(file)));
+builds.push({
+  ...common,
+  entryPoints: present,
+  outdir: 'dist',
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  // vscode is provided by the host; native/optional tfjs backends are resolved at run time.
+  external: ['vscode', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', 'webgpu'],
+  banner: { js: '' },
+});
+
+// Browser-side bundles for webviews (dashboard, samples, pair inspector, report), added as they appear.
+const webviewEntries = {};
+for (const name of ['dashboard', 'samples', 'pairs', 'report']) {
+  const file = `webviews/${name}/main.ts`;
+  if (existsSync(file)) webviewEntries[`webviews/${name}`] = file;
+}
+if (Object.keys(webviewEntries).length > 0) {
+  builds.push({ ...common, entryPoints: webviewEntries, outdir: 'dist', platform: 'browser', format: 'iife', target: 'es2022' });
+}
+
+mkdirSync('dist', { recursive: true });
+// The wasm backend loads its .wasm binaries from a directory we name at run time.
+const wasmDir = 'node_modules/@tensorflow/tfjs-backend-wasm/dist';
+if (existsSync(wasmDir)) {
+  mkdirSync('dist/wasm', { recursive: true });
+  for (const f of ['tfjs-backend-wasm.wasm', 'tfjs-backend-wasm-simd.wasm', 'tfjs-backend-wasm-threaded-simd.wasm']) {
+    if (existsSync(`${wasmDir}/${f}`)) cpSync(`${wasmDir}/${f}`, `dist/wasm/${f}`);
+  }
+}
+
+if (watch) {
+  for (const options of builds) (await esbuild.context(options)).watch();
+} else {
+  await Promise.all(builds.map((options) => esbuild.build(options)));
+}

@@ -1,0 +1,43 @@
+// `npm test`: build the bundles, type-check, then run every test layer with node's test runner.
+// Layers: unit (core/ and engine math), integration (LSP over stdio, CLI, daemon over a real socket),
+// e2e (a real VS Code in code-server driven by Chromium; test/e2e/setup.sh installs what it needs).
+import { spawnSync } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+function run(cmd, args, opts = {}) {
+  const r = spawnSync(cmd, args, { stdio: 'inherit', ...opts });
+  if (r.status !== 0) {
+    console.error(`\n${cmd} ${args.join(' ')} failed (exit ${r.status ?? r.signal})`);
+    process.exit(r.status || 1);
+  }
+}
+
+function testFiles(dir) {
+  const out = [];
+  let entries = [];
+  try { entries = readdirSync(dir); } catch { return out; }
+  for (const name of entries.sort()) {
+    const full = join(dir, name);
+    if (name === 'fixtures' || name === '.cache') continue;
+    if (statSync(full).isDirectory()) out.push(...testFiles(full));
+    else if (name.endsWith('.test.ts')) out.push(full);
+  }
+  return out;
+}
+
+const only = process.argv.slice(2); // optional: layers to run, e.g. `npm test -- unit`
+const layers = only.length > 0 ? only : ['unit', 'integration', 'e2e'];
+
+run('node', ['esbuild.mjs']);
+run('npx', ['tsc', '--noEmit', '-p', '.']);
+if (layers.includes('e2e')) run('bash', ['test/e2e/setup.sh']);
+
+const files = layers.flatMap((layer) => testFiles(join('test', layer)));
+if (files.length === 0) {
+  console.error('no test files found');
+  process.exit(1);
+}
+run('node', ['--import', 'tsx', '--test', '--test-reporter=spec', ...files], {
+  env: { ...process.env, ANNEAL_TEST: '1' },
+});
