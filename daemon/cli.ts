@@ -1,0 +1,25 @@
+#!/usr/bin/env node
+// `anneal`: one binary for the CLI and the daemon (like `ollama serve` / `ollama run`).
+// Each subcommand lives in daemon/commands/<name>.ts and registers itself on the program.
+
+import { Command } from 'commander';
+import { registerValidate } from './commands/validate.ts';
+import { ANNEAL_VERSION } from '../core/version.ts';
+
+const program = new Command()
+  .name('anneal')
+  .description('LLM post-training: check datasets and recipes, train on a local daemon.')
+  .version(ANNEAL_VERSION)
+  .showHelpAfterError()
+  // Usage errors exit 2, as the validate contract promises for every subcommand.
+  .exitOverride((err) => {
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') process.exit(0);
+    process.exit(2);
+  });
+
+registerValidate(program);
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  console.error(`anneal: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(2);
+});
