@@ -1,5 +1,8 @@
 // The vocabulary shared by detection, rules, the language server, the CLI and the trainer.
 
+import type { Diagnostic, Range } from '../diagnostics.ts';
+import type { Stage } from '../recipe/types.ts';
+
 /** Record formats a line can be in (DATASETS.md). */
 export type RecordFormat =
   | 'text'
@@ -46,3 +49,95 @@ export type NormalizedRecord =
   | { format: 'preference'; prompt: Turns; chosen: Turns; rejected: Turns }
   | { format: 'prompt-only'; prompt: Turns; extra: Record<string, unknown> }
   | { format: 'unpaired-preference'; prompt: Turns; completion: Turns; label: boolean };
+
+// ---- Dataset checking: options, per-record facts and the report (core/datasets/index.ts) ----
+
+/** LLaMA-Factory `dataset_info.json` entry for one file (only the keys Anneal honours). */
+export interface DatasetInfoEntry {
+  file_name?: string;
+  formatting?: 'alpaca' | 'sharegpt' | string;
+  ranking?: boolean;
+  /** Canonical column -> the column name used in this file (e.g. `messages: "conversations"`). */
+  columns?: Record<string, string>;
+  /** ShareGPT tags (`role_tag`, `content_tag`, `user_tag`, `assistant_tag`, ...). */
+  tags?: Record<string, string>;
+}
+
+export interface DatasetCheckOptions {
+  /** Force the file's kind instead of detecting it from the records. */
+  kind?: DatasetKind;
+  /** The recipe stage that uses the file; implies the kind (dpo/reward -> preference, grpo -> prompt-only, cpt -> text). */
+  stage?: Stage;
+  /** Stop collecting diagnostics after this many (the report says `truncated`). Counts stay exact. */
+  maxDiagnostics?: number;
+  /** Token count of a record with the model's tokenizer and chat template; enables `too-long` and token stats. */
+  countTokens?: (record: NormalizedRecord) => number;
+  /** The recipe's `max_length` in tokens; only used together with `countTokens`. */
+  maxLength?: number;
+  /** Columns a recipe's reward functions read (prompt-only data); absent ones are `missing-column`. */
+  requiredColumns?: string[];
+  /** Column/tag mapping from a LLaMA-Factory `dataset_info.json` next to the data. */
+  datasetInfo?: DatasetInfoEntry;
+  /** Keep each record's normalized form for `recordAt`/`records` (default true; the CLI turns it off to save memory). */
+  retainRecords?: boolean;
+  /** Look for near duplicates with MinHash (default true). */
+  nearDuplicates?: boolean;
+}
+
+/** What the checker knows about one record line. */
+export interface RecordInfo {
+  /** 0-based line. */
+  line: number;
+  format: RecordFormat;
+  style: RecordStyle;
+  /** Absent when the record has errors that make it unusable, or when records are not retained. */
+  normalized?: NormalizedRecord;
+  /** The record's text range in the document (the whole line without its line break). */
+  range: Range;
+  /** Characters of content (all message/field text). */
+  chars: number;
+  /** Tokens when a tokenizer was given. */
+  tokens?: number;
+}
+
+/** p50/p90/p99/max of a length distribution. */
+export interface LengthStats {
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+  mean: number;
+}
+
+export interface DatasetSummary {
+  /** The kind the checks assumed. */
+  kind: DatasetKind | undefined;
+  kindSource: 'forced' | 'detected' | 'none';
+  /** Non-blank lines that parsed as a record of a known format. */
+  records: number;
+  /** Lines that are not records (syntax errors, not objects, unknown format). */
+  invalidLines: number;
+  blankLines: number;
+  formats: Partial<Record<RecordFormat, number>>;
+  styles: Record<RecordStyle, number>;
+  errors: number;
+  warnings: number;
+  infos: number;
+  /** Later copies of an exact duplicate. */
+  duplicates: number;
+  nearDuplicates: number;
+  /** Content length in characters. */
+  chars: LengthStats;
+  /** Content length in tokens (when `countTokens` was given). */
+  tokens?: LengthStats;
+}
+
+export interface DatasetReport {
+  /** Sorted by line. At most `maxDiagnostics`. */
+  diagnostics: Diagnostic[];
+  summary: DatasetSummary;
+  /** One entry per valid record line, in line order. */
+  records: RecordInfo[];
+  /** True when `maxDiagnostics` cut the list. */
+  truncated: boolean;
+}
