@@ -4,6 +4,13 @@
 
 import { Command } from 'commander';
 import { registerValidate } from './commands/validate.ts';
+import { registerDaemon } from './commands/daemon.ts';
+import { registerTrain } from './commands/train.ts';
+import { registerRuns } from './commands/runs.ts';
+import { registerStop } from './commands/stop.ts';
+import { registerResume } from './commands/resume.ts';
+import { registerLogs } from './commands/logs.ts';
+import { registerDashboard } from './commands/dashboard.ts';
 import { ANNEAL_VERSION } from '../core/version.ts';
 
 const program = new Command()
@@ -18,6 +25,13 @@ const program = new Command()
   });
 
 registerValidate(program);
+registerDaemon(program);
+registerTrain(program);
+registerRuns(program);
+registerStop(program);
+registerResume(program);
+registerLogs(program);
+registerDashboard(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   console.error(`anneal: ${err instanceof Error ? err.message : String(err)}`);

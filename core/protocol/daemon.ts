@@ -1,0 +1,201 @@
+// The daemon's JSON-RPC 2.0 protocol (over WebSocket, one message per frame). Every request and
+// notification is declared here once, with its method literal, typed params/result and the side that
+// sends it; the daemon, the CLI, the extension and the dashboard all import these declarations.
+
+import { NotificationType, ParameterStructures, RequestType } from 'vscode-jsonrpc';
+import type { Stage, TrainingArguments } from '../recipe/types.ts';
+import type { BackendInfo, FileDiagnostics, MetricRecord, RunInfo, SampleRecord } from './runs.ts';
+
+/** Bumped on any incompatible change; `initialize` refuses a client speaking another version. */
+export const PROTOCOL_VERSION = 1;
+
+/** Largest frame the daemon accepts (WebSocket maxPayload); bigger frames close the socket with 1009. */
+export const MAX_FRAME_BYTES = 4 * 1024 * 1024;
+
+/** Application error codes (JSON-RPC reserves -32768..-32000 for itself; ours sit just above). */
+export const DaemonErrorCodes = {
+  /** The client's protocol version differs from the daemon's; data: ProtocolMismatchData. */
+  ProtocolMismatch: -31001,
+  /** A request came before `initialize`. */
+  NotInitialized: -31002,
+  /** The run id is malformed. */
+  InvalidRunId: -31003,
+  /** No run with that id. */
+  RunNotFound: -31004,
+  /** The data or recipe has errors; data: InvalidInputData (the offending lines). */
+  InvalidInput: -31005,
+  /** The run is in a state that does not allow the request (e.g. deleting a running run). */
+  InvalidState: -31006,
+  /** The params are missing or of the wrong type. */
+  InvalidParams: -32602,
+} as const;
+
+export interface ProtocolMismatchData {
+  daemonProtocolVersion: number;
+  clientProtocolVersion: unknown;
+  daemonVersion: string;
+}
+
+export interface InvalidInputData {
+  files: FileDiagnostics[];
+}
+
+/** The host the daemon reports (the daemon itself never loads tensors). */
+export interface DeviceInfo {
+  platform: string;
+  arch: string;
+  cpus: number;
+  memoryBytes: number;
+  node: string;
+}
+
+// ---- initialize -------------------------------------------------------------------------------
+
+export interface InitializeParams {
+  protocolVersion: number;
+  clientName: string;
+  clientVersion?: string;
+}
+
+export interface InitializeResult {
+  protocolVersion: number;
+  daemonVersion: string;
+  pid: number;
+  stateDir: string;
+  /** The backend the most recent run got, or null before any run reported one. */
+  backend: BackendInfo | null;
+  device: DeviceInfo;
+  capabilities: {
+    /** Stages this daemon can train, e.g. ["sft"]. */
+    stages: Stage[];
+    maxConcurrentRuns: number;
+    maxFrameBytes: number;
+  };
+}
+
+/** Client -> daemon. Must be the first request on a connection; checks the protocol version. */
+export namespace Initialize {
+  export const method = 'initialize' as const;
+  export const type = new RequestType<InitializeParams, InitializeResult, ProtocolMismatchData>(method, ParameterStructures.byName);
+}
+
+// ---- runs -------------------------------------------------------------------------------------
+
+export interface StartRunParams {
+  stage: Stage;
+  /** Absolute path of a recipe (`*.anneal.yaml` / `.json`); its data and model are used unless overridden. */
+  recipe?: string;
+  /** Absolute paths; required when no recipe is given. */
+  data?: { train: string; eval?: string };
+  /** `tiny` or an absolute model folder; default `tiny` without a recipe. */
+  model?: string;
+  /** TrainingArguments overriding the recipe's (e.g. `{ max_steps: 50 }` from `--max-steps`). */
+  args?: Partial<TrainingArguments>;
+}
+
+export interface RunResult {
+  run: RunInfo;
+}
+
+export interface RunIdParams {
+  runId: string;
+}
+
+/** Client -> daemon. Validates the data and recipe, then queues a run; errors carry InvalidInputData. */
+export namespace StartRun {
+  export const method = 'runs/start' as const;
+  export const type = new RequestType<StartRunParams, RunResult, InvalidInputData>(method, ParameterStructures.byName);
+}
+
+export interface StopRunParams extends RunIdParams {
+  /** Kill the worker now instead of letting the engine checkpoint first. */
+  force?: boolean;
+}
+
+/** Client -> daemon. Asks a running run to checkpoint and stop (a queued run is just dequeued). */
+export namespace StopRun {
+  export const method = 'runs/stop' as const;
+  export const type = new RequestType<StopRunParams, RunResult, void>(method, ParameterStructures.byName);
+}
+
+/** Client -> daemon. Queues a stopped, failed or interrupted run again from its last checkpoint. */
+export namespace ResumeRun {
+  export const method = 'runs/resume' as const;
+  export const type = new RequestType<RunIdParams, RunResult, void>(method, ParameterStructures.byName);
+}
+
+export interface ListRunsResult {
+  runs: RunInfo[];
+}
+
+/** Client -> daemon. Every run in the state dir, newest first. */
+export namespace ListRuns {
+  export const method = 'runs/list' as const;
+  export const type = new RequestType<Record<string, never>, ListRunsResult, void>(method, ParameterStructures.byName);
+}
+
+/** Client -> daemon. One run's record. */
+export namespace GetRun {
+  export const method = 'runs/get' as const;
+  export const type = new RequestType<RunIdParams, RunResult, void>(method, ParameterStructures.byName);
+}
+
+export interface SubscribeParams extends RunIdParams {
+  /** Replay stored metrics and samples with step >= fromStep before the live stream; omit for live only. */
+  fromStep?: number;
+  /** Also stream `run/log` lines (and replay the whole log when fromStep is given). */
+  logs?: boolean;
+}
+
+export interface SubscribeResult {
+  run: RunInfo;
+  /** How many notifications of each kind were replayed; they are all sent before this result. */
+  replayed: { metrics: number; samples: number; logs: number };
+}
+
+/**
+ * Client -> daemon. Streams a run's notifications to this connection: the stored history from
+ * `fromStep` first (sent before the result), then everything new, until unsubscribe or disconnect.
+ */
+export namespace Subscribe {
+  export const method = 'runs/subscribe' as const;
+  export const type = new RequestType<SubscribeParams, SubscribeResult, void>(method, ParameterStructures.byName);
+}
+
+/** Client -> daemon. Ends this connection's stream of a run. */
+export namespace Unsubscribe {
+  export const method = 'runs/unsubscribe' as const;
+  export const type = new RequestType<RunIdParams, Record<string, never>, void>(method, ParameterStructures.byName);
+}
+
+/** Client -> daemon. Removes a finished run and its folder. */
+export namespace DeleteRun {
+  export const method = 'runs/delete' as const;
+  export const type = new RequestType<RunIdParams, Record<string, never>, void>(method, ParameterStructures.byName);
+}
+
+// ---- notifications (daemon -> subscribed clients) -----------------------------------------------
+
+/** Daemon -> client. The run's record changed (status, phase, checkpoint, error). */
+export namespace RunStatusNotification {
+  export const method = 'run/status' as const;
+  export const type = new NotificationType<{ run: RunInfo }>(method, ParameterStructures.byName);
+}
+
+/** Daemon -> client. One logged step. */
+export namespace RunMetricsNotification {
+  export const method = 'run/metrics' as const;
+  export const type = new NotificationType<{ runId: string; record: MetricRecord }>(method, ParameterStructures.byName);
+}
+
+/** Daemon -> client. One sampled completion. */
+export namespace RunSampleNotification {
+  export const method = 'run/sample' as const;
+  export const type = new NotificationType<{ runId: string; record: SampleRecord }>(method, ParameterStructures.byName);
+}
+
+/** Daemon -> client. One line of the run's log (engine messages and the worker's stderr). */
+export namespace RunLogNotification {
+  export const method = 'run/log' as const;
+  export const type = new NotificationType<{ runId: string; line: string }>(method, ParameterStructures.byName);
+}

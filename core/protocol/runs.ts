@@ -1,0 +1,87 @@
+// The data a run is made of, as the daemon stores it and every client sees it: one shape for the
+// run's record (`run.json`), its metrics (`metrics.jsonl`) and its samples (`samples.jsonl`).
+
+import type { Diagnostic } from '../diagnostics.ts';
+import type { LoraConfig, SamplesConfig, Stage, TrainingArguments } from '../recipe/types.ts';
+
+/**
+ * queued -> running -> completed | failed | stopped; `stopping` while a stop is checkpointing;
+ * `interrupted` when the daemon died under a running run (resume continues from its last checkpoint).
+ */
+export type RunStatus = 'queued' | 'running' | 'stopping' | 'completed' | 'failed' | 'stopped' | 'interrupted';
+
+/** Statuses a run never leaves by itself. */
+export const FINAL_STATUSES: readonly RunStatus[] = ['completed', 'failed', 'stopped', 'interrupted'];
+
+/** True when the run is over (it may still be resumed, unless it completed). */
+export function isFinalStatus(status: RunStatus): boolean {
+  return FINAL_STATUSES.includes(status);
+}
+
+/** What the engine says it is doing inside a running run. */
+export type RunPhase = 'loading' | 'training' | 'saving' | 'done';
+
+/** Which tensor backend a run got and why the faster ones were skipped (mirrors the engine's report). */
+export interface BackendInfo {
+  name: string;
+  device: string;
+  skipped: { name: string; reason: string }[];
+}
+
+/** One logged step. Names follow TRL: loss, learning_rate, grad_norm, epoch, num_tokens, eval/loss, ... */
+export interface MetricRecord {
+  step: number;
+  [name: string]: number;
+}
+
+/** A completion sampled from the model during training. */
+export interface SampleRecord {
+  step: number;
+  prompt: string;
+  completion: string;
+}
+
+/** A checkpoint the engine finished writing (the folder is complete once it is reported). */
+export interface CheckpointInfo {
+  step: number;
+  path: string;
+}
+
+/** The record of one run (`<stateDir>/runs/<id>/run.json`). Unknown fields are kept and ignored. */
+export interface RunInfo {
+  id: string;
+  stage: Stage;
+  status: RunStatus;
+  phase?: RunPhase;
+  /** The engine's latest status message, or why the run failed. */
+  message?: string;
+  /** The error a failed run ended with, in one sentence. */
+  error?: string;
+  createdAt: string;
+  startedAt?: string;
+  endedAt?: string;
+  /** `tiny` or an absolute model folder. */
+  model: string;
+  data: { train: string; eval?: string };
+  /** The recipe file the run came from, when one was given. */
+  recipe?: string;
+  args: TrainingArguments;
+  lora: LoraConfig | null;
+  samples?: SamplesConfig;
+  /** The last step with logged metrics (0 before the first). */
+  step: number;
+  totalSteps?: number;
+  checkpoint?: CheckpointInfo;
+  backend?: BackendInfo;
+  outputDir?: string;
+  /** The worker process while the run trains (lets a restarted daemon end an orphaned worker). */
+  workerPid?: number;
+  /** Each resume: the checkpoint step it continued from. */
+  resumes: { fromStep: number; at: string }[];
+}
+
+/** The diagnostics found in one file (same shape as `anneal validate` reports). */
+export interface FileDiagnostics {
+  file: string;
+  diagnostics: Diagnostic[];
+}

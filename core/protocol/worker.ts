@@ -1,0 +1,33 @@
+// Messages between the daemon and a run's worker process (Node IPC, `process.send`). The worker runs
+// the engine; the daemon is the only writer of the run's files and forwards every event to clients.
+
+import type { BackendInfo, MetricRecord, RunPhase, SampleRecord } from './runs.ts';
+
+/** Daemon -> worker. `Job` is the engine's TrainJob (declared at the engine boundary, daemon/engine/api.ts). */
+export type DaemonToWorker<Job = unknown> =
+  /** Train this job; sent once, right after the worker reports `ready`. */
+  | { type: 'start'; job: Job }
+  /** Checkpoint and stop at the next step boundary (the engine's AbortSignal fires). */
+  | { type: 'stop' };
+
+/** Worker -> daemon. */
+export type WorkerToDaemon =
+  /** The worker process is up and listening for `start`. */
+  | { type: 'ready'; pid: number }
+  | { type: 'status'; phase: RunPhase; message?: string; totalSteps?: number; backend?: BackendInfo }
+  | { type: 'metrics'; record: MetricRecord }
+  | { type: 'sample'; record: SampleRecord }
+  | { type: 'log'; line: string }
+  /** A checkpoint folder is complete on disk. */
+  | { type: 'checkpoint'; step: number; path: string }
+  /** Training returned; the worker exits next. */
+  | { type: 'result'; finalStep: number; outputDir: string; stopped: boolean }
+  /** Training threw; `message` is the sentence for the user, `stack` goes to the log. */
+  | { type: 'error'; message: string; stack?: string };
+
+const WORKER_MESSAGE_TYPES = new Set(['ready', 'status', 'metrics', 'sample', 'log', 'checkpoint', 'result', 'error']);
+
+/** True when an IPC payload is one of the worker's messages (anything else is ignored and logged). */
+export function isWorkerMessage(value: unknown): value is WorkerToDaemon {
+  return typeof value === 'object' && value !== null && WORKER_MESSAGE_TYPES.has((value as { type?: unknown }).type as string);
+}

@@ -1,0 +1,55 @@
+// Follow one run over a daemon connection until it ends: replay (optionally) then stream its events
+// into a view. Shared by `anneal train`, `anneal resume` and `anneal logs --follow`.
+
+import {
+  RunLogNotification, RunMetricsNotification, RunSampleNotification, RunStatusNotification, Subscribe,
+} from '../../core/protocol/daemon.ts';
+import { isFinalStatus, type RunInfo } from '../../core/protocol/runs.ts';
+import type { DaemonClient } from './connect.ts';
+import type { RunView } from './progress.ts';
+
+export interface FollowOptions {
+  /** Replay stored history from this step first; omit for live events only. */
+  fromStep?: number;
+  logs?: boolean;
+  /** Resolve right after the replay instead of waiting for the run to end. */
+  replayOnly?: boolean;
+}
+
+/** Routes a run's notifications to `view`; call before the request that makes the run move. */
+export function watchRun(client: DaemonClient, runId: () => string | undefined, view: RunView): { ended: Promise<RunInfo> } {
+  let resolveEnd!: (run: RunInfo) => void;
+  let rejectEnd!: (err: Error) => void;
+  const ended = new Promise<RunInfo>((resolve, reject) => {
+    resolveEnd = resolve;
+    rejectEnd = reject;
+  });
+  const c = client.connection;
+  c.onNotification(RunStatusNotification.type, ({ run }) => {
+    if (run.id !== runId()) return;
+    view.status(run);
+    if (isFinalStatus(run.status)) resolveEnd(run);
+  });
+  c.onNotification(RunMetricsNotification.type, (p) => {
+    if (p.runId === runId()) view.metrics(p.record);
+  });
+  c.onNotification(RunSampleNotification.type, (p) => {
+    if (p.runId === runId()) view.sample(p.record);
+  });
+  c.onNotification(RunLogNotification.type, (p) => {
+    if (p.runId === runId()) view.log(p.line);
+  });
+  client.closed.then(() => rejectEnd(new Error('Lost the connection to the daemon; the run goes on - `anneal runs` shows it.')));
+  ended.catch(() => {});
+  return { ended };
+}
+
+/** Subscribes to `runId` and resolves with the run's final record (or after the replay). */
+export async function followRun(client: DaemonClient, runId: string, view: RunView, options: FollowOptions = {}): Promise<RunInfo> {
+  const { ended } = watchRun(client, () => runId, view);
+  const result = await client.connection.sendRequest(Subscribe.type, { runId, fromStep: options.fromStep, logs: options.logs });
+  if (options.replayOnly) return result.run;
+  view.status(result.run);
+  if (isFinalStatus(result.run.status)) return result.run;
+  return ended;
+}

@@ -1,0 +1,90 @@
+// How a followed run looks in a terminal: a progress bar redrawn in place on a TTY, one plain line
+// per logged step otherwise, or one JSON object per event with --json (for scripts).
+
+import type { MetricRecord, RunInfo, SampleRecord } from '../../core/protocol/runs.ts';
+
+export interface RunView {
+  status(run: RunInfo): void;
+  metrics(record: MetricRecord): void;
+  sample(record: SampleRecord): void;
+  log(line: string): void;
+  /** Clears a half-drawn bar before other output. */
+  end(): void;
+}
+
+function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds < 0) return '?';
+  const s = Math.round(seconds);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const ss = String(s % 60).padStart(2, '0');
+  return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${ss}` : `${m}:${ss}`;
+}
+
+const fmt = (v: number | undefined, digits = 4) => (v === undefined || !Number.isFinite(v) ? '-' : v.toPrecision(digits));
+
+/** One JSON object per event on stdout. */
+export function jsonView(write: (s: string) => void = (s) => process.stdout.write(s)): RunView {
+  const out = (o: object) => write(JSON.stringify(o) + '\n');
+  return {
+    status: (run) => out({ event: 'status', runId: run.id, status: run.status, phase: run.phase, step: run.step, totalSteps: run.totalSteps, message: run.message, error: run.error, checkpoint: run.checkpoint, backend: run.backend }),
+    metrics: (record) => out({ event: 'metrics', ...record }),
+    sample: (record) => out({ event: 'sample', ...record }),
+    log: (line) => out({ event: 'log', line }),
+    end: () => {},
+  };
+}
+
+/** Human output: a bar on a TTY, plain lines otherwise. */
+export function humanView(stream: NodeJS.WriteStream = process.stderr, showLogs = false): RunView {
+  const tty = stream.isTTY === true;
+  let total: number | undefined;
+  let lastStatus = '';
+  let barDrawn = false;
+  let firstSeen: { step: number; time: number } | undefined;
+  const clearBar = () => {
+    if (barDrawn) stream.write('\r\x1b[2K');
+    barDrawn = false;
+  };
+  const line = (s: string) => {
+    clearBar();
+    stream.write(s + '\n');
+  };
+  return {
+    status(run) {
+      total = run.totalSteps ?? total;
+      const key = `${run.status}/${run.phase ?? ''}/${run.message ?? ''}`;
+      if (key === lastStatus) return;
+      lastStatus = key;
+      const backend = run.backend && run.phase === 'training' ? ` on ${run.backend.name} (${run.backend.device})` : '';
+      line(`[${run.id}] ${run.status}${run.phase && run.status === 'running' ? ` (${run.phase})` : ''}${backend}${run.message ? `: ${run.message}` : ''}`);
+    },
+    metrics(m) {
+      const now = Date.now();
+      if (!firstSeen || m.step < firstSeen.step) firstSeen = { step: m.step, time: now };
+      const perStep = m.step > firstSeen.step ? (now - firstSeen.time) / 1000 / (m.step - firstSeen.step) : NaN;
+      const eta = total !== undefined ? formatDuration(perStep * (total - m.step)) : '?';
+      const tps = m['train/tokens_per_second'];
+      const parts = [`loss ${fmt(m.loss)}`];
+      if (m['eval/loss'] !== undefined) parts.push(`eval/loss ${fmt(m['eval/loss'])}`);
+      if (tps !== undefined) parts.push(`${Math.round(tps)} tok/s`);
+      const stepText = total !== undefined ? `${m.step}/${total}` : String(m.step);
+      if (!tty) {
+        if (m.loss !== undefined || m['eval/loss'] !== undefined) stream.write(`step ${stepText} ${parts.join('  ')}  ETA ${eta}\n`);
+        return;
+      }
+      const width = 24;
+      const filled = total ? Math.min(width, Math.round((m.step / total) * width)) : 0;
+      const bar = '█'.repeat(filled) + '░'.repeat(width - filled);
+      stream.write(`\r\x1b[2Kstep ${stepText} ${bar} ${parts.join('  ')}  ETA ${eta}`);
+      barDrawn = true;
+    },
+    sample(s) {
+      line(`sample @ step ${s.step}: ${JSON.stringify(s.prompt).slice(0, 60)} -> ${JSON.stringify(s.completion).slice(0, 120)}`);
+    },
+    log(l) {
+      if (showLogs) line(l);
+    },
+    end: clearBar,
+  };
+}

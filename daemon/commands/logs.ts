@@ -1,0 +1,28 @@
+// `anneal logs RUN [--follow]`: print a run's log (engine messages, worker output, status changes).
+
+import type { Command } from 'commander';
+import { clientFor, reportError } from '../client/cliSupport.ts';
+import { followRun } from '../client/follow.ts';
+import type { RunView } from '../client/progress.ts';
+
+export function registerLogs(program: Command): void {
+  program
+    .command('logs')
+    .description('Print the log of a run; --follow keeps printing until the run ends.')
+    .argument('<run>', 'run id (see `anneal runs`)')
+    .option('-f, --follow', 'keep printing new lines until the run ends')
+    .option('--state-dir <dir>', 'daemon state dir (default $ANNEAL_HOME or ~/.anneal)')
+    .action(async (runId: string, opts: { follow?: boolean; stateDir?: string }) => {
+      try {
+        const client = await clientFor(opts.stateDir, false);
+        const view: RunView = { status: () => {}, metrics: () => {}, sample: () => {}, log: (line) => process.stdout.write(line + '\n'), end: () => {} };
+        try {
+          await followRun(client, runId, view, { fromStep: Number.MAX_SAFE_INTEGER, logs: true, replayOnly: !opts.follow });
+        } finally {
+          client.close();
+        }
+      } catch (err) {
+        process.exitCode = reportError(err, false);
+      }
+    });
+}

@@ -1,0 +1,29 @@
+// `anneal resume RUN`: continue a stopped, failed or interrupted run from its last checkpoint, then
+// follow it like `anneal train`.
+
+import type { Command } from 'commander';
+import { ResumeRun } from '../../core/protocol/daemon.ts';
+import { clientFor, reportError } from '../client/cliSupport.ts';
+import { followAndExit } from '../client/followCommand.ts';
+import { humanView, jsonView } from '../client/progress.ts';
+
+export function registerResume(program: Command): void {
+  program
+    .command('resume')
+    .description('Continue a stopped, failed or interrupted run from its last checkpoint and follow it.')
+    .argument('<run>', 'run id (see `anneal runs`)')
+    .option('--json', 'print one JSON object per event instead of a progress bar')
+    .option('--state-dir <dir>', 'daemon state dir (default $ANNEAL_HOME or ~/.anneal)')
+    .action(async (runId: string, opts: { json?: boolean; stateDir?: string }) => {
+      const json = opts.json === true;
+      try {
+        const client = await clientFor(opts.stateDir, true);
+        await followAndExit(client, runId, json ? jsonView() : humanView(process.stdout), {
+          json,
+          afterSubscribe: () => client.connection.sendRequest(ResumeRun.type, { runId }),
+        });
+      } catch (err) {
+        process.exitCode = reportError(err, json);
+      }
+    });
+}

@@ -1,0 +1,68 @@
+// `anneal train STAGE --data FILE ...`: start a run on the daemon (starting the daemon if needed) and
+// follow it to the end. Ctrl-C asks the daemon to checkpoint and stop the run.
+
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { StartRun, type StartRunParams } from '../../core/protocol/daemon.ts';
+import type { Stage } from '../../core/recipe/types.ts';
+import { CliError, clientFor, reportError } from '../client/cliSupport.ts';
+import { followAndExit } from '../client/followCommand.ts';
+import { humanView, jsonView } from '../client/progress.ts';
+
+interface TrainOptions {
+  data?: string;
+  eval?: string;
+  model?: string;
+  config?: string;
+  maxSteps?: number;
+  json?: boolean;
+  stateDir?: string;
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--max-steps must be a positive integer, got "${value}".`);
+  return n;
+}
+
+export function registerTrain(program: Command): void {
+  program
+    .command('train')
+    .description('Train on the local daemon (started if none is running) and show progress until the run ends.')
+    .argument('<stage>', 'training stage, e.g. sft')
+    .option('--data <file>', 'training data (JSONL)')
+    .option('--eval <file>', 'evaluation data (JSONL)')
+    .option('--model <model>', '`tiny` (built in) or a Hugging Face model folder')
+    .option('--config <recipe>', 'recipe file (*.anneal.yaml); --data/--model/--max-steps override it')
+    .option('--max-steps <n>', 'stop after N optimizer steps', positiveInt)
+    .option('--json', 'print one JSON object per event instead of a progress bar')
+    .option('--state-dir <dir>', 'daemon state dir (default $ANNEAL_HOME or ~/.anneal)')
+    .action(async (stage: string, opts: TrainOptions) => {
+      const json = opts.json === true;
+      try {
+        if (!opts.data && !opts.config) throw new CliError('Say what to train on: --data FILE (or --config RECIPE naming the data).', 2);
+        const client = await clientFor(opts.stateDir, true);
+        if (!client.info.capabilities.stages.includes(stage as Stage)) {
+          client.close();
+          throw new CliError(`This daemon cannot train stage "${stage}" yet; it can train: ${client.info.capabilities.stages.join(', ')}.`, 2);
+        }
+        const params: StartRunParams = { stage: stage as Stage };
+        if (opts.config) params.recipe = resolve(opts.config);
+        if (opts.data) params.data = { train: resolve(opts.data), eval: opts.eval ? resolve(opts.eval) : undefined };
+        else if (opts.eval) throw new CliError('--eval needs --data too (or put both in the recipe).', 2);
+        if (opts.model) params.model = opts.model === 'tiny' ? 'tiny' : resolve(opts.model);
+        if (opts.maxSteps !== undefined) params.args = { max_steps: opts.maxSteps };
+        let run;
+        try {
+          ({ run } = await client.connection.sendRequest(StartRun.type, params));
+        } catch (err) {
+          client.close();
+          throw err;
+        }
+        if (!json) process.stdout.write(`Run ${run.id} started on ${client.info.stateDir} (\`anneal logs ${run.id}\` for its log).\n`);
+        await followAndExit(client, run.id, json ? jsonView() : humanView(process.stdout), { fromStep: 0, json });
+      } catch (err) {
+        process.exitCode = reportError(err, json);
+      }
+    });
+}

@@ -1,0 +1,141 @@
+// Before a run is queued: resolve the recipe (or the CLI's flags) into a complete job and check the
+// data with the same core code as `anneal validate`, so bad input is refused with the offending lines
+// instead of failing inside the trainer. Reads only the files the request names.
+
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, join } from 'node:path';
+import { ResponseError } from 'vscode-jsonrpc/node';
+import { checkDataset } from '../../core/datasets/index.ts';
+import type { Diagnostic } from '../../core/diagnostics.ts';
+import { DaemonErrorCodes, type InvalidInputData, type StartRunParams } from '../../core/protocol/daemon.ts';
+import type { FileDiagnostics } from '../../core/protocol/runs.ts';
+import { resolveRecipe } from '../../core/recipe/index.ts';
+import type { LoraConfig, SamplesConfig, Stage, TrainingArguments } from '../../core/recipe/types.ts';
+import { nodeFiles } from '../../core/nodeFiles.ts';
+
+/** A run's validated input: what the engine's TrainJob is built from. */
+export interface PreparedRun {
+  stage: Stage;
+  model: string;
+  data: { train: string; eval?: string };
+  recipe?: string;
+  args: TrainingArguments;
+  lora: LoraConfig | null;
+  samples?: SamplesConfig;
+}
+
+/** Diagnostics shown per file; more would flood a terminal and a JSON-RPC frame. */
+const MAX_DIAGNOSTICS_PER_FILE = 50;
+
+function invalidParams(message: string): ResponseError<void> {
+  return new ResponseError(DaemonErrorCodes.InvalidParams, message);
+}
+
+function invalidInput(message: string, files: FileDiagnostics[]): ResponseError<InvalidInputData> {
+  return new ResponseError(DaemonErrorCodes.InvalidInput, message, { files });
+}
+
+function fileProblem(file: string, code: string, message: string): FileDiagnostics {
+  const range = { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } };
+  return { file, diagnostics: [{ code, severity: 'error', message, range }] };
+}
+
+function requireAbsolute(path: unknown, what: string): string {
+  if (typeof path !== 'string' || path.length === 0) throw invalidParams(`Invalid params: ${what} must be a file path.`);
+  if (!isAbsolute(path)) throw invalidParams(`Invalid params: ${what} must be an absolute path (the daemon does not know the client's working directory), got "${path}".`);
+  return path;
+}
+
+/** Checks the TrainingArguments overrides of a request: known keys, values of the default's type. */
+function checkOverrides(overrides: unknown, defaults: TrainingArguments): Partial<TrainingArguments> {
+  if (overrides === undefined) return {};
+  if (typeof overrides !== 'object' || overrides === null || Array.isArray(overrides)) throw invalidParams('Invalid params: args must be an object of TrainingArguments.');
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(overrides)) {
+    const expected = typeof (defaults as unknown as Record<string, unknown>)[key];
+    if (expected === 'undefined') throw invalidParams(`Invalid params: unknown training argument "${key}".`);
+    if (typeof value !== expected || (expected === 'number' && !Number.isFinite(value))) {
+      throw invalidParams(`Invalid params: training argument "${key}" must be a ${expected}, got ${JSON.stringify(value)}.`);
+    }
+    out[key] = value;
+  }
+  return out as Partial<TrainingArguments>;
+}
+
+/** Reads a data file and returns its error diagnostics (the same checks as `anneal validate`). */
+function checkDataFile(path: string, stage: Stage): FileDiagnostics | undefined {
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'does not exist' : code === 'EISDIR' ? 'is a folder, not a JSONL file' : `cannot be read (${code ?? (err as Error).message})`;
+    return fileProblem(path, 'file-unreadable', `The data file ${path} ${why}; check the path.`);
+  }
+  const report = checkDataset(bytes, { stage, retainRecords: false, nearDuplicates: false });
+  const errors: Diagnostic[] = report.diagnostics.filter((d) => d.severity === 'error');
+  if (errors.length > 0) return { file: path, diagnostics: errors.slice(0, MAX_DIAGNOSTICS_PER_FILE) };
+  if (report.summary.records === 0) return fileProblem(path, 'no-records', `The data file ${path} has no training records; add at least one JSON line.`);
+  return undefined;
+}
+
+/** Turns a `runs/start` request into a validated run, or throws the ResponseError to answer with. */
+export function prepareRun(raw: Record<string, unknown>): PreparedRun {
+  const params = raw as unknown as StartRunParams;
+  if (params.stage !== 'sft') {
+    throw invalidParams(`This daemon trains only "sft" so far; got stage ${JSON.stringify(params.stage)}.`);
+  }
+  if (params.recipe === undefined && params.data === undefined) throw invalidParams('Invalid params: give a recipe or data.train.');
+  if (params.data !== undefined && (typeof params.data !== 'object' || params.data === null)) throw invalidParams('Invalid params: data must be { train, eval? }.');
+  if (params.model !== undefined && params.model !== 'tiny') requireAbsolute(params.model, 'model');
+
+  // Without a recipe file the flags become an in-memory recipe, so defaults and checks are the same.
+  let recipePath: string;
+  let recipeText: string;
+  if (params.recipe !== undefined) {
+    recipePath = requireAbsolute(params.recipe, 'recipe');
+    try {
+      recipeText = readFileSync(recipePath, 'utf8');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      throw invalidInput(`Cannot read the recipe ${recipePath} (${code ?? 'error'}); check the path.`, [fileProblem(recipePath, 'file-unreadable', `The recipe ${recipePath} cannot be read (${code}).`)]);
+    }
+  } else {
+    recipePath = join(process.cwd(), 'cli.anneal.json');
+    recipeText = JSON.stringify({ stage: params.stage, model: params.model ?? 'tiny', data: params.data });
+  }
+  // Flags override the recipe's model and data before it is resolved, so the checks see the real files.
+  const overridden = params.recipe !== undefined && (params.data !== undefined || params.model !== undefined);
+  const resolved = resolveRecipe(recipeText, recipePath, nodeFiles, {
+    model: params.model,
+    data: params.data ? { train: requireAbsolute(params.data.train, 'data.train'), eval: params.data.eval === undefined ? undefined : requireAbsolute(params.data.eval, 'data.eval') } : undefined,
+  });
+  const recipeErrors = resolved.diagnostics.filter((d) => d.severity === 'error');
+  if (!resolved.recipe || recipeErrors.length > 0) {
+    const where = params.recipe !== undefined ? `The recipe ${recipePath}` : 'The run settings';
+    throw invalidInput(`${where} has ${recipeErrors.length || 'some'} error(s); fix them and start again.`, [
+      { file: params.recipe !== undefined ? recipePath : '(flags)', diagnostics: recipeErrors },
+    ]);
+  }
+  const recipe = resolved.recipe;
+  if (recipe.stage !== 'sft') throw invalidParams(`The recipe's stage is "${recipe.stage}"; this daemon trains only "sft" so far.`);
+  const data = recipe.data;
+
+  const problems = [data.train, data.eval].filter((f): f is string => f !== undefined).map((f) => checkDataFile(f, recipe.stage)).filter((p): p is FileDiagnostics => p !== undefined);
+  if (problems.length > 0) {
+    const count = problems.reduce((n, p) => n + p.diagnostics.length, 0);
+    throw invalidInput(`The data has ${count} error(s) (listed with their lines); fix them and start again. \`anneal validate FILE\` shows them too.`, problems);
+  }
+  void overridden;
+  return {
+    stage: recipe.stage,
+    model: recipe.model,
+    data,
+    recipe: params.recipe !== undefined ? recipePath : undefined,
+    args: { ...recipe.args, ...checkOverrides(params.args, recipe.args) },
+    lora: recipe.lora,
+    samples: recipe.samples,
+  };
+}
+
+export { dirname };

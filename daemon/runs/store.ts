@@ -1,0 +1,179 @@
+// The run store: one folder per run under `<stateDir>/runs/<id>/` holding `run.json` (rewritten
+// atomically), append-only `metrics.jsonl` / `samples.jsonl` / `log.txt`, the engine's
+// `checkpoints/step-N/` and `output/`. The daemon is the only writer of these files; appends are
+// synchronous so a line is in the OS before the event is forwarded to any client.
+
+import { appendFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, closeSync, ftruncateSync, writeFileSync, readSync, fstatSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { CheckpointInfo, MetricRecord, RunInfo, SampleRecord } from '../../core/protocol/runs.ts';
+import { invalidRunIdMessage, isValidRunId } from '../../core/protocol/runId.ts';
+
+export type StreamFile = 'metrics.jsonl' | 'samples.jsonl' | 'log.txt';
+const STREAM_FILES: StreamFile[] = ['metrics.jsonl', 'samples.jsonl', 'log.txt'];
+
+/** Writes `text` to `path` via a temp file and a rename, so readers see the old or the new file, never half. */
+export function writeFileAtomic(path: string, text: string, mode?: number): void {
+  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  writeFileSync(tmp, text, mode === undefined ? undefined : { mode });
+  renameSync(tmp, path);
+}
+
+/** A fresh run id: stage, UTC time and a random suffix, e.g. `sft-20261121-173344-9f2c`. */
+export function newRunId(stage: string, now = new Date()): string {
+  const t = now.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+  return `${stage}-${t}-${randomBytes(2).toString('hex')}`;
+}
+
+export class RunStore {
+  constructor(readonly root: string) {
+    mkdirSync(root, { recursive: true });
+  }
+
+  /** The run's folder; throws on a malformed id so no caller can build a path outside the store. */
+  dir(id: string): string {
+    if (!isValidRunId(id)) throw new Error(invalidRunIdMessage(id));
+    return join(this.root, id);
+  }
+
+  exists(id: string): boolean {
+    return isValidRunId(id) && existsSync(join(this.dir(id), 'run.json'));
+  }
+
+  /** Creates the run's folder (it must not exist) and its first run.json. */
+  create(run: RunInfo): void {
+    const dir = this.dir(run.id);
+    mkdirSync(dir, { recursive: false });
+    mkdirSync(join(dir, 'checkpoints'));
+    for (const f of STREAM_FILES) writeFileSync(join(dir, f), '');
+    this.save(run);
+  }
+
+  save(run: RunInfo): void {
+    writeFileAtomic(join(this.dir(run.id), 'run.json'), JSON.stringify(run, null, 2) + '\n');
+  }
+
+  load(id: string): RunInfo | undefined {
+    try {
+      const run = JSON.parse(readFileSync(join(this.dir(id), 'run.json'), 'utf8')) as RunInfo;
+      return run && typeof run === 'object' && run.id === id ? { ...run, resumes: run.resumes ?? [] } : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Every readable run, newest first. Folders with a bad name or a broken run.json are skipped. */
+  list(): RunInfo[] {
+    let names: string[] = [];
+    try {
+      names = readdirSync(this.root);
+    } catch {
+      return [];
+    }
+    const runs = names.filter(isValidRunId).map((id) => this.load(id)).filter((r): r is RunInfo => r !== undefined);
+    return runs.sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : 0));
+  }
+
+  /** Appends one line (a newline is added) to one of the run's stream files. */
+  append(id: string, file: StreamFile, line: string): void {
+    appendFileSync(join(this.dir(id), file), line + '\n');
+  }
+
+  appendMetrics(id: string, record: MetricRecord): void {
+    this.append(id, 'metrics.jsonl', JSON.stringify(record));
+  }
+
+  appendSample(id: string, record: SampleRecord): void {
+    this.append(id, 'samples.jsonl', JSON.stringify(record));
+  }
+
+  /** The records of a JSONL stream file; a line torn by a crash is skipped. */
+  readRecords<T>(id: string, file: 'metrics.jsonl' | 'samples.jsonl'): T[] {
+    const out: T[] = [];
+    for (const line of this.readLines(id, file)) {
+      try {
+        const value = JSON.parse(line) as T;
+        if (value && typeof value === 'object') out.push(value);
+      } catch {
+        // A torn line from a killed daemon: history keeps every complete line.
+      }
+    }
+    return out;
+  }
+
+  readLines(id: string, file: StreamFile): string[] {
+    let text = '';
+    try {
+      text = readFileSync(join(this.dir(id), file), 'utf8');
+    } catch {
+      return [];
+    }
+    const lines = text.split('\n');
+    if (lines[lines.length - 1] === '') lines.pop();
+    return lines;
+  }
+
+  /**
+   * Cuts a stream file back to its last complete line. A daemon killed mid-append can leave half a
+   * line; the next append would glue onto it.
+   */
+  repairTornLine(id: string, file: StreamFile): void {
+    const path = join(this.dir(id), file);
+    let fd: number | undefined;
+    try {
+      fd = openSync(path, 'r+');
+      const size = fstatSync(fd).size;
+      if (size === 0) return;
+      const tailSize = Math.min(size, 64 * 1024);
+      const tail = Buffer.alloc(tailSize);
+      readSync(fd, tail, 0, tailSize, size - tailSize);
+      if (tail[tailSize - 1] === 0x0a) return;
+      const lastNewline = tail.lastIndexOf(0x0a);
+      ftruncateSync(fd, lastNewline < 0 ? Math.max(0, size - tailSize) : size - tailSize + lastNewline + 1);
+    } catch {
+      // Missing file: nothing to repair.
+    } finally {
+      if (fd !== undefined) closeSync(fd);
+    }
+  }
+
+  /**
+   * Drops metrics and samples logged after `step` (they belong to steps a resume will redo), so the
+   * stored history and a replay match the resumed run's curve exactly.
+   */
+  truncateAfter(id: string, step: number): void {
+    for (const file of ['metrics.jsonl', 'samples.jsonl'] as const) {
+      const kept = this.readRecords<{ step: number }>(id, file).filter((r) => typeof r.step === 'number' && r.step <= step);
+      writeFileAtomic(join(this.dir(id), file), kept.map((r) => JSON.stringify(r) + '\n').join(''));
+    }
+  }
+
+  /** The newest complete checkpoint folder (`checkpoints/step-N`; the engine renames them into place). */
+  latestCheckpoint(id: string): CheckpointInfo | undefined {
+    const dir = join(this.dir(id), 'checkpoints');
+    let best: CheckpointInfo | undefined;
+    let names: string[] = [];
+    try {
+      names = readdirSync(dir);
+    } catch {
+      return undefined;
+    }
+    for (const name of names) {
+      const m = /^step-(\d+)$/.exec(name);
+      if (!m) continue;
+      const path = join(dir, name);
+      try {
+        if (!statSync(path).isDirectory()) continue;
+      } catch {
+        continue;
+      }
+      const step = Number(m[1]);
+      if (!best || step > best.step) best = { step, path };
+    }
+    return best;
+  }
+
+  remove(id: string): void {
+    rmSync(this.dir(id), { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,155 @@
+// One client connection: the `initialize` handshake, the run requests, and the run streams this
+// client subscribed to. A slow or vanished client only loses its own stream.
+
+import os from 'node:os';
+import type WebSocket from 'ws';
+import { ResponseError, type MessageConnection } from 'vscode-jsonrpc/node';
+import {
+  DaemonErrorCodes, DeleteRun, GetRun, Initialize, ListRuns, MAX_FRAME_BYTES, PROTOCOL_VERSION, ResumeRun,
+  RunLogNotification, RunMetricsNotification, RunSampleNotification, RunStatusNotification, StartRun, StopRun,
+  Subscribe, Unsubscribe, type InitializeResult, type SubscribeParams, type SubscribeResult,
+} from '../../core/protocol/daemon.ts';
+import { checkProtocolVersion } from '../../core/protocol/handshake.ts';
+import type { RunInfo } from '../../core/protocol/runs.ts';
+import { ANNEAL_VERSION } from '../../core/version.ts';
+import type { RunManager } from '../runs/manager.ts';
+import { prepareRun } from '../runs/prepare.ts';
+import { connectionOverSocket } from '../client/wsTransport.ts';
+
+/** Bytes queued to a client before it counts as stuck and is dropped (the run goes on). */
+const MAX_BUFFERED_BYTES = 32 * 1024 * 1024;
+
+export interface SessionContext {
+  manager: RunManager;
+  stateDir: string;
+  maxConcurrentRuns: number;
+}
+
+interface Subscription {
+  logs: boolean;
+}
+
+function requireObject(params: unknown): Record<string, unknown> {
+  if (typeof params !== 'object' || params === null || Array.isArray(params)) {
+    throw new ResponseError(DaemonErrorCodes.InvalidParams, 'Invalid params: expected an object with named fields.');
+  }
+  return params as Record<string, unknown>;
+}
+
+/** Serves one WebSocket until it closes. */
+export function serveSession(socket: WebSocket, ctx: SessionContext): void {
+  const connection: MessageConnection = connectionOverSocket(socket);
+  const subscriptions = new Map<string, Subscription>();
+  let initialized = false;
+
+  const notify = <P>(type: { method: string } & object, params: P) => {
+    if (socket.bufferedAmount > MAX_BUFFERED_BYTES) {
+      socket.close(1008, 'client too slow to read its stream');
+      return;
+    }
+    // Write errors are the peer's problem; never an unhandled rejection in the daemon.
+    (connection.sendNotification as (t: unknown, p: P) => Promise<void>)(type, params).catch(() => {});
+  };
+
+  const unlisten = ctx.manager.addListener({
+    status(run) {
+      if (subscriptions.has(run.id)) notify(RunStatusNotification.type, { run });
+    },
+    metrics(runId, record) {
+      if (subscriptions.has(runId)) notify(RunMetricsNotification.type, { runId, record });
+    },
+    sample(runId, record) {
+      if (subscriptions.has(runId)) notify(RunSampleNotification.type, { runId, record });
+    },
+    log(runId, line) {
+      if (subscriptions.get(runId)?.logs) notify(RunLogNotification.type, { runId, line });
+    },
+  });
+
+  /** Wraps a handler so it refuses to run before `initialize`. */
+  const guarded =
+    <P, R>(handler: (params: P) => R) =>
+    (params: P): R => {
+      if (!initialized) throw new ResponseError(DaemonErrorCodes.NotInitialized, 'Send `initialize` first.');
+      return handler(params);
+    };
+
+  connection.onRequest(Initialize.type, (params) => {
+    const p = requireObject(params);
+    const mismatch = checkProtocolVersion(p.protocolVersion, ANNEAL_VERSION);
+    if (mismatch) return new ResponseError(mismatch.code, mismatch.message, mismatch.data);
+    initialized = true;
+    const result: InitializeResult = {
+      protocolVersion: PROTOCOL_VERSION,
+      daemonVersion: ANNEAL_VERSION,
+      pid: process.pid,
+      stateDir: ctx.stateDir,
+      backend: ctx.manager.lastBackend,
+      device: { platform: process.platform, arch: process.arch, cpus: os.cpus().length, memoryBytes: os.totalmem(), node: process.version },
+      capabilities: { stages: ['sft'], maxConcurrentRuns: ctx.maxConcurrentRuns, maxFrameBytes: MAX_FRAME_BYTES },
+    };
+    return result;
+  });
+
+  connection.onRequest(StartRun.type, guarded((params) => ({ run: ctx.manager.start(prepareRun(requireObject(params))) })));
+  connection.onRequest(StopRun.type, guarded((params) => {
+    const p = requireObject(params);
+    return { run: ctx.manager.stop(p.runId, p.force === true) };
+  }));
+  connection.onRequest(ResumeRun.type, guarded((params) => ({ run: ctx.manager.resume(requireObject(params).runId) })));
+  connection.onRequest(ListRuns.type, guarded(() => ({ runs: ctx.manager.list() })));
+  connection.onRequest(GetRun.type, guarded((params) => ({ run: ctx.manager.get(requireObject(params).runId) })));
+  connection.onRequest(DeleteRun.type, guarded((params) => {
+    const runId = requireObject(params).runId;
+    subscriptions.delete(String(runId));
+    ctx.manager.delete(runId);
+    return {};
+  }));
+  connection.onRequest(Unsubscribe.type, guarded((params) => {
+    subscriptions.delete(String(requireObject(params).runId));
+    return {};
+  }));
+  connection.onRequest(Subscribe.type, guarded((params) => subscribe(requireObject(params) as unknown as SubscribeParams)));
+
+  /**
+   * Replays the stored history, then registers the live stream, all in one tick of the event loop:
+   * events are appended to disk before they are dispatched, so nothing is missed or sent twice.
+   */
+  function subscribe(p: SubscribeParams): SubscribeResult {
+    const run: RunInfo = ctx.manager.get(p.runId);
+    if (p.fromStep !== undefined && (typeof p.fromStep !== 'number' || !Number.isFinite(p.fromStep))) {
+      throw new ResponseError(DaemonErrorCodes.InvalidParams, 'Invalid params: fromStep must be a number.');
+    }
+    const logs = p.logs === true;
+    const replayed = { metrics: 0, samples: 0, logs: 0 };
+    if (p.fromStep !== undefined) {
+      const history = ctx.manager.history(run.id);
+      for (const record of history.metrics) {
+        if (record.step < p.fromStep) continue;
+        notify(RunMetricsNotification.type, { runId: run.id, record });
+        replayed.metrics++;
+      }
+      for (const record of history.samples) {
+        if (record.step < p.fromStep) continue;
+        notify(RunSampleNotification.type, { runId: run.id, record });
+        replayed.samples++;
+      }
+      if (logs) {
+        for (const line of history.logs) notify(RunLogNotification.type, { runId: run.id, line });
+        replayed.logs = history.logs.length;
+      }
+    }
+    subscriptions.set(run.id, { logs });
+    return { run, replayed };
+  }
+
+  connection.onClose(() => {
+    unlisten();
+    subscriptions.clear();
+    connection.dispose();
+  });
+  connection.onError(() => {
+    /* a broken frame or write; the reader already answered garbage */
+  });
+  connection.listen();
+}
