@@ -131,6 +131,7 @@ class HfChatTokenizer implements ChatTokenizer {
   }
 
   decode(ids: number[], opts: { skipSpecial?: boolean } = {}): string {
+    if (ids.length === 0) return ''; // the library refuses an empty list
     return this.tok.decode(ids, { skip_special_tokens: opts.skipSpecial ?? false, clean_up_tokenization_spaces: this.cleanUpSpaces });
   }
 

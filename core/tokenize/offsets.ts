@@ -61,15 +61,19 @@ function stringAlign(text: string, ids: number[], source: OffsetSource): [number
   const out: ([number, number] | undefined)[] = [];
   let pos = 0;
   for (const id of ids) {
-    const piece = source.decodeOne(id).trim();
-    const at = piece && !piece.includes('\uFFFD') ? text.indexOf(piece, pos) : -1;
-    // A far-away match means the piece was rewritten (normalised); do not jump over real text.
-    if (at >= 0 && at - pos <= 32) {
-      out.push([at, at + piece.length]);
-      pos = at + piece.length;
-    } else {
-      out.push(undefined);
+    const decoded = source.decodeOne(id);
+    // Decoders may add or drop a leading space: try the piece as decoded, then trimmed.
+    let placed: [number, number] | undefined;
+    for (const piece of [decoded, decoded.trim()]) {
+      const at = piece && !piece.includes('\uFFFD') ? text.indexOf(piece, pos) : -1;
+      // A far-away match means the piece was rewritten (normalised); do not jump over real text.
+      if (at >= 0 && at - pos <= 32) {
+        placed = [at, at + piece.length];
+        break;
+      }
     }
+    out.push(placed);
+    if (placed) pos = placed[1];
   }
   // Unplaced tokens share the gap between their placed neighbours.
   const spans: [number, number][] = [];
