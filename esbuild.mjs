@@ -29,8 +29,12 @@ builds.push({
   platform: 'node',
   format: 'cjs',
   target: 'node20',
+  // jsonc-parser's UMD `main` requires its parts dynamically, which a bundle cannot follow; prefer ESM builds.
+  mainFields: ['module', 'main'],
   // vscode is provided by the host; native/optional tfjs backends are resolved at run time.
   external: ['vscode', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', 'webgpu'],
+  // jsonc-parser's default (UMD) build loads its parts with a dynamic require esbuild cannot follow.
+  alias: { 'jsonc-parser': 'jsonc-parser/lib/esm/main.js' },
   banner: { js: '' },
 });
 
