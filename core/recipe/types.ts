@@ -67,3 +67,29 @@ export interface Recipe extends Partial<TrainingArguments> {
   rewards?: unknown[];
   gates?: unknown;
 }
+
+/** A GRPO reward function: a built-in name, or a named function with a weight, a data column, a module file. */
+export interface RewardSpec {
+  name: string;
+  weight?: number;
+  /** Dataset column handed to the function (e.g. the reference `answer`). */
+  column?: string;
+  /** Absolute path of a JS/TS module exporting the function (resolved from the recipe's folder). */
+  file?: string;
+}
+
+/** A recipe with every default filled and every path absolute: what a run is started from. */
+export interface ResolvedRecipe {
+  stage: Stage;
+  /** `tiny` or an absolute model folder. */
+  model: string;
+  data: { train: string; eval?: string };
+  args: TrainingArguments;
+  /** null = full fine-tuning. */
+  lora: LoraConfig | null;
+  samples?: SamplesConfig;
+  /** Absolute; absent when the recipe names none (the run folder's output/ is used). */
+  output_dir?: string;
+  rewards?: RewardSpec[];
+  gates?: unknown;
+}

@@ -1,0 +1,81 @@
+// TRL's defaults, per stage (TrainingArguments, then SFTConfig / DPOConfig / RewardConfig / GRPOConfig
+// overrides, as of TRL 1.16 / transformers 5), so a recipe that leaves a key out trains as TRL would.
+
+import type { LoraConfig, SamplesConfig, Stage, TrainingArguments } from './types.ts';
+
+/** Every training argument with TRL's default for `stage`. */
+export function defaultTrainingArguments(stage: Stage): TrainingArguments {
+  const base: TrainingArguments = {
+    learning_rate: 2e-5,
+    per_device_train_batch_size: 8,
+    per_device_eval_batch_size: 8,
+    gradient_accumulation_steps: 1,
+    num_train_epochs: 3,
+    max_steps: -1,
+    warmup_steps: 0,
+    warmup_ratio: 0,
+    lr_scheduler_type: 'linear',
+    weight_decay: 0,
+    adam_beta1: 0.9,
+    adam_beta2: 0.999,
+    adam_epsilon: 1e-8,
+    max_grad_norm: 1,
+    max_length: 1024,
+    // TRL's configs log every 10 steps (TrainingArguments: 500); eval_steps None means "as logging".
+    logging_steps: 10,
+    eval_steps: 10,
+    save_steps: 500,
+    seed: 42,
+    packing: false,
+    // TRL's None: completion-only for prompt-completion data.
+    completion_only_loss: true,
+    assistant_only_loss: false,
+  };
+  switch (stage) {
+    case 'sft':
+    case 'cpt':
+      return { ...base, loss_type: 'nll' };
+    case 'dpo':
+      return { ...base, learning_rate: 1e-6, beta: 0.1, loss_type: 'sigmoid' };
+    case 'reward':
+      return { ...base, learning_rate: 1e-4 };
+    case 'grpo':
+      return {
+        ...base,
+        learning_rate: 1e-6,
+        beta: 0,
+        loss_type: 'dapo',
+        num_generations: 8,
+        max_completion_length: 512,
+        temperature: 1,
+        epsilon: 0.2,
+      };
+  }
+}
+
+/** TRL's ModelConfig LoRA defaults (used when a recipe writes `lora: {}`). */
+export const DEFAULT_LORA: LoraConfig = { r: 16, alpha: 32, dropout: 0.05, target_modules: 'all-linear' };
+
+export const DEFAULT_SAMPLES: Omit<SamplesConfig, 'prompts'> = { every_steps: 50, max_new_tokens: 64, temperature: 0.7, top_p: 0.95 };
+
+/** Keys that only some stages read; the rest ignore them. */
+export const STAGE_ONLY_KEYS: Record<string, Stage[]> = {
+  beta: ['dpo', 'grpo'],
+  num_generations: ['grpo'],
+  max_completion_length: ['grpo'],
+  temperature: ['grpo'],
+  epsilon: ['grpo'],
+  rewards: ['grpo'],
+  packing: ['sft', 'cpt'],
+  completion_only_loss: ['sft'],
+  assistant_only_loss: ['sft'],
+};
+
+/** loss_type values each stage accepts. */
+export const LOSS_TYPES: Record<Stage, string[]> = {
+  sft: ['nll', 'dft'],
+  cpt: ['nll', 'dft'],
+  dpo: ['sigmoid', 'ipo', 'hinge'],
+  reward: [],
+  grpo: ['grpo', 'bnpo', 'dr_grpo', 'dapo'],
+};

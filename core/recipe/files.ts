@@ -1,0 +1,81 @@
+// What a recipe's checks learn from the files it points at: the data's kind and health, the model
+// folder's contents. Dataset results are cached by path and text, so re-checking a recipe on every
+// keystroke does not re-check an unchanged 100k-line file.
+
+import { checkDataset, type DatasetSummary } from '../datasets/index.ts';
+import type { Diagnostic } from '../diagnostics.ts';
+import type { FileAccess } from '../fileAccess.ts';
+
+export interface DataFacts {
+  summary: DatasetSummary;
+  /** First error line (0-based) other than missing reward columns, for the message. */
+  firstErrorLine?: number;
+  /** Errors other than missing reward columns. */
+  errors: number;
+  /** Records lacking each required column. */
+  missingColumns: Map<string, number>;
+}
+
+const dataCache = new Map<string, { text: string; columns: string; facts: DataFacts }>();
+const DATA_CACHE_SIZE = 8;
+
+/** Check a data file once per (path, content, required columns). Undefined when it cannot be read. */
+export function dataFacts(path: string, files: FileAccess, requiredColumns: string[]): DataFacts | undefined {
+  const text = files.readText(path);
+  if (text === undefined) return undefined;
+  const columns = requiredColumns.join('\u0000');
+  const cached = dataCache.get(path);
+  if (cached && cached.columns === columns && cached.text === text) return cached.facts;
+  const report = checkDataset(text, { retainRecords: false, nearDuplicates: false, requiredColumns });
+  const missingColumns = new Map<string, number>();
+  let errors = 0;
+  let firstErrorLine: number | undefined;
+  for (const d of report.diagnostics as Diagnostic[]) {
+    if (d.code === 'missing-column') {
+      const named = (d.data as { column?: unknown } | undefined)?.column;
+      const column = typeof named === 'string' ? named : (requiredColumns.find((c) => d.message.includes(`"${c}"`)) ?? requiredColumns[0]);
+      missingColumns.set(column, (missingColumns.get(column) ?? 0) + 1);
+    } else if (d.severity === 'error') {
+      errors++;
+      firstErrorLine ??= d.range.start.line;
+    }
+  }
+  const facts: DataFacts = { summary: report.summary, errors, firstErrorLine, missingColumns };
+  dataCache.delete(path);
+  dataCache.set(path, { text, columns, facts });
+  if (dataCache.size > DATA_CACHE_SIZE) dataCache.delete(dataCache.keys().next().value!);
+  return facts;
+}
+
+export interface ModelFacts {
+  missing: string[];
+  /** Context length from config.json (max_position_embeddings, n_positions, ...). */
+  context?: number;
+}
+
+/** What a model folder holds and lacks. */
+export function modelFacts(dir: string, files: FileAccess): ModelFacts {
+  const entries = files.listDir(dir);
+  const missing: string[] = [];
+  if (!entries.includes('config.json')) missing.push('config.json');
+  if (!entries.some((e) => e.endsWith('.safetensors'))) missing.push('*.safetensors weights');
+  if (!entries.includes('tokenizer.json')) missing.push('tokenizer.json');
+  let context: number | undefined;
+  const configText = entries.includes('config.json') ? files.readText(`${dir}/config.json`) : undefined;
+  if (configText !== undefined) {
+    try {
+      const config = JSON.parse(configText) as Record<string, unknown>;
+      const text = (config.text_config ?? {}) as Record<string, unknown>;
+      for (const key of ['max_position_embeddings', 'n_positions', 'max_sequence_length', 'seq_length']) {
+        const v = config[key] ?? text[key];
+        if (typeof v === 'number' && v > 0) {
+          context = v;
+          break;
+        }
+      }
+    } catch {
+      missing.push('a config.json that parses');
+    }
+  }
+  return { missing, context };
+}

@@ -1,0 +1,41 @@
+// A checked recipe turned into what a run needs: every default filled, every path absolute.
+
+import { DEFAULT_LORA, DEFAULT_SAMPLES, defaultTrainingArguments } from './defaults.ts';
+import { TRAINING_ARGUMENT_KEYS } from './schema.ts';
+import { resolveFrom, type RecipeOverrides } from './semantic.ts';
+import type { Recipe, ResolvedRecipe, RewardSpec, SamplesConfig, TrainingArguments } from './types.ts';
+
+/** Fill TRL's defaults into a schema-valid recipe and make its paths absolute (relative to `recipeFile`). */
+export function applyDefaults(recipe: Recipe, recipeFile: string, overrides: RecipeOverrides = {}): ResolvedRecipe {
+  const args = defaultTrainingArguments(recipe.stage) as unknown as Record<string, unknown>;
+  for (const key of TRAINING_ARGUMENT_KEYS) {
+    const v = (recipe as unknown as Record<string, unknown>)[key];
+    if (v !== undefined) args[key] = v;
+  }
+  // TRL: eval_steps left unset follows logging_steps.
+  if (recipe.eval_steps === undefined) args.eval_steps = args.logging_steps;
+  const model = overrides.model ?? (recipe.model === 'tiny' ? 'tiny' : resolveFrom(recipeFile, recipe.model));
+  const data = overrides.data ?? {
+    train: resolveFrom(recipeFile, recipe.data.train),
+    ...(recipe.data.eval !== undefined ? { eval: resolveFrom(recipeFile, recipe.data.eval) } : {}),
+  };
+  const resolved: ResolvedRecipe = {
+    stage: recipe.stage,
+    model,
+    data,
+    args: args as unknown as TrainingArguments,
+    lora: recipe.lora ? { ...DEFAULT_LORA, ...recipe.lora } : null,
+  };
+  if (recipe.samples?.prompts) resolved.samples = { ...DEFAULT_SAMPLES, ...recipe.samples } as SamplesConfig;
+  if (recipe.output_dir !== undefined) resolved.output_dir = resolveFrom(recipeFile, recipe.output_dir);
+  if (recipe.rewards) {
+    resolved.rewards = recipe.rewards.map((r): RewardSpec => {
+      if (typeof r === 'string') return { name: r };
+      const spec = { ...(r as RewardSpec) };
+      if (spec.file !== undefined) spec.file = resolveFrom(recipeFile, spec.file);
+      return spec;
+    });
+  }
+  if (recipe.gates !== undefined) resolved.gates = recipe.gates;
+  return resolved;
+}

@@ -1,0 +1,145 @@
+// The recipe JSON Schema, the single source of truth for which keys a recipe may hold and their
+// types. schemas/recipe.schema.json is this object written out (a unit test keeps them equal) so
+// editors without Anneal (yaml-language-server, VS Code's JSON support) get completion too.
+// Hard limits only (a learning rate must be positive); advice on sensible ranges lives in
+// semantic.ts as warnings.
+
+type Schema = Record<string, unknown>;
+
+const num = (description: string, example: number, extra: Schema = {}): Schema => ({ type: 'number', description, examples: [example], ...extra });
+const int = (description: string, example: number, extra: Schema = {}): Schema => ({ type: 'integer', description, examples: [example], ...extra });
+const bool = (description: string, example: boolean): Schema => ({ type: 'boolean', description, examples: [example] });
+const str = (description: string, example: string, extra: Schema = {}): Schema => ({ type: 'string', description, examples: [example], ...extra });
+
+/** TRL-named training arguments (TrainingArguments + SFT/DPO/GRPO configs). */
+const trainingArguments: Record<string, Schema> = {
+  learning_rate: num('Peak learning rate of AdamW.', 2e-5, { exclusiveMinimum: 0 }),
+  per_device_train_batch_size: int('Records per training micro-batch.', 8, { minimum: 1 }),
+  per_device_eval_batch_size: int('Records per evaluation batch.', 8, { minimum: 1 }),
+  gradient_accumulation_steps: int('Micro-batches summed before each optimizer step.', 4, { minimum: 1 }),
+  num_train_epochs: num('Passes over the training data (ignored when max_steps is set).', 3, { exclusiveMinimum: 0 }),
+  max_steps: int('Total optimizer steps; -1 derives them from num_train_epochs.', 1000, { minimum: -1 }),
+  warmup_steps: num('Steps of linear warmup; a value below 1 is a fraction of the total steps.', 100, { minimum: 0 }),
+  warmup_ratio: num('Fraction of the total steps used for warmup.', 0.03, { minimum: 0, maximum: 1 }),
+  lr_scheduler_type: str('Learning-rate schedule after warmup.', 'cosine', { enum: ['linear', 'cosine', 'constant', 'constant_with_warmup'] }),
+  weight_decay: num('AdamW weight decay.', 0.01, { minimum: 0 }),
+  adam_beta1: num('AdamW beta1.', 0.9, { minimum: 0, exclusiveMaximum: 1 }),
+  adam_beta2: num('AdamW beta2.', 0.999, { minimum: 0, exclusiveMaximum: 1 }),
+  adam_epsilon: num('AdamW epsilon.', 1e-8, { exclusiveMinimum: 0 }),
+  max_grad_norm: num('Gradient clipping norm; 0 disables clipping.', 1, { minimum: 0 }),
+  max_length: int('Longest tokenized record; longer ones are truncated.', 1024, { minimum: 1 }),
+  logging_steps: int('Log metrics every N optimizer steps.', 10, { minimum: 1 }),
+  eval_steps: int('Evaluate on data.eval every N optimizer steps.', 100, { minimum: 1 }),
+  save_steps: int('Write a checkpoint every N optimizer steps.', 500, { minimum: 1 }),
+  seed: int('Random seed for initialisation, shuffling and sampling.', 42),
+  packing: bool('Pack several short records into each sequence (SFT).', false),
+  completion_only_loss: bool('Prompt-completion data: loss on the completion only (SFT).', true),
+  assistant_only_loss: bool('Conversations: loss on assistant turns only (SFT).', true),
+  beta: num('DPO: strength of the KL penalty toward the reference model; GRPO: KL coefficient.', 0.1, { minimum: 0 }),
+  loss_type: str('DPO: sigmoid, ipo or hinge; GRPO: grpo, bnpo or dapo; SFT: nll or dft.', 'sigmoid', {
+    enum: ['sigmoid', 'ipo', 'hinge', 'grpo', 'bnpo', 'dr_grpo', 'dapo', 'nll', 'dft'],
+  }),
+  num_generations: int('GRPO: completions sampled per prompt (the group).', 8, { minimum: 2 }),
+  max_completion_length: int('GRPO: longest sampled completion in tokens.', 256, { minimum: 1 }),
+  temperature: num('GRPO: sampling temperature for completions.', 0.9, { exclusiveMinimum: 0 }),
+  epsilon: num('GRPO: clipping range of the policy ratio.', 0.2, { exclusiveMinimum: 0 }),
+};
+
+const message: Schema = {
+  type: 'object',
+  description: 'A chat message.',
+  required: ['role', 'content'],
+  properties: { role: str('system, user or assistant.', 'user', { enum: ['system', 'user', 'assistant'] }), content: str('Message text.', 'Hello!') },
+  additionalProperties: false,
+};
+
+export const recipeSchema: Schema = {
+  $schema: 'http://json-schema.org/draft-07/schema#',
+  $id: 'https://anneal.dev/schemas/recipe.schema.json',
+  title: 'Anneal recipe',
+  description: 'A post-training recipe: model, stage, data and TRL-named hyperparameters.',
+  type: 'object',
+  required: ['model', 'stage', 'data'],
+  properties: {
+    $schema: { type: 'string', description: 'Schema this file follows (for editors).' },
+    model: str('`tiny` (the built-in demo model) or a Hugging Face model folder, relative to this recipe.', 'tiny', { minLength: 1 }),
+    stage: str('Training stage.', 'sft', { enum: ['sft', 'dpo', 'reward', 'grpo', 'cpt'] }),
+    data: {
+      type: 'object',
+      description: 'Dataset files (JSONL), relative to this recipe.',
+      examples: [{ train: 'data/train.jsonl', eval: 'data/eval.jsonl' }],
+      required: ['train'],
+      properties: {
+        train: str('Training data file (JSONL).', 'data/train.jsonl', { minLength: 1 }),
+        eval: str('Evaluation data file (JSONL).', 'data/eval.jsonl', { minLength: 1 }),
+      },
+      additionalProperties: false,
+    },
+    output_dir: str('Where the trained adapter or model is written, relative to this recipe.', 'out/sft'),
+    lora: {
+      type: ['object', 'null'],
+      description: 'LoRA adapter settings; leave out (or null) for full fine-tuning.',
+      examples: [{ r: 16, alpha: 32 }],
+      properties: {
+        r: int('Adapter rank.', 16, { minimum: 1 }),
+        alpha: num('Scaling numerator (lora_alpha); the update is scaled by alpha / r.', 32, { exclusiveMinimum: 0 }),
+        dropout: num('Dropout on the adapter input.', 0.05, { minimum: 0, exclusiveMaximum: 1 }),
+        target_modules: {
+          type: ['array', 'string'],
+          description: 'Module names to adapt (e.g. q_proj, v_proj) or "all-linear".',
+          examples: [['q_proj', 'k_proj', 'v_proj', 'o_proj']],
+          items: { type: 'string' },
+          pattern: '^all-linear$',
+        },
+      },
+      additionalProperties: false,
+    },
+    samples: {
+      type: 'object',
+      description: 'Prompts completed during training so you can watch the model change.',
+      examples: [{ prompts: ['Write a haiku about rain.'], every_steps: 50 }],
+      required: ['prompts'],
+      properties: {
+        prompts: {
+          type: 'array',
+          description: 'Each prompt is a user turn (string) or a list of messages.',
+          examples: [['Write a haiku about rain.']],
+          minItems: 1,
+          items: { type: ['string', 'array'], items: message },
+        },
+        every_steps: int('Sample every N optimizer steps.', 50, { minimum: 1 }),
+        max_new_tokens: int('Longest sampled completion in tokens.', 64, { minimum: 1 }),
+        temperature: num('Sampling temperature; 0 is greedy.', 0.7, { minimum: 0 }),
+        top_p: num('Nucleus sampling threshold.', 0.95, { exclusiveMinimum: 0, maximum: 1 }),
+      },
+      additionalProperties: false,
+    },
+    rewards: {
+      type: 'array',
+      description: 'GRPO reward functions: a built-in name, or {name, weight, column, file}.',
+      examples: [[{ name: 'exact_match', column: 'answer' }]],
+      minItems: 1,
+      items: {
+        type: ['string', 'object'],
+        required: ['name'],
+        properties: {
+          name: str('Reward function name.', 'exact_match', { minLength: 1 }),
+          weight: num('Weight of this reward in the sum.', 1),
+          column: str('Dataset column the reward compares completions with.', 'answer', { minLength: 1 }),
+          file: str('A JavaScript/TypeScript module exporting the reward function, relative to this recipe.', 'rewards/format.ts', { minLength: 1 }),
+        },
+        additionalProperties: false,
+      },
+    },
+    gates: {
+      type: 'object',
+      description: 'Exit conditions checked on the final metrics of the stage, e.g. {"eval/loss": "< 1.5"}.',
+      examples: [{ 'eval/loss': '< 1.5' }],
+    },
+    ...trainingArguments,
+  },
+  additionalProperties: false,
+};
+
+/** Keys a TrainingArguments object holds, in schema order. */
+export const TRAINING_ARGUMENT_KEYS = Object.keys(trainingArguments);

@@ -1,0 +1,308 @@
+// Checks beyond the schema: do the files exist and suit the stage, do the hyperparameters sit in the
+// ranges the post-training guides recommend, do settings contradict each other. Warnings unless the
+// recipe plainly cannot run. Range advice applies to values the recipe sets, not to TRL's defaults,
+// and learning-rate ranges (for pretrained models) are not applied to the built-in `tiny` model,
+// which demos train from scratch.
+
+import { isAbsolute, resolve, dirname } from 'node:path';
+import { kindAccepts, kindOfStage } from '../datasets/index.ts';
+import type { DatasetKind, RecordFormat } from '../datasets/types.ts';
+import type { Diagnostic, Range } from '../diagnostics.ts';
+import type { FileAccess } from '../fileAccess.ts';
+import { RECIPE_CODES, type RecipeCode } from './codes.ts';
+import { DEFAULT_LORA, defaultTrainingArguments, LOSS_TYPES, STAGE_ONLY_KEYS } from './defaults.ts';
+import { hasKey, keyRange, valueRange, type RecipeDocument } from './document.ts';
+import { dataFacts, modelFacts } from './files.ts';
+import type { Stage } from './types.ts';
+
+const STAGES: Stage[] = ['sft', 'dpo', 'reward', 'grpo', 'cpt'];
+
+const KIND_WORDS: Record<DatasetKind, string> = {
+  sft: 'SFT data (messages, prompt/completion, alpaca, sharegpt or text)',
+  preference: 'preference data (prompt/chosen/rejected)',
+  'prompt-only': 'prompt-only data (a `prompt` per record)',
+  text: 'plain text data (a `text` per record)',
+  'unpaired-preference': 'unpaired preference data (prompt/completion/label)',
+};
+
+const FORMAT_WORDS: Record<RecordFormat, string> = {
+  text: 'text',
+  messages: 'messages',
+  'prompt-completion': 'prompt/completion',
+  alpaca: 'alpaca',
+  sharegpt: 'sharegpt',
+  'preference-explicit': 'preference',
+  'preference-implicit': 'preference (implicit prompt)',
+  'prompt-only': 'prompt-only',
+  'unpaired-preference': 'unpaired preference',
+};
+
+const SUGGESTED_STAGE: Partial<Record<RecordFormat, Stage>> = {
+  text: 'cpt',
+  messages: 'sft',
+  'prompt-completion': 'sft',
+  alpaca: 'sft',
+  sharegpt: 'sft',
+  'preference-explicit': 'dpo',
+  'preference-implicit': 'dpo',
+  'prompt-only': 'grpo',
+};
+
+/** Learning-rate ranges [low, high] from the guides, per stage; SFT/CPT split by LoRA vs full. */
+function lrRange(stage: Stage, lora: boolean): [number, number] {
+  switch (stage) {
+    case 'sft':
+    case 'cpt':
+      return lora ? [5e-5, 5e-4] : [5e-6, 1e-4];
+    case 'dpo':
+      return [1e-6, 5e-5];
+    case 'reward':
+      return [1e-6, 2e-4];
+    case 'grpo':
+      return [1e-6, 2e-5];
+  }
+}
+
+const fmt = (n: number) => (n !== 0 && Math.abs(n) < 1e-3 ? n.toExponential() : String(n));
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+
+/** Overrides a caller (e.g. `anneal train --data`) applies on top of the file: absolute paths. */
+export interface RecipeOverrides {
+  model?: string;
+  data?: { train: string; eval?: string };
+}
+
+/** Resolve a path written in a recipe against the recipe's folder. */
+export function resolveFrom(recipeFile: string, path: string): string {
+  return isAbsolute(path) ? path : resolve(dirname(recipeFile), path);
+}
+
+/** Semantic diagnostics for a recipe value that passed (or partly passed) the schema. */
+export function semanticDiagnostics(
+  document: RecipeDocument,
+  recipe: Obj,
+  recipeFile: string,
+  files: FileAccess,
+  overrides: RecipeOverrides = {},
+): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  const add = (code: RecipeCode, message: string, range: Range, data?: unknown) =>
+    out.push({ code, severity: RECIPE_CODES[code], message, range, ...(data === undefined ? {} : { data }) });
+  const stage = STAGES.includes(recipe.stage as Stage) ? (recipe.stage as Stage) : undefined;
+  const defaults = stage ? defaultTrainingArguments(stage) : undefined;
+  const value = (key: string): number | undefined => num(recipe[key]) ?? num((defaults as Obj | undefined)?.[key]);
+  const set = (key: string) => hasKey(document, [key]) && recipe[key] !== undefined;
+  const lora = isObj(recipe.lora) ? recipe.lora : undefined;
+  const stageRange = () => (hasKey(document, ['stage']) ? valueRange(document, ['stage']) : keyRange(document, []));
+
+  // Model folder.
+  const model = overrides.model ?? (typeof recipe.model === 'string' ? recipe.model : undefined);
+  let context: number | undefined;
+  if (model && model !== 'tiny') {
+    const dir = resolveFrom(recipeFile, model);
+    const range = valueRange(document, ['model']);
+    if (!files.isDirectory(dir)) {
+      const hubId = /^[\w.-]+\/[\w.-]+$/.test(model) && !files.exists(dir);
+      add(
+        'recipe-model-missing',
+        files.exists(dir)
+          ? `\`${model}\` is a file; point \`model\` at the model's folder (config.json, *.safetensors, tokenizer.json) or use \`tiny\`.`
+          : hubId
+            ? `No folder \`${model}\` next to this recipe; if it is a Hugging Face model id, download it first (huggingface-cli download ${model} --local-dir models/${model.split('/')[1]}) and point \`model\` at that folder, or use \`tiny\`.`
+            : `Model folder \`${model}\` not found (looked in ${dir}); fix the path or use \`tiny\`.`,
+        range,
+      );
+    } else {
+      const facts = modelFacts(dir, files);
+      context = facts.context;
+      if (facts.missing.length) {
+        add('recipe-model-incomplete', `The model folder lacks ${facts.missing.join(', ')}; copy the missing files from the model's Hugging Face repository.`, range);
+      }
+    }
+  }
+
+  // max_length against the model's context.
+  const maxLength = value('max_length');
+  if (context !== undefined && maxLength !== undefined && maxLength > context) {
+    add(
+      'recipe-max-length-context',
+      `max_length ${maxLength}${set('max_length') ? '' : " (TRL's default)"} is above the model's context of ${context} tokens; set \`max_length: ${context}\` or less.`,
+      set('max_length') ? valueRange(document, ['max_length']) : valueRange(document, ['model']),
+    );
+  }
+
+  // Rewards (GRPO).
+  const rewards = Array.isArray(recipe.rewards) ? recipe.rewards : undefined;
+  const requiredColumns: { column: string; reward: string; index: number }[] = [];
+  rewards?.forEach((r, index) => {
+    if (!isObj(r)) return;
+    if (typeof r.column === 'string') requiredColumns.push({ column: r.column, reward: String(r.name), index });
+    if (typeof r.file === 'string') {
+      const path = resolveFrom(recipeFile, r.file);
+      if (!files.exists(path)) {
+        add('recipe-reward-file-missing', `Reward module \`${r.file}\` not found (looked in ${path}); fix the path or use a built-in reward name.`, valueRange(document, ['rewards', index, 'file']));
+      }
+    }
+  });
+  if (stage === 'grpo' && (!rewards || rewards.length === 0)) {
+    add('recipe-rewards-missing', 'GRPO needs reward functions to score completions; add `rewards:`, e.g. `rewards: [{name: exact_match, column: answer}]`.', stageRange());
+  }
+
+  // Data files.
+  const data = isObj(recipe.data) ? recipe.data : undefined;
+  for (const split of ['train', 'eval'] as const) {
+    const written = data && typeof data[split] === 'string' ? (data[split] as string) : undefined;
+    const path = overrides.data ? overrides.data[split] : written !== undefined ? resolveFrom(recipeFile, written) : undefined;
+    if (path === undefined) continue;
+    const range = hasKey(document, ['data', split]) ? valueRange(document, ['data', split]) : keyRange(document, ['data']);
+    const shown = written ?? path;
+    if (!files.exists(path) || files.isDirectory(path)) {
+      add('recipe-data-missing', `${split === 'train' ? 'Training' : 'Evaluation'} data \`${shown}\` not found (looked in ${path}); fix the path (it is relative to this recipe).`, range);
+      continue;
+    }
+    const columns = stage === 'grpo' ? [...new Set(requiredColumns.map((c) => c.column))] : [];
+    const facts = dataFacts(path, files, columns);
+    if (!facts) {
+      add('recipe-data-missing', `Cannot read \`${shown}\`; check its permissions.`, range);
+      continue;
+    }
+    const { summary } = facts;
+    if (summary.records === 0) {
+      add('recipe-data-invalid', `\`${shown}\` holds no records; add one JSON object per line.`, range);
+      continue;
+    }
+    if (stage) {
+      const need = kindOfStage(stage);
+      const wrong = (Object.keys(summary.formats) as RecordFormat[]).filter((f) => (summary.formats[f] ?? 0) > 0 && !kindAccepts(need, f));
+      if (wrong.length) {
+        const suggested = SUGGESTED_STAGE[wrong[0]];
+        add(
+          'recipe-stage-data-mismatch',
+          `Stage ${stage} needs ${KIND_WORDS[need]}, but \`${shown}\` holds ${wrong.map((f) => `${FORMAT_WORDS[f]} records (${summary.formats[f]})`).join(' and ')}; point data.${split} at ${KIND_WORDS[need].split(' (')[0]}${suggested && suggested !== stage ? ` or change stage to ${suggested}` : ''}.`,
+          range,
+        );
+      }
+    }
+    if (facts.errors > 0) {
+      add(
+        'recipe-data-invalid',
+        `\`${shown}\` has ${facts.errors} error${facts.errors === 1 ? '' : 's'} (first on line ${(facts.firstErrorLine ?? 0) + 1}); open it to see and fix them.`,
+        range,
+      );
+    }
+    for (const req of requiredColumns) {
+      const missing = facts.missingColumns.get(req.column);
+      if (missing) {
+        add(
+          'recipe-reward-column-missing',
+          `Reward \`${req.reward}\` reads the column \`${req.column}\`, which ${missing} record${missing === 1 ? '' : 's'} of \`${shown}\` lack${missing === 1 ? 's' : ''}; add the column or change \`column\`.`,
+          valueRange(document, ['rewards', req.index, 'column']),
+        );
+      }
+    }
+  }
+
+  if (!stage) return out;
+
+  // Keys the stage ignores, and loss types of another stage.
+  for (const [key, stages] of Object.entries(STAGE_ONLY_KEYS)) {
+    if (set(key) && !stages.includes(stage)) {
+      add('recipe-key-unused', `\`${key}\` is only used by ${stages.join(' and ')}; stage ${stage} ignores it — remove it or change the stage.`, keyRange(document, [key]));
+    }
+  }
+  if (typeof recipe.loss_type === 'string' && set('loss_type') && LOSS_TYPES[stage].length && !LOSS_TYPES[stage].includes(recipe.loss_type)) {
+    out.push({
+      code: 'recipe-invalid-value',
+      severity: RECIPE_CODES['recipe-invalid-value'],
+      message: `loss_type \`${recipe.loss_type}\` is not a ${stage} loss; use one of ${LOSS_TYPES[stage].join(', ')}.`,
+      range: valueRange(document, ['loss_type']),
+    });
+  } else if (set('loss_type') && LOSS_TYPES[stage].length === 0) {
+    add('recipe-key-unused', `\`loss_type\` is not used by stage ${stage} (Bradley-Terry loss); remove it.`, keyRange(document, ['loss_type']));
+  }
+  if (set('eval_steps') && !(data && typeof data.eval === 'string') && !overrides.data?.eval) {
+    add('recipe-eval-steps-without-eval', '`eval_steps` is set but there is no evaluation data; add `data.eval` or remove `eval_steps`.', keyRange(document, ['eval_steps']));
+  }
+  if (set('warmup_steps') && set('warmup_ratio') && num(recipe.warmup_steps)! > 0) {
+    add('recipe-warmup-both', '`warmup_steps` and `warmup_ratio` are both set; warmup_steps wins — remove one.', keyRange(document, ['warmup_ratio']));
+  }
+
+  // Ranges from the guides.
+  const lr = num(recipe.learning_rate);
+  if (lr !== undefined && set('learning_rate') && model !== 'tiny') {
+    const [low, high] = lrRange(stage, lora !== undefined);
+    if (lr < low || lr > high) {
+      const kind = stage === 'sft' || stage === 'cpt' ? (lora ? ' with LoRA' : ' for full fine-tuning') : '';
+      add(
+        'recipe-lr-range',
+        `learning_rate ${fmt(lr)} is ${lr > high ? 'above' : 'below'} the usual ${stage.toUpperCase()} range${kind} (${fmt(low)} to ${fmt(high)}); ${lr > high ? 'training may diverge' : 'the model may barely change'} — try ${fmt(lr > high ? high : low)}.`,
+        valueRange(document, ['learning_rate']),
+      );
+    }
+  }
+  const beta = num(recipe.beta);
+  if (stage === 'dpo' && beta !== undefined && set('beta') && (beta < 0.1 || beta > 0.5)) {
+    add(
+      'recipe-beta-range',
+      `beta ${beta} is outside the usual DPO range 0.1 to 0.5; ${beta < 0.1 ? 'a small beta lets the model drift far from the reference' : 'a large beta barely moves the model'}.`,
+      valueRange(document, ['beta']),
+    );
+  }
+  const epochs = num(recipe.num_train_epochs);
+  if (stage === 'dpo' && epochs !== undefined && set('num_train_epochs') && (value('max_steps') ?? -1) < 0 && (epochs < 1 || epochs > 2)) {
+    add('recipe-epochs-range', `DPO usually runs 1 to 2 epochs; ${epochs} ${epochs > 2 ? 'tends to overfit the preferences' : 'may not see the data enough'}.`, valueRange(document, ['num_train_epochs']));
+  }
+  if (stage === 'grpo') {
+    const gens = num(recipe.num_generations);
+    if (gens !== undefined && set('num_generations') && (gens < 4 || gens > 16)) {
+      add(
+        'recipe-generations-range',
+        `num_generations ${gens} is outside the usual 4 to 16; ${gens < 4 ? 'small groups give noisy advantages' : 'large groups cost a lot of sampling for little gain'}.`,
+        valueRange(document, ['num_generations']),
+      );
+    }
+    const temp = num(recipe.temperature);
+    if (temp !== undefined && set('temperature') && (temp < 0.7 || temp > 1.0)) {
+      add(
+        'recipe-temperature-range',
+        `temperature ${temp} is outside the usual GRPO range 0.7 to 1.0; ${temp < 0.7 ? 'completions in a group will look alike and advantages vanish' : 'completions get incoherent'}.`,
+        valueRange(document, ['temperature']),
+      );
+    }
+    const batch = (value('per_device_train_batch_size') ?? 1) * (value('gradient_accumulation_steps') ?? 1);
+    const groups = value('num_generations') ?? 8;
+    if ((set('num_generations') || set('per_device_train_batch_size') || set('gradient_accumulation_steps')) && batch % groups !== 0) {
+      const where = set('per_device_train_batch_size') ? 'per_device_train_batch_size' : set('num_generations') ? 'num_generations' : 'gradient_accumulation_steps';
+      add(
+        'recipe-generations-batch',
+        `per_device_train_batch_size × gradient_accumulation_steps (${batch}) is not a multiple of num_generations (${groups}); TRL needs whole groups per batch — make the product ${Math.ceil(batch / groups) * groups} or pick num_generations dividing ${batch}.`,
+        valueRange(document, [where]),
+      );
+    }
+  }
+  if (lora) {
+    const r = num(lora.r) ?? DEFAULT_LORA.r;
+    const alpha = num(lora.alpha) ?? DEFAULT_LORA.alpha;
+    if (r >= 1 && alpha > 0 && (num(lora.r) !== undefined || num(lora.alpha) !== undefined) && alpha !== r && alpha !== 2 * r) {
+      const explicit = num(lora.alpha) !== undefined;
+      add(
+        'recipe-lora-alpha',
+        `LoRA alpha is usually r or 2r (here ${r} or ${2 * r}); ${explicit ? `with ${alpha}` : `TRL's default alpha ${alpha} gives`} a scale of ${fmt(alpha / r)} — set \`alpha: ${2 * r}\`.`,
+        valueRange(document, explicit ? ['lora', 'alpha'] : ['lora', 'r']),
+      );
+    }
+  }
+  const perDevice = value('per_device_train_batch_size');
+  const accumulation = value('gradient_accumulation_steps');
+  if ((set('per_device_train_batch_size') || set('gradient_accumulation_steps')) && perDevice === 1 && accumulation === 1) {
+    add(
+      'recipe-effective-batch',
+      'The effective batch size is 1 (per_device_train_batch_size × gradient_accumulation_steps); gradients will be very noisy — raise gradient_accumulation_steps to 8 or more.',
+      valueRange(document, [set('per_device_train_batch_size') ? 'per_device_train_batch_size' : 'gradient_accumulation_steps']),
+    );
+  }
+  return out;
+}
