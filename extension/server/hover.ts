@@ -20,10 +20,10 @@ export interface HoverTokenizer {
   problem?: string;
 }
 
-/** Markdown for hovering record `ordinal` (1-based) described by `info`. */
-export function recordHover(info: RecordInfo, ordinal: number, tok: HoverTokenizer, isCancelled: () => boolean): MarkupContent {
+/** Markdown for hovering the record described by `info` (named by its 1-based line, as the gutter shows it). */
+export function recordHover(info: RecordInfo, tok: HoverTokenizer, isCancelled: () => boolean): MarkupContent {
   const record = info.normalized;
-  const facts = [`**Record #${ordinal.toLocaleString('en-US')}**`, info.format, info.style];
+  const facts = [`**Record on line ${(info.line + 1).toLocaleString('en-US')}**`, info.format, info.style];
   const turns = record ? turnCount(record) : undefined;
   if (turns !== undefined) facts.push(`${turns} turn${turns === 1 ? '' : 's'}`);
   facts.push(`${info.chars.toLocaleString('en-US')} characters`);

@@ -217,26 +217,9 @@ connection.onHover(({ textDocument, position }, token: CancellationToken) =>
     if (!doc || doc.kind !== 'dataset') return null;
     const info = doc.recordAt(position.line);
     if (!info) return null;
-    const records = doc.checked().report?.records ?? [];
-    const ordinal = ordinalOf(records, position.line);
-    if (token.isCancellationRequested) return null;
-    return { contents: recordHover(info, ordinal, tokenizer.hover, () => token.isCancellationRequested), range: info.range };
+    return { contents: recordHover(info, tokenizer.hover, () => token.isCancellationRequested), range: info.range };
   }),
 );
-
-/** 1-based position of the record on `line` among the file's records (binary search; records are in line order). */
-function ordinalOf(records: { line: number }[], line: number): number {
-  let lo = 0;
-  let hi = records.length - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >> 1;
-    const l = records[mid]!.line;
-    if (l === line) return mid + 1;
-    if (l < line) lo = mid + 1;
-    else hi = mid - 1;
-  }
-  return lo + 1;
-}
 
 connection.onCompletion(({ textDocument, position }) =>
   guard('completion', [], () => {
@@ -278,7 +261,8 @@ connection.onDocumentSymbol(({ textDocument }) =>
   guard('document symbols', [], () => {
     const doc = docs.get(textDocument.uri);
     if (!doc || doc.kind !== 'dataset') return [];
-    return recordSymbols(doc.checked().report?.records ?? []);
+    const total = doc.checked().summary.records;
+    return recordSymbols(doc.lines.lineCount, (line) => doc.recordAt(line), total);
   }),
 );
 

@@ -10,6 +10,9 @@ import {
   ExitNotification,
   InitializedNotification,
   InitializeRequest,
+  LogMessageNotification,
+  ShowMessageNotification,
+  ShowMessageRequest,
   PublishDiagnosticsNotification,
   ShutdownRequest,
   StreamMessageReader,
@@ -34,8 +37,9 @@ function newestMtime(dir: string): number {
   return newest;
 }
 
-/** Rebuilds dist/server.js when the server or core sources are newer (running a test file on its own). */
+/** Rebuilds dist/ when the server or core sources are newer (running a test file on its own); ANNEAL_NO_REBUILD=1 skips it. */
 export function ensureServerBuilt(): void {
+  if (process.env['ANNEAL_NO_REBUILD'] === '1') return;
   let built = 0;
   try {
     built = statSync(serverJs).mtimeMs;
@@ -87,9 +91,13 @@ export class LspClient {
     connection.onNotification(FileSummaryNotification.method, (p: FileSummaryNotification.Params) => {
       this.summaryWaiters = settle(this.summaryWaiters, p);
     });
-    connection.onNotification('window/logMessage', (p: { message: string }) => this.logs.push(p.message));
-    connection.onRequest('window/showMessageRequest', () => null);
-    connection.onNotification('window/showMessage', (p: { message: string }) => this.logs.push(p.message));
+    connection.onNotification(LogMessageNotification.type, (p) => {
+      this.logs.push(p.message);
+    });
+    connection.onNotification(ShowMessageNotification.type, (p) => {
+      this.logs.push(p.message);
+    });
+    connection.onRequest(ShowMessageRequest.type, () => null);
   }
 
   /** Spawns the server and completes the initialize handshake. */

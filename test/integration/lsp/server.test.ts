@@ -2,6 +2,10 @@
 // code actions, document symbols, the summary request, the diagnostics cap and inputs that must not
 // crash it. Every assertion is about what a real client receives.
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import {
   CodeActionRequest,
@@ -38,6 +42,10 @@ function applyEdits(source: string, edits: TextEdit[]): string {
   return out;
 }
 
+function messageOf(d: Diagnostic): string {
+  return typeof d.message === 'string' ? d.message : d.message.value;
+}
+
 function byCode(diags: Diagnostic[], code: string): Diagnostic[] {
   return diags.filter((d) => d.code === code);
 }
@@ -64,7 +72,7 @@ describe('language server over stdio', () => {
     const [roleTypo] = byCode(diagnostics, 'role-typo');
     const typoStart = typo.indexOf('"asistant"');
     assert.deepEqual(roleTypo?.range, { start: { line: 1, character: typoStart }, end: { line: 1, character: typoStart + '"asistant"'.length } });
-    assert.match(roleTypo!.message, /assistant/);
+    assert.match(messageOf(roleTypo!), /assistant/);
     assert.equal(roleTypo!.severity, 1);
     assert.equal(roleTypo!.source, 'anneal');
 
@@ -131,7 +139,7 @@ describe('language server over stdio', () => {
     assert.ok(hover);
     const value = (hover.contents as MarkupContent).value;
     assert.equal((hover.contents as MarkupContent).kind, 'markdown');
-    assert.match(value, /\*\*Record #1\*\* · messages · conversational · 2 turns/);
+    assert.match(value, /\*\*Record on line 1\*\* · messages · conversational · 2 turns/);
     assert.match(value, /built-in tiny byte-level ChatML tokenizer/);
     assert.match(value, /`<\|im_start\|>`user/);
     // The assistant reply carries loss (bold); the user turn does not.
@@ -214,8 +222,38 @@ describe('language server over stdio', () => {
 
     // Applying the typo fix through the server clears that diagnostic.
     const published2 = client.diagnosticsFor(qUri, 2);
-    await client.change(qUri, 2, fixTypo.edit.changes[qUri]);
+    await client.change(qUri, 2, fixTypo.edit.changes[qUri].map((e) => ({ range: e.range, text: e.newText })));
     assert.equal(byCode((await published2).diagnostics, 'role-typo').length, 0);
+  });
+
+  it('checks a recipe and fixes an unknown key', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'anneal-lsp-recipe-'));
+    try {
+      writeFileSync(join(dir, 'train.jsonl'), `${good}\n`);
+      const rUri = pathToFileURL(join(dir, 'sft.anneal.yaml')).href;
+      const recipe = 'model: tiny\nstage: sft\ndata:\n  train: train.jsonl\nlearning_rat: 2e-5\n';
+      const published = client.diagnosticsFor(rUri, 1);
+      await client.open(rUri, recipe, 'yaml');
+      const { diagnostics } = await published;
+      assert.deepEqual(diagnostics.map((d) => d.code), ['recipe-unknown-key']);
+      assert.deepEqual(diagnostics[0]!.range, { start: { line: 4, character: 0 }, end: { line: 4, character: 'learning_rat'.length } });
+      const actions = (await client.connection.sendRequest(CodeActionRequest.type, {
+        textDocument: { uri: rUri },
+        range: diagnostics[0]!.range,
+        context: { diagnostics },
+      })) as CodeAction[];
+      const rename = actions.find((a) => a.kind === 'quickfix');
+      assert.equal(rename?.title, 'Rename to learning_rate');
+      const fixed = applyEdits(recipe, rename!.edit!.changes![rUri]!);
+      assert.match(fixed, /^learning_rate: 2e-5$/m);
+      const published2 = client.diagnosticsFor(rUri, 2);
+      await client.change(rUri, 2, [{ text: fixed }]);
+      assert.deepEqual((await published2).diagnostics, []);
+      const summary = await client.connection.sendRequest<FileSummaryRequest.Result>(FileSummaryRequest.method, { uri: rUri });
+      assert.equal(summary?.text, 'Recipe · no problems');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('lists one document symbol per record', async () => {
@@ -268,7 +306,7 @@ describe('diagnostics cap', () => {
       const { diagnostics } = await published;
       assert.equal(diagnostics.length, 6);
       assert.equal(diagnostics[0]!.code, 'diagnostics-capped');
-      assert.match(diagnostics[0]!.message, /first 5 of 50 problems.*anneal\.diagnostics\.maxPerFile/);
+      assert.match(messageOf(diagnostics[0]!), /first 5 of 50 problems.*anneal\.diagnostics\.maxPerFile/);
       const summary = await client.connection.sendRequest<FileSummaryRequest.Result>(FileSummaryRequest.method, { uri: capUri });
       assert.equal(summary?.truncated, true);
       assert.equal(summary?.errors, 50);

@@ -1,0 +1,114 @@
+// The end-to-end test in a real VS Code: code-server 4.100.3 (VS Code 1.100.3) with this repository
+// loaded as the extension under development, driven by Debian's Chromium through playwright-core.
+// It opens a faulty dataset and checks what a person sees: the problems in the Problems panel, the
+// summary in the status bar, and the record hover. Screenshots go to test-results/e2e/.
+import assert from 'node:assert/strict';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { ensureServerBuilt } from '../integration/lsp/lspClient.ts';
+import { chromiumPath, ensureInstalled, startCodeServer, type CodeServer } from './codeServer.ts';
+
+const repoRoot = resolve(import.meta.dirname, '../..');
+const artifacts = join(repoRoot, 'test-results/e2e');
+/** The datasets fixture when it exists (json-syntax, missing-field, role-typo, duplicate), else ours with the same faults. */
+const fixture = [join(repoRoot, 'test/fixtures/datasets/faulty.jsonl'), join(repoRoot, 'test/fixtures/e2e/faulty.jsonl')].find((f) => existsSync(f))!;
+const expectedCodes = ['json-syntax', 'missing-field', 'role-typo', 'duplicate-record'];
+const LONG = 90_000;
+
+describe('Anneal in a real VS Code (code-server)', () => {
+  let server: CodeServer;
+  let browser: Browser;
+  let page: Page;
+  let workspace: string;
+  const consoleErrors: string[] = [];
+
+  before(async () => {
+    ensureInstalled(repoRoot);
+    ensureServerBuilt();
+    assert.ok(existsSync(join(repoRoot, 'dist/extension.js')), 'dist/extension.js is built');
+    mkdirSync(artifacts, { recursive: true });
+    workspace = mkdtempSync(join(tmpdir(), 'anneal-e2e-ws-'));
+    copyFileSync(fixture, join(workspace, 'faulty.jsonl'));
+    server = await startCodeServer(workspace);
+    browser = await chromium.launch({
+      executablePath: chromiumPath,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+    });
+    page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    page.on('console', (m) => {
+      if (m.type() === 'error') consoleErrors.push(m.text());
+    });
+    const payload = JSON.stringify([['extensionDevelopmentPath', `vscode-remote://127.0.0.1:${server.port}${repoRoot}`]]);
+    await page.goto(`${server.url}/?folder=${encodeURIComponent(workspace)}&payload=${encodeURIComponent(payload)}`);
+    await page.waitForSelector('.monaco-workbench', { timeout: LONG });
+    await page.waitForSelector('.explorer-folders-view .monaco-list-row', { timeout: LONG });
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+    if (workspace) rmSync(workspace, { recursive: true, force: true });
+  });
+
+  it('shows the dataset problems in the Problems panel and the summary in the status bar', async () => {
+    // Open the dataset through Quick Open, as a user would.
+    await page.locator('.monaco-workbench').click({ position: { x: 700, y: 400 } });
+    await page.keyboard.press('Control+P');
+    await page.waitForSelector('.quick-input-widget input', { state: 'visible', timeout: LONG });
+    await page.keyboard.type('faulty.jsonl');
+    await page.waitForSelector('.quick-input-list .monaco-list-row[aria-label*="faulty.jsonl"]', { timeout: LONG });
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('.tab[aria-label*="faulty.jsonl"]', { timeout: LONG });
+    // The extension activates, starts the server, and squiggles appear.
+    await page.waitForSelector('.monaco-editor .squiggly-error', { timeout: LONG });
+    await page.waitForFunction(() => /records · /.test((document.querySelector('.part.statusbar') as HTMLElement | null)?.innerText ?? ''), undefined, { timeout: LONG });
+    await page.screenshot({ path: join(artifacts, '01-editor.png') });
+
+    const statusText = await page.locator('.part.statusbar').innerText();
+    assert.match(statusText, /\d+ records · \d+ errors? · (\d+ warnings? · )?SFT messages/);
+
+    // Open the Problems panel and read what it lists.
+    await page.keyboard.press('Control+Shift+M');
+    await page.waitForSelector('.markers-panel .monaco-list-row', { timeout: LONG });
+    await page.waitForFunction(
+      (codes) => {
+        const text = (document.querySelector('.markers-panel') as HTMLElement | null)?.innerText ?? '';
+        return codes.every((c) => text.includes(c));
+      },
+      expectedCodes,
+      { timeout: LONG },
+    );
+    const problems = await page.locator('.markers-panel').innerText();
+    for (const code of expectedCodes) assert.ok(problems.includes(code), `Problems panel lists ${code}:\n${problems}`);
+    assert.match(problems, /did you mean "assistant"/);
+    assert.match(problems, /anneal/);
+    await page.screenshot({ path: join(artifacts, '02-problems.png') });
+  });
+
+  it('shows the record hover with the chat-template rendering', async () => {
+    const firstLine = page.locator('.monaco-editor .view-lines .view-line').first();
+    await firstLine.hover({ position: { x: 40, y: 5 } });
+    const hover = page.locator('.monaco-hover:visible', { hasText: 'Record on line 1' });
+    await hover.waitFor({ timeout: LONG });
+    // The hover fades in; take the screenshot once it is opaque.
+    await page.waitForFunction(() => {
+      const el = [...document.querySelectorAll<HTMLElement>('.monaco-hover')].find((h) => h.innerText.includes('Record on line 1'));
+      let node: HTMLElement | null = el ?? null;
+      while (node) {
+        if (Number(getComputedStyle(node).opacity) < 1) return false;
+        node = node.parentElement;
+      }
+      return el !== undefined;
+    }, undefined, { timeout: LONG });
+    const text = await hover.innerText();
+    assert.match(text, /messages · conversational · \d+ turns · \d+ characters/);
+    assert.match(text, /built-in tiny byte-level ChatML tokenizer/);
+    assert.match(text, /<\|im_start\|>/);
+    await page.screenshot({ path: join(artifacts, '03-hover.png') });
+    assert.ok(statSync(join(artifacts, '03-hover.png')).size > 10_000);
+  });
+});
