@@ -8,15 +8,18 @@ import type { LineFacts } from './lineAnalysis.ts';
 import type { DatasetKind, RecordFormat, RecordStyle } from './types.ts';
 
 /** Facts sharing one hash; `multi` tracks the groups with more than one member. */
-class Buckets {
+export class Buckets {
   private readonly map = new Map<number, LineFacts | LineFacts[]>();
   readonly multi = new Set<LineFacts[]>();
+  /** Results computed per group (near-duplicate pairs), dropped when the group changes. */
+  readonly memo = new WeakMap<LineFacts[], [LineFacts, LineFacts][]>();
 
   add(key: number, f: LineFacts): void {
     const cur = this.map.get(key);
     if (cur === undefined) this.map.set(key, f);
     else if (Array.isArray(cur)) {
       cur.push(f);
+      this.memo.delete(cur);
     } else {
       const group = [cur, f];
       this.map.set(key, group);
@@ -30,6 +33,7 @@ class Buckets {
     else if (Array.isArray(cur)) {
       const i = cur.indexOf(f);
       if (i >= 0) cur.splice(i, 1);
+      this.memo.delete(cur);
       if (cur.length === 1) {
         this.multi.delete(cur);
         this.map.set(key, cur[0]);

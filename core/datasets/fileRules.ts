@@ -51,17 +51,15 @@ export function nearDuplicateDiagnostics(agg: Aggregates, out: Map<LineFacts, Di
   const earliest = new Map<LineFacts, LineFacts>();
   for (const band of agg.bands) {
     for (const group of band.multi) {
-      const members = group.length > MAX_BUCKET_COMPARE ? group.slice(0, MAX_BUCKET_COMPARE) : group;
-      for (let i = 0; i < members.length; i++) {
-        for (let j = i + 1; j < members.length; j++) {
-          let a = members[i];
-          let b = members[j];
-          if (a.dupKey === b.dupKey && a.dupCheck === b.dupCheck) continue; // exact duplicates are reported as such
-          if (!a.signature || !b.signature || similarity(a.signature, b.signature) < NEAR_DUPLICATE_SIMILARITY) continue;
-          if (a.index > b.index) [a, b] = [b, a];
-          const known = earliest.get(b);
-          if (!known || known.index > a.index) earliest.set(b, a);
-        }
+      let pairs = band.memo.get(group);
+      if (!pairs) {
+        pairs = similarPairs(group);
+        band.memo.set(group, pairs);
+      }
+      for (let [a, b] of pairs) {
+        if (a.index > b.index) [a, b] = [b, a];
+        const known = earliest.get(b);
+        if (!known || known.index > a.index) earliest.set(b, a);
       }
     }
   }
@@ -104,6 +102,21 @@ export function distributionDiagnostics(agg: Aggregates, kind: DatasetKind | und
     }
   }
   return out;
+}
+
+/** Pairs in one LSH bucket that really are similar (and not exact duplicates, reported as such). */
+function similarPairs(group: LineFacts[]): [LineFacts, LineFacts][] {
+  const pairs: [LineFacts, LineFacts][] = [];
+  const members = group.length > MAX_BUCKET_COMPARE ? group.slice(0, MAX_BUCKET_COMPARE) : group;
+  for (let i = 0; i < members.length; i++) {
+    for (let j = i + 1; j < members.length; j++) {
+      const a = members[i];
+      const b = members[j];
+      if (a.dupKey === b.dupKey && a.dupCheck === b.dupCheck) continue;
+      if (a.signature && b.signature && similarity(a.signature, b.signature) >= NEAR_DUPLICATE_SIMILARITY) pairs.push([a, b]);
+    }
+  }
+  return pairs;
 }
 
 /** A file that is a JSON document or a CSV rather than JSON Lines. */

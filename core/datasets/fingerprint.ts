@@ -40,54 +40,64 @@ export class Fingerprinter {
 
   /** Append a piece of content; `separator` marks a field boundary so ["ab","c"] != ["a","bc"]. */
   update(text: string, separator: number): void {
-    for (let i = 0; i < text.length; i++) this.char(text.charCodeAt(i));
-    this.endWord();
-    this.pendingSpace = false;
-    this.feed(separator);
-  }
-
-  private char(c: number): void {
-    // JSON-relevant whitespace plus NBSP and ideographic space; other code points are content.
-    if (c === 32 || c === 10 || c === 9 || c === 13 || c === 0xa0 || c === 0x3000) {
-      if (this.started) this.pendingSpace = true;
-      this.endWord();
-      return;
-    }
-    if (this.pendingSpace) {
-      this.feed(32);
-      this.pendingSpace = false;
-    }
-    this.started = true;
-    this.feed(c);
-    if (this.bins) {
-      // Letters of scripts written without spaces (CJK, kana, Hangul) count as words of their own.
+    // Hot loop over every character of the dataset: state lives in locals, written back once.
+    let h1 = this.h1;
+    let h2 = this.h2;
+    let pendingSpace = this.pendingSpace;
+    let started = this.started;
+    let word = this.word;
+    let inWord = this.inWord;
+    const shingling = this.bins !== undefined;
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      // JSON-relevant whitespace plus NBSP and ideographic space; other code points are content.
+      if (c === 32 || c === 10 || c === 9 || c === 13 || c === 0xa0 || c === 0x3000) {
+        if (started) pendingSpace = true;
+        if (inWord) {
+          this.endWord(word);
+          word = 0;
+          inWord = false;
+        }
+        continue;
+      }
+      if (pendingSpace) {
+        h1 = Math.imul(h1 ^ 32, 0x01000193);
+        h2 = Math.imul(h2 ^ 32, 0x5bd1e995) ^ (h2 >>> 15);
+        pendingSpace = false;
+      }
+      started = true;
+      h1 = Math.imul(h1 ^ c, 0x01000193);
+      h2 = Math.imul(h2 ^ c, 0x5bd1e995) ^ (h2 >>> 15);
+      if (!shingling) continue;
       if (c >= 0x2e80 && c < 0xd800) {
-        this.endWord();
-        this.word = Math.imul(c, 0x9e3779b1);
-        this.inWord = true;
-        this.endWord();
+        // Letters of scripts written without spaces (CJK, kana, Hangul) count as words of their own.
+        if (inWord) this.endWord(word);
+        this.endWord(Math.imul(c, 0x9e3779b1));
+        word = 0;
+        inWord = false;
       } else {
-        this.word = Math.imul(this.word ^ c, 0x01000193);
-        this.inWord = true;
+        word = Math.imul(word ^ c, 0x01000193);
+        inWord = true;
       }
     }
-  }
-
-  private feed(c: number): void {
-    this.h1 = Math.imul(this.h1 ^ c, 0x01000193);
-    this.h2 = Math.imul(this.h2 ^ c, 0x5bd1e995) ^ (this.h2 >>> 15);
-  }
-
-  private endWord(): void {
-    if (!this.inWord || !this.bins) return;
-    const w = mix(this.word);
+    if (inWord) this.endWord(word);
     this.word = 0;
     this.inWord = false;
+    this.started = started;
+    this.pendingSpace = false;
+    this.h1 = Math.imul(h1 ^ separator, 0x01000193);
+    this.h2 = Math.imul(h2 ^ separator, 0x5bd1e995) ^ (h2 >>> 15);
+  }
+
+  private endWord(word: number): void {
+    const bins = this.bins;
+    if (!bins) return;
+    const w = mix(word);
     this.words++;
     if (this.words >= 3) {
       const s = mix(this.w1 ^ Math.imul(this.w2, 0x27d4eb2f) ^ Math.imul(w, 0x165667b1));
       const bin = s >>> 27; // top 5 bits pick one of 32 bins
-      if (s < this.bins[bin]) this.bins[bin] = s;
+      if (s < bins[bin]) bins[bin] = s;
       this.shingles++;
     }
     this.w1 = this.w2;

@@ -9,7 +9,7 @@ import { bandKeys, Fingerprinter } from './fingerprint.ts';
 import { contentSpan, firstKeySpan, LinePositions, locateSyntaxError, type Span } from './jsonPositions.ts';
 import { isObject, normalizeRecord } from './normalize.ts';
 import { checkRecord, type PendingDiagnostic } from './recordRules.ts';
-import type { Severity } from '../diagnostics.ts';
+import type { Diagnostic, Severity } from '../diagnostics.ts';
 import type { Message, NormalizedRecord, RecordFormat, RecordStyle, Turns } from './types.ts';
 
 /** A diagnostic inside one line; the line number is added when the file is reported. */
@@ -50,6 +50,8 @@ export interface LineFacts {
   shape: 'json-open' | 'csv-like' | undefined;
   /** The line's index, refreshed by every report. */
   index: number;
+  /** Whole-file diagnostics placed on this line during the current report. */
+  extra: Diagnostic[] | undefined;
 }
 
 export interface LineContext {
@@ -78,7 +80,7 @@ function newFacts(length: number, crlf: boolean): LineFacts {
     status: 'invalid', crlf, length, diags: undefined, format: undefined, style: undefined, normalized: undefined,
     anchor: { start: 0, end: Math.max(1, length) }, dupKey: -1, dupCheck: -1, signature: undefined, bands: undefined,
     promptKey: -1, chars: 0, tokens: -1, chosenChars: -1, rejectedChars: -1, chosenPolite: undefined,
-    rejectedPolite: undefined, shape: undefined, index: 0,
+    rejectedPolite: undefined, shape: undefined, index: 0, extra: undefined,
   };
 }
 

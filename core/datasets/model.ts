@@ -83,9 +83,7 @@ export class DatasetModel {
   kind(): { kind: DatasetKind | undefined; source: DatasetSummary['kindSource'] } {
     if (this.options.kind) return { kind: this.options.kind, source: 'forced' };
     if (this.options.stage) return { kind: kindOfStage(this.options.stage), source: 'forced' };
-    let best: DatasetKind | undefined;
-    let bestCount = 0;
-    for (const [kind, n] of this.agg.kinds) if (n > bestCount) [best, bestCount] = [kind, n];
+    const best = dominant(this.agg.kinds, () => true, KIND_ORDER);
     return { kind: best, source: best ? 'detected' : 'none' };
   }
 
@@ -95,8 +93,8 @@ export class DatasetModel {
     const facts = this.facts;
     const agg = this.agg;
     const { kind, source } = this.kind();
-    const dominantFormat = dominant(agg.formats, (f) => !kind || kindAccepts(kind, f));
-    const dominantStyle = dominant<RecordStyle>(agg.styles, () => true);
+    const dominantFormat = dominant(agg.formats, (f) => !kind || kindAccepts(kind, f), FORMAT_ORDER);
+    const dominantStyle = dominant<RecordStyle>(agg.styles, () => true, STYLE_ORDER);
     const chars: number[] = [];
     const tokens: number[] = [];
     const snapshot: LineFacts[] = [];
@@ -114,6 +112,7 @@ export class DatasetModel {
     const extra = new Map<LineFacts, Diagnostic[]>();
     const duplicates = duplicateDiagnostics(agg, extra);
     const nearDuplicates = this.ctx.nearDuplicates ? nearDuplicateDiagnostics(agg, extra) : 0;
+    for (const [f, list] of extra) f.extra = list;
     const head: Diagnostic[] = [];
     const notJsonl = notJsonlDiagnostic(agg, facts);
     if (notJsonl) head.push(notJsonl);
@@ -146,8 +145,10 @@ export class DatasetModel {
         const d = kindDiagnostic(f, kind, dominantFormat, dominantStyle, agg.formats.get(dominantFormat!) ?? 0, agg.records);
         if (d) emit(d, false);
       }
-      const more = extra.get(f);
-      if (more) for (const d of more) emit(d, false);
+      if (f.extra) {
+        for (const d of f.extra) emit(d, false);
+        f.extra = undefined;
+      }
     }
     while (h < head.length) emit(head[h++], false);
 
@@ -185,10 +186,18 @@ export class DatasetModel {
   }
 }
 
-function dominant<K>(counts: Map<K, number>, accept: (k: K) => boolean): K | undefined {
+const KIND_ORDER: DatasetKind[] = ['sft', 'preference', 'prompt-only', 'text', 'unpaired-preference'];
+const FORMAT_ORDER: RecordFormat[] = ['messages', 'prompt-completion', 'alpaca', 'sharegpt', 'preference-explicit', 'preference-implicit', 'prompt-only', 'text', 'unpaired-preference'];
+const STYLE_ORDER: RecordStyle[] = ['standard', 'conversational'];
+
+/** The most frequent accepted key; ties go to the earlier key in `order` so results never depend on edit history. */
+function dominant<K>(counts: Map<K, number>, accept: (k: K) => boolean, order: readonly K[]): K | undefined {
   let best: K | undefined;
-  let bestCount = -1;
-  for (const [k, n] of counts) if (accept(k) && n > bestCount) [best, bestCount] = [k, n];
+  let bestCount = 0;
+  for (const k of order) {
+    const n = counts.get(k) ?? 0;
+    if (accept(k) && n > bestCount) [best, bestCount] = [k, n];
+  }
   return best;
 }
 
@@ -203,8 +212,11 @@ const KIND_FIELDS: Record<DatasetKind, string> = {
 /** A record whose format does not fit the file's kind, or differs from the file's usual format/style. */
 function kindDiagnostic(f: LineFacts, kind: DatasetKind, dominantFormat: RecordFormat | undefined, dominantStyle: RecordStyle | undefined, dominantCount: number, records: number): Diagnostic | undefined {
   const format = f.format!;
+  const accepted = kindAccepts(kind, format);
+  // The common case (a record like its neighbours) allocates nothing.
+  if (accepted && (!dominantFormat || format === dominantFormat) && (!dominantStyle || f.style === dominantStyle || turnFields(format).length === 0)) return undefined;
   const at = lineRange(f, f.anchor.start, f.anchor.end);
-  if (!kindAccepts(kind, format)) {
+  if (!accepted) {
     // A record that only lacks the fields the kind needs reads better as missing-field.
     const needs = kind === 'sft' && format === 'prompt-only' ? ['completion'] : kind === 'preference' && (format === 'prompt-only' || format === 'prompt-completion') ? ['chosen', 'rejected'] : undefined;
     if (needs) {
