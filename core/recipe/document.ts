@@ -1,7 +1,7 @@
 // A recipe's YAML (or JSON, which is YAML) parsed with source ranges, so every diagnostic can point at
 // the exact key or value it is about.
 
-import { isMap, isScalar, LineCounter, parseDocument, type Document, type Node, type Pair, type YAMLMap } from 'yaml';
+import { isMap, isScalar, LineCounter, parseDocument, visit, type Document, type Node, type Pair, type YAMLMap } from 'yaml';
 import type { Diagnostic, Position, Range } from '../diagnostics.ts';
 import { RECIPE_CODES } from './codes.ts';
 
@@ -20,7 +20,9 @@ export function parseRecipeText(text: string): { document: RecipeDocument; diagn
   const document: RecipeDocument = { text, doc, lineStarts: lineCounter.lineStarts };
   const diagnostics: Diagnostic[] = doc.errors.map((err) => {
     const duplicate = err.code === 'DUPLICATE_KEY';
-    const [start, end] = err.pos;
+    const [start, errEnd] = err.pos;
+    // yaml marks one character of a duplicate key; widen it to the whole key.
+    const end = duplicate ? keyEndAt(doc, start) ?? errEnd : errEnd;
     return {
       code: duplicate ? 'recipe-duplicate-key' : 'recipe-yaml-syntax',
       severity: RECIPE_CODES[duplicate ? 'recipe-duplicate-key' : 'recipe-yaml-syntax'],
@@ -31,6 +33,21 @@ export function parseRecipeText(text: string): { document: RecipeDocument; diagn
     };
   });
   return { document, diagnostics };
+}
+
+/** End offset of the mapping key that starts at `offset`, if one does. */
+function keyEndAt(doc: Document.Parsed, offset: number): number | undefined {
+  let end: number | undefined;
+  visit(doc, {
+    Pair(_, pair) {
+      const key = pair.key as Node | null;
+      if (key?.range && key.range[0] === offset) {
+        end = key.range[1];
+        return visit.BREAK;
+      }
+    },
+  });
+  return end;
 }
 
 function firstLine(message: string): string {
