@@ -1,0 +1,150 @@
+// The backend ladder: CUDA (tfjs-node-gpu) -> WebGPU (Dawn) -> TensorFlow CPU (tfjs-node) -> wasm
+// SIMD -> pure JS. The first that initialises wins; the report says why each one above it was
+// skipped, in words a user can act on. Native backends are optional dependencies and are only
+// imported dynamically, so a machine without them (or without a GPU) still trains on wasm.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import type { BackendReport } from './api.ts';
+
+/** Ladder order; also the names a recipe or setting may force. */
+export const BACKEND_NAMES = ['tensorflow-gpu', 'webgpu', 'tensorflow', 'wasm', 'cpu'] as const;
+export type BackendName = (typeof BACKEND_NAMES)[number];
+
+const WASM_FILE = 'tfjs-backend-wasm-simd.wasm';
+
+// Loaded through a variable so bundlers leave the optional packages alone.
+const load = (name: string): Promise<unknown> => import(name);
+
+function message(e: unknown): string {
+  return e instanceof Error ? e.message.split('\n')[0]! : String(e);
+}
+
+function notInstalled(e: unknown): boolean {
+  const code = (e as { code?: string }).code;
+  return code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND' || /Cannot find (module|package)/.test(message(e));
+}
+
+/** Where the wasm binaries are: dist/wasm next to the bundle, else the package's own dist/. */
+export function wasmDirectory(): string | undefined {
+  const here = typeof __dirname === 'string' ? __dirname : process.cwd();
+  const candidates = [join(here, 'wasm'), join(here, '..', 'wasm'), join(process.cwd(), 'dist', 'wasm')];
+  try {
+    const req = createRequire(join(here, 'noop.js'));
+    candidates.push(dirname(req.resolve('@tensorflow/tfjs-backend-wasm')));
+  } catch {
+    // not resolvable from here (e.g. bundled without node_modules): the other candidates remain
+  }
+  candidates.push(join(process.cwd(), 'node_modules', '@tensorflow', 'tfjs-backend-wasm', 'dist'));
+  return candidates.find((d) => existsSync(join(d, WASM_FILE)));
+}
+
+type Attempt = () => Promise<string>; // resolves to the device description, throws with a reason
+
+async function activate(name: string): Promise<void> {
+  if (tf.getBackend() === name) return;
+  const ok = await tf.setBackend(name);
+  if (!ok) throw new Error(`tfjs could not initialise the ${name} backend`);
+  await tf.ready();
+}
+
+const attempts: Record<BackendName, Attempt> = {
+  'tensorflow-gpu': async () => {
+    try {
+      await load('@tensorflow/tfjs-node-gpu');
+    } catch (e) {
+      if (notInstalled(e)) {
+        throw new Error('not installed (@tensorflow/tfjs-node-gpu is optional; its install downloads libtensorflow, which needs internet access); it needs CUDA 11.2 + cuDNN 8.1 (libcudart.so.11, libcudnn.so.8)');
+      }
+      const m = message(e);
+      const cuda = /libcud|libcublas|libcufft|libcurand|libcusolver|libcusparse/.test(m);
+      throw new Error(cuda ? `installed but CUDA libraries are missing (${m}); install CUDA 11.2 and cuDNN 8.1 — CUDA 12 lacks libcudart.so.11` : `failed to load: ${m}`);
+    }
+    await activate('tensorflow');
+    const gpu = await cudaDeviceName();
+    if (!gpu) throw new Error('loaded, but TensorFlow sees no CUDA GPU (check nvidia-smi and the CUDA 11.2 / cuDNN 8.1 libraries)');
+    return `CUDA (${gpu})`;
+  },
+  webgpu: async () => {
+    let webgpu: { create?: (opts: string[]) => unknown; globals?: Record<string, unknown> };
+    try {
+      webgpu = (await load('webgpu')) as typeof webgpu;
+      await load('@tensorflow/tfjs-backend-webgpu');
+    } catch (e) {
+      if (notInstalled(e)) throw new Error('not installed (needs the optional `webgpu` and `@tensorflow/tfjs-backend-webgpu` packages and a Vulkan/Metal/D3D12 driver)');
+      throw new Error(`failed to load: ${message(e)}`);
+    }
+    if (!webgpu.create) throw new Error('the webgpu package has no create() (unsupported version)');
+    Object.assign(globalThis, webgpu.globals ?? {});
+    const gpu = webgpu.create([]) as { requestAdapter(): Promise<{ info?: { description?: string; vendor?: string } } | null> };
+    Object.defineProperty(globalThis, 'navigator', { value: { ...(globalThis.navigator ?? {}), gpu }, configurable: true });
+    const adapter = await gpu.requestAdapter();
+    if (!adapter) throw new Error('no GPU adapter found (no WebGPU-capable GPU or driver)');
+    await activate('webgpu');
+    return `WebGPU (${adapter.info?.description || adapter.info?.vendor || 'GPU'})`;
+  },
+  tensorflow: async () => {
+    try {
+      await load('@tensorflow/tfjs-node');
+    } catch (e) {
+      if (notInstalled(e)) throw new Error('not installed (@tensorflow/tfjs-node is optional; its install downloads libtensorflow, which needs internet access)');
+      throw new Error(`failed to load: ${message(e)}`);
+    }
+    await activate('tensorflow');
+    return 'TensorFlow C library, CPU';
+  },
+  wasm: async () => {
+    const dir = wasmDirectory();
+    if (!dir) throw new Error(`${WASM_FILE} not found next to the bundle (dist/wasm) or in node_modules`);
+    setWasmPaths(dir.endsWith('/') ? dir : `${dir}/`);
+    await activate('wasm');
+    const simd = tf.env().getBool('WASM_HAS_SIMD_SUPPORT');
+    return `wasm${simd ? ' SIMD' : ''}, 1 thread`;
+  },
+  cpu: async () => {
+    await activate('cpu');
+    return 'pure JavaScript';
+  },
+};
+
+async function cudaDeviceName(): Promise<string | undefined> {
+  // tfjs-node-gpu logs the device but offers no API; nvidia-smi is the reliable way to name it.
+  try {
+    const { execFileSync } = await import('node:child_process');
+    const out = execFileSync('nvidia-smi', ['--query-gpu=name', '--format=csv,noheader'], { encoding: 'utf8', timeout: 5000 });
+    return out.split('\n')[0]?.trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Walks the ladder (or only `forced`) and activates the first backend that works. A forced backend
+ * that fails throws one sentence naming the backend, the reason and the fix.
+ */
+export async function selectBackend(forced?: string): Promise<BackendReport> {
+  if (forced !== undefined && forced !== '' && forced !== 'auto') {
+    if (!(BACKEND_NAMES as readonly string[]).includes(forced)) {
+      throw new Error(`Unknown backend "${forced}"; use one of ${BACKEND_NAMES.join(', ')} (or leave it unset to pick automatically).`);
+    }
+    try {
+      const device = await attempts[forced as BackendName]();
+      return { name: forced, device, skipped: [] };
+    } catch (e) {
+      throw new Error(`The ${forced} backend was requested but is unavailable: ${message(e)}. Unset the backend to fall back automatically.`);
+    }
+  }
+  const skipped: BackendReport['skipped'] = [];
+  for (const name of BACKEND_NAMES) {
+    try {
+      const device = await attempts[name]();
+      return { name, device, skipped };
+    } catch (e) {
+      skipped.push({ name, reason: message(e) });
+    }
+  }
+  throw new Error(`No TensorFlow.js backend could start: ${skipped.map((s) => `${s.name}: ${s.reason}`).join('; ')}`);
+}

@@ -1,0 +1,88 @@
+// Checkpoints and final outputs on disk. A checkpoint holds everything a resumed run needs to
+// continue the same loss curve: trainable weights (the adapter only, for LoRA), AdamW moments, the
+// step, the data position and counters. Folders are written under a temporary name and renamed,
+// so a crash never leaves a half-written `step-N/`.
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import type { LoraConfig, TrainingArguments } from '../../core/recipe/types.ts';
+import type { LoraAdapter } from './lora.ts';
+import type { LlamaModel } from './model.ts';
+import type { AdamWState } from './optim.ts';
+import { readSafetensors, writeSafetensors, type NamedTensor } from './safetensors.ts';
+
+/** trainer_state.json: where training stands. */
+export interface TrainerState {
+  step: number;
+  /** Micro-batches consumed so far (the data position). */
+  micro: number;
+  epoch: number;
+  numTokens: number;
+  totalSteps: number;
+  seed: number;
+  model: string;
+  lora: LoraConfig | null;
+  args: TrainingArguments;
+}
+
+function tensorsOf(params: Map<string, { shape: number[]; dataSync(): unknown }>): Map<string, NamedTensor> {
+  return new Map([...params].map(([k, v]) => [k, { shape: v.shape, data: v.dataSync() as Float32Array }]));
+}
+
+/** Writes `dir` atomically: `fill` writes into a temporary sibling that is then renamed into place. */
+export function writeFolderAtomically(dir: string, fill: (tmp: string) => void): void {
+  mkdirSync(dirname(dir), { recursive: true });
+  const tmp = join(dirname(dir), `.${basename(dir)}.tmp-${process.pid}`);
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp);
+  fill(tmp);
+  rmSync(dir, { recursive: true, force: true });
+  renameSync(tmp, dir);
+}
+
+/** Weights a trained model is saved as: adapter (PEFT) or full model (HF folder). */
+export function writeWeights(dir: string, model: LlamaModel, lora: LoraAdapter | null, baseName: string): void {
+  if (lora) {
+    writeSafetensors(join(dir, 'adapter_model.safetensors'), lora.peftTensors(), { format: 'pt' });
+    writeFileSync(join(dir, 'adapter_config.json'), JSON.stringify(lora.peftConfig(baseName), null, 2));
+  } else {
+    writeSafetensors(join(dir, 'model.safetensors'), tensorsOf(model.params), { format: 'pt' });
+    const config = { architectures: ['LlamaForCausalLM'], model_type: 'llama', torch_dtype: 'float32', ...model.config };
+    writeFileSync(join(dir, 'config.json'), JSON.stringify(config, null, 2));
+  }
+}
+
+/** Saves checkpoint `runDir/checkpoints/step-N/`; returns its path. */
+export function saveCheckpoint(
+  runDir: string,
+  state: TrainerState,
+  model: LlamaModel,
+  lora: LoraAdapter | null,
+  optimizer: AdamWState,
+  baseName: string,
+): string {
+  const dir = join(runDir, 'checkpoints', `step-${state.step}`);
+  writeFolderAtomically(dir, (tmp) => {
+    writeWeights(tmp, model, lora, baseName);
+    const moments = new Map<string, NamedTensor>();
+    const shapes = lora ? lora.params : model.params;
+    for (const [k, m] of optimizer.m) moments.set(`m.${k}`, { shape: shapes.get(k)!.shape, data: m });
+    for (const [k, v] of optimizer.v) moments.set(`v.${k}`, { shape: shapes.get(k)!.shape, data: v });
+    writeSafetensors(join(tmp, 'optimizer.safetensors'), moments, { adam_step: String(optimizer.step) });
+    writeFileSync(join(tmp, 'trainer_state.json'), JSON.stringify(state, null, 2));
+  });
+  return dir;
+}
+
+/** Reads a checkpoint folder back: state, trainable weights (HF or PEFT names) and optimizer state. */
+export function readCheckpoint(dir: string): { state: TrainerState; weights: Map<string, NamedTensor>; optimizer: AdamWState } {
+  const statePath = join(dir, 'trainer_state.json');
+  if (!existsSync(statePath)) throw new Error(`${dir} is not a checkpoint (no trainer_state.json); resume from a checkpoints/step-N folder.`);
+  const state = JSON.parse(readFileSync(statePath, 'utf8')) as TrainerState;
+  const weightsFile = state.lora ? 'adapter_model.safetensors' : 'model.safetensors';
+  const weights = readSafetensors(join(dir, weightsFile)).tensors;
+  const opt = readSafetensors(join(dir, 'optimizer.safetensors'));
+  const m = new Map<string, Float32Array>();
+  const v = new Map<string, Float32Array>();
+  for (const [k, t] of opt.tensors) (k.startsWith('m.') ? m : v).set(k.slice(2), t.data);
+  return { state, weights, optimizer: { step: Number(opt.metadata.adam_step ?? state.step), m, v } };
+}

@@ -1,0 +1,185 @@
+// Training data: JSONL -> checked records (core/datasets) -> token ids + loss masks (core/tokenize),
+// then deterministic batches. The same checker and tokenizer drive the editor, so training sees
+// exactly the records and loss masks the hover shows.
+//
+// Loss defaults (documented in the report and the example recipe):
+//  - conversations (messages/alpaca/sharegpt): loss on assistant turns; `assistant_only_loss: false`
+//    trains on every token. (TRL's own default is the whole sequence; Anneal defaults to assistant
+//    turns because that is what chat fine-tuning nearly always wants and what the hover shows.)
+//  - prompt-completion: loss on the completion (TRL's `completion_only_loss` default); false = all.
+//  - text: every token.
+import { readFileSync } from 'node:fs';
+import { checkDataset } from '../../core/datasets/index.ts';
+import type { NormalizedRecord } from '../../core/datasets/types.ts';
+import type { TrainingArguments } from '../../core/recipe/types.ts';
+import type { ChatTokenizer, LossOn } from '../../core/tokenize/index.ts';
+import { hashSeed, Rng } from './rng.ts';
+
+/** A user-fixable problem with the data: one sentence, with line numbers. */
+export class DataError extends Error {}
+
+/** One tokenized record: ids and, per token, whether it is a loss target. */
+export interface Example {
+  ids: Int32Array;
+  target: Uint8Array;
+}
+
+/** A padded (or packed) micro-batch, flattened row-major [batch, length]. */
+export interface Batch {
+  batch: number;
+  length: number;
+  ids: Int32Array;
+  positions: Int32Array;
+  /** Sequence number within the row (1, 2, ... when packed); 0 for padding. */
+  segments: Int32Array;
+  /** Next token at each position, and whether it counts toward the loss. */
+  labels: Int32Array;
+  weights: Float32Array;
+  /** Non-padding tokens in the batch. */
+  tokens: number;
+  /** Positions that carry loss. */
+  lossTokens: number;
+}
+
+/** Which tokens carry loss for a record under the training arguments (see the header). */
+export function lossOnFor(record: NormalizedRecord, args: Pick<TrainingArguments, 'assistant_only_loss' | 'completion_only_loss'>): LossOn {
+  if (record.format === 'conversation') return args.assistant_only_loss === false ? 'all' : 'assistant';
+  if (record.format === 'prompt-completion') return args.completion_only_loss === false ? 'all' : 'completion';
+  return 'all';
+}
+
+/** Reads, checks and tokenizes a JSONL file for SFT; throws DataError naming bad lines. */
+export function loadExamples(
+  path: string,
+  tokenizer: ChatTokenizer,
+  args: Pick<TrainingArguments, 'assistant_only_loss' | 'completion_only_loss' | 'max_length'>,
+): { examples: Example[]; truncated: number } {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new DataError(`Cannot read the data file ${path} (${(e as Error).message}); check the recipe's data path.`);
+  }
+  const report = checkDataset(text, { stage: 'sft', nearDuplicates: false });
+  const errors = report.diagnostics.filter((d) => d.severity === 'error');
+  if (errors.length > 0) {
+    const shown = errors.slice(0, 3).map((d) => `line ${d.range.start.line + 1}: ${d.message}`).join('; ');
+    const more = errors.length > 3 ? ` (and ${errors.length - 3} more)` : '';
+    throw new DataError(`${path} has ${errors.length} error(s) — ${shown}${more}. Fix them (run \`anneal validate ${path}\`) and start again.`);
+  }
+  const examples: Example[] = [];
+  let truncated = 0;
+  for (const info of report.records) {
+    const record = info.normalized;
+    if (!record) continue;
+    if (record.format !== 'conversation' && record.format !== 'prompt-completion' && record.format !== 'text') {
+      throw new DataError(`${path} line ${info.line + 1} is a ${record.format} record; SFT needs messages, prompt-completion or text records.`);
+    }
+    const enc = tokenizer.encodeRecord(record, { lossOn: lossOnFor(record, args), maxLength: args.max_length });
+    if (enc.truncated) truncated++;
+    if (enc.ids.length < 2 || !enc.lossMask.some((m, i) => m && i > 0)) continue; // nothing to learn from
+    examples.push({ ids: Int32Array.from(enc.ids), target: Uint8Array.from(enc.lossMask, (m) => (m ? 1 : 0)) });
+  }
+  if (examples.length === 0) throw new DataError(`${path} has no record with tokens to train on; add records with assistant/completion text.`);
+  return { examples, truncated };
+}
+
+/** Pads or packs sequences (each a list of examples sharing a row) into one batch. */
+export function makeBatch(rows: Example[][], length: number, padId: number): Batch {
+  const B = rows.length;
+  const n = B * length;
+  const b: Batch = {
+    batch: B,
+    length,
+    ids: new Int32Array(n).fill(padId),
+    positions: new Int32Array(n),
+    segments: new Int32Array(n),
+    labels: new Int32Array(n).fill(padId),
+    weights: new Float32Array(n),
+    tokens: 0,
+    lossTokens: 0,
+  };
+  rows.forEach((row, r) => {
+    let at = r * length;
+    row.forEach((ex, s) => {
+      for (let t = 0; t < ex.ids.length; t++) {
+        b.ids[at + t] = ex.ids[t]!;
+        b.positions[at + t] = t;
+        b.segments[at + t] = s + 1;
+        if (t + 1 < ex.ids.length) {
+          b.labels[at + t] = ex.ids[t + 1]!;
+          if (ex.target[t + 1]) {
+            b.weights[at + t] = 1;
+            b.lossTokens++;
+          }
+        }
+      }
+      b.tokens += ex.ids.length;
+      at += ex.ids.length;
+    });
+  });
+  return b;
+}
+
+export interface LoaderOptions {
+  batchSize: number;
+  maxLength: number;
+  packing: boolean;
+  seed: number;
+  padId: number;
+  /** Shuffle each epoch (train) or keep file order (eval). */
+  shuffle: boolean;
+}
+
+/**
+ * Deterministic micro-batches: epoch e's order is a permutation drawn from (seed, e) alone, so
+ * resuming at micro-batch k of epoch e reproduces the uninterrupted run exactly.
+ */
+export class BatchLoader {
+  private planEpoch = -1;
+  private plan: Example[][][] = [];
+  readonly perEpoch: number;
+
+  constructor(private readonly examples: Example[], private readonly opts: LoaderOptions) {
+    this.perEpoch = this.planFor(0).length;
+  }
+
+  /** Micro-batch `index` (0-based) of epoch `epoch`. */
+  batchAt(epoch: number, index: number): Batch {
+    const rows = this.planFor(epoch)[index];
+    if (!rows) throw new Error(`micro-batch ${index} is past the end of epoch ${epoch}`);
+    const length = this.opts.packing ? this.opts.maxLength : Math.max(...rows.map((r) => r.reduce((a, e) => a + e.ids.length, 0)));
+    return makeBatch(rows, length, this.opts.padId);
+  }
+
+  private planFor(epoch: number): Example[][][] {
+    if (epoch === this.planEpoch) return this.plan;
+    const order = this.opts.shuffle
+      ? new Rng(hashSeed(this.opts.seed, epoch)).permutation(this.examples.length)
+      : this.examples.map((_, i) => i);
+    const seqs = order.map((i) => this.examples[i]!);
+    const rows: Example[][] = [];
+    if (this.opts.packing) {
+      // Greedy in shuffled order: start a new row when the next sequence does not fit.
+      let row: Example[] = [];
+      let used = 0;
+      for (const ex of seqs) {
+        if (used + ex.ids.length > this.opts.maxLength && row.length > 0) {
+          rows.push(row);
+          row = [];
+          used = 0;
+        }
+        row.push(ex);
+        used += ex.ids.length;
+      }
+      if (row.length > 0) rows.push(row);
+    } else {
+      for (const ex of seqs) rows.push([ex]);
+    }
+    const batches: Example[][][] = [];
+    for (let i = 0; i < rows.length; i += this.opts.batchSize) batches.push(rows.slice(i, i + this.opts.batchSize));
+    this.planEpoch = epoch;
+    this.plan = batches;
+    return batches;
+  }
+}

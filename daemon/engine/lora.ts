@@ -1,0 +1,120 @@
+// LoRA adapters (Hu et al.): y = x W^T + (alpha / r) * dropout(x) A^T B^T with A [r, in], B [out, r];
+// B starts at zero so training starts from the base model exactly. Saved in PEFT's layout so PEFT,
+// vLLM and llama.cpp tooling load the result.
+import * as tf from '@tensorflow/tfjs-core';
+import type { LoraConfig } from '../../core/recipe/types.ts';
+import { assignData, LINEAR_MODULES, ownedVariable, parameterShapes, type LinearAdapter, type LlamaConfig, type LlamaModel } from './model.ts';
+import { linear } from './ops.ts';
+import { hashSeed, Rng } from './rng.ts';
+import type { NamedTensor } from './safetensors.ts';
+
+/** Module paths (e.g. `model.layers.0.self_attn.q_proj`) a LoRA config targets, in model order. */
+export function targetModules(c: LlamaConfig, cfg: LoraConfig): string[] {
+  const wanted = cfg.target_modules === 'all-linear' ? [...LINEAR_MODULES] : cfg.target_modules;
+  const unknown = wanted.filter((m) => !(LINEAR_MODULES as readonly string[]).includes(m));
+  if (unknown.length > 0) {
+    throw new Error(`lora.target_modules names ${unknown.join(', ')}, which this model does not have; use some of ${LINEAR_MODULES.join(', ')} or "all-linear".`);
+  }
+  const out: string[] = [];
+  for (const name of parameterShapes(c).keys()) {
+    const m = /^(.*\.(\w+_proj))\.weight$/.exec(name);
+    if (m && wanted.includes(m[2]!)) out.push(m[1]!);
+  }
+  return out;
+}
+
+/** Trainable A/B pairs for the targeted modules, usable as the model's LinearAdapter. */
+export class LoraAdapter implements LinearAdapter {
+  /** Keyed `${module}.lora_A.weight` / `${module}.lora_B.weight`. */
+  readonly params = new Map<string, tf.Variable>();
+  readonly scale: number;
+  /** Dropout is active only while training; the key makes masks reproducible on resume. */
+  training = false;
+  private dropoutKey = 0;
+  private calls = 0;
+
+  constructor(readonly model: LlamaModel, readonly config: LoraConfig, seed: number) {
+    this.scale = config.alpha / config.r;
+    const shapes = parameterShapes(model.config);
+    const rng = new Rng(hashSeed(seed, 0x10a4));
+    for (const mod of targetModules(model.config, config)) {
+      const [out, inp] = shapes.get(`${mod}.weight`)!;
+      // PEFT's default: A ~ kaiming_uniform(a=sqrt(5)) = U(-1/sqrt(in), 1/sqrt(in)), B = 0.
+      const a = new Float32Array(config.r * inp!);
+      const bound = 1 / Math.sqrt(inp!);
+      for (let i = 0; i < a.length; i++) a[i] = (rng.next() * 2 - 1) * bound;
+      this.params.set(`${mod}.lora_A.weight`, ownedVariable(tf.tensor2d(a, [config.r, inp!]), true));
+      this.params.set(`${mod}.lora_B.weight`, ownedVariable(tf.zeros([out!, config.r]), true));
+    }
+  }
+
+  /** Sets the dropout key for the next forward pass (e.g. from the step and micro-batch). */
+  reseed(key: number): void {
+    this.dropoutKey = key;
+    this.calls = 0;
+  }
+
+  delta(name: string, x: tf.Tensor2D): tf.Tensor2D | null {
+    const a = this.params.get(`${name}.lora_A.weight`);
+    if (!a) return null;
+    const b = this.params.get(`${name}.lora_B.weight`)!;
+    const rate = this.config.dropout;
+    const xin = this.training && rate > 0 ? (tf.dropout(x, rate, undefined, hashSeed(this.dropoutKey, this.calls++)) as tf.Tensor2D) : x;
+    return tf.mul(linear(linear(xin, a as tf.Tensor as tf.Tensor2D), b as tf.Tensor as tf.Tensor2D), this.scale) as tf.Tensor2D;
+  }
+
+  /** W + scale * B A for one module, as a new tensor. */
+  mergedWeight(module: string): tf.Tensor2D {
+    return tf.tidy(() => {
+      const w = this.model.params.get(`${module}.weight`)!;
+      const a = this.params.get(`${module}.lora_A.weight`)!;
+      const b = this.params.get(`${module}.lora_B.weight`)!;
+      return tf.add(w, tf.mul(tf.matMul(b, a), this.scale)) as tf.Tensor2D;
+    });
+  }
+
+  /** Tensors under PEFT's names (`base_model.model.<module>.lora_A.weight`). */
+  peftTensors(): Map<string, NamedTensor> {
+    const out = new Map<string, NamedTensor>();
+    for (const [name, v] of this.params) out.set(`base_model.model.${name}`, { shape: v.shape, data: v.dataSync() as Float32Array });
+    return out;
+  }
+
+  /** Loads tensors saved by `peftTensors` (or by PEFT itself). */
+  loadPeftTensors(tensors: Map<string, NamedTensor>): void {
+    for (const [name, v] of this.params) {
+      const t = tensors.get(`base_model.model.${name}`);
+      if (!t) throw new Error(`The adapter file lacks base_model.model.${name}.`);
+      if (t.shape.join() !== v.shape.join()) throw new Error(`base_model.model.${name} has shape [${t.shape}], expected [${v.shape}].`);
+      assignData(v, t.data);
+    }
+  }
+
+  /** PEFT's adapter_config.json for these adapters. */
+  peftConfig(baseModel: string): Record<string, unknown> {
+    const modules = [...new Set(targetModules(this.model.config, this.config).map((m) => m.split('.').pop()!))];
+    return {
+      peft_type: 'LORA',
+      task_type: 'CAUSAL_LM',
+      base_model_name_or_path: baseModel,
+      r: this.config.r,
+      lora_alpha: this.config.alpha,
+      lora_dropout: this.config.dropout,
+      target_modules: modules,
+      bias: 'none',
+      fan_in_fan_out: false,
+      inference_mode: true,
+      init_lora_weights: true,
+      modules_to_save: null,
+      use_rslora: false,
+      use_dora: false,
+      layers_to_transform: null,
+      revision: null,
+    };
+  }
+
+  dispose(): void {
+    for (const v of this.params.values()) v.dispose();
+    this.params.clear();
+  }
+}

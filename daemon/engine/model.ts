@@ -1,0 +1,333 @@
+// The Llama-family decoder (RMSNorm, RoPE, grouped-query attention, SwiGLU), and nothing else:
+// no I/O, no training loop. Parameter names and layouts are Hugging Face's ([out, in] linears), so
+// a checkpoint's tensors map one to one onto `LlamaModel.params`.
+import * as tf from '@tensorflow/tfjs-core';
+import { bmm, embedding, linear, linearFrozen, rmsNorm } from './ops.ts';
+import { Rng } from './rng.ts';
+
+/** The subset of Hugging Face's LlamaConfig (also Qwen2/Mistral/SmolLM) this model reads. */
+export interface LlamaConfig {
+  model_type?: string;
+  vocab_size: number;
+  hidden_size: number;
+  intermediate_size: number;
+  num_hidden_layers: number;
+  num_attention_heads: number;
+  num_key_value_heads: number;
+  head_dim?: number;
+  rms_norm_eps: number;
+  rope_theta: number;
+  max_position_embeddings: number;
+  tie_word_embeddings: boolean;
+  attention_bias?: boolean;
+  initializer_range?: number;
+  bos_token_id?: number;
+  eos_token_id?: number | number[];
+  pad_token_id?: number;
+}
+
+/** Fills HF defaults for fields a config.json may omit. */
+export function normalizeConfig(raw: Partial<LlamaConfig> & Record<string, unknown>): LlamaConfig {
+  const heads = Number(raw.num_attention_heads);
+  return {
+    ...raw,
+    vocab_size: Number(raw.vocab_size),
+    hidden_size: Number(raw.hidden_size),
+    intermediate_size: Number(raw.intermediate_size),
+    num_hidden_layers: Number(raw.num_hidden_layers),
+    num_attention_heads: heads,
+    num_key_value_heads: Number(raw.num_key_value_heads ?? heads),
+    rms_norm_eps: Number(raw.rms_norm_eps ?? 1e-6),
+    rope_theta: Number(raw.rope_theta ?? 10000),
+    max_position_embeddings: Number(raw.max_position_embeddings ?? 2048),
+    tie_word_embeddings: Boolean(raw.tie_word_embeddings ?? false),
+    // Qwen2 puts biases on q/k/v without saying so in the config.
+    attention_bias: Boolean(raw.attention_bias ?? raw.model_type === 'qwen2'),
+  };
+}
+
+export function headDim(c: LlamaConfig): number {
+  return c.head_dim ?? c.hidden_size / c.num_attention_heads;
+}
+
+/** Every linear layer of a decoder layer, by its HF module name. */
+export const LINEAR_MODULES = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
+
+/** HF parameter names and shapes, in checkpoint order. */
+export function parameterShapes(c: LlamaConfig): Map<string, number[]> {
+  const d = c.hidden_size;
+  const hd = headDim(c);
+  const q = c.num_attention_heads * hd;
+  const kv = c.num_key_value_heads * hd;
+  const shapes = new Map<string, number[]>();
+  shapes.set('model.embed_tokens.weight', [c.vocab_size, d]);
+  for (let i = 0; i < c.num_hidden_layers; i++) {
+    const p = `model.layers.${i}.`;
+    shapes.set(`${p}input_layernorm.weight`, [d]);
+    shapes.set(`${p}self_attn.q_proj.weight`, [q, d]);
+    shapes.set(`${p}self_attn.k_proj.weight`, [kv, d]);
+    shapes.set(`${p}self_attn.v_proj.weight`, [kv, d]);
+    if (c.attention_bias) {
+      shapes.set(`${p}self_attn.q_proj.bias`, [q]);
+      shapes.set(`${p}self_attn.k_proj.bias`, [kv]);
+      shapes.set(`${p}self_attn.v_proj.bias`, [kv]);
+    }
+    shapes.set(`${p}self_attn.o_proj.weight`, [d, q]);
+    shapes.set(`${p}post_attention_layernorm.weight`, [d]);
+    shapes.set(`${p}mlp.gate_proj.weight`, [c.intermediate_size, d]);
+    shapes.set(`${p}mlp.up_proj.weight`, [c.intermediate_size, d]);
+    shapes.set(`${p}mlp.down_proj.weight`, [d, c.intermediate_size]);
+  }
+  shapes.set('model.norm.weight', [d]);
+  if (!c.tie_word_embeddings) shapes.set('lm_head.weight', [c.vocab_size, d]);
+  return shapes;
+}
+
+/** Count of parameters (tied embeddings counted once). */
+export function parameterCount(c: LlamaConfig): number {
+  let n = 0;
+  for (const s of parameterShapes(c).values()) n += s.reduce((a, b) => a * b, 1);
+  return n;
+}
+
+/** HF's init: linears and embeddings ~ N(0, initializer_range), norms 1, biases 0; seeded. */
+export function initialWeights(c: LlamaConfig, seed: number): Map<string, { shape: number[]; data: Float32Array }> {
+  const rng = new Rng(seed);
+  const std = c.initializer_range ?? 0.02;
+  const out = new Map<string, { shape: number[]; data: Float32Array }>();
+  for (const [name, shape] of parameterShapes(c)) {
+    const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
+    if (name.endsWith('norm.weight')) data.fill(1);
+    else if (!name.endsWith('.bias')) for (let i = 0; i < data.length; i++) data[i] = rng.normal() * std;
+    out.set(name, { shape, data });
+  }
+  return out;
+}
+
+/** A model: its config and one tf.Variable per HF parameter name. */
+export interface LlamaModel {
+  config: LlamaConfig;
+  params: Map<string, tf.Variable>;
+}
+
+/** Builds variables from weights (e.g. `initialWeights` or a checkpoint); `trainable` marks them. */
+export function createModel(config: LlamaConfig, weights: Map<string, { shape: number[]; data: Float32Array }>, trainable: boolean): LlamaModel {
+  const params = new Map<string, tf.Variable>();
+  for (const [name, shape] of parameterShapes(config)) {
+    const w = weights.get(name);
+    if (!w) throw new Error(`The model's weights lack ${name}.`);
+    if (w.shape.join() !== shape.join()) throw new Error(`${name} has shape [${w.shape}] but the config implies [${shape}].`);
+    params.set(name, ownedVariable(tf.tensor(w.data, shape, 'float32'), trainable));
+  }
+  return { config, params };
+}
+
+/** A variable that takes over `t` (tf.variable copies the reference; the source must be disposed). */
+export function ownedVariable(t: tf.Tensor, trainable: boolean): tf.Variable {
+  const v = tf.variable(t, trainable);
+  t.dispose();
+  return v;
+}
+
+/** Overwrites a variable's value with host data (no tensor left behind). */
+export function assignData(v: tf.Variable, data: Float32Array): void {
+  const t = tf.tensor(data, v.shape, 'float32');
+  v.assign(t);
+  t.dispose();
+}
+
+export function disposeModel(m: LlamaModel): void {
+  for (const v of m.params.values()) v.dispose();
+  m.params.clear();
+}
+
+/** A low-rank (or other) correction added to a linear layer's output, keyed by HF module path. */
+export interface LinearAdapter {
+  /** Returns the delta for `x` through module `name` (e.g. `model.layers.0.self_attn.q_proj`), or null. */
+  delta(name: string, x: tf.Tensor2D): tf.Tensor2D | null;
+}
+
+/** Per-layer keys and values for incremental decoding (rotated, before grouped-query expansion). */
+export interface KVCache {
+  k: (tf.Tensor4D | null)[]; // [B, Hkv, Tpast, hd]
+  v: (tf.Tensor4D | null)[];
+  length: number;
+}
+
+export function emptyCache(c: LlamaConfig): KVCache {
+  return { k: new Array(c.num_hidden_layers).fill(null), v: new Array(c.num_hidden_layers).fill(null), length: 0 };
+}
+
+export function disposeCache(cache: KVCache): void {
+  for (const t of [...cache.k, ...cache.v]) t?.dispose();
+}
+
+/** Host-side inputs of one forward pass: token ids, positions (for RoPE) and the attention bias. */
+export interface ForwardInputs {
+  batch: number;
+  /** Query length (new tokens this pass). */
+  length: number;
+  ids: Int32Array; // [B*T]
+  positions: Int32Array; // [B*T]
+  /** Additive attention bias [B, T, Tpast+T]: 0 where a query may attend, -1e9 where not. */
+  bias: Float32Array;
+}
+
+export interface ForwardOptions {
+  adapter?: LinearAdapter;
+  /** Base weights take no gradient (LoRA): skips dW in the backward pass. */
+  frozenBase?: boolean;
+  cache?: KVCache;
+  /** Only these flattened positions go through the final norm + lm_head (the ones that carry loss). */
+  select?: Int32Array;
+}
+
+/** HF's rotary tables: cos/sin of position * inv_freq, duplicated over both halves; [N, hd] each. */
+export function ropeTables(positions: Int32Array, hd: number, theta: number): { cos: Float32Array; sin: Float32Array } {
+  const half = hd / 2;
+  const cos = new Float32Array(positions.length * hd);
+  const sin = new Float32Array(positions.length * hd);
+  const invFreq = new Float64Array(half);
+  // Computed in float32 like torch does, so long positions round the same way.
+  for (let i = 0; i < half; i++) invFreq[i] = Math.fround(1 / Math.pow(theta, Math.fround((2 * i) / hd)));
+  for (let n = 0; n < positions.length; n++) {
+    for (let i = 0; i < half; i++) {
+      const a = Math.fround(positions[n]! * invFreq[i]!);
+      const c = Math.cos(a);
+      const s = Math.sin(a);
+      cos[n * hd + i] = c;
+      cos[n * hd + i + half] = c;
+      sin[n * hd + i] = s;
+      sin[n * hd + i + half] = s;
+    }
+  }
+  return { cos, sin };
+}
+
+/** Transposed rotate_half as a matrix W with x @ W^T == cat(-x2, x1), for `linearFrozen`. */
+function rotateHalfWeight(hd: number): tf.Tensor2D {
+  const half = hd / 2;
+  const w = new Float32Array(hd * hd); // W[out][in]
+  for (let j = 0; j < half; j++) w[j * hd + j + half] = -1;
+  for (let j = half; j < hd; j++) w[j * hd + j - half] = 1;
+  return tf.tensor2d(w, [hd, hd]);
+}
+
+/** Expansion W [H*hd, Hkv*hd] with x @ W^T repeating each kv head for its query group (GQA). */
+function repeatKvWeight(hkv: number, groups: number, hd: number): tf.Tensor2D {
+  const cols = hkv * hd;
+  const rows = hkv * groups * hd;
+  const w = new Float32Array(rows * cols);
+  for (let h = 0; h < hkv * groups; h++) {
+    const src = Math.floor(h / groups);
+    for (let i = 0; i < hd; i++) w[(h * hd + i) * cols + src * hd + i] = 1;
+  }
+  return tf.tensor2d(w, [rows, cols]);
+}
+
+function param(m: LlamaModel, name: string): tf.Variable {
+  const p = m.params.get(name);
+  if (!p) throw new Error(`missing parameter ${name}`);
+  return p;
+}
+
+/**
+ * Runs the decoder; returns logits [N, vocab] for every position (or for `select`ed ones), rows in
+ * batch-major order. Must be called inside tf.tidy.
+ */
+export function forward(m: LlamaModel, inp: ForwardInputs, opts: ForwardOptions = {}): tf.Tensor2D {
+  const c = m.config;
+  const B = inp.batch;
+  const T = inp.length;
+  const N = B * T;
+  const H = c.num_attention_heads;
+  const Hkv = c.num_key_value_heads;
+  const hd = headDim(c);
+  const past = opts.cache?.length ?? 0;
+  const S = past + T; // key length
+
+  const proj = (name: string, x: tf.Tensor2D): tf.Tensor2D => {
+    const w = param(m, `${name}.weight`) as tf.Tensor as tf.Tensor2D;
+    let y = opts.frozenBase ? linearFrozen(x, w) : linear(x, w);
+    const b = m.params.get(`${name}.bias`);
+    if (b) y = tf.add(y, b);
+    const d = opts.adapter?.delta(name, x);
+    return d ? tf.add(y, d) : y;
+  };
+
+  const { cos, sin } = ropeTables(inp.positions, hd, c.rope_theta);
+  const cosT = tf.tensor3d(cos, [N, 1, hd]);
+  const sinT = tf.tensor3d(sin, [N, 1, hd]);
+  const rot = rotateHalfWeight(hd);
+  const rope = (x: tf.Tensor2D, heads: number): tf.Tensor2D => {
+    const x3 = tf.reshape(x, [N, heads, hd]);
+    const rotated = tf.reshape(linearFrozen(tf.reshape(x, [N * heads, hd]) as tf.Tensor2D, rot), [N, heads, hd]);
+    return tf.reshape(tf.add(tf.mul(x3, cosT), tf.mul(rotated, sinT)), [N, heads * hd]);
+  };
+  const expand = Hkv === H ? null : repeatKvWeight(Hkv, H / Hkv, hd);
+  const bias = tf.tensor4d(inp.bias, [B, 1, T, S]);
+
+  let h = embedding(param(m, 'model.embed_tokens.weight') as tf.Tensor as tf.Tensor2D, tf.tensor1d(inp.ids, 'int32')) as tf.Tensor2D;
+  for (let l = 0; l < c.num_hidden_layers; l++) {
+    const p = `model.layers.${l}.`;
+    const x = rmsNorm(h, param(m, `${p}input_layernorm.weight`) as tf.Tensor as tf.Tensor1D, c.rms_norm_eps) as tf.Tensor2D;
+    const q = tf.mul(rope(proj(`${p}self_attn.q_proj`, x), H), 1 / Math.sqrt(hd)) as tf.Tensor2D;
+    let k4 = tf.transpose(tf.reshape(rope(proj(`${p}self_attn.k_proj`, x), Hkv), [B, T, Hkv, hd]), [0, 2, 1, 3]) as tf.Tensor4D;
+    let v4 = tf.transpose(tf.reshape(proj(`${p}self_attn.v_proj`, x), [B, T, Hkv, hd]), [0, 2, 1, 3]) as tf.Tensor4D;
+    if (opts.cache) {
+      const ck = opts.cache.k[l];
+      const cv = opts.cache.v[l];
+      if (ck && cv) {
+        k4 = tf.concat([ck, k4], 2);
+        v4 = tf.concat([cv, v4], 2);
+      }
+      opts.cache.k[l] = tf.keep(k4);
+      opts.cache.v[l] = tf.keep(v4);
+      ck?.dispose();
+      cv?.dispose();
+    }
+    // [B, Hkv, S, hd] -> [B, H, S, hd], repeating each kv head over its group.
+    const grow = (t: tf.Tensor4D): tf.Tensor4D => {
+      if (!expand) return t;
+      const flat = tf.reshape(tf.transpose(t, [0, 2, 1, 3]), [B * S, Hkv * hd]) as tf.Tensor2D;
+      return tf.transpose(tf.reshape(linearFrozen(flat, expand), [B, S, H, hd]), [0, 2, 1, 3]);
+    };
+    const qh = tf.reshape(tf.transpose(tf.reshape(q, [B, T, H, hd]), [0, 2, 1, 3]), [B * H, T, hd]) as tf.Tensor3D;
+    const kT = tf.reshape(tf.transpose(grow(k4), [0, 1, 3, 2]), [B * H, hd, S]) as tf.Tensor3D;
+    const vh = tf.reshape(grow(v4), [B * H, S, hd]) as tf.Tensor3D;
+    const scores = tf.add(tf.reshape(bmm(qh, kT), [B, H, T, S]), bias);
+    const probs = tf.reshape(tf.softmax(scores), [B * H, T, S]) as tf.Tensor3D;
+    const ctx = tf.reshape(tf.transpose(tf.reshape(bmm(probs, vh), [B, H, T, hd]), [0, 2, 1, 3]), [N, H * hd]) as tf.Tensor2D;
+    h = tf.add(h, proj(`${p}self_attn.o_proj`, ctx));
+
+    const x2 = rmsNorm(h, param(m, `${p}post_attention_layernorm.weight`) as tf.Tensor as tf.Tensor1D, c.rms_norm_eps) as tf.Tensor2D;
+    const gate = proj(`${p}mlp.gate_proj`, x2);
+    const up = proj(`${p}mlp.up_proj`, x2);
+    // SiLU(g) = g * sigmoid(g)
+    h = tf.add(h, proj(`${p}mlp.down_proj`, tf.mul(tf.mul(gate, tf.sigmoid(gate)), up) as tf.Tensor2D));
+  }
+  if (opts.cache) opts.cache.length = S;
+  if (opts.select) h = embedding(h, tf.tensor1d(opts.select, 'int32')) as tf.Tensor2D;
+  const hn = rmsNorm(h, param(m, 'model.norm.weight') as tf.Tensor as tf.Tensor1D, c.rms_norm_eps) as tf.Tensor2D;
+  const head = (m.params.get('lm_head.weight') ?? param(m, 'model.embed_tokens.weight')) as tf.Tensor as tf.Tensor2D;
+  const headName = m.params.has('lm_head.weight') ? 'lm_head' : 'model.embed_tokens';
+  let logits = opts.frozenBase ? linearFrozen(hn, head) : linear(hn, head);
+  const d = headName === 'lm_head' ? opts.adapter?.delta('lm_head', hn) : null;
+  if (d) logits = tf.add(logits, d);
+  return logits;
+}
+
+/** Attention bias for right-padded or packed rows: query i sees key j when j <= i in the same segment. */
+export function causalBias(segments: Int32Array, batch: number, length: number): Float32Array {
+  const bias = new Float32Array(batch * length * length).fill(-1e9);
+  for (let b = 0; b < batch; b++) {
+    for (let i = 0; i < length; i++) {
+      const si = segments[b * length + i]!;
+      const row = (b * length + i) * length;
+      // A padding query (segment 0) still needs one visible key to keep softmax finite; let it see itself.
+      if (si === 0) { bias[row + i] = 0; continue; }
+      for (let j = 0; j <= i; j++) if (segments[b * length + j] === si) bias[row + j] = 0;
+    }
+  }
+  return bias;
+}

@@ -1,0 +1,132 @@
+// Differentiable building blocks with hand-written gradients, shaped for the wasm backend's fast paths.
+//
+// Why custom gradients (ENGINE.md): wasm's matmul is fast only for plain 2-D products (no transpose
+// flags, batch 1). tfjs's own matMul gradient uses transpose flags and its gather gradient needs
+// UnsortedSegmentSum, which wasm lacks. Each backward here transposes explicitly, then multiplies
+// plainly; every op has a finite-difference test in test/unit/engine/ops.test.ts.
+import * as tf from '@tensorflow/tfjs-core';
+// tfjs-core alone has no gradients; the umbrella package would register them, we import only core.
+import '@tensorflow/tfjs-core/dist/register_all_gradients';
+import { ANNEAL_BATCH_MATMUL, hasFastBatchMatMul } from './wasmKernels.ts';
+
+type GradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor[];
+type Forward<T extends tf.Tensor> = (inputs: tf.Tensor[], save: tf.GradSaveFunc) => { value: T; gradFunc: GradFunc };
+
+/** tf.customGrad with typed inputs: `f` gets the `arity` inputs and the save function. */
+function custom<T extends tf.Tensor>(arity: number, f: Forward<T>): (...inputs: tf.Tensor[]) => T {
+  const wrapped = (...args: (tf.Tensor | tf.GradSaveFunc)[]) => f(args.slice(0, arity) as tf.Tensor[], args[arity] as tf.GradSaveFunc);
+  return tf.customGrad(wrapped as Parameters<typeof tf.customGrad<T>>[0]);
+}
+
+/** Plain 2-D product a @ b, dispatched to the fastest kernel available. */
+function mm(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
+  return tf.matMul(a, b);
+}
+
+/** Batched product a[i] @ b[i] for rank-3 tensors, using the zero-copy wasm kernel when present. */
+export function bmmRaw(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
+  if (hasFastBatchMatMul()) return tf.engine().runKernel(ANNEAL_BATCH_MATMUL, { a, b }, {}) as tf.Tensor3D;
+  return tf.matMul(a, b);
+}
+
+function t2(x: tf.Tensor2D): tf.Tensor2D {
+  return tf.transpose(x, [1, 0]);
+}
+
+function t3(x: tf.Tensor3D): tf.Tensor3D {
+  return tf.transpose(x, [0, 2, 1]);
+}
+
+/**
+ * dW = dy^T @ x for dy [N, out], x [N, in]. One activation must be transposed; transposing the
+ * narrower one (and then the small [in, out] result) moves less memory.
+ */
+function weightGrad(x: tf.Tensor2D, dy: tf.Tensor2D): tf.Tensor2D {
+  return x.shape[1] < dy.shape[1] ? t2(mm(t2(x), dy)) : mm(t2(dy), x);
+}
+
+/** y = x @ w^T for x [N, in] and w [out, in] (Hugging Face layout); gradients for both. */
+export const linear = custom<tf.Tensor2D>(2, ([x, w], save) => {
+  save([x!, w!]);
+  const value = mm(x as tf.Tensor2D, t2(w as tf.Tensor2D));
+  return {
+    value,
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [xs, ws] = saved as [tf.Tensor2D, tf.Tensor2D];
+      return [mm(dy as tf.Tensor2D, ws), weightGrad(xs, dy as tf.Tensor2D)];
+    },
+  };
+}) as (x: tf.Tensor2D, w: tf.Tensor2D) => tf.Tensor2D;
+
+/** y = x @ w^T where w is frozen: the backward skips dW (a third of a linear layer's cost). */
+export function linearFrozen(x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
+  // Tensors a gradient function reads must go through save(): the engine disposes the forward
+  // pass's other intermediates before running the backward pass.
+  const f = custom<tf.Tensor2D>(1, ([xin], save) => {
+    save([w]);
+    return {
+      value: mm(xin as tf.Tensor2D, t2(w)),
+      gradFunc: (dy, saved) => [mm(dy as tf.Tensor2D, saved[0] as tf.Tensor2D)],
+    };
+  });
+  return f(x);
+}
+
+/** Batched a[i] @ b[i] ([N,M,K] x [N,K,P]) with a backward made of plain batched products. */
+export const bmm = custom<tf.Tensor3D>(2, ([a, b], save) => {
+  save([a!, b!]);
+  return {
+    value: bmmRaw(a as tf.Tensor3D, b as tf.Tensor3D),
+    gradFunc: (dy, saved) => {
+      const [as, bs] = saved as [tf.Tensor3D, tf.Tensor3D];
+      return [bmmRaw(dy as tf.Tensor3D, t3(bs)), bmmRaw(t3(as), dy as tf.Tensor3D)];
+    },
+  };
+}) as (a: tf.Tensor3D, b: tf.Tensor3D) => tf.Tensor3D;
+
+/** Rows of `table` [V, D] picked by `ids` (int32, any shape [...]) -> [..., D]; gradient scatters back. */
+export function embedding(table: tf.Tensor2D, ids: tf.Tensor): tf.Tensor {
+  const [vocab, dim] = table.shape;
+  const flat = tf.reshape(ids, [-1]) as tf.Tensor1D;
+  const f = custom<tf.Tensor2D>(1, ([w], save) => {
+    save([flat]);
+    return {
+      value: tf.gather(w!, flat) as tf.Tensor2D,
+      // ScatterNd sums rows of repeated ids, which is exactly the gather's adjoint; wasm has it.
+      gradFunc: (dy, saved) => [tf.scatterND(tf.reshape(saved[0]!, [-1, 1]), dy, [vocab, dim])],
+    };
+  });
+  return tf.reshape(f(table), [...ids.shape, dim]);
+}
+
+/**
+ * Sum over rows of weight[i] * -log softmax(logits[i])[label[i]] for logits [N, V].
+ * Rows with weight 0 contribute nothing to value or gradient (that is the loss mask).
+ */
+export function weightedCrossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D, weights: tf.Tensor1D): tf.Scalar {
+  const [n, vocab] = logits.shape;
+  const f = custom<tf.Scalar>(1, ([z], save) => {
+    const zmax = tf.max(z!, 1, true);
+    const shifted = tf.sub(z!, zmax);
+    const lse = tf.log(tf.sum(tf.exp(shifted), 1)); // [N]
+    const picked = tf.gather(tf.reshape(shifted, [-1]), tf.add(tf.range(0, n * vocab, vocab, 'int32'), labels)); // [N]
+    const value = tf.sum(tf.mul(tf.sub(lse, picked), weights)) as tf.Scalar;
+    save([z!, labels, weights]);
+    return {
+      value,
+      gradFunc: (dy, saved) => {
+        const [zs, ls, ws] = saved as [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D];
+        // wasm's OneHot returns zeros when asked for float32 output (tfjs 4.22); build int32 and cast.
+        const g = tf.sub(tf.softmax(zs), tf.cast(tf.oneHot(ls, vocab), 'float32'));
+        return [tf.mul(g, tf.mul(tf.reshape(ws, [n, 1]), dy))];
+      },
+    };
+  });
+  return f(logits);
+}
+
+/** Root-mean-square norm over the last axis, times a learned scale (Llama's RMSNorm). */
+export function rmsNorm(x: tf.Tensor, weight: tf.Tensor1D, eps: number): tf.Tensor {
+  const variance = tf.mean(tf.square(x), -1, true);
+  return tf.mul(tf.mul(x, tf.rsqrt(tf.add(variance, eps))), weight);
+}

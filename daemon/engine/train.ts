@@ -1,0 +1,237 @@
+// Supervised fine-tuning, top to bottom: pick a backend, load model + data, (optionally) resume,
+// then loop optimizer steps with gradient accumulation, logging, evaluation, samples and
+// checkpoints; save the result. The run machinery calls `train` in a worker process.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import type { TrainingArguments } from '../../core/recipe/types.ts';
+import type { Message } from '../../core/datasets/types.ts';
+import type { Train, TrainEvents, TrainJob, TrainResult } from './api.ts';
+import { selectBackend } from './backend.ts';
+import { readCheckpoint, saveCheckpoint, writeFolderAtomically, writeWeights, type TrainerState } from './checkpoint.ts';
+import { BatchLoader, loadExamples, type Batch } from './data.ts';
+import { LoraAdapter } from './lora.ts';
+import { assignData, causalBias, createModel, disposeModel, forward, parameterCount, type LlamaModel } from './model.ts';
+import { loadModelSource, type ModelSource } from './modelSource.ts';
+import { weightedCrossEntropy } from './ops.ts';
+import { AdamW, clipByGlobalNorm } from './optim.ts';
+import { hashSeed, Rng } from './rng.ts';
+import { generate } from './sample.ts';
+import { learningRate } from './schedule.ts';
+
+/** TRL/transformers defaults for any argument the job leaves out. */
+export const DEFAULT_ARGS: TrainingArguments = {
+  learning_rate: 2e-5,
+  per_device_train_batch_size: 8,
+  per_device_eval_batch_size: 8,
+  gradient_accumulation_steps: 1,
+  num_train_epochs: 3,
+  max_steps: -1,
+  warmup_steps: 0,
+  warmup_ratio: 0,
+  lr_scheduler_type: 'linear',
+  weight_decay: 0,
+  adam_beta1: 0.9,
+  adam_beta2: 0.999,
+  adam_epsilon: 1e-8,
+  max_grad_norm: 1,
+  max_length: 1024,
+  logging_steps: 10,
+  eval_steps: 500,
+  save_steps: 500,
+  seed: 42,
+  packing: false,
+  completion_only_loss: true,
+  assistant_only_loss: true,
+};
+
+/** Loss pieces of one micro-batch: summed weighted NLL (scaled) and correct-token count. */
+function batchLoss(model: LlamaModel, lora: LoraAdapter | null, b: Batch, scale: number, out: { correct?: tf.Tensor }): tf.Scalar {
+  // Only positions that carry loss go through the head: saves most of the lm_head cost.
+  const select: number[] = [];
+  for (let i = 0; i < b.weights.length; i++) if (b.weights[i]! > 0) select.push(i);
+  const sel = Int32Array.from(select);
+  const logits = forward(
+    model,
+    { batch: b.batch, length: b.length, ids: b.ids, positions: b.positions, bias: causalBias(b.segments, b.batch, b.length) },
+    { adapter: lora ?? undefined, frozenBase: lora !== null, select: sel },
+  );
+  const labels = tf.tensor1d(Int32Array.from(select, (i) => b.labels[i]!), 'int32');
+  out.correct = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), labels), 'float32')));
+  return weightedCrossEntropy(logits, labels, tf.fill([sel.length], scale) as tf.Tensor1D);
+}
+
+/** Runs SFT for `job`; see daemon/engine/api.ts for the contract. */
+export const train: Train = async (job: TrainJob, events: TrainEvents, signal: AbortSignal): Promise<TrainResult> => {
+  const args: TrainingArguments = { ...DEFAULT_ARGS, ...job.args };
+  events.status({ phase: 'loading', message: 'choosing a backend' });
+  const backend = await selectBackend(job.backend);
+  events.log(`backend: ${backend.name} (${backend.device})${backend.skipped.map((s) => `; skipped ${s.name}: ${s.reason}`).join('')}`);
+
+  const source: ModelSource = loadModelSource(job.model, args.seed);
+  const tok = source.tokenizer;
+  const trainSet = loadExamples(job.data.train, tok, args);
+  const evalSet = job.data.eval ? loadExamples(job.data.eval, tok, args) : null;
+  if (trainSet.truncated > 0) events.log(`${trainSet.truncated} training record(s) were cut to max_length=${args.max_length} tokens`);
+  const maxLength = Math.min(args.max_length, source.config.max_position_embeddings);
+  const loader = new BatchLoader(trainSet.examples, { batchSize: args.per_device_train_batch_size, maxLength, packing: args.packing, seed: args.seed, padId: tok.padId, shuffle: true });
+  const evalLoader = evalSet ? new BatchLoader(evalSet.examples, { batchSize: args.per_device_eval_batch_size, maxLength, packing: false, seed: args.seed, padId: tok.padId, shuffle: false }) : null;
+  const accum = Math.max(1, args.gradient_accumulation_steps);
+  const totalSteps = args.max_steps > 0 ? args.max_steps : Math.max(1, Math.ceil((args.num_train_epochs * loader.perEpoch) / accum));
+
+  const model = createModel(source.config, source.weights, job.lora === null);
+  const lora = job.lora ? new LoraAdapter(model, job.lora, args.seed) : null;
+  const trainable = lora ? lora.params : model.params;
+  const names = new Map([...trainable].map(([name, v]) => [v.name, name])); // tf variable name -> HF/PEFT name
+  const optimizer = new AdamW(trainable, { beta1: args.adam_beta1, beta2: args.adam_beta2, epsilon: args.adam_epsilon, weightDecay: args.weight_decay });
+  const trainableCount = [...trainable.values()].reduce((a, v) => a + v.size, 0);
+  events.log(`model ${job.model}: ${parameterCount(source.config)} parameters, ${trainableCount} trainable (${lora ? `LoRA r=${job.lora!.r}` : 'full fine-tuning'}); ${trainSet.examples.length} training records, ${loader.perEpoch} micro-batches per epoch, ${totalSteps} steps`);
+
+  let step = 0;
+  let micro = 0;
+  let numTokens = 0;
+  if (job.resumeFrom) {
+    const ck = readCheckpoint(job.resumeFrom);
+    for (const [name, v] of trainable) {
+      const t = ck.weights.get(lora ? `base_model.model.${name}` : name);
+      if (!t) throw new Error(`Checkpoint ${job.resumeFrom} lacks ${name}; it was made with a different model or LoRA setting.`);
+      assignData(v, t.data);
+    }
+    optimizer.load(ck.optimizer);
+    ({ step, micro, numTokens } = ck.state);
+    events.log(`resumed from ${job.resumeFrom} at step ${step}`);
+  }
+
+  const state = (): TrainerState => ({ step, micro, epoch: micro / loader.perEpoch, numTokens, totalSteps, seed: args.seed, model: job.model, lora: job.lora, args });
+  const checkpoint = () => {
+    const path = saveCheckpoint(job.runDir, state(), model, lora, optimizer.state(), source.baseName);
+    events.checkpoint({ step, path });
+  };
+
+  const evaluate = (): { loss: number; accuracy: number } => {
+    if (lora) lora.training = false;
+    let nll = 0;
+    let correct = 0;
+    let count = 0;
+    for (let i = 0; i < evalLoader!.perEpoch; i++) {
+      const b = evalLoader!.batchAt(0, i);
+      const out: { correct?: tf.Tensor } = {};
+      nll += tf.tidy(() => batchLoss(model, lora, b, 1, out).dataSync()[0]!);
+      correct += out.correct!.dataSync()[0]!;
+      out.correct!.dispose();
+      count += b.lossTokens;
+    }
+    return { loss: nll / Math.max(1, count), accuracy: correct / Math.max(1, count) };
+  };
+
+  const sampleAll = () => {
+    if (!job.samples || job.samples.prompts.length === 0) return;
+    if (lora) lora.training = false;
+    job.samples.prompts.forEach((prompt, i) => {
+      const ids = generate(model, tok.encodePrompt(prompt as string | Message[]), {
+        maxNewTokens: job.samples!.max_new_tokens,
+        temperature: job.samples!.temperature,
+        topP: job.samples!.top_p,
+        stopIds: tok.stopIds.length > 0 ? tok.stopIds : [tok.eosId],
+        rng: new Rng(hashSeed(args.seed, step, i)),
+        adapter: lora ?? undefined,
+      });
+      const shown = typeof prompt === 'string' ? prompt : prompt.filter((m) => m.role === 'user').pop()?.content ?? '';
+      events.sample({ step, prompt: shown, completion: tok.decode(ids, { skipSpecial: true }) });
+    });
+  };
+
+  events.status({ phase: 'training', totalSteps, backend });
+  let window = { loss: 0, correct: 0, lossTokens: 0, tokens: 0, steps: 0, start: performance.now() };
+  let stopped = false;
+  try {
+    while (step < totalSteps) {
+      // One optimizer step: `accum` micro-batches, loss normalised by their total loss tokens
+      // (transformers' num_items_in_batch), so accumulation equals one big batch.
+      const batches: Batch[] = [];
+      for (let k = 0; k < accum; k++, micro++) batches.push(loader.batchAt(Math.floor(micro / loader.perEpoch), micro % loader.perEpoch));
+      const lossTokens = batches.reduce((a, b) => a + b.lossTokens, 0);
+      const lr = learningRate(args, step, totalSteps);
+      let acc: Map<string, tf.Tensor> | null = null;
+      let stepLoss = 0;
+      batches.forEach((b, k) => {
+        if (lora) {
+          lora.training = true;
+          lora.reseed(hashSeed(args.seed, step, k));
+        }
+        const out: { correct?: tf.Tensor } = {};
+        const { value, grads } = tf.variableGrads(() => batchLoss(model, lora, b, 1 / Math.max(1, lossTokens), out), [...trainable.values()]);
+        stepLoss += value.dataSync()[0]!;
+        window.correct += out.correct!.dataSync()[0]!;
+        value.dispose();
+        out.correct!.dispose();
+        if (acc === null) acc = new Map(Object.entries(grads).map(([k2, g]) => [names.get(k2)!, g]));
+        else {
+          for (const [k2, g] of Object.entries(grads)) {
+            const name = names.get(k2)!;
+            const sum = tf.add(acc.get(name)!, g);
+            acc.get(name)!.dispose();
+            g.dispose();
+            acc.set(name, sum);
+          }
+        }
+        window.tokens += b.tokens;
+        numTokens += b.tokens;
+      });
+      let gradNorm = 0;
+      tf.tidy(() => {
+        const clipped = clipByGlobalNorm(acc!, args.max_grad_norm);
+        gradNorm = clipped.norm;
+        optimizer.apply(clipped.grads, lr);
+      });
+      for (const g of acc!.values()) g.dispose();
+      step++;
+      window.loss += stepLoss;
+      window.lossTokens += lossTokens;
+      window.steps++;
+
+      if (step % args.logging_steps === 0 || step === 1 || step === totalSteps) {
+        const seconds = (performance.now() - window.start) / 1000;
+        events.metrics({
+          step,
+          loss: window.loss / window.steps,
+          learning_rate: lr,
+          grad_norm: gradNorm,
+          epoch: micro / loader.perEpoch,
+          num_tokens: numTokens,
+          mean_token_accuracy: window.correct / Math.max(1, window.lossTokens),
+          'train/tokens_per_second': window.tokens / Math.max(1e-9, seconds),
+        });
+        window = { loss: 0, correct: 0, lossTokens: 0, tokens: 0, steps: 0, start: performance.now() };
+      }
+      if (evalLoader && (step % args.eval_steps === 0 || step === totalSteps)) {
+        const e = evaluate();
+        events.metrics({ step, 'eval/loss': e.loss, 'eval/mean_token_accuracy': e.accuracy });
+      }
+      if (job.samples && job.samples.every_steps > 0 && (step % job.samples.every_steps === 0 || step === totalSteps)) sampleAll();
+      if (args.save_steps > 0 && step % args.save_steps === 0) checkpoint();
+      // Let the worker deliver a stop request between steps.
+      await new Promise((r) => setImmediate(r));
+      if (signal.aborted && step < totalSteps) {
+        if (args.save_steps <= 0 || step % args.save_steps !== 0) checkpoint();
+        stopped = true;
+        break;
+      }
+    }
+
+    const outputDir = join(job.runDir, 'output');
+    if (!stopped) {
+      events.status({ phase: 'saving', message: `writing ${outputDir}` });
+      writeFolderAtomically(outputDir, (tmp) => {
+        writeWeights(tmp, model, lora, source.baseName);
+        for (const [file, text] of source.tokenizerFiles) writeFileSync(join(tmp, file), text);
+      });
+      events.status({ phase: 'done' });
+    }
+    return { finalStep: step, outputDir, stopped };
+  } finally {
+    optimizer.dispose();
+    lora?.dispose();
+    disposeModel(model);
+  }
+};

@@ -1,0 +1,71 @@
+// Finite-difference checks of every hand-written gradient in daemon/engine/ops.ts, on the wasm
+// backend whose fast paths they exist for, plus the zero-copy batched matmul against tf.matMul.
+import assert from 'node:assert/strict';
+import { before, test } from 'node:test';
+import * as tf from '@tensorflow/tfjs-core';
+import { bmm, embedding, linear, linearFrozen, rmsNorm, weightedCrossEntropy } from '../../../daemon/engine/ops.ts';
+import { checkGradient, randomTensor, useBackend } from './helpers.ts';
+
+before(async () => {
+  await useBackend();
+});
+
+test('linear: y = x W^T and both gradients match finite differences', () => {
+  const x = randomTensor([5, 3], 1);
+  const w = randomTensor([4, 3], 2);
+  const y = linear(x as tf.Tensor2D, w as tf.Tensor2D);
+  const ref = tf.matMul(x, w, false, true);
+  assert.ok(tf.max(tf.abs(tf.sub(y, ref))).dataSync()[0]! < 1e-5);
+  const f = (a: tf.Tensor, b: tf.Tensor) => linear(a as tf.Tensor2D, b as tf.Tensor2D);
+  checkGradient(f, [x, w], 0);
+  checkGradient(f, [x, w], 1);
+  // the other transpose branch of the weight gradient (in > out)
+  const x2 = randomTensor([6, 5], 3);
+  const w2 = randomTensor([2, 5], 4);
+  checkGradient(f, [x2, w2], 1);
+});
+
+test('linearFrozen: gradient for x only, same as linear', () => {
+  const x = randomTensor([4, 3], 5);
+  const w = randomTensor([2, 3], 6);
+  checkGradient((a) => linearFrozen(a as tf.Tensor2D, w as tf.Tensor2D), [x], 0);
+});
+
+test('bmm: zero-copy batched matmul equals tf.matMul, gradients match', () => {
+  const a = randomTensor([3, 4, 5], 7);
+  const b = randomTensor([3, 5, 2], 8);
+  const diff = tf.max(tf.abs(tf.sub(bmm(a as tf.Tensor3D, b as tf.Tensor3D), tf.matMul(a, b)))).dataSync()[0]!;
+  assert.ok(diff < 1e-5, `bmm differs from matMul by ${diff}`);
+  const f = (x: tf.Tensor, y: tf.Tensor) => bmm(x as tf.Tensor3D, y as tf.Tensor3D);
+  checkGradient(f, [a, b], 0);
+  checkGradient(f, [a, b], 1);
+});
+
+test('embedding: gather forward, scatter-add backward (repeated ids accumulate)', () => {
+  const table = randomTensor([6, 3], 9);
+  const ids = tf.tensor2d([[1, 4, 1], [0, 1, 5]], [2, 3], 'int32');
+  const out = embedding(table as tf.Tensor2D, ids);
+  assert.deepEqual(out.shape, [2, 3, 3]);
+  checkGradient((t) => embedding(t as tf.Tensor2D, ids), [table], 0);
+});
+
+test('weightedCrossEntropy: value and gradient; zero-weight rows contribute nothing', () => {
+  const logits = randomTensor([4, 7], 10, 2);
+  const labels = tf.tensor1d([3, 0, 6, 2], 'int32');
+  const weights = tf.tensor1d([1, 0, 0.5, 1]);
+  const v = weightedCrossEntropy(logits as tf.Tensor2D, labels, weights).dataSync()[0]!;
+  const lp = tf.logSoftmax(logits).arraySync() as number[][];
+  const expected = -(lp[0]![3]! + 0.5 * lp[2]![6]! + lp[3]![2]!);
+  assert.ok(Math.abs(v - expected) < 1e-4, `${v} vs ${expected}`);
+  checkGradient((z) => tf.reshape(weightedCrossEntropy(z as tf.Tensor2D, labels, weights), [1]), [logits], 0);
+  const g = tf.grad((z: tf.Tensor) => weightedCrossEntropy(z as tf.Tensor2D, labels, weights))(logits).arraySync() as number[][];
+  assert.ok(g[1]!.every((x) => x === 0), 'a zero-weight row must get a zero gradient');
+});
+
+test('rmsNorm: gradients match finite differences', () => {
+  const x = randomTensor([3, 4], 11);
+  const w = randomTensor([4], 12);
+  const f = (a: tf.Tensor, b: tf.Tensor) => rmsNorm(a, b as tf.Tensor1D, 1e-6);
+  checkGradient(f, [x, w], 0);
+  checkGradient(f, [x, w], 1);
+});
