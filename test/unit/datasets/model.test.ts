@@ -4,17 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { checkDataset, DatasetModel, type DatasetReport } from '../../../core/datasets/index.ts';
-import { chat } from './helpers.ts';
-
-/** Deterministic PRNG (mulberry32) so failures reproduce. */
-export function prng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { chat, prng } from './helpers.ts';
 
 function comparable(r: DatasetReport) {
   return { diagnostics: r.diagnostics.map((d) => ({ ...d, message: d.message })), summary: r.summary, records: r.records.map((x) => [x.line, x.format, x.style]) };
