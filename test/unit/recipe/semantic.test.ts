@@ -1,0 +1,129 @@
+// Semantic checks: files the recipe names, stage vs data, the guides' ranges, contradicting settings.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { check, codes, fixtureDir, only, span, sft } from './helpers.ts';
+
+const recipe = (stage: string, train: string, extra = '', model = 'tiny') => `model: ${model}\nstage: ${stage}\ndata:\n  train: ${train}\n${extra}`;
+
+test('missing data files are errors on the path, relative to the recipe', () => {
+  const d = only(check(recipe('sft', 'nope.jsonl')), 'recipe-data-missing');
+  assert.deepEqual(span(d), [3, 9, 3, 19]);
+  assert.ok(d.message.includes(`looked in ${fixtureDir}nope.jsonl`));
+  const ev = only(check(recipe('sft', 'chat.jsonl', '  eval: gone.jsonl\n')), 'recipe-data-missing');
+  assert.match(ev.message, /^Evaluation data `gone.jsonl` not found/);
+  assert.deepEqual(span(ev), [4, 8, 4, 18]);
+  assert.deepEqual(codes(check(recipe('sft', 'chat.jsonl', '  eval: chat.jsonl\n'))), []);
+});
+
+test('the stage must suit the data kind', () => {
+  const d = only(check(recipe('dpo', 'chat.jsonl')), 'recipe-stage-data-mismatch');
+  assert.equal(d.severity, 'error');
+  assert.deepEqual(span(d), [3, 9, 3, 19]);
+  assert.match(d.message, /Stage dpo needs preference data .* holds messages records \(2\); .* or change stage to sft\./);
+  assert.match(only(check(recipe('grpo', 'preference.jsonl', 'rewards: [exact]\n')), 'recipe-stage-data-mismatch').message, /or change stage to dpo/);
+  assert.match(only(check(recipe('cpt', 'chat.jsonl')), 'recipe-stage-data-mismatch').message, /Stage cpt needs plain text data/);
+  assert.equal(only(check(recipe('sft', 'preference.jsonl')), 'recipe-stage-data-mismatch').severity, 'error');
+  for (const [stage, file, extra] of [
+    ['dpo', 'preference.jsonl', ''],
+    ['reward', 'preference.jsonl', ''],
+    ['cpt', 'text.jsonl', ''],
+    ['sft', 'text.jsonl', ''],
+    ['grpo', 'prompts.jsonl', 'rewards: [exact]\n'],
+  ]) {
+    assert.deepEqual(codes(check(recipe(stage, file, extra))), [], `${stage} on ${file}`);
+  }
+});
+
+test('broken or empty data is a warning pointing at the file', () => {
+  const d = only(check(recipe('sft', 'broken.jsonl')), 'recipe-data-invalid');
+  assert.equal(d.severity, 'warning');
+  assert.match(d.message, /`broken.jsonl` has 1 error \(first on line 2\); open it/);
+  assert.match(only(check(recipe('sft', 'empty.jsonl')), 'recipe-data-invalid').message, /holds no records/);
+});
+
+test('GRPO needs rewards; reward columns and files must exist', () => {
+  const none = only(check(recipe('grpo', 'prompts.jsonl')), 'recipe-rewards-missing');
+  assert.deepEqual(span(none), [1, 7, 1, 11]);
+  const col = only(check(recipe('grpo', 'prompts.jsonl', 'rewards:\n  - name: exact_match\n    column: answer\n')), 'recipe-reward-column-missing');
+  assert.deepEqual(span(col), [6, 12, 6, 18]);
+  assert.match(col.message, /reads the column `answer`, which 1 record of `prompts.jsonl` lacks/);
+  const file = only(check(recipe('grpo', 'prompts.jsonl', 'rewards:\n  - name: mine\n    file: rewards/missing.ts\n')), 'recipe-reward-file-missing');
+  assert.deepEqual(span(file), [6, 10, 6, 28]);
+  assert.deepEqual(codes(check(recipe('grpo', 'prompts.jsonl', 'rewards:\n  - name: mine\n    file: rewards/format.ts\n'))), []);
+});
+
+test('model folders must exist and hold config, weights and tokenizer', () => {
+  assert.deepEqual(codes(check(recipe('sft', 'chat.jsonl', 'learning_rate: 2.0e-5\nmax_length: 512\n', 'model'))), []);
+  const missing = only(check(recipe('sft', 'chat.jsonl', '', 'models/none')), 'recipe-model-missing');
+  assert.deepEqual(span(missing), [0, 7, 0, 18]);
+  assert.match(only(check(recipe('sft', 'chat.jsonl', '', 'Qwen/Qwen3-0.6B')), 'recipe-model-missing').message, /huggingface-cli download Qwen\/Qwen3-0.6B/);
+  assert.match(only(check(recipe('sft', 'chat.jsonl', '', 'chat.jsonl')), 'recipe-model-missing').message, /is a file; point `model` at the model's folder/);
+  const incomplete = only(check(recipe('sft', 'chat.jsonl', '', 'model-incomplete')), 'recipe-model-incomplete');
+  assert.match(incomplete.message, /lacks \*\.safetensors weights, tokenizer\.json;/);
+});
+
+test('max_length above the model context: on the value when set, on the model when defaulted', () => {
+  const set = only(check(recipe('sft', 'chat.jsonl', 'max_length: 4096\n', 'model')), 'recipe-max-length-context');
+  assert.deepEqual(span(set), [4, 12, 4, 16]);
+  assert.match(set.message, /above the model's context of 512 tokens; set `max_length: 512`/);
+  const defaulted = only(check(recipe('sft', 'chat.jsonl', '', 'model')), 'recipe-max-length-context');
+  assert.deepEqual(span(defaulted), [0, 7, 0, 12]);
+  assert.match(defaulted.message, /1024 \(TRL's default\)/);
+});
+
+test('learning-rate ranges per stage, LoRA above full fine-tuning, not applied to tiny', () => {
+  const m = 'max_length: 512\n';
+  const lr = (stage: string, file: string, value: string, extra = '') => check(recipe(stage, file, `${m}learning_rate: ${value}\n${extra}`, 'model'));
+  const high = only(lr('sft', 'chat.jsonl', '3.0e-3'), 'recipe-lr-range');
+  assert.deepEqual(span(high), [5, 15, 5, 21]);
+  assert.match(high.message, /above the usual SFT range for full fine-tuning \(5e-6 to 1e-4\); training may diverge — try 1e-4/);
+  assert.deepEqual(codes(lr('sft', 'chat.jsonl', '2.0e-4', 'lora:\n  r: 16\n  alpha: 32\n')), [], 'LoRA takes a higher rate');
+  assert.match(only(lr('sft', 'chat.jsonl', '2.0e-5', 'lora:\n  r: 16\n  alpha: 32\n'), 'recipe-lr-range').message, /below the usual SFT range with LoRA/);
+  assert.deepEqual(codes(lr('dpo', 'preference.jsonl', '5.0e-7')), ['recipe-lr-range']);
+  assert.deepEqual(codes(lr('dpo', 'preference.jsonl', '5.0e-6')), []);
+  assert.deepEqual(codes(lr('grpo', 'prompts.jsonl', '1.0e-4', 'rewards: [r]\n')), ['recipe-lr-range']);
+  assert.deepEqual(codes(check(recipe('sft', 'chat.jsonl', 'learning_rate: 3.0e-3\n'))), [], 'tiny trains from scratch');
+});
+
+test('DPO beta and epochs, GRPO group size and temperature', () => {
+  const beta = only(check(recipe('dpo', 'preference.jsonl', 'beta: 0.01\n')), 'recipe-beta-range');
+  assert.deepEqual(span(beta), [4, 6, 4, 10]);
+  assert.deepEqual(codes(check(recipe('dpo', 'preference.jsonl', 'beta: 0.3\nnum_train_epochs: 2\n'))), []);
+  assert.deepEqual(codes(check(recipe('dpo', 'preference.jsonl', 'num_train_epochs: 5\n'))), ['recipe-epochs-range']);
+  assert.deepEqual(codes(check(recipe('dpo', 'preference.jsonl', 'num_train_epochs: 5\nmax_steps: 100\n'))), [], 'max_steps decides the length');
+  const g = (extra: string) => codes(check(recipe('grpo', 'prompts.jsonl', `rewards: [r]\n${extra}`)));
+  assert.deepEqual(g('num_generations: 2\nper_device_train_batch_size: 8\n'), ['recipe-generations-range']);
+  assert.deepEqual(g('num_generations: 32\nper_device_train_batch_size: 32\n'), ['recipe-generations-range']);
+  assert.deepEqual(g('temperature: 0.3\n'), ['recipe-temperature-range']);
+  assert.deepEqual(g('temperature: 0.9\nnum_generations: 4\n'), []);
+  const batch = only(check(recipe('grpo', 'prompts.jsonl', 'rewards: [r]\nnum_generations: 6\n')), 'recipe-generations-batch');
+  assert.match(batch.message, /\(8\) is not a multiple of num_generations \(6\)/);
+});
+
+test('LoRA alpha usually r or 2r; effective batch of 1', () => {
+  assert.deepEqual(codes(check(sft('lora:\n  r: 8\n  alpha: 8\n'))), []);
+  assert.deepEqual(codes(check(sft('lora:\n  r: 8\n  alpha: 16\n'))), []);
+  const odd = only(check(sft('lora:\n  r: 8\n  alpha: 64\n')), 'recipe-lora-alpha');
+  assert.equal(odd.severity, 'info');
+  assert.deepEqual(span(odd), [6, 9, 6, 11]);
+  assert.match(only(check(sft('lora:\n  r: 8\n')), 'recipe-lora-alpha').message, /TRL's default alpha 32 gives a scale of 4/);
+  const one = only(check(sft('per_device_train_batch_size: 1\ngradient_accumulation_steps: 1\n')), 'recipe-effective-batch');
+  assert.deepEqual(span(one), [4, 29, 4, 30]);
+  assert.deepEqual(codes(check(sft('per_device_train_batch_size: 1\ngradient_accumulation_steps: 8\n'))), []);
+});
+
+test('keys the stage ignores, loss types of another stage, eval_steps without eval, double warmup', () => {
+  const unused = only(check(sft('beta: 0.1\n')), 'recipe-key-unused');
+  assert.deepEqual(span(unused), [4, 0, 4, 4]);
+  assert.match(unused.message, /`beta` is only used by dpo and grpo; stage sft ignores it/);
+  assert.deepEqual(codes(check(sft('num_generations: 8\n'))), ['recipe-key-unused']);
+  assert.deepEqual(codes(check(recipe('dpo', 'preference.jsonl', 'packing: true\n'))), ['recipe-key-unused']);
+  const loss = only(check(recipe('dpo', 'preference.jsonl', 'loss_type: dapo\n')), 'recipe-invalid-value');
+  assert.match(loss.message, /loss_type `dapo` is not a dpo loss; use one of sigmoid, ipo, hinge/);
+  assert.deepEqual(codes(check(recipe('dpo', 'preference.jsonl', 'loss_type: ipo\n'))), []);
+  assert.deepEqual(codes(check(recipe('reward', 'preference.jsonl', 'loss_type: sigmoid\n'))), ['recipe-key-unused']);
+  assert.deepEqual(codes(check(sft('eval_steps: 50\n'))), ['recipe-eval-steps-without-eval']);
+  assert.deepEqual(codes(check(recipe('sft', 'chat.jsonl', '  eval: chat.jsonl\neval_steps: 50\n'))), []);
+  assert.deepEqual(codes(check(sft('warmup_steps: 10\nwarmup_ratio: 0.1\n'))), ['recipe-warmup-both']);
+});
