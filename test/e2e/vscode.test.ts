@@ -18,6 +18,21 @@ const fixture = [join(repoRoot, 'test/fixtures/datasets/faulty.jsonl'), join(rep
 const expectedCodes = ['json-syntax', 'missing-field', 'role-typo', 'duplicate-record'];
 const LONG = 90_000;
 
+/** Widgets fade in; screenshots wait until the one showing `text` and its ancestors are opaque. */
+async function waitOpaque(page: Page, selector: string, text: string): Promise<void> {
+  await page.waitForFunction(
+    ([sel, needle]) => {
+      const el = [...document.querySelectorAll<HTMLElement>(sel)].find((h) => h.innerText.includes(needle));
+      for (let node: HTMLElement | null = el ?? null; node; node = node.parentElement) {
+        if (Number(getComputedStyle(node).opacity) < 1) return false;
+      }
+      return el !== undefined;
+    },
+    [selector, text] as const,
+    { timeout: LONG },
+  );
+}
+
 describe('Anneal in a real VS Code (code-server)', () => {
   let server: CodeServer;
   let browser: Browser;
@@ -89,21 +104,27 @@ describe('Anneal in a real VS Code (code-server)', () => {
     await page.screenshot({ path: join(artifacts, '02-problems.png') });
   });
 
+  it('runs "Anneal: Show Dataset Summary" from the command palette', async () => {
+    await page.locator('.monaco-editor .view-lines').first().click({ position: { x: 5, y: 5 } });
+    await page.keyboard.press('F1');
+    await page.waitForSelector('.quick-input-widget input', { state: 'visible', timeout: LONG });
+    await page.keyboard.type('Anneal: Show Dataset Summary');
+    await page.waitForSelector('.quick-input-list .monaco-list-row[aria-label*="Anneal: Show Dataset Summary"]', { timeout: LONG });
+    await page.keyboard.press('Enter');
+    const toast = page.locator('.notification-toast', { hasText: 'records' });
+    await toast.waitFor({ timeout: LONG });
+    assert.match(await toast.innerText(), /Anneal: \d+ records · \d+ errors?/);
+    await waitOpaque(page, '.notification-toast', 'records');
+    await page.screenshot({ path: join(artifacts, '04-summary-command.png') });
+    await page.keyboard.press('Escape');
+  });
+
   it('shows the record hover with the chat-template rendering', async () => {
     const firstLine = page.locator('.monaco-editor .view-lines .view-line').first();
     await firstLine.hover({ position: { x: 40, y: 5 } });
     const hover = page.locator('.monaco-hover:visible', { hasText: 'Record on line 1' });
     await hover.waitFor({ timeout: LONG });
-    // The hover fades in; take the screenshot once it is opaque.
-    await page.waitForFunction(() => {
-      const el = [...document.querySelectorAll<HTMLElement>('.monaco-hover')].find((h) => h.innerText.includes('Record on line 1'));
-      let node: HTMLElement | null = el ?? null;
-      while (node) {
-        if (Number(getComputedStyle(node).opacity) < 1) return false;
-        node = node.parentElement;
-      }
-      return el !== undefined;
-    }, undefined, { timeout: LONG });
+    await waitOpaque(page, '.monaco-hover', 'Record on line 1');
     const text = await hover.innerText();
     assert.match(text, /messages · conversational · \d+ turns · \d+ characters/);
     assert.match(text, /built-in tiny byte-level ChatML tokenizer/);
