@@ -46,7 +46,7 @@ export function ensureServerBuilt(): void {
   } catch {
     // not built yet
   }
-  const sources = Math.max(newestMtime(join(repoRoot, 'extension/server')), newestMtime(join(repoRoot, 'core')));
+  const sources = Math.max(newestMtime(join(repoRoot, 'extension')), newestMtime(join(repoRoot, 'core')));
   if (built >= sources) return;
   const r = spawnSync(process.execPath, ['esbuild.mjs'], { cwd: repoRoot, stdio: 'inherit' });
   if (r.status !== 0) throw new Error('node esbuild.mjs failed');
