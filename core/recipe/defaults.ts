@@ -1,5 +1,6 @@
 // TRL's defaults, per stage (TrainingArguments, then SFTConfig / DPOConfig / RewardConfig / GRPOConfig
-// overrides, as of TRL 1.16 / transformers 5), so a recipe that leaves a key out trains as TRL would.
+// overrides, as of TRL 1.16 / transformers 5), so a recipe that leaves a key out trains as TRL would
+// (one exception: assistant_only_loss, below).
 
 import type { LoraConfig, SamplesConfig, Stage, TrainingArguments } from './types.ts';
 
@@ -29,7 +30,10 @@ export function defaultTrainingArguments(stage: Stage): TrainingArguments {
     packing: false,
     // TRL's None: completion-only for prompt-completion data.
     completion_only_loss: true,
-    assistant_only_loss: false,
+    // Anneal's one departure from TRL (False there, because TRL needs `{% generation %}` tags in the
+    // template to find assistant turns); core/tokenize finds them in any template, and the trainer,
+    // the hover and the length checks all assume assistant-only loss unless the recipe says false.
+    assistant_only_loss: true,
   };
   switch (stage) {
     case 'sft':

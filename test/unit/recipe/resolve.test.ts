@@ -23,6 +23,7 @@ test('TRL defaults per stage (TRL 1.16 configs)', () => {
   const grpo = defaultTrainingArguments('grpo');
   assert.deepEqual([grpo.learning_rate, grpo.num_generations, grpo.temperature, grpo.epsilon, grpo.beta, grpo.loss_type], [1e-6, 8, 1, 0.2, 0, 'dapo']);
   assert.equal(defaultTrainingArguments('sft').beta, undefined, 'SFT carries no preference keys');
+  assert.equal(defaultTrainingArguments('sft').assistant_only_loss, true, "Anneal's departure from TRL");
 });
 
 test('resolved recipes have every argument, absolute paths and filled LoRA/samples', () => {
