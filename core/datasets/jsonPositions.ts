@@ -42,7 +42,7 @@ const ERROR_HINTS: Record<string, string> = {
   PropertyNameExpected: 'expected a property name in double quotes',
   ValueExpected: 'expected a value',
   ColonExpected: "expected ':' after the property name",
-  CommaExpected: "expected ',' between items",
+  CommaExpected: "expected ',' or a closing bracket/brace here",
   CloseBraceExpected: "expected '}' to close the object",
   CloseBracketExpected: "expected ']' to close the array",
   EndOfFileExpected: 'unexpected text after the end of the JSON value (one record per line)',

@@ -105,7 +105,7 @@ export class DatasetModel {
       if (f.status !== 'record') continue;
       snapshot.push(f);
       indexes.push(i);
-      chars.push(f.chars);
+      if (f.dupKey >= 0) chars.push(f.chars); // measured (usable) records only
       if (f.tokens >= 0) tokens.push(f.tokens);
     }
 
