@@ -16,7 +16,7 @@ export interface RecipeDocument {
 export function parseRecipeText(text: string): { document: RecipeDocument; diagnostics: Diagnostic[] } {
   const lineCounter = new LineCounter();
   // uniqueKeys (default) reports duplicates; merge keys (`<<`) are allowed for recipes that share blocks.
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, merge: true });
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, merge: true, logLevel: 'error' });
   const document: RecipeDocument = { text, doc, lineStarts: lineCounter.lineStarts };
   const diagnostics: Diagnostic[] = doc.errors.map((err) => {
     const duplicate = err.code === 'DUPLICATE_KEY';

@@ -2,8 +2,11 @@
 // ChatTokenizer every part of Anneal uses. Built on @huggingface/tokenizers (ids) and
 // @huggingface/jinja (chat templates); what is ours is the loss mask and the token offsets.
 //
-// Construction of a large vocabulary (Qwen3: 151k tokens) takes about a second on this machine:
-// callers load once and keep the object (loadTokenizerFromFolder caches per folder).
+// Costs (2-core dev machine, test/bench/tokenize.bench.ts): constructing Qwen3 (151k tokens) takes
+// 1-2.5 s and Llama 3 1.5-3.5 s, so callers load once and keep the object (loadTokenizerFromFolder
+// caches per folder). countTokens of a short 3-turn chat costs about 1-2.5 ms (Jinja rendering and
+// BPE roughly half each): fine for a hover, about 1.5-4 minutes for 100k records, so whole-file
+// checks should count in the background or on demand.
 
 import { Tokenizer } from '@huggingface/tokenizers';
 import type { Message, NormalizedRecord, Turns } from '../datasets/types.ts';
