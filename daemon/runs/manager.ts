@@ -266,7 +266,7 @@ export class RunManager {
         return;
       case 'status':
         run.phase = msg.phase;
-        if (msg.message !== undefined) run.message = msg.message;
+        run.message = msg.message;
         if (msg.totalSteps !== undefined) run.totalSteps = msg.totalSteps;
         if (msg.backend) run.backend = this.lastBackend = msg.backend;
         this.trySave(run);

@@ -3,7 +3,7 @@
 // instead of failing inside the trainer. Reads only the files the request names.
 
 import { readFileSync } from 'node:fs';
-import { dirname, isAbsolute, join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import { ResponseError } from 'vscode-jsonrpc/node';
 import { checkDataset } from '../../core/datasets/index.ts';
 import type { Diagnostic } from '../../core/diagnostics.ts';
@@ -105,12 +105,11 @@ export function prepareRun(raw: Record<string, unknown>): PreparedRun {
     recipeText = JSON.stringify({ stage: params.stage, model: params.model ?? 'tiny', data: params.data });
   }
   // Flags override the recipe's model and data before it is resolved, so the checks see the real files.
-  const overridden = params.recipe !== undefined && (params.data !== undefined || params.model !== undefined);
   const resolved = resolveRecipe(recipeText, recipePath, nodeFiles, {
     model: params.model,
     data: params.data ? { train: requireAbsolute(params.data.train, 'data.train'), eval: params.data.eval === undefined ? undefined : requireAbsolute(params.data.eval, 'data.eval') } : undefined,
   });
-  const recipeErrors = resolved.diagnostics.filter((d) => d.severity === 'error');
+  const recipeErrors = resolved.diagnostics.filter((d: Diagnostic) => d.severity === 'error');
   if (!resolved.recipe || recipeErrors.length > 0) {
     const where = params.recipe !== undefined ? `The recipe ${recipePath}` : 'The run settings';
     throw invalidInput(`${where} has ${recipeErrors.length || 'some'} error(s); fix them and start again.`, [
@@ -126,7 +125,6 @@ export function prepareRun(raw: Record<string, unknown>): PreparedRun {
     const count = problems.reduce((n, p) => n + p.diagnostics.length, 0);
     throw invalidInput(`The data has ${count} error(s) (listed with their lines); fix them and start again. \`anneal validate FILE\` shows them too.`, problems);
   }
-  void overridden;
   return {
     stage: recipe.stage,
     model: recipe.model,
@@ -137,5 +135,3 @@ export function prepareRun(raw: Record<string, unknown>): PreparedRun {
     samples: recipe.samples,
   };
 }
-
-export { dirname };

@@ -70,7 +70,7 @@ test('run ids: only 1-64 lowercase letters, digits and dashes', () => {
 });
 
 test('every method is declared once, with a unique literal', () => {
-  const methods = Object.values(protocol)
+  const methods = (Object.values(protocol) as unknown[])
     .filter((v): v is { method: string; type: { method: string } } => typeof v === 'object' && v !== null && 'method' in v && 'type' in v)
     .map((ns) => {
       assert.equal(ns.type.method, ns.method);
