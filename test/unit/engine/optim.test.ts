@@ -1,0 +1,92 @@
+// AdamW against a hand-computed step, global-norm clipping, and the learning-rate schedules
+// against Hugging Face's formulas at chosen steps.
+import assert from 'node:assert/strict';
+import { before, test } from 'node:test';
+import * as tf from '@tensorflow/tfjs-core';
+import { AdamW, clipByGlobalNorm, decays } from '../../../daemon/engine/optim.ts';
+import { learningRate, lrFactor, warmupSteps } from '../../../daemon/engine/schedule.ts';
+import { DEFAULT_ARGS } from '../../../daemon/engine/train.ts';
+import { useBackend } from './helpers.ts';
+
+before(async () => {
+  await useBackend();
+});
+
+const close = (a: number, b: number, tol = 1e-6) => assert.ok(Math.abs(a - b) <= tol * Math.max(1, Math.abs(b)), `${a} != ${b}`);
+
+test('AdamW: two steps match the PyTorch AdamW formulas computed by hand', () => {
+  const p = tf.variable(tf.tensor1d([1.0, -2.0]));
+  const params = new Map([['model.layers.0.mlp.up_proj.weight', p]]);
+  const opt = new AdamW(params, { beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0.1 });
+  const lr = 0.01;
+  // step 1, g = [0.5, -1]: m = 0.1 g, v = 0.001 g^2; m_hat = g, v_hat = g^2 -> update = lr * g/(|g|+eps)
+  // decoupled decay first: p <- p * (1 - lr * wd)
+  opt.apply(new Map([['model.layers.0.mlp.up_proj.weight', tf.tensor1d([0.5, -1])]]), lr);
+  const after1 = p.dataSync();
+  close(after1[0]!, 1.0 * (1 - 0.001) - 0.01 * (0.5 / (0.5 + 1e-8)));
+  close(after1[1]!, -2.0 * (1 - 0.001) + 0.01 * (1 / (1 + 1e-8)));
+  // step 2 with g = [0.1, 0.2], by hand:
+  const g2 = [0.1, 0.2];
+  const g1 = [0.5, -1];
+  const expected = [0, 1].map((i) => {
+    const m = 0.9 * (0.1 * g1[i]!) + 0.1 * g2[i]!;
+    const v = 0.999 * (0.001 * g1[i]! ** 2) + 0.001 * g2[i]! ** 2;
+    const mHat = m / (1 - 0.9 ** 2);
+    const denom = Math.sqrt(v) / Math.sqrt(1 - 0.999 ** 2) + 1e-8;
+    return after1[i]! * (1 - lr * 0.1) - lr * (mHat / (denom * 1)) ;
+  });
+  opt.apply(new Map([['model.layers.0.mlp.up_proj.weight', tf.tensor1d(g2)]]), lr);
+  const after2 = p.dataSync();
+  close(after2[0]!, expected[0]!, 1e-5);
+  close(after2[1]!, expected[1]!, 1e-5);
+  assert.equal(opt.step, 2);
+  // state round-trip
+  const st = opt.state();
+  const q = tf.variable(tf.tensor1d([0, 0]));
+  const opt2 = new AdamW(new Map([['model.layers.0.mlp.up_proj.weight', q]]), { beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0.1 });
+  opt2.load(st);
+  assert.deepEqual([...opt2.state().m.values()][0], [...st.m.values()][0]);
+  assert.equal(opt2.state().step, 2);
+  opt.dispose();
+  opt2.dispose();
+});
+
+test('weight decay skips biases and norm scales, as the HF Trainer does', () => {
+  assert.equal(decays('model.layers.0.self_attn.q_proj.weight'), true);
+  assert.equal(decays('model.layers.0.self_attn.q_proj.bias'), false);
+  assert.equal(decays('model.layers.0.input_layernorm.weight'), false);
+  assert.equal(decays('model.norm.weight'), false);
+});
+
+test('clipByGlobalNorm reports the norm before clipping and scales to max_norm', () => {
+  tf.tidy(() => {
+    const grads = new Map([['a', tf.tensor1d([3, 0])], ['b', tf.tensor1d([0, 4])]]);
+    const { grads: clipped, norm } = clipByGlobalNorm(grads, 1);
+    close(norm, 5);
+    const total = Math.hypot(...clipped.get('a')!.dataSync(), ...clipped.get('b')!.dataSync());
+    close(total, 1, 1e-5);
+    const untouched = clipByGlobalNorm(grads, 10);
+    assert.equal(untouched.grads, grads);
+  });
+});
+
+test('schedules follow transformers.get_scheduler', () => {
+  assert.equal(warmupSteps({ warmup_steps: 0, warmup_ratio: 0.1 }, 95), 10);
+  assert.equal(warmupSteps({ warmup_steps: 3, warmup_ratio: 0.5 }, 100), 3);
+  // linear: ramps 0 -> 1 over warmup, then down to 0 at the last step
+  assert.equal(lrFactor('linear', 0, 10, 110), 0);
+  close(lrFactor('linear', 5, 10, 110), 0.5);
+  close(lrFactor('linear', 10, 10, 110), 1);
+  close(lrFactor('linear', 60, 10, 110), 0.5);
+  close(lrFactor('linear', 110, 10, 110), 0);
+  // cosine: half a cosine after warmup
+  close(lrFactor('cosine', 10, 10, 110), 1);
+  close(lrFactor('cosine', 60, 10, 110), 0.5);
+  close(lrFactor('cosine', 35, 10, 110), 0.5 * (1 + Math.cos(Math.PI * 0.25)));
+  close(lrFactor('cosine', 110, 10, 110), 0);
+  // constant ignores warmup; constant_with_warmup ramps then holds
+  assert.equal(lrFactor('constant', 0, 10, 110), 1);
+  close(lrFactor('constant_with_warmup', 2, 10, 110), 0.2);
+  assert.equal(lrFactor('constant_with_warmup', 50, 10, 110), 1);
+  close(learningRate({ ...DEFAULT_ARGS, learning_rate: 1e-3, warmup_steps: 10, lr_scheduler_type: 'cosine' }, 60, 110), 5e-4);
+});
