@@ -2,7 +2,7 @@
 // expose the typed connection. Used by the CLI and the VS Code extension.
 
 import WebSocket from 'ws';
-import type { MessageConnection } from 'vscode-jsonrpc/node';
+import type { Disposable, MessageConnection, NotificationType } from 'vscode-jsonrpc/node';
 import { Initialize, PROTOCOL_VERSION, type InitializeResult } from '../../core/protocol/daemon.ts';
 import { ANNEAL_VERSION } from '../../core/version.ts';
 import { connectionOverSocket } from './wsTransport.ts';
@@ -10,6 +10,11 @@ import { connectionOverSocket } from './wsTransport.ts';
 export interface DaemonClient {
   connection: MessageConnection;
   info: InitializeResult;
+  /**
+   * Adds a notification listener. Use this rather than `connection.onNotification`, which keeps only
+   * one handler per method: several views (progress bar, dashboard, tests) can listen at once.
+   */
+  on<P>(type: NotificationType<P>, listener: (params: P) => void): Disposable;
   /** Resolves when the socket closes (daemon gone or `close()` called). */
   closed: Promise<void>;
   close(): void;
@@ -59,6 +64,20 @@ export async function connectDaemon(url: string, token: string, options: Connect
   socket.on('error', () => {});
   const connection = connectionOverSocket(socket);
   const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  const listeners = new Map<string, Set<(params: unknown) => void>>();
+  const on = <P>(type: NotificationType<P>, listener: (params: P) => void): Disposable => {
+    let set = listeners.get(type.method);
+    if (!set) {
+      const created = new Set<(params: unknown) => void>();
+      listeners.set(type.method, (set = created));
+      connection.onNotification(type, (params: P) => {
+        for (const l of [...created]) l(params);
+      });
+    }
+    const entry = listener as (params: unknown) => void;
+    set.add(entry);
+    return { dispose: () => void set.delete(entry) };
+  };
   connection.listen();
   try {
     const info = await connection.sendRequest(Initialize.type, {
@@ -69,6 +88,7 @@ export async function connectDaemon(url: string, token: string, options: Connect
     return {
       connection,
       info,
+      on,
       closed,
       close() {
         connection.dispose();

@@ -24,19 +24,19 @@ export function watchRun(client: DaemonClient, runId: () => string | undefined, 
     resolveEnd = resolve;
     rejectEnd = reject;
   });
-  const c = client.connection;
-  c.onNotification(RunStatusNotification.type, ({ run }) => {
+  const c = client;
+  c.on(RunStatusNotification.type, ({ run }) => {
     if (run.id !== runId()) return;
     view.status(run);
     if (isFinalStatus(run.status)) resolveEnd(run);
   });
-  c.onNotification(RunMetricsNotification.type, (p) => {
+  c.on(RunMetricsNotification.type, (p) => {
     if (p.runId === runId()) view.metrics(p.record);
   });
-  c.onNotification(RunSampleNotification.type, (p) => {
+  c.on(RunSampleNotification.type, (p) => {
     if (p.runId === runId()) view.sample(p.record);
   });
-  c.onNotification(RunLogNotification.type, (p) => {
+  c.on(RunLogNotification.type, (p) => {
     if (p.runId === runId()) view.log(p.line);
   });
   client.closed.then(() => rejectEnd(new Error('Lost the connection to the daemon; the run goes on - `anneal runs` shows it.')));

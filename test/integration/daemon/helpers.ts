@@ -86,7 +86,7 @@ export function connect(d: TestDaemon): Promise<DaemonClient> {
 /** Resolves with the run's record on the first `run/status` for `runId` that satisfies `pred`. */
 export function waitForStatus(client: DaemonClient, runId: string, pred: (run: RunInfo) => boolean): Promise<RunInfo> {
   return new Promise((resolvePromise, reject) => {
-    const sub = client.connection.onNotification(RunStatusNotification.type, ({ run }) => {
+    const sub = client.on(RunStatusNotification.type, ({ run }) => {
       if (run.id === runId && pred(run)) {
         sub.dispose();
         resolvePromise(run);
@@ -99,7 +99,7 @@ export function waitForStatus(client: DaemonClient, runId: string, pred: (run: R
 /** Collects every `run/metrics` record for `runId` the connection receives. */
 export function collectMetrics(client: DaemonClient, runId: () => string | undefined): MetricRecord[] {
   const out: MetricRecord[] = [];
-  client.connection.onNotification(RunMetricsNotification.type, (p) => {
+  client.on(RunMetricsNotification.type, (p) => {
     if (p.runId === runId()) out.push(p.record);
   });
   return out;

@@ -156,7 +156,7 @@ describe('training through the daemon (real engine, tiny model)', () => {
     const client = await connect(daemon);
     const { run } = await client.connection.sendRequest(StartRun.type, { stage: 'sft', recipe });
     const firstStep = new Promise<void>((resolve) => {
-      const sub = client.connection.onNotification(RunMetricsNotification.type, (p) => {
+      const sub = client.on(RunMetricsNotification.type, (p) => {
         if (p.runId === run.id) {
           sub.dispose();
           resolve();
