@@ -20,14 +20,30 @@ function mix(h: number): number {
   return h >>> 0;
 }
 
-/** Feeds strings; yields a 2x32-bit exact hash and an optional MinHash signature. */
+/** Signatures are carved out of shared slabs: one typed-array allocation per record is costly. */
+let slab = new Uint32Array(0);
+let slabUsed = 0;
+function allocateBins(): Uint32Array {
+  if (slabUsed + MINHASH_BINS > slab.length) {
+    slab = new Uint32Array(MINHASH_BINS * 2048);
+    slabUsed = 0;
+  }
+  const bins = slab.subarray(slabUsed, slabUsed + MINHASH_BINS);
+  slabUsed += MINHASH_BINS;
+  bins.fill(EMPTY_BIN);
+  return bins;
+}
+
+/**
+ * Feeds strings; yields an exact hash (key + check) of the text with whitespace runs collapsed and,
+ * optionally, a MinHash signature. This loop touches every character of a dataset, so it does the
+ * least per character: one multiply for the hash, one add for the check, one multiply for the word.
+ */
 export class Fingerprinter {
-  private h1 = 0x811c9dc5;
-  private h2 = 0x01000193;
+  private h = 0x811c9dc5;
+  private sum = 0;
+  private length = 0;
   private pendingSpace = false;
-  private started = false;
-  private word = 0;
-  private inWord = false;
   private w1 = 0;
   private w2 = 0;
   private words = 0;
@@ -35,24 +51,23 @@ export class Fingerprinter {
   private readonly bins: Uint32Array | undefined;
 
   constructor(minhash: boolean) {
-    this.bins = minhash ? new Uint32Array(MINHASH_BINS).fill(EMPTY_BIN) : undefined;
+    this.bins = minhash ? allocateBins() : undefined;
   }
 
   /** Append a piece of content; `separator` marks a field boundary so ["ab","c"] != ["a","bc"]. */
   update(text: string, separator: number): void {
-    // Hot loop over every character of the dataset: state lives in locals, written back once.
-    let h1 = this.h1;
-    let h2 = this.h2;
-    let pendingSpace = this.pendingSpace;
-    let started = this.started;
-    let word = this.word;
-    let inWord = this.inWord;
+    let h = this.h;
+    let sum = this.sum;
+    let length = this.length;
+    let pendingSpace = false;
+    let word = 0;
+    let inWord = false;
     const shingling = this.bins !== undefined;
     for (let i = 0; i < text.length; i++) {
       const c = text.charCodeAt(i);
-      // JSON-relevant whitespace plus NBSP and ideographic space; other code points are content.
-      if (c === 32 || c === 10 || c === 9 || c === 13 || c === 0xa0 || c === 0x3000) {
-        if (started) pendingSpace = true;
+      if (c <= 32 ? c === 32 || c === 10 || c === 9 || c === 13 : c >= 0xa0 && (c === 0xa0 || c === 0x3000)) {
+        // Whitespace: runs collapse to one space, and only between words.
+        pendingSpace = length > 0;
         if (inWord) {
           this.endWord(word);
           word = 0;
@@ -61,13 +76,14 @@ export class Fingerprinter {
         continue;
       }
       if (pendingSpace) {
-        h1 = Math.imul(h1 ^ 32, 0x01000193);
-        h2 = Math.imul(h2 ^ 32, 0x5bd1e995) ^ (h2 >>> 15);
+        h = Math.imul(h ^ 32, 0x01000193);
+        sum += 32;
+        length++;
         pendingSpace = false;
       }
-      started = true;
-      h1 = Math.imul(h1 ^ c, 0x01000193);
-      h2 = Math.imul(h2 ^ c, 0x5bd1e995) ^ (h2 >>> 15);
+      h = Math.imul(h ^ c, 0x01000193);
+      sum += c;
+      length++;
       if (!shingling) continue;
       if (c >= 0x2e80 && c < 0xd800) {
         // Letters of scripts written without spaces (CJK, kana, Hangul) count as words of their own.
@@ -81,37 +97,32 @@ export class Fingerprinter {
       }
     }
     if (inWord) this.endWord(word);
-    this.word = 0;
-    this.inWord = false;
-    this.started = started;
-    this.pendingSpace = false;
-    this.h1 = Math.imul(h1 ^ separator, 0x01000193);
-    this.h2 = Math.imul(h2 ^ separator, 0x5bd1e995) ^ (h2 >>> 15);
+    this.h = Math.imul(h ^ separator, 0x01000193);
+    this.sum = (sum + separator) | 0;
+    this.length = length + 1;
   }
 
   private endWord(word: number): void {
-    const bins = this.bins;
-    if (!bins) return;
-    const w = mix(word);
+    const bins = this.bins!;
     this.words++;
     if (this.words >= 3) {
-      const s = mix(this.w1 ^ Math.imul(this.w2, 0x27d4eb2f) ^ Math.imul(w, 0x165667b1));
+      const s = mix(this.w1 ^ Math.imul(this.w2, 0x27d4eb2f) ^ Math.imul(word, 0x165667b1));
       const bin = s >>> 27; // top 5 bits pick one of 32 bins
       if (s < bins[bin]) bins[bin] = s;
       this.shingles++;
     }
-    this.w1 = this.w2;
-    this.w2 = w;
+    this.w1 = Math.imul(this.w2, 0x85ebca6b);
+    this.w2 = word;
   }
 
   /** 30-bit exact hash (a Map key that stays a small integer). */
   get key(): number {
-    return mix(this.h1) & 0x3fffffff;
+    return mix(this.h) & 0x3fffffff;
   }
 
-  /** Second, independent hash to tell key collisions apart. */
+  /** Second, independent value (character sum and length) to tell key collisions apart. */
   get check(): number {
-    return mix(this.h2 ^ 0x9e3779b9);
+    return mix(Math.imul(this.sum, 0x9e3779b1) ^ this.length);
   }
 
   /** The MinHash signature, or undefined when the text is too short or MinHash is off. */
@@ -141,11 +152,4 @@ export function similarity(a: Uint32Array, b: Uint32Array): number {
     if (a[i] === b[i]) same++;
   }
   return used === 0 ? 0 : same / used;
-}
-
-/** Hash of a short string (prompts for the diversity check). */
-export function hashString(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
-  return mix(h) & 0x3fffffff;
 }

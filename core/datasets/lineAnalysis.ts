@@ -224,66 +224,61 @@ function sameTurns(a: Turns, b: Turns): boolean {
 /** Lengths, fingerprints, prompt hash, pair facts and the token check. */
 function measure(facts: LineFacts, record: NormalizedRecord, ctx: LineContext, pending: PendingDiagnostic[]): void {
   const fp = new Fingerprinter(ctx.nearDuplicates);
-  let chars = 0;
   const feed = (turns: Turns, separator: number): number => {
     if (typeof turns === 'string') {
       fp.update(turns, separator);
       return turns.length;
     }
     let n = 0;
-    for (const m of turns) {
-      fp.update(m.content, separator + m.role.charCodeAt(0));
-      if (m.tool_calls) fp.update(JSON.stringify(m.tool_calls), separator + 7);
-      n += m.content.length;
-    }
+    for (const m of turns) n += feedMessage(fp, m, separator);
     return n;
   };
-  let prompt: Turns | undefined;
+  let chars = 0;
+  // The prompt is always fed first, so the hash state after it is the prompt's own hash.
+  let promptKey = -1;
   switch (record.format) {
     case 'text':
       chars = feed(record.text, 1);
       break;
-    case 'conversation': {
-      chars = feed(record.messages, 1);
-      const firstAssistant = record.messages.findIndex((m) => m.role === 'assistant');
-      prompt = record.messages.slice(0, firstAssistant < 0 ? record.messages.length : firstAssistant);
+    case 'conversation':
+      for (const m of record.messages) {
+        if (promptKey < 0 && m.role === 'assistant') promptKey = fp.key;
+        chars += feedMessage(fp, m, 1);
+      }
+      if (promptKey < 0) promptKey = fp.key;
       break;
-    }
     case 'prompt-completion':
     case 'unpaired-preference':
-      chars = feed(record.prompt, 1) + feed(record.completion, 200);
+      chars = feed(record.prompt, 1);
+      promptKey = fp.key;
+      chars += feed(record.completion, 200);
       if (record.format === 'unpaired-preference') fp.update(record.label ? 't' : 'f', 5);
-      prompt = record.prompt;
       break;
     case 'preference': {
+      chars = feed(record.prompt, 1);
+      promptKey = fp.key;
       const c = turnsText(record.chosen);
       const r = turnsText(record.rejected);
-      chars = feed(record.prompt, 1) + feed(record.chosen, 200) + feed(record.rejected, 400);
+      chars += feed(record.chosen, 200) + feed(record.rejected, 400);
       facts.chosenChars = c.length;
       facts.rejectedChars = r.length;
       facts.chosenPolite = politePrefix(c);
       facts.rejectedPolite = politePrefix(r);
-      prompt = record.prompt;
       break;
     }
     case 'prompt-only':
       chars = feed(record.prompt, 1);
-      prompt = record.prompt;
+      promptKey = fp.key;
       break;
   }
   facts.chars = chars;
+  facts.promptKey = promptKey;
   facts.dupKey = fp.key;
   facts.dupCheck = fp.check;
   const signature = fp.signature();
   if (signature) {
     facts.signature = signature;
     facts.bands = bandKeys(signature);
-  }
-  if (prompt !== undefined) {
-    const pf = new Fingerprinter(false);
-    if (typeof prompt === 'string') pf.update(prompt, 1);
-    else for (const m of prompt) pf.update(m.content, 1 + m.role.charCodeAt(0));
-    facts.promptKey = pf.key;
   }
   if (ctx.countTokens) {
     try {
@@ -301,6 +296,12 @@ function measure(facts: LineFacts, record: NormalizedRecord, ctx: LineContext, p
       });
     }
   }
+}
+
+function feedMessage(fp: Fingerprinter, m: Message, separator: number): number {
+  fp.update(m.content, separator + m.role.charCodeAt(0));
+  if (m.tool_calls) fp.update(JSON.stringify(m.tool_calls), separator + 7);
+  return m.content.length;
 }
 
 /** Plain text of turns: the string itself, or the message contents joined. */

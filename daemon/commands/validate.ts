@@ -9,7 +9,7 @@ import type { Diagnostic } from '../../core/diagnostics.ts';
 import { decodeLines, DatasetModel, findDatasetInfo, type DatasetCheckOptions, type DatasetKind, type DatasetSummary, type NormalizedRecord } from '../../core/datasets/index.ts';
 import { nodeFiles } from '../../core/nodeFiles.ts';
 import { loadTokenizerFromFolder } from '../../core/tokenize/index.ts';
-import { checkRecipeFile, isRecipePath } from './validateRecipe.ts';
+import { checkRecipeFile, isRecipePath, UnreadableFileError } from './validateRecipe.ts';
 
 const KINDS: DatasetKind[] = ['sft', 'preference', 'prompt-only', 'text', 'unpaired-preference'];
 const CHUNK_BYTES = 8 << 20;
@@ -22,7 +22,7 @@ interface ValidateOptions {
 }
 
 /** Thrown for problems a user must fix before anything can be checked (exit 2). */
-class UsageError extends Error {}
+class UsageError extends UnreadableFileError {}
 
 export function registerValidate(program: Command): void {
   program
@@ -54,7 +54,7 @@ export function runValidate(files: string[], options: ValidateOptions, color: bo
   let infos = 0;
   for (const file of files) {
     try {
-      const result = isRecipePath(file) ? checkRecipeFile(file) : checkDatasetFile(file, checkOptions);
+      const result: FileResult = isRecipePath(file) ? checkRecipeFile(file) : checkDatasetFile(file, checkOptions);
       for (const d of result.diagnostics) out.diagnostic(file, d);
       const counts = count(result.diagnostics, result.summary);
       errors += counts.error;
@@ -62,7 +62,7 @@ export function runValidate(files: string[], options: ValidateOptions, color: bo
       infos += counts.info;
       out.fileSummary(file, counts, result.summary);
     } catch (err) {
-      if (!(err instanceof UsageError)) throw err;
+      if (!(err instanceof UnreadableFileError)) throw err;
       ioFailed = true;
       out.flush();
       process.stderr.write(`anneal validate: ${err.message}\n`);

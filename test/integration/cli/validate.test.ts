@@ -138,3 +138,18 @@ test('a file larger than one read chunk keeps exact line numbers across chunk bo
   assert.deepEqual(diags.filter((d) => d.code === 'json-syntax').map((d) => d.line), bad.map((i) => i + 1));
   assert.deepEqual(diags.filter((d) => d.code === 'invalid-utf8').map((d) => [d.line, d.column]), [[60_001, 7]]);
 });
+
+test('recipes are checked too: clean examples exit 0, a broken recipe reports with positions', () => {
+  const clean = validate('--json', 'examples/dpo.anneal.yaml', 'examples/grpo.anneal.yaml');
+  assert.equal(clean.code, 0, clean.stdout + clean.stderr);
+  const dir = mkdtempSync(join(tmpdir(), 'anneal-validate-'));
+  const recipe = join(dir, 'bad.anneal.yaml');
+  writeFileSync(recipe, 'model: tiny\nstage: sft\ndata:\n  train: missing.jsonl\nlearning_rat: 0.0001\n');
+  const r = validate('--json', recipe);
+  assert.equal(r.code, 1);
+  const diags = parseJsonLines(r.stdout);
+  const unknown = diags.find((d) => d.line === 5);
+  assert.ok(unknown, r.stdout);
+  assert.equal(unknown.column, 1);
+  assert.ok(diags.some((d) => d.line === 4 && d.severity === 'error'));
+});
