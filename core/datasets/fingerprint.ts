@@ -43,7 +43,6 @@ export class Fingerprinter {
   private h = 0x811c9dc5;
   private sum = 0;
   private length = 0;
-  private pendingSpace = false;
   private w1 = 0;
   private w2 = 0;
   private words = 0;
@@ -56,58 +55,84 @@ export class Fingerprinter {
 
   /** Append a piece of content; `separator` marks a field boundary so ["ab","c"] != ["a","bc"]. */
   update(text: string, separator: number): void {
+    // The hottest loop of a dataset check: all state in locals, written back once at the end.
     let h = this.h;
     let sum = this.sum;
     let length = this.length;
+    const fieldStart = length;
     let pendingSpace = false;
     let word = 0;
     let inWord = false;
-    const shingling = this.bins !== undefined;
-    for (let i = 0; i < text.length; i++) {
-      const c = text.charCodeAt(i);
-      if (c <= 32 ? c === 32 || c === 10 || c === 9 || c === 13 : c >= 0xa0 && (c === 0xa0 || c === 0x3000)) {
-        // Whitespace: runs collapse to one space, and only between words.
-        pendingSpace = length > 0;
-        if (inWord) {
-          this.endWord(word);
-          word = 0;
-          inWord = false;
+    let w1 = this.w1;
+    let w2 = this.w2;
+    let words = this.words;
+    let shingles = this.shingles;
+    const bins = this.bins;
+    for (let i = 0; i <= text.length; i++) {
+      // i === text.length is a virtual space that ends the last word.
+      const c = i < text.length ? text.charCodeAt(i) : 32;
+      if (c > 32 || (c !== 32 && c !== 10 && c !== 9 && c !== 13)) {
+        if (pendingSpace) {
+          h = Math.imul(h ^ 32, 0x01000193);
+          sum += 32;
+          length++;
+          pendingSpace = false;
         }
-        continue;
-      }
-      if (pendingSpace) {
-        h = Math.imul(h ^ 32, 0x01000193);
-        sum += 32;
+        h = Math.imul(h ^ c, 0x01000193);
+        sum += c;
         length++;
-        pendingSpace = false;
-      }
-      h = Math.imul(h ^ c, 0x01000193);
-      sum += c;
-      length++;
-      if (!shingling) continue;
-      if (c >= 0x2e80 && c < 0xd800) {
+        if (bins === undefined) continue;
+        if (c < 0x2e80 || c >= 0xd800) {
+          word = Math.imul(word ^ c, 0x01000193);
+          inWord = true;
+          continue;
+        }
         // Letters of scripts written without spaces (CJK, kana, Hangul) count as words of their own.
-        if (inWord) this.endWord(word);
-        this.endWord(Math.imul(c, 0x9e3779b1));
+        this.w1 = w1;
+        this.w2 = w2;
+        this.words = words;
+        this.shingles = shingles;
+        if (inWord) this.emit(word);
+        this.emit(Math.imul(c, 0x9e3779b1));
+        w1 = this.w1;
+        w2 = this.w2;
+        words = this.words;
+        shingles = this.shingles;
         word = 0;
         inWord = false;
-      } else {
-        word = Math.imul(word ^ c, 0x01000193);
-        inWord = true;
+        continue;
       }
+      // Whitespace: runs collapse to one space, and only between words.
+      pendingSpace = length > fieldStart;
+      if (!inWord || bins === undefined) continue;
+      words++;
+      if (words >= 3) {
+        const s = mix(w1 ^ Math.imul(w2, 0x27d4eb2f) ^ Math.imul(word, 0x165667b1));
+        const bin = s >>> 27; // top 5 bits pick one of 32 bins
+        if (s < bins[bin]) bins[bin] = s;
+        shingles++;
+      }
+      w1 = Math.imul(w2, 0x85ebca6b);
+      w2 = word;
+      word = 0;
+      inWord = false;
     }
-    if (inWord) this.endWord(word);
+    this.w1 = w1;
+    this.w2 = w2;
+    this.words = words;
+    this.shingles = shingles;
     this.h = Math.imul(h ^ separator, 0x01000193);
     this.sum = (sum + separator) | 0;
     this.length = length + 1;
   }
 
-  private endWord(word: number): void {
+  /** One word into the shingle window (the slow path; the loop above inlines the same steps). */
+  private emit(word: number): void {
     const bins = this.bins!;
     this.words++;
     if (this.words >= 3) {
       const s = mix(this.w1 ^ Math.imul(this.w2, 0x27d4eb2f) ^ Math.imul(word, 0x165667b1));
-      const bin = s >>> 27; // top 5 bits pick one of 32 bins
+      const bin = s >>> 27;
       if (s < bins[bin]) bins[bin] = s;
       this.shingles++;
     }

@@ -23,14 +23,7 @@ export class DatasetModel {
   private cached: DatasetReport | undefined;
 
   constructor(private readonly options: DatasetCheckOptions = {}) {
-    this.ctx = {
-      countTokens: options.countTokens,
-      maxLength: options.maxLength,
-      requiredColumns: options.requiredColumns,
-      canonicalizer: options.datasetInfo ? makeCanonicalizer(options.datasetInfo) : undefined,
-      retainRecords: options.retainRecords ?? true,
-      nearDuplicates: options.nearDuplicates ?? true,
-    };
+    this.ctx = lineContext(options);
   }
 
   /** Number of lines in the document (a trailing newline leaves one empty last line, as in editors). */
@@ -66,9 +59,16 @@ export class DatasetModel {
 
   /** Append complete lines at the end (streaming a file in batches). */
   appendLines(lines: readonly string[], invalidUtf8?: ReadonlyMap<number, number>): void {
-    if (this.facts.length === 1 && this.facts[0].length === 0 && this.facts[0].status === 'blank' && !this.facts[0].diags) {
-      this.applyEdit(0, 1, lines, invalidUtf8);
-    } else this.applyEdit(this.facts.length, this.facts.length, lines, invalidUtf8);
+    this.applyEdit(this.facts.length, this.facts.length, lines, invalidUtf8);
+  }
+
+  /** Append lines analysed elsewhere (worker threads of the CLI) with `analyzeLines`. */
+  appendFacts(facts: readonly LineFacts[]): void {
+    for (const f of facts) {
+      this.agg.apply(f, 1);
+      this.facts.push(f);
+    }
+    this.cached = undefined;
   }
 
   /** What the checker knows about the record on `line`; undefined for blank or invalid lines. */
@@ -191,6 +191,24 @@ const FORMAT_ORDER: RecordFormat[] = ['messages', 'prompt-completion', 'alpaca',
 const STYLE_ORDER: RecordStyle[] = ['standard', 'conversational'];
 
 /** The most frequent accepted key; ties go to the earlier key in `order` so results never depend on edit history. */
+/** The per-line analysis settings implied by the options. */
+export function lineContext(options: DatasetCheckOptions): LineContext {
+  return {
+    countTokens: options.countTokens,
+    maxLength: options.maxLength,
+    requiredColumns: options.requiredColumns,
+    canonicalizer: options.datasetInfo ? makeCanonicalizer(options.datasetInfo) : undefined,
+    retainRecords: options.retainRecords ?? true,
+    nearDuplicates: options.nearDuplicates ?? true,
+  };
+}
+
+/** Analyse lines outside a model (e.g. in a worker), to be added with `appendFacts` in order. */
+export function analyzeLines(lines: readonly string[], options: DatasetCheckOptions, invalidUtf8?: ReadonlyMap<number, number>): LineFacts[] {
+  const ctx = lineContext(options);
+  return lines.map((line, i) => analyzeLine(line, ctx, invalidUtf8?.get(i)));
+}
+
 function dominant<K>(counts: Map<K, number>, accept: (k: K) => boolean, order: readonly K[]): K | undefined {
   let best: K | undefined;
   let bestCount = 0;

@@ -3,13 +3,14 @@
 // 2 for usage or I/O problems. Datasets are streamed from disk in chunks, so file size is not bounded
 // by memory for the text itself.
 
-import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { Diagnostic } from '../../core/diagnostics.ts';
 import { decodeLines, DatasetModel, findDatasetInfo, type DatasetCheckOptions, type DatasetKind, type DatasetSummary, type NormalizedRecord } from '../../core/datasets/index.ts';
 import { nodeFiles } from '../../core/nodeFiles.ts';
 import { loadTokenizerFromFolder } from '../../core/tokenize/index.ts';
 import { checkRecipeFile, isRecipePath, UnreadableFileError } from './validateRecipe.ts';
+import { analyzeInParallel, runWorker, WORKER_COMMAND, workerCount } from './validateParallel.ts';
 
 const KINDS: DatasetKind[] = ['sft', 'preference', 'prompt-only', 'text', 'unpaired-preference'];
 const CHUNK_BYTES = 8 << 20;
@@ -33,13 +34,15 @@ export function registerValidate(program: Command): void {
     .option('--kind <kind>', `treat datasets as this kind (${KINDS.join(', ')})`)
     .option('--model <dir>', "count tokens with this Hugging Face model folder's tokenizer")
     .option('--max-length <tokens>', 'with --model: warn about records longer than this many tokens')
-    .action((files: string[], options: ValidateOptions) => {
-      process.exitCode = runValidate(files, options, process.stdout.isTTY === true && !process.env.NO_COLOR);
+    .action(async (files: string[], options: ValidateOptions) => {
+      process.exitCode = await runValidate(files, options, process.stdout.isTTY === true && !process.env.NO_COLOR);
     });
+  // Worker threads for large files re-enter this bundle through this hidden command.
+  program.command(WORKER_COMMAND, { hidden: true }).action(runWorker);
 }
 
 /** Check every file, print diagnostics, return the exit code. */
-export function runValidate(files: string[], options: ValidateOptions, color: boolean): number {
+export async function runValidate(files: string[], options: ValidateOptions, color: boolean): Promise<number> {
   let checkOptions: DatasetCheckOptions;
   try {
     checkOptions = datasetOptions(options);
@@ -54,7 +57,7 @@ export function runValidate(files: string[], options: ValidateOptions, color: bo
   let infos = 0;
   for (const file of files) {
     try {
-      const result: FileResult = isRecipePath(file) ? checkRecipeFile(file) : checkDatasetFile(file, checkOptions);
+      const result: FileResult = isRecipePath(file) ? checkRecipeFile(file) : await checkDatasetFile(file, checkOptions, options);
       for (const d of result.diagnostics) out.diagnostic(file, d);
       const counts = count(result.diagnostics, result.summary);
       errors += counts.error;
@@ -100,8 +103,8 @@ interface FileResult {
   summary?: DatasetSummary;
 }
 
-/** Stream a dataset from disk through a DatasetModel in chunks of whole lines. */
-function checkDatasetFile(file: string, base: DatasetCheckOptions): FileResult {
+/** Stream a dataset from disk through a DatasetModel in chunks of whole lines (large files: in workers). */
+async function checkDatasetFile(file: string, base: DatasetCheckOptions, cli: ValidateOptions): Promise<FileResult> {
   let fd: number;
   try {
     if (statSync(file).isDirectory()) throw new UsageError(`${file} is a folder; pass the dataset files inside it.`);
@@ -114,6 +117,14 @@ function checkDatasetFile(file: string, base: DatasetCheckOptions): FileResult {
   try {
     const datasetInfo = findDatasetInfo(file, nodeFiles);
     const model = new DatasetModel(datasetInfo ? { ...base, datasetInfo } : base);
+    const size = fstatSync(fd).size;
+    const threads = workerCount(size);
+    if (threads > 1) {
+      const options = { maxLength: base.maxLength, datasetInfo, nearDuplicates: base.nearDuplicates };
+      await analyzeInParallel(file, size, threads, model, { options, modelDir: cli.model });
+      const report = model.report();
+      return { diagnostics: report.diagnostics, summary: report.summary };
+    }
     const buffer = Buffer.allocUnsafe(CHUNK_BYTES);
     let pending: Buffer | undefined;
     for (;;) {

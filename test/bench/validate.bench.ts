@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { availableParallelism, loadavg } from 'node:os';
 
 const RECORDS = Number(process.env.BENCH_RECORDS ?? 100_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -84,10 +85,13 @@ writeFileSync(preload, `process.on('exit', () => require('node:fs').writeFileSyn
 const floor: number[] = [];
 const json: number[] = [];
 const human: number[] = [];
+const single: number[] = [];
+const oneThread = { ...process.env, ANNEAL_VALIDATE_THREADS: '1' };
 for (let i = 0; i < RUNS; i++) {
   floor.push(time(['-e', FLOOR, file]));
   json.push(time(['--require', preload, cli, 'validate', file, '--json']));
   human.push(time([cli, 'validate', file]));
+  single.push(time([cli, 'validate', file, '--json'], oneThread));
 }
 const rssMiB = Number(readFileSync(rssFile, 'utf8')) / 1024;
 const sizeMiB = statSync(file).size / 1048576;
@@ -102,5 +106,6 @@ console.log(`file: ${RECORDS} conversational SFT records, ${sizeMiB.toFixed(1)} 
 console.log(`floor (node: read + JSON.parse per line): ${median(floor).toFixed(0)} ms (in-process, no start-up: ${inProcess.toFixed(0)} ms)`);
 console.log(`anneal validate --json:                   ${median(json).toFixed(0)} ms  ratio ${(median(json) / median(floor)).toFixed(2)}x`);
 console.log(`anneal validate (human):                  ${median(human).toFixed(0)} ms  ratio ${(median(human) / median(floor)).toFixed(2)}x`);
-console.log(`validate peak RSS: ${rssMiB.toFixed(0)} MiB`);
+console.log(`anneal validate --json, one thread:       ${median(single).toFixed(0)} ms  ratio ${(median(single) / median(floor)).toFixed(2)}x`);
+console.log(`validate peak RSS: ${rssMiB.toFixed(0)} MiB; cores available: ${availableParallelism()}; load average ${loadavg()[0].toFixed(1)}`);
 rmSync(dir, { recursive: true, force: true });

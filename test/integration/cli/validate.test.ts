@@ -1,10 +1,10 @@
 // `anneal validate` as a real process: the --json contract, human output, exit codes 0/1/2, bytes
 // that are not UTF-8, and files larger than one read chunk.
 
-import { test, before } from 'node:test';
+import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -20,8 +20,22 @@ before(() => {
   }
 });
 
+const scratch: string[] = [];
+function tempDir(): string {
+  const dir = tempDir();
+  scratch.push(dir);
+  return dir;
+}
+after(() => {
+  for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
+});
+
 function validate(...args: string[]) {
-  const r = spawnSync(process.execPath, [cli, 'validate', ...args], { cwd: root, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+  return validateWith({}, ...args);
+}
+
+function validateWith(env: NodeJS.ProcessEnv, ...args: string[]) {
+  const r = spawnSync(process.execPath, [cli, 'validate', ...args], { cwd: root, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', ...env }, maxBuffer: 1 << 28 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -82,7 +96,7 @@ test('human output: path:line:col severity code message, a summary per file and 
 });
 
 test('warnings alone exit 0', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'anneal-validate-'));
+  const dir = tempDir();
   const file = join(dir, 'warn.jsonl');
   writeFileSync(file, '{"text": "one two three"}\n\n{"text": "four five six"}\n');
   const r = validate('--json', file);
@@ -125,7 +139,7 @@ test('bytes that are not UTF-8 and NUL bytes are located per line', () => {
 });
 
 test('a file larger than one read chunk keeps exact line numbers across chunk boundaries', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'anneal-validate-'));
+  const dir = tempDir();
   const file = join(dir, 'big.jsonl');
   const lines: string[] = [];
   for (let i = 0; i < 60_000; i++) lines.push(JSON.stringify({ text: `record ${i} ${'lorem ipsum dolor sit amet '.repeat(6)}` }));
@@ -142,7 +156,7 @@ test('a file larger than one read chunk keeps exact line numbers across chunk bo
 test('recipes are checked too: clean examples exit 0, a broken recipe reports with positions', () => {
   const clean = validate('--json', 'examples/dpo.anneal.yaml', 'examples/grpo.anneal.yaml');
   assert.equal(clean.code, 0, clean.stdout + clean.stderr);
-  const dir = mkdtempSync(join(tmpdir(), 'anneal-validate-'));
+  const dir = tempDir();
   const recipe = join(dir, 'bad.anneal.yaml');
   writeFileSync(recipe, 'model: tiny\nstage: sft\ndata:\n  train: missing.jsonl\nlearning_rat: 0.0001\n');
   const r = validate('--json', recipe);
@@ -152,4 +166,28 @@ test('recipes are checked too: clean examples exit 0, a broken recipe reports wi
   assert.ok(unknown, r.stdout);
   assert.equal(unknown.column, 1);
   assert.ok(diags.some((d) => d.line === 4 && d.severity === 'error'));
+});
+
+test('worker threads give exactly the output of one thread on a large file', () => {
+  const dir = tempDir();
+  const file = join(dir, 'large.jsonl');
+  const lines: string[] = [];
+  for (let i = 0; i < 130_000; i++) {
+    lines.push(JSON.stringify({ messages: [{ role: 'user', content: `Question ${i} about topic ${i % 977}?` }, { role: 'assistant', content: `Answer ${i}: ${'detail '.repeat(20 + (i % 13))}` }] }));
+  }
+  for (const i of [5, 40_000, 65_001, 129_998]) lines[i] = lines[i].slice(0, -2);
+  for (const i of [10, 70_000, 120_000]) lines[i] = lines[i - 7];
+  lines[90_000] = lines[90_000].replace('"assistant"', '"asistant"');
+  lines[100_000] = '';
+  writeFileSync(file, lines.join('\n') + '\n');
+  const one = validateWith({ ANNEAL_VALIDATE_THREADS: '1' }, file, '--json');
+  const many = validateWith({ ANNEAL_VALIDATE_THREADS: '3' }, file, '--json');
+  assert.equal(one.code, 1, one.stderr);
+  assert.equal(many.code, 1, many.stderr);
+  assert.equal(many.stdout, one.stdout);
+  const diags = parseJsonLines(many.stdout);
+  assert.deepEqual(diags.filter((d) => d.code === 'json-syntax').map((d) => d.line), [6, 40_001, 65_002, 129_999]);
+  assert.deepEqual(diags.filter((d) => d.code === 'duplicate-record').map((d) => d.line), [11, 70_001, 120_001]);
+  assert.deepEqual(diags.filter((d) => d.code === 'role-typo').map((d) => d.line), [90_001]);
+  assert.deepEqual(diags.filter((d) => d.code === 'empty-line').map((d) => d.line), [100_001]);
 });

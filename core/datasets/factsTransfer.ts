@@ -1,0 +1,90 @@
+// Line facts packed into typed arrays, so worker threads can hand 100k lines of analysis to the main
+// thread as a few transferable buffers instead of 100k cloned objects.
+
+import type { LineDiagnostic, LineFacts } from './lineAnalysis.ts';
+import { bandKeys, MINHASH_BINS } from './fingerprint.ts';
+import type { RecordFormat, RecordStyle } from './types.ts';
+
+const FORMATS: RecordFormat[] = ['text', 'messages', 'prompt-completion', 'alpaca', 'sharegpt', 'preference-explicit', 'preference-implicit', 'prompt-only', 'unpaired-preference'];
+const STYLES: RecordStyle[] = ['standard', 'conversational'];
+const STATUS: LineFacts['status'][] = ['blank', 'invalid', 'record'];
+const SHAPES: (LineFacts['shape'])[] = [undefined, 'json-open', 'csv-like'];
+/** Int32 slots per line. */
+const W = 16;
+
+export interface PackedFacts {
+  count: number;
+  ints: Int32Array;
+  signatures: Uint32Array;
+  /** Sparse per-line objects: diagnostics and polite openings. */
+  extras: [number, LineDiagnostic[] | undefined, string | undefined, string | undefined][];
+}
+
+/** Pack facts for transfer (the buffers of `ints` and `signatures` can be transferred). */
+export function packFacts(facts: readonly LineFacts[]): PackedFacts {
+  const ints = new Int32Array(facts.length * W);
+  const signatures = new Uint32Array(facts.length * MINHASH_BINS);
+  const extras: PackedFacts['extras'] = [];
+  facts.forEach((f, i) => {
+    const o = i * W;
+    ints[o] = STATUS.indexOf(f.status);
+    ints[o + 1] = f.crlf ? 1 : 0;
+    ints[o + 2] = f.length;
+    ints[o + 3] = f.format ? FORMATS.indexOf(f.format) : -1;
+    ints[o + 4] = f.style ? STYLES.indexOf(f.style) : -1;
+    ints[o + 5] = f.anchor.start;
+    ints[o + 6] = f.anchor.end;
+    ints[o + 7] = f.dupKey;
+    ints[o + 8] = f.dupCheck | 0;
+    ints[o + 9] = f.promptKey;
+    ints[o + 10] = f.chars;
+    ints[o + 11] = f.tokens;
+    ints[o + 12] = f.chosenChars;
+    ints[o + 13] = f.rejectedChars;
+    ints[o + 14] = f.signature ? 1 : 0;
+    ints[o + 15] = SHAPES.indexOf(f.shape);
+    if (f.signature) signatures.set(f.signature, i * MINHASH_BINS);
+    if (f.diags || f.chosenPolite || f.rejectedPolite) extras.push([i, f.diags, f.chosenPolite, f.rejectedPolite]);
+  });
+  return { count: facts.length, ints, signatures, extras };
+}
+
+/** The facts back from a packet. */
+export function unpackFacts(p: PackedFacts): LineFacts[] {
+  const out: LineFacts[] = new Array(p.count);
+  const { ints } = p;
+  for (let i = 0; i < p.count; i++) {
+    const o = i * W;
+    const signature = ints[o + 14] ? p.signatures.subarray(i * MINHASH_BINS, (i + 1) * MINHASH_BINS) : undefined;
+    out[i] = {
+      status: STATUS[ints[o]],
+      crlf: ints[o + 1] === 1,
+      length: ints[o + 2],
+      diags: undefined,
+      format: ints[o + 3] >= 0 ? FORMATS[ints[o + 3]] : undefined,
+      style: ints[o + 4] >= 0 ? STYLES[ints[o + 4]] : undefined,
+      normalized: undefined,
+      anchor: { start: ints[o + 5], end: ints[o + 6] },
+      dupKey: ints[o + 7],
+      dupCheck: ints[o + 7] < 0 ? -1 : ints[o + 8] >>> 0,
+      signature,
+      bands: signature ? bandKeys(signature) : undefined,
+      promptKey: ints[o + 9],
+      chars: ints[o + 10],
+      tokens: ints[o + 11],
+      chosenChars: ints[o + 12],
+      rejectedChars: ints[o + 13],
+      chosenPolite: undefined,
+      rejectedPolite: undefined,
+      shape: SHAPES[ints[o + 15]],
+      index: 0,
+      extra: undefined,
+    };
+  }
+  for (const [i, diags, chosenPolite, rejectedPolite] of p.extras) {
+    out[i].diags = diags;
+    out[i].chosenPolite = chosenPolite;
+    out[i].rejectedPolite = rejectedPolite;
+  }
+  return out;
+}
