@@ -22,7 +22,7 @@ before(() => {
 
 const scratch: string[] = [];
 function tempDir(): string {
-  const dir = tempDir();
+  const dir = mkdtempSync(join(tmpdir(), 'anneal-validate-'));
   scratch.push(dir);
   return dir;
 }
