@@ -1,7 +1,8 @@
 // Generates examples/sft.jsonl: a task the built-in tiny byte-level model can visibly learn in about
-// a minute on a laptop CPU. Each record asks to spell a made-up word in capitals, letters separated
-// by dashes ("Spell fomaki" -> "F-O-M-A-K-I"): a per-letter copy-and-transform that a small
-// transformer picks up quickly, with an answer anyone can check at a glance in the sample panel.
+// a minute on a laptop CPU. Each record asks to shout a made-up six-letter word ("Shout fomaki" ->
+// "FOMAKI!"). Every word has the same length, so each answer letter sits a fixed distance after the
+// letter it copies: a rotary-position model learns to look back that far and map the byte to its
+// capital within a few hundred steps, and anyone can check the answers at a glance in the samples.
 // Deterministic (seeded), no duplicate words. Run: node examples/make_sft.mjs > examples/sft.jsonl
 let state = 20261121;
 function rand() {
@@ -19,12 +20,10 @@ const count = Number(process.argv[2] ?? 400);
 const seen = new Set();
 const lines = [];
 while (lines.length < count) {
-  const syllables = 2 + Math.floor(rand() * 3);
   let word = '';
-  for (let i = 0; i < syllables; i++) word += pick(consonants) + pick(vowels);
+  for (let i = 0; i < 3; i++) word += pick(consonants) + pick(vowels);
   if (seen.has(word)) continue;
   seen.add(word);
-  const answer = word.toUpperCase().split('').join('-');
-  lines.push(JSON.stringify({ messages: [{ role: 'user', content: `Spell ${word}` }, { role: 'assistant', content: answer }] }));
+  lines.push(JSON.stringify({ messages: [{ role: 'user', content: `Shout ${word}` }, { role: 'assistant', content: `${word.toUpperCase()}!` }] }));
 }
 process.stdout.write(lines.join('\n') + '\n');

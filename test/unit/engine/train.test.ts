@@ -39,7 +39,7 @@ function recorder(onMetrics?: (m: { step: number }) => void): { events: TrainEve
   return { events, rec };
 }
 
-function job(over: Partial<TrainJob> & { args?: Partial<TrainingArguments> }): TrainJob {
+function job(over: Omit<Partial<TrainJob>, 'args'> & { args?: Partial<TrainingArguments> }): TrainJob {
   return {
     stage: 'sft',
     runDir: mkdtempSync(join(tmpdir(), 'anneal-run-')),
