@@ -36,13 +36,14 @@ function allocateBins(): Uint32Array {
 
 /**
  * Feeds strings; yields an exact hash (key + check) of the text with whitespace runs collapsed and,
- * optionally, a MinHash signature. This loop touches every character of a dataset, so it does the
- * least per character: one multiply for the hash, one add for the check, one multiply for the word.
+ * optionally, a MinHash signature. This loop touches every character of a dataset, so per character
+ * it does one multiply (the running word hash); the text hash is built from the word hashes, which
+ * is the same as hashing the whitespace-collapsed text.
  */
 export class Fingerprinter {
   private h = 0x811c9dc5;
-  private sum = 0;
-  private length = 0;
+  private h2 = 0x27d4eb2f;
+  private count = 0;
   private w1 = 0;
   private w2 = 0;
   private words = 0;
@@ -55,84 +56,44 @@ export class Fingerprinter {
 
   /** Append a piece of content; `separator` marks a field boundary so ["ab","c"] != ["a","bc"]. */
   update(text: string, separator: number): void {
-    // The hottest loop of a dataset check: all state in locals, written back once at the end.
-    let h = this.h;
-    let sum = this.sum;
-    let length = this.length;
-    const fieldStart = length;
-    let pendingSpace = false;
-    let word = 0;
+    let word = 0x9747b28c;
     let inWord = false;
-    let w1 = this.w1;
-    let w2 = this.w2;
-    let words = this.words;
-    let shingles = this.shingles;
-    const bins = this.bins;
-    for (let i = 0; i <= text.length; i++) {
-      // i === text.length is a virtual space that ends the last word.
-      const c = i < text.length ? text.charCodeAt(i) : 32;
-      if (c > 32 || (c !== 32 && c !== 10 && c !== 9 && c !== 13)) {
-        if (pendingSpace) {
-          h = Math.imul(h ^ 32, 0x01000193);
-          sum += 32;
-          length++;
-          pendingSpace = false;
+    const n = text.length;
+    for (let i = 0; i < n; i++) {
+      const c = text.charCodeAt(i);
+      if (c <= 32 && (c === 32 || c === 10 || c === 9 || c === 13)) {
+        if (inWord) {
+          this.word(word);
+          word = 0x9747b28c;
+          inWord = false;
         }
-        h = Math.imul(h ^ c, 0x01000193);
-        sum += c;
-        length++;
-        if (bins === undefined) continue;
-        if (c < 0x2e80 || c >= 0xd800) {
-          word = Math.imul(word ^ c, 0x01000193);
-          inWord = true;
-          continue;
-        }
+      } else if (c >= 0x2e80 && c < 0xd800) {
         // Letters of scripts written without spaces (CJK, kana, Hangul) count as words of their own.
-        this.w1 = w1;
-        this.w2 = w2;
-        this.words = words;
-        this.shingles = shingles;
-        if (inWord) this.emit(word);
-        this.emit(Math.imul(c, 0x9e3779b1));
-        w1 = this.w1;
-        w2 = this.w2;
-        words = this.words;
-        shingles = this.shingles;
-        word = 0;
+        if (inWord) this.word(word);
+        this.word(Math.imul(c, 0x9e3779b1));
+        word = 0x9747b28c;
         inWord = false;
-        continue;
+      } else {
+        word = Math.imul(word ^ c, 0x01000193);
+        inWord = true;
       }
-      // Whitespace: runs collapse to one space, and only between words.
-      pendingSpace = length > fieldStart;
-      if (!inWord || bins === undefined) continue;
-      words++;
-      if (words >= 3) {
-        const s = mix(w1 ^ Math.imul(w2, 0x27d4eb2f) ^ Math.imul(word, 0x165667b1));
-        const bin = s >>> 27; // top 5 bits pick one of 32 bins
-        if (s < bins[bin]) bins[bin] = s;
-        shingles++;
-      }
-      w1 = Math.imul(w2, 0x85ebca6b);
-      w2 = word;
-      word = 0;
-      inWord = false;
     }
-    this.w1 = w1;
-    this.w2 = w2;
-    this.words = words;
-    this.shingles = shingles;
-    this.h = Math.imul(h ^ separator, 0x01000193);
-    this.sum = (sum + separator) | 0;
-    this.length = length + 1;
+    if (inWord) this.word(word);
+    this.h = Math.imul(this.h ^ separator, 0x01000193);
+    this.h2 = Math.imul(this.h2 ^ separator, 0x5bd1e995);
   }
 
-  /** One word into the shingle window (the slow path; the loop above inlines the same steps). */
-  private emit(word: number): void {
-    const bins = this.bins!;
+  /** One word: into both text hashes and, when MinHash is on, the 3-shingle window. */
+  private word(word: number): void {
+    this.h = Math.imul(this.h ^ word, 0x01000193);
+    this.h2 = Math.imul(this.h2 ^ (word >>> 7), 0x5bd1e995) ^ word;
+    this.count++;
+    const bins = this.bins;
+    if (!bins) return;
     this.words++;
     if (this.words >= 3) {
       const s = mix(this.w1 ^ Math.imul(this.w2, 0x27d4eb2f) ^ Math.imul(word, 0x165667b1));
-      const bin = s >>> 27;
+      const bin = s >>> 27; // top 5 bits pick one of 32 bins
       if (s < bins[bin]) bins[bin] = s;
       this.shingles++;
     }
@@ -145,9 +106,9 @@ export class Fingerprinter {
     return mix(this.h) & 0x3fffffff;
   }
 
-  /** Second, independent value (character sum and length) to tell key collisions apart. */
+  /** Second, independent hash to tell key collisions apart. */
   get check(): number {
-    return mix(Math.imul(this.sum, 0x9e3779b1) ^ this.length);
+    return mix(this.h2 ^ Math.imul(this.count, 0x9e3779b1));
   }
 
   /** The MinHash signature, or undefined when the text is too short or MinHash is off. */
