@@ -58,6 +58,13 @@ if (existsSync(wasmDir)) {
   }
 }
 
+// @vscode-elements' <vscode-icon> needs the codicon font; panels load it from dist/codicons/.
+const codiconDir = 'node_modules/@vscode/codicons/dist';
+if (existsSync(codiconDir)) {
+  mkdirSync('dist/codicons', { recursive: true });
+  for (const f of ['codicon.css', 'codicon.ttf']) cpSync(`${codiconDir}/${f}`, `dist/codicons/${f}`);
+}
+
 if (watch) {
   for (const options of builds) (await esbuild.context(options)).watch();
 } else {

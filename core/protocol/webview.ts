@@ -123,6 +123,14 @@ export interface ReportDataMessage {
   diagnostics: Diagnostic[];
 }
 
+// ---- panel shell ------------------------------------------------------------------------------
+
+/** host -> view: the panel's stored state changed; the HTML shell's bootstrap stores it, views may ignore it. */
+export interface PanelStateMessage {
+  type: 'panel/state';
+  state: PanelState;
+}
+
 // ---- unions -----------------------------------------------------------------------------------
 
 /** Everything the host may post to a view. */
@@ -132,7 +140,8 @@ export type HostToView =
   | ShowRunsMessage
   | PairsResetMessage
   | PairsPageMessage
-  | ReportDataMessage;
+  | ReportDataMessage
+  | PanelStateMessage;
 
 /** Everything a view may post to the host. `ready` is sent once the view's script has loaded. */
 export type ViewToHost =
