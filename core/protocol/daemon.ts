@@ -3,7 +3,7 @@
 // sends it; the daemon, the CLI, the extension and the dashboard all import these declarations.
 
 import { NotificationType, ParameterStructures, RequestType } from 'vscode-jsonrpc';
-import type { Stage, TrainingArguments } from '../recipe/types.ts';
+import type { SamplesConfig, Stage, TrainingArguments } from '../recipe/types.ts';
 import type { BackendInfo, FileDiagnostics, MetricRecord, RunInfo, SampleRecord } from './runs.ts';
 
 /** Bumped on any incompatible change; `initialize` refuses a client speaking another version. */
@@ -91,6 +91,8 @@ export interface StartRunParams {
   model?: string;
   /** TrainingArguments overriding the recipe's (e.g. `{ max_steps: 50 }` from `--max-steps`). */
   args?: Partial<TrainingArguments>;
+  /** Only without a recipe (a recipe says its own `samples:`): prompts to sample from during training. */
+  samples?: Partial<SamplesConfig>;
 }
 
 export interface RunResult {

@@ -12,6 +12,8 @@ export interface EnsureOptions extends ConnectOptions {
   cliPath: string;
   /** Milliseconds to wait for a started daemon to answer. */
   startTimeoutMs?: number;
+  /** Environment of the started daemon (the extension adds ELECTRON_RUN_AS_NODE=1 for VS Code's Electron). */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** Connects to the state dir's daemon if one is running and answers; undefined otherwise. */
@@ -29,14 +31,14 @@ export async function connectExisting(stateDir: string, options: ConnectOptions 
 }
 
 /** Starts `anneal daemon` detached, its output appended to `<stateDir>/daemon.log`. */
-export function spawnDetachedDaemon(stateDir: string, cliPath: string): { exited: () => boolean } {
+export function spawnDetachedDaemon(stateDir: string, cliPath: string, env: NodeJS.ProcessEnv = process.env): { exited: () => boolean } {
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const log = openSync(daemonLogPath(stateDir), 'a');
   try {
     const child = spawn(process.execPath, [cliPath, 'daemon', '--port', '0', '--state-dir', stateDir], {
       detached: true,
       stdio: ['ignore', log, log],
-      env: process.env,
+      env,
     });
     // Tracked by event, not pid: an exited child stays a zombie (and "alive" to kill 0) until we exit.
     let exited = false;
@@ -53,7 +55,7 @@ export function spawnDetachedDaemon(stateDir: string, cliPath: string): { exited
 export async function ensureDaemon(stateDir: string, options: EnsureOptions): Promise<DaemonClient> {
   const existing = await connectExisting(stateDir, options);
   if (existing) return existing;
-  const started = spawnDetachedDaemon(stateDir, options.cliPath);
+  const started = spawnDetachedDaemon(stateDir, options.cliPath, options.env);
   const deadline = Date.now() + (options.startTimeoutMs ?? 30_000);
   // Poll: the daemon writes daemon.json (atomically) once it listens; a watcher would add little.
   while (Date.now() < deadline) {

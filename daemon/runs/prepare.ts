@@ -102,7 +102,7 @@ export function prepareRun(raw: Record<string, unknown>): PreparedRun {
     }
   } else {
     recipePath = join(process.cwd(), 'cli.anneal.json');
-    recipeText = JSON.stringify({ stage: params.stage, model: params.model ?? 'tiny', data: params.data });
+    recipeText = JSON.stringify({ stage: params.stage, model: params.model ?? 'tiny', data: params.data, samples: params.samples });
   }
   // Flags override the recipe's model and data before it is resolved, so the checks see the real files.
   const resolved = resolveRecipe(recipeText, recipePath, nodeFiles, {
