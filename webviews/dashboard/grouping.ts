@@ -1,0 +1,43 @@
+// Which charts the dashboard shows and in what order: every metric a run reports, grouped by its
+// namespace (`rewards/chosen` -> `rewards`); TRL's bare names (loss, grad_norm, ...) are training
+// metrics and share the `train` group with `train/*`.
+
+/** Metrics shown first, in this order, when present. */
+const LEADING = ['loss', 'eval/loss', 'learning_rate', 'grad_norm', 'train/tokens_per_second'];
+/** Groups shown first; the rest follow alphabetically. */
+const GROUP_ORDER = ['train', 'eval'];
+
+/** The namespace a metric belongs to. */
+export function namespaceOf(metric: string): string {
+  const slash = metric.indexOf('/');
+  return slash < 0 ? 'train' : metric.slice(0, slash);
+}
+
+export interface MetricGroup {
+  name: string;
+  metrics: string[];
+}
+
+/** Groups metric names by namespace: the leading metrics first, then alphabetical. `step` is not a metric. */
+export function groupMetrics(names: Iterable<string>): MetricGroup[] {
+  const groups = new Map<string, string[]>();
+  for (const name of new Set(names)) {
+    if (name === 'step') continue;
+    const ns = namespaceOf(name);
+    let list = groups.get(ns);
+    if (!list) groups.set(ns, (list = []));
+    list.push(name);
+  }
+  const rank = (m: string) => {
+    const i = LEADING.indexOf(m);
+    return i < 0 ? LEADING.length : i;
+  };
+  for (const list of groups.values()) list.sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+  const groupRank = (g: string) => {
+    const i = GROUP_ORDER.indexOf(g);
+    return i < 0 ? GROUP_ORDER.length : i;
+  };
+  return [...groups.entries()]
+    .sort(([a], [b]) => groupRank(a) - groupRank(b) || a.localeCompare(b))
+    .map(([name, metrics]) => ({ name, metrics }));
+}

@@ -1,0 +1,30 @@
+// Exponential moving average for display, as TensorBoard's smoothing slider does it: debiased so the
+// curve starts at the first value instead of rising from zero. The stored points stay raw.
+
+export interface EmaState {
+  accumulated: number;
+  count: number;
+}
+
+export function emaStart(): EmaState {
+  return { accumulated: 0, count: 0 };
+}
+
+/** Folds one value into the state and returns the smoothed value at that point. */
+export function emaStep(state: EmaState, value: number, weight: number): number {
+  if (!Number.isFinite(value)) return value;
+  // A weight of 1 would freeze the average at zero; TensorBoard's slider stops short of it too.
+  weight = Math.min(Math.max(weight, 0), 0.999);
+  state.accumulated = state.accumulated * weight + (1 - weight) * value;
+  state.count++;
+  const debias = 1 - weight ** state.count;
+  return debias > 0 ? state.accumulated / debias : value;
+}
+
+/** The smoothed copy of `values` (weight 0 returns the values unchanged). */
+export function smooth(values: ArrayLike<number>, weight: number): Float64Array {
+  const out = new Float64Array(values.length);
+  const state = emaStart();
+  for (let i = 0; i < values.length; i++) out[i] = emaStep(state, values[i]!, weight);
+  return out;
+}
