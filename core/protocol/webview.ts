@@ -67,6 +67,10 @@ export interface PairsResetMessage {
   flagged: number;
   /** File-level findings (length bias, polite-prefix bias) shown above the list. */
   fileFlags: { code: string; severity: Severity; message: string }[];
+  /** The document version the positions refer to; edits echo it so a stale view cannot edit the wrong line. */
+  version?: number;
+  /** Unit of chosenTokens/rejectedTokens: present (the tokenizer's label) when a model tokenizer counts them. */
+  tokenizer?: string;
 }
 
 /** host -> view: the pairs at filtered positions [start, start + pairs.length). */
@@ -74,6 +78,8 @@ export interface PairsPageMessage {
   type: 'pairs/page';
   start: number;
   pairs: PairView[];
+  /** The document version the page was read from (matches the last `pairs/reset`). */
+  version?: number;
 }
 
 /** view -> host: send the pairs at filtered positions [start, start + count). */
@@ -99,6 +105,29 @@ export interface PairsEditMessage {
   type: 'pairs/edit';
   line: number;
   edit: PairEdit;
+  /** The version the view's line number came from; the host refuses the edit when the document moved on. */
+  version?: number;
+}
+
+/** view -> host: find the next (direction 1) or previous (-1) flagged pair after filtered position `from`; answered by `pairs/select`. */
+export interface PairsNextFlaggedMessage {
+  type: 'pairs/nextFlagged';
+  from: number;
+  direction: 1 | -1;
+}
+
+/** host -> view: select (and scroll to) this filtered position; -1 when nothing was found. */
+export interface PairsSelectMessage {
+  type: 'pairs/select';
+  position: number;
+}
+
+/** host -> view: long work is under way (indexing a large file); the view shows `label` and done/total. */
+export interface ViewProgressMessage {
+  type: 'view/progress';
+  label: string;
+  done: number;
+  total: number;
 }
 
 /** view -> host: show this line in the text editor. */
@@ -121,6 +150,10 @@ export interface ReportDataMessage {
   duplicates: { line: number; firstLine: number }[];
   /** First diagnostics, for the list on the page (capped by the host). */
   diagnostics: Diagnostic[];
+  /** The tokenizer's label when the histogram counts tokens. */
+  tokenizer?: string;
+  /** True when `diagnostics` or `duplicates` were cut to the host's cap (counts stay exact). */
+  truncated?: boolean;
 }
 
 // ---- panel shell ------------------------------------------------------------------------------
@@ -141,6 +174,8 @@ export type HostToView =
   | PairsResetMessage
   | PairsPageMessage
   | ReportDataMessage
+  | PairsSelectMessage
+  | ViewProgressMessage
   | PanelStateMessage;
 
 /** Everything a view may post to the host. `ready` is sent once the view's script has loaded. */
@@ -150,6 +185,7 @@ export type ViewToHost =
   | PairsRequestPageMessage
   | PairsSetFilterMessage
   | PairsEditMessage
+  | PairsNextFlaggedMessage
   | RevealLineMessage;
 
 /** State a panel's serializer stores so the view comes back after a window reload. */
