@@ -26,6 +26,7 @@ interface WasmBackendInternals {
 
 let registered = false;
 let wasmBmm: ((...a: unknown[]) => void) | null = null;
+let wasmBmmOwner: unknown = null; // the backend instance wasmBmm was bound to
 
 function shapeBytes(shape: number[]): Uint8Array {
   return new Uint8Array(new Int32Array(shape).buffer);
@@ -41,7 +42,8 @@ function batchMatMulKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unkno
   if (n !== nb || k !== kb || a.shape.length !== 3 || b.shape.length !== 3) {
     throw new Error(`AnnealBatchMatMul: shapes ${a.shape} and ${b.shape} do not chain`);
   }
-  if (wasmBmm === null) {
+  if (wasmBmm === null || wasmBmmOwner !== backend) {
+    wasmBmmOwner = backend;
     wasmBmm = backend.wasm.cwrap('BatchMatMul', null, ['number', 'array', 'number', 'number', 'array', 'number', 'number', 'number', 'number']);
   }
   const out = backend.makeOutput([n, m, p], 'float32');

@@ -60,8 +60,8 @@ test('full fine-tuning of tiny on examples/sft.jsonl: loss falls clearly, no ten
   const baseline = tf.memory().numTensors;
   const { events, rec } = recorder();
   const j = job({
-    args: { learning_rate: 3e-3, per_device_train_batch_size: 16, max_steps: 40, warmup_steps: 4, lr_scheduler_type: 'cosine', logging_steps: 5, weight_decay: 0.01 },
-    samples: { prompts: ['Spell mibe'], every_steps: 40, max_new_tokens: 16, temperature: 0, top_p: 1 },
+    args: { learning_rate: 5e-3, per_device_train_batch_size: 16, max_steps: 40, warmup_steps: 4, lr_scheduler_type: 'cosine', logging_steps: 5, weight_decay: 0.01 },
+    samples: { prompts: ['Shout mibelo'], every_steps: 40, max_new_tokens: 16, temperature: 0, top_p: 1 },
   });
   const res = await train(j, events, new AbortController().signal);
   const losses = rec.metrics.filter((m) => 'loss' in m).map((m) => m.loss!);
