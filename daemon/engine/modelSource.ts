@@ -60,7 +60,7 @@ export function loadModelSource(model: string, seed: number): ModelSource {
   const configPath = join(model, 'config.json');
   if (!existsSync(configPath)) throw new Error(`${configPath} not found; "model" must be "tiny" or a Hugging Face model folder.`);
   const raw = JSON.parse(readFileSync(configPath, 'utf8')) as Record<string, unknown>;
-  const supported = ['llama', 'qwen2', 'mistral', 'qwen3'];
+  const supported = ['llama', 'qwen2', 'mistral']; // qwen3 adds q/k norms this model lacks
   if (raw.model_type && !supported.includes(String(raw.model_type))) {
     throw new Error(`${configPath} is a ${String(raw.model_type)} model; this engine trains Llama-family models (${supported.join(', ')}).`);
   }
