@@ -3,7 +3,8 @@
 // JSON first and parses only lines that may match, so a query over 50 MB costs one lowercase scan.
 
 import type { PairFilter } from '../protocol/webview.ts';
-import type { PairIndex, Progress } from './pairIndex.ts';
+import type { PairIndex } from './pairIndex.ts';
+import type { Progress } from '../report/checkSteps.ts';
 import { parsePair, turnsText } from './pairView.ts';
 
 /** The filtered view: pair indexes in order, or undefined for "all pairs" (identity, no allocation). */

@@ -1,10 +1,9 @@
 // The pair inspector's index of a document: which lines hold preference pairs, which of them carry
 // findings, and the file-level findings. It is built with the same DatasetModel the language server
-// runs, so the inspector flags exactly what the Problems panel shows. Building is a generator that
-// yields between chunks of lines: the caller decides how to give the event loop its turn (core/ has
-// no timers), so a 50 MB file never blocks the extension host for long.
+// runs, so the inspector flags exactly what the Problems panel shows.
 
-import { DatasetModel } from '../datasets/model.ts';
+import type { DatasetModel } from '../datasets/model.ts';
+import { checkSteps, type Progress } from '../report/checkSteps.ts';
 import type { DatasetCheckOptions, DatasetReport } from '../datasets/types.ts';
 import type { Diagnostic } from '../diagnostics.ts';
 import type { PairFlag } from './pairView.ts';
@@ -24,31 +23,9 @@ export interface PairIndex {
   fileFlags: (PairFlag & { data?: unknown })[];
 }
 
-/** Progress of a long step: `done` of `total` units (lines or pairs). */
-export interface Progress {
-  done: number;
-  total: number;
-}
-
-/** Lines analysed per step of `indexSteps`; about 1-3 ms of work each for typical records. */
-export const INDEX_CHUNK_LINES = 2000;
-
-/** Check options for the inspector: every diagnostic (flags must be exact), no retained records (memory). */
-export function inspectorOptions(base: DatasetCheckOptions): DatasetCheckOptions {
-  return { ...base, maxDiagnostics: Infinity, retainRecords: false };
-}
-
-/**
- * Feeds `lines` (split on `\n`, as the checker does) into a new DatasetModel in chunks, yielding
- * progress after each; returns the model (kept for incremental edits) and its index.
- */
-export function* indexSteps(lines: readonly string[], options: DatasetCheckOptions, chunk = INDEX_CHUNK_LINES): Generator<Progress, { model: DatasetModel; index: PairIndex }> {
-  const model = new DatasetModel(inspectorOptions(options));
-  for (let start = 0; start < lines.length; start += chunk) {
-    model.appendLines(lines.slice(start, start + chunk));
-    yield { done: Math.min(lines.length, start + chunk), total: lines.length };
-  }
-  if (lines.length === 0) model.appendLines(['']);
+/** Feeds `lines` into a new DatasetModel in chunks (see checkSteps); returns the model (kept for incremental edits) and its index. */
+export function* indexSteps(lines: readonly string[], options: DatasetCheckOptions, chunk?: number): Generator<Progress, { model: DatasetModel; index: PairIndex }> {
+  const model = yield* checkSteps(lines, options, chunk);
   return { model, index: pairIndexFromModel(model) };
 }
 
