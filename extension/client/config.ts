@@ -19,6 +19,14 @@ export interface AnnealConfig {
   maxLength: number;
   /** `anneal.trace.server`: LSP message tracing (read by vscode-languageclient itself). */
   traceServer: 'off' | 'messages' | 'verbose';
+  /** `anneal.daemon.stateDir`: the local daemon's state dir (runs, token, daemon.json); empty = ~/.anneal. */
+  daemonStateDir: string;
+  /** `anneal.daemon.url`: a remote daemon (ws://host:port/); empty = the local one. Its token is in SecretStorage. */
+  daemonUrl: string;
+  /** `anneal.daemon.autoStart`: start the local daemon when training needs it (and restart it if it dies). */
+  daemonAutoStart: boolean;
+  /** `anneal.train.maxSteps`: cap on steps for runs started from the editor; 0 = the recipe's own. */
+  trainMaxSteps: number;
 }
 
 /** Reads the current settings, with package.json's defaults where unset. */
@@ -30,6 +38,10 @@ export function readConfig(): AnnealConfig {
     maxDiagnosticsPerFile: c.get<number>('diagnostics.maxPerFile') ?? defaultServerSettings.maxDiagnosticsPerFile,
     maxLength: c.get<number>('maxLength') ?? defaultServerSettings.maxLength,
     traceServer: c.get<'off' | 'messages' | 'verbose'>('trace.server') ?? 'off',
+    daemonStateDir: c.get<string>('daemon.stateDir') ?? '',
+    daemonUrl: (c.get<string>('daemon.url') ?? '').trim(),
+    daemonAutoStart: c.get<boolean>('daemon.autoStart') ?? true,
+    trainMaxSteps: c.get<number>('train.maxSteps') ?? 0,
   };
 }
 

@@ -1,8 +1,9 @@
 // Entry point: activate() only builds the context and registers; the work lives in ctx.ts,
-// commands.ts and summaryStatus.ts.
+// commands.ts and summaryStatus.ts (language server) and daemonFeatures.ts (training, runs, panels).
 import * as vscode from 'vscode';
 import { registerCommands } from './commands.ts';
 import { Ctx } from './ctx.ts';
+import { activateDaemonFeatures } from './daemonFeatures.ts';
 
 let ctx: Ctx | undefined;
 
@@ -11,6 +12,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   ctx = new Ctx(context);
   context.subscriptions.push(ctx);
   registerCommands(ctx, context);
+  // The daemon side does not wait for the language server: training and runs work without it.
+  activateDaemonFeatures(context);
   try {
     await ctx.start();
   } catch (error) {
