@@ -82,7 +82,9 @@ export class DaemonSession {
   /** Sends a request on the current connection; rejects when there is none. */
   request<P, R, E>(type: RequestType<P, R, E>, params: P): Promise<R> {
     if (!this.connection || this.current.state !== 'ready') return Promise.reject(new Error('Not connected to the daemon.'));
-    return this.connection.sendRequest(type, params);
+    // vscode-jsonrpc's overloads cannot be picked for a generic P; the declaration types both ends.
+    const send = this.connection.sendRequest.bind(this.connection) as (t: RequestType<P, R, E>, p: P) => Promise<R>;
+    return send(type, params);
   }
 
   private dispatch(method: string, params: unknown): void {
