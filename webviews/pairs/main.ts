@@ -18,7 +18,7 @@ import { editableText, pairCard, placeholderCard, type CardActions, type EditSta
 import { rowsPerPage, scrollTopToShow, spacerHeight, visibleRows } from './virtualWindow.ts';
 
 /** Height of one card slot (card + gap), px; cards are fixed-height so the list can be virtual. */
-const ROW_HEIGHT = 312;
+const ROW_HEIGHT = 262;
 
 const api = vscodeApi();
 const post = (message: ViewToHost): void => api?.postMessage(message);

@@ -126,7 +126,7 @@ export function pairCard(pair: PairView, position: number, selected: boolean, ed
       'div',
       { class: 'pair-head' },
       h('a', { class: 'line', href: '#', 'data-testid': 'reveal', title: 'Show this line in the editor (Enter)' }, `line ${pair.line + 1}`),
-      h('span', { class: 'format muted' }, `${pair.format === 'preference-implicit' ? 'implicit' : 'explicit'} · ${style}${diff.diffed ? '' : ' · no diff (long)'}`),
+      h('span', { class: 'format muted' }, `${pair.format === 'preference-implicit' ? 'implicit' : 'explicit'} · ${style}${diff.skipped === 'long' ? ' · too long to diff' : diff.skipped === 'different' ? ' · sides differ throughout' : ''}`),
       flags,
       h(
         'span',

@@ -13,9 +13,14 @@ export interface Segment {
 export interface SideDiff {
   chosen: Segment[];
   rejected: Segment[];
-  /** False when the diff was skipped (too long or over the time budget); segments are then whole sides. */
+  /** False when no highlights are shown; segments are then whole sides. */
   diffed: boolean;
+  /** Why there are no highlights: too long / over the time budget, or the sides share almost nothing. */
+  skipped?: 'long' | 'different';
 }
+
+/** Above this changed share on both sides, highlights would mark nearly everything plus a few stray shared words. */
+export const MOSTLY_DIFFERENT = 0.75;
 
 /** Sides longer than this (characters, together) are not diffed. */
 export const MAX_DIFF_CHARS = 40_000;
@@ -31,10 +36,10 @@ function push(list: Segment[], text: string, changed: boolean): void {
 
 /** Splits `chosen` and `rejected` into shared and side-only segments. */
 export function diffSides(chosen: string, rejected: string): SideDiff {
-  const plain = (): SideDiff => ({ chosen: chosen ? [{ text: chosen, changed: false }] : [], rejected: rejected ? [{ text: rejected, changed: false }] : [], diffed: false });
-  if (chosen.length + rejected.length > MAX_DIFF_CHARS) return plain();
+  const plain = (skipped: SideDiff['skipped']): SideDiff => ({ chosen: chosen ? [{ text: chosen, changed: false }] : [], rejected: rejected ? [{ text: rejected, changed: false }] : [], diffed: false, skipped });
+  if (chosen.length + rejected.length > MAX_DIFF_CHARS) return plain('long');
   const changes = diffWordsWithSpace(rejected, chosen, { timeout: DIFF_TIMEOUT_MS });
-  if (!changes) return plain();
+  if (!changes) return plain('long');
   const out: SideDiff = { chosen: [], rejected: [], diffed: true };
   for (const c of changes) {
     if (c.added) push(out.chosen, c.value, true);
@@ -44,6 +49,7 @@ export function diffSides(chosen: string, rejected: string): SideDiff {
       push(out.rejected, c.value, false);
     }
   }
+  if (chosen && rejected && changedShare(out.chosen) > MOSTLY_DIFFERENT && changedShare(out.rejected) > MOSTLY_DIFFERENT) return plain('different');
   return out;
 }
 

@@ -118,3 +118,10 @@ test('keys: j/k and arrows move, n/N jump between flagged, nothing fires while t
   assert.equal(k('j', { ctrlKey: true }), undefined);
   assert.equal(k('x'), undefined);
 });
+
+test('word diff: sides that share almost nothing are shown without highlights', () => {
+  const d = diffSides('Describe the code rather than the person, and explain why it helps.', 'Just tell them it is wrong.');
+  assert.equal(d.diffed, false);
+  assert.equal(d.skipped, 'different');
+  assert.equal(join(d.chosen), 'Describe the code rather than the person, and explain why it helps.');
+});

@@ -72,3 +72,14 @@ test('report data counts tokens when a tokenizer counted them', () => {
   assert.equal(chars.histogram.unit, 'characters');
   assert.equal(chars.tokenizer, undefined);
 });
+
+test('histogram bars: scaled to the tallest bin, labelled by range, last bin open-ended', async () => {
+  const { histogramBars } = await import('../../../webviews/report/bars.ts');
+  const bars = histogramBars([0, 100, 200, 5000], [10, 5, 0], 300, 100);
+  assert.deepEqual(bars.map((b) => b.height), [100, 50, 0]);
+  assert.deepEqual(bars.map((b) => b.label), ['0–99', '100–199', '≥ 200']);
+  assert.equal(bars[1].x, 101);
+  assert.equal(bars[0].width, 98);
+  assert.deepEqual(histogramBars([0, 1, 2], [1, 2], 10, 10).map((b) => b.label), ['0', '1']);
+  assert.deepEqual(histogramBars([0, 1], [], 10, 10), []);
+});
