@@ -18,8 +18,7 @@ export function registerRuns(program: Command): void {
     .action(async (opts: { json?: boolean; stateDir?: string }) => {
       try {
         const client = await clientFor(opts.stateDir, true);
-        const { runs } = await client.connection.sendRequest(ListRuns.type, {});
-        client.close();
+        const { runs } = await client.connection.sendRequest(ListRuns.type, {}).finally(() => client.close());
         if (opts.json) {
           for (const run of runs) process.stdout.write(JSON.stringify(run) + '\n');
           return;

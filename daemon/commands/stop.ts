@@ -14,8 +14,7 @@ export function registerStop(program: Command): void {
     .action(async (runId: string, opts: { force?: boolean; stateDir?: string }) => {
       try {
         const client = await clientFor(opts.stateDir, false);
-        const { run } = await client.connection.sendRequest(StopRun.type, { runId, force: opts.force === true });
-        client.close();
+        const { run } = await client.connection.sendRequest(StopRun.type, { runId, force: opts.force === true }).finally(() => client.close());
         process.stdout.write(`Run ${run.id}: ${run.status}${run.message ? ` - ${run.message}` : ''}\n`);
       } catch (err) {
         process.exitCode = reportError(err, false);

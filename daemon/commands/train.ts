@@ -41,6 +41,7 @@ export function registerTrain(program: Command): void {
       const json = opts.json === true;
       try {
         if (!opts.data && !opts.config) throw new CliError('Say what to train on: --data FILE (or --config RECIPE naming the data).', 2);
+        if (opts.eval && !opts.data) throw new CliError('--eval needs --data too (or put both in the recipe).', 2);
         const client = await clientFor(opts.stateDir, true);
         if (!client.info.capabilities.stages.includes(stage as Stage)) {
           client.close();
@@ -49,7 +50,6 @@ export function registerTrain(program: Command): void {
         const params: StartRunParams = { stage: stage as Stage };
         if (opts.config) params.recipe = resolve(opts.config);
         if (opts.data) params.data = { train: resolve(opts.data), eval: opts.eval ? resolve(opts.eval) : undefined };
-        else if (opts.eval) throw new CliError('--eval needs --data too (or put both in the recipe).', 2);
         if (opts.model) params.model = opts.model === 'tiny' ? 'tiny' : resolve(opts.model);
         if (opts.maxSteps !== undefined) params.args = { max_steps: opts.maxSteps };
         let run;

@@ -111,10 +111,9 @@ export function prepareRun(raw: Record<string, unknown>): PreparedRun {
   });
   const recipeErrors = resolved.diagnostics.filter((d: Diagnostic) => d.severity === 'error');
   if (!resolved.recipe || recipeErrors.length > 0) {
-    const where = params.recipe !== undefined ? `The recipe ${recipePath}` : 'The run settings';
-    throw invalidInput(`${where} has ${recipeErrors.length || 'some'} error(s); fix them and start again.`, [
-      { file: params.recipe !== undefined ? recipePath : '(flags)', diagnostics: recipeErrors },
-    ]);
+    // Positions in the in-memory recipe mean nothing to the user: say the messages themselves.
+    if (params.recipe === undefined) throw invalidInput(recipeErrors.map((d) => d.message).join(' '), []);
+    throw invalidInput(`The recipe ${recipePath} has ${recipeErrors.length} error(s); fix them and start again.`, [{ file: recipePath, diagnostics: recipeErrors }]);
   }
   const recipe = resolved.recipe;
   if (recipe.stage !== 'sft') throw invalidParams(`The recipe's stage is "${recipe.stage}"; this daemon trains only "sft" so far.`);

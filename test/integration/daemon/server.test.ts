@@ -184,6 +184,14 @@ describe('daemon server', () => {
     const e4 = await client.connection.sendRequest(StartRun.type, { stage: 'sft', recipe: join(dir, 'nope.anneal.yaml') }).catch((e) => e);
     assert.equal(e4.code, DaemonErrorCodes.InvalidInput);
     assert.match(e4.message, /nope\.anneal\.yaml/);
+    // A recipe naming a missing data file: the recipe's own diagnostic, at the `train:` line.
+    const recipe = join(dir, 'r.anneal.yaml');
+    writeFileSync(recipe, 'model: tiny\nstage: sft\ndata:\n  train: gone.jsonl\n');
+    const e5 = await client.connection.sendRequest(StartRun.type, { stage: 'sft', recipe }).catch((e) => e);
+    assert.equal(e5.code, DaemonErrorCodes.InvalidInput);
+    assert.equal(e5.data.files[0].file, recipe);
+    assert.equal(e5.data.files[0].diagnostics[0].range.start.line, 3);
+    assert.match(e5.data.files[0].diagnostics[0].message, /gone\.jsonl/);
     assert.equal((await client.connection.sendRequest(ListRuns.type, {})).runs.length, 0, 'no run was created');
     client.close();
 

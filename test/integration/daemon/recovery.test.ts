@@ -1,0 +1,64 @@
+// What a restarted daemon finds on disk after a crash, without training: a run that was running is
+// listed as interrupted, a metrics line torn by the crash is dropped (and cut from the file so the
+// next append starts clean), and folders that are not runs are ignored.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { GetRun, ListRuns, RunMetricsNotification, Subscribe } from '../../../core/protocol/daemon.ts';
+import type { MetricRecord, RunInfo } from '../../../core/protocol/runs.ts';
+import { connect, startTestDaemon, stopTestDaemon, tempDir } from './helpers.ts';
+
+test('a crashed daemon leaves runs that a new one recovers', async (t) => {
+  const stateDir = tempDir(t);
+  const id = 'sft-20260101-000000-abcd';
+  const dir = join(stateDir, 'runs', id);
+  mkdirSync(join(dir, 'checkpoints', 'step-4'), { recursive: true });
+  mkdirSync(join(dir, 'checkpoints', 'step-8.tmp-123'), { recursive: true }); // an unfinished checkpoint
+  const run: RunInfo & { futureField: string } = {
+    id,
+    stage: 'sft',
+    status: 'running',
+    phase: 'training',
+    createdAt: '2026-01-01T00:00:00.000Z',
+    model: 'tiny',
+    data: { train: '/nonexistent/train.jsonl' },
+    args: {} as RunInfo['args'],
+    lora: null,
+    step: 0,
+    resumes: [],
+    workerPid: 2 ** 22 + 12345, // no such process
+    futureField: 'unknown fields are tolerated',
+  };
+  writeFileSync(join(dir, 'run.json'), JSON.stringify(run));
+  const metrics: MetricRecord[] = [1, 2, 3, 4, 5].map((step) => ({ step, loss: 5 - step / 2 }));
+  writeFileSync(join(dir, 'metrics.jsonl'), metrics.map((m) => JSON.stringify(m) + '\n').join('') + '{"step":6,"lo');
+  writeFileSync(join(dir, 'samples.jsonl'), '');
+  writeFileSync(join(dir, 'log.txt'), 'line one\n');
+  mkdirSync(join(stateDir, 'runs', 'Not-A-Run'));
+  mkdirSync(join(stateDir, 'runs', 'broken-run'));
+  writeFileSync(join(stateDir, 'runs', 'broken-run', 'run.json'), '{ not json');
+  // A stale daemon.json and lock from a daemon that no longer exists.
+  writeFileSync(join(stateDir, 'daemon.json'), JSON.stringify({ pid: 2 ** 22 + 54321, port: 1, url: 'ws://127.0.0.1:1/' }));
+  writeFileSync(join(stateDir, 'daemon.lock'), String(2 ** 22 + 54321));
+
+  const daemon = await startTestDaemon(stateDir);
+  t.after(() => stopTestDaemon(daemon));
+  assert.equal(JSON.parse(readFileSync(join(stateDir, 'daemon.json'), 'utf8')).pid, daemon.proc.pid, 'stale daemon.json taken over');
+  const client = await connect(daemon);
+  const { runs } = await client.connection.sendRequest(ListRuns.type, {});
+  assert.deepEqual(runs.map((r) => r.id), [id]);
+  const got = (await client.connection.sendRequest(GetRun.type, { runId: id })).run;
+  assert.equal(got.status, 'interrupted');
+  assert.equal(got.step, 5);
+  assert.equal(got.checkpoint?.step, 4, 'only complete step-N folders count as checkpoints');
+
+  const replayed: MetricRecord[] = [];
+  client.on(RunMetricsNotification.type, (p) => void replayed.push(p.record));
+  const sub = await client.connection.sendRequest(Subscribe.type, { runId: id, fromStep: 2 });
+  assert.equal(sub.replayed.metrics, 4);
+  assert.deepEqual(replayed, metrics.slice(1));
+  assert.equal(readFileSync(join(dir, 'metrics.jsonl'), 'utf8'), metrics.map((m) => JSON.stringify(m) + '\n').join(''), 'torn line cut');
+  client.close();
+});
