@@ -160,6 +160,8 @@ export class RunManager {
     if (!isFinalStatus(run.status)) throw new ResponseError(DaemonErrorCodes.InvalidState, `Run ${run.id} is ${run.status}; it cannot be resumed until it ends.`);
     if (this.closing) throw new ResponseError(DaemonErrorCodes.InvalidState, 'The daemon is shutting down; resume the run again in a moment.');
     this.killOrphanWorker(run);
+    // Space held by a checkpoint write that failed (disk full) or was cut short by a crash.
+    this.store.removeUnfinishedCheckpoints(run.id);
     const checkpoint = this.store.latestCheckpoint(run.id);
     const fromStep = checkpoint?.step ?? 0;
     // The resumed run redoes every step after the checkpoint: drop their records so history == curve.

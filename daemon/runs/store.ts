@@ -15,8 +15,14 @@ const STREAM_FILES: StreamFile[] = ['metrics.jsonl', 'samples.jsonl', 'log.txt']
 /** Writes `text` to `path` via a temp file and a rename, so readers see the old or the new file, never half. */
 export function writeFileAtomic(path: string, text: string, mode?: number): void {
   const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  writeFileSync(tmp, text, mode === undefined ? undefined : { mode });
-  renameSync(tmp, path);
+  try {
+    writeFileSync(tmp, text, mode === undefined ? undefined : { mode });
+    renameSync(tmp, path);
+  } catch (err) {
+    // Disk full: leave the old file in place and no half-written temp behind.
+    rmSync(tmp, { force: true });
+    throw err;
+  }
 }
 
 /** A fresh run id: stage, UTC time and a random suffix, e.g. `sft-20261121-173344-9f2c`. */
@@ -171,6 +177,29 @@ export class RunStore {
       if (!best || step > best.step) best = { step, path };
     }
     return best;
+  }
+
+  /**
+   * Deletes checkpoint folders the engine never finished (hidden temp folders left by a crash or a
+   * full disk); only called while no worker runs for this run. Returns how many were removed.
+   */
+  removeUnfinishedCheckpoints(id: string): number {
+    const dir = join(this.dir(id), 'checkpoints');
+    let removed = 0;
+    let names: string[] = [];
+    try {
+      names = readdirSync(dir);
+    } catch {
+      return 0;
+    }
+    for (const name of names) {
+      if (/^step-\d+$/.test(name)) continue;
+      if (name.startsWith('.') || name.includes('.tmp')) {
+        rmSync(join(dir, name), { recursive: true, force: true });
+        removed++;
+      }
+    }
+    return removed;
   }
 
   remove(id: string): void {
