@@ -3,7 +3,7 @@
 
 import os from 'node:os';
 import type WebSocket from 'ws';
-import { ResponseError, type MessageConnection } from 'vscode-jsonrpc/node';
+import { ResponseError, type MessageConnection, type NotificationType } from 'vscode-jsonrpc/node';
 import {
   DaemonErrorCodes, DeleteRun, GetRun, Initialize, ListRuns, MAX_FRAME_BYTES, PROTOCOL_VERSION, ResumeRun,
   RunLogNotification, RunMetricsNotification, RunSampleNotification, RunStatusNotification, StartRun, StopRun,
@@ -42,13 +42,14 @@ export function serveSession(socket: WebSocket, ctx: SessionContext): void {
   const subscriptions = new Map<string, Subscription>();
   let initialized = false;
 
-  const notify = <P>(type: { method: string } & object, params: P) => {
+  const notify = <P>(type: NotificationType<P>, params: P) => {
     if (socket.bufferedAmount > MAX_BUFFERED_BYTES) {
       socket.close(1008, 'client too slow to read its stream');
       return;
     }
     // Write errors are the peer's problem; never an unhandled rejection in the daemon.
-    (connection.sendNotification as (t: unknown, p: P) => Promise<void>)(type, params).catch(() => {});
+    // (The cast only bridges vscode-jsonrpc's conditional param type for a generic P.)
+    connection.sendNotification(type, params as never).catch(() => {});
   };
 
   const unlisten = ctx.manager.addListener({

@@ -150,7 +150,7 @@ describe('training through the daemon (real engine, tiny model)', () => {
     await stopTestDaemon(daemon);
   });
 
-  test('stop checkpoints and ends a run; a crashed worker fails only its run', async () => {
+  test('runs queue; stop checkpoints and ends a run; a crashed worker fails only its run', async () => {
     const stateDir = scratch();
     const daemon = await startTestDaemon(stateDir);
     const client = await connect(daemon);
@@ -165,6 +165,13 @@ describe('training through the daemon (real engine, tiny model)', () => {
     });
     await client.connection.sendRequest(Subscribe.type, { runId: run.id });
     await firstStep;
+    // One run trains at a time by default: a second one waits in the queue, and can leave it.
+    const second = (await client.connection.sendRequest(StartRun.type, { stage: 'sft', recipe })).run;
+    assert.equal(second.status, 'queued');
+    const dequeued = (await client.connection.sendRequest(StopRun.type, { runId: second.id })).run;
+    assert.equal(dequeued.status, 'stopped');
+    assert.equal(dequeued.startedAt, undefined);
+
     const stopped = waitForStatus(client, run.id, (r) => r.status === 'stopped' || r.status === 'failed');
     await client.connection.sendRequest(StopRun.type, { runId: run.id });
     const s = await stopped;
