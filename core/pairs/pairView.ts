@@ -7,6 +7,7 @@ import { isObject, normalizeRecord } from '../datasets/normalize.ts';
 import type { NormalizedRecord, Turns } from '../datasets/types.ts';
 import type { Severity } from '../diagnostics.ts';
 import type { PairView } from '../protocol/webview.ts';
+import type { ChatTokenizer } from '../tokenize/types.ts';
 
 /** A finding shown on a pair (or above the list, for file-level ones). */
 export interface PairFlag {
@@ -102,4 +103,13 @@ export function pairViewOf(lineText: string, line: number, flags: readonly PairF
     }
   }
   return view;
+}
+
+/** Per-side token counts with a model's tokenizer: the continuation's tokens as trained (loss-carrying, prompt excluded). */
+export function sideTokenCounter(tokenizer: ChatTokenizer): CountSides {
+  const lossTokens = (mask: boolean[]) => mask.reduce((n, m) => (m ? n + 1 : n), 0);
+  return (record) => {
+    const encoded = tokenizer.encodePreference(record);
+    return { chosen: lossTokens(encoded.chosen.lossMask), rejected: lossTokens(encoded.rejected.lossMask) };
+  };
 }

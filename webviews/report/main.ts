@@ -74,10 +74,13 @@ function histogram(data: ReportDataMessage): SVGSVGElement {
     // When crowded, label every k-th bin counting back from the last (which is always labelled).
     if ((bars.length - 1 - i) % labelEvery === 0) {
       const text = document.createElementNS(SVG, 'text');
-      text.setAttribute('x', String(bar.x + bar.width / 2));
+      // Edge labels anchor inwards so they are not clipped by the SVG's box.
+      const anchor = i === bars.length - 1 && bars.length > 1 ? 'end' : i === 0 ? 'start' : 'middle';
+      const x = anchor === 'end' ? bar.x + bar.width : anchor === 'start' ? bar.x : bar.x + bar.width / 2;
+      text.setAttribute('x', String(x));
       text.setAttribute('y', String(height + 14));
       text.setAttribute('class', 'tick');
-      text.setAttribute('text-anchor', 'middle');
+      text.setAttribute('text-anchor', anchor);
       text.textContent = bar.label;
       svg.append(text);
     }

@@ -3,7 +3,7 @@
 // panels flag exactly what the Problems panel shows.
 import * as vscode from 'vscode';
 import type { DatasetCheckOptions } from '../../../core/datasets/types.ts';
-import type { CountSides } from '../../../core/pairs/pairView.ts';
+import { sideTokenCounter, type CountSides } from '../../../core/pairs/pairView.ts';
 import { defaultServerSettings } from '../../../core/protocol/lsp.ts';
 import { kindForUri } from '../../server/settings.ts';
 import { resolveTokenizer } from '../../server/tokenizers.ts';
@@ -32,16 +32,5 @@ export function checkSetupFor(uri: vscode.Uri): DocumentCheckSetup {
     ...(model ? { countTokens: (record) => model.countTokens(record), ...(config.maxLength > 0 ? { maxLength: config.maxLength } : {}) } : {}),
   };
   if (!model) return { options, ...(resolved.problem ? { problem: resolved.problem } : {}) };
-  const countSides: CountSides = (record) => {
-    const encoded = model.encodePreference(record);
-    return { chosen: lossTokens(encoded.chosen.lossMask), rejected: lossTokens(encoded.rejected.lossMask) };
-  };
-  return { options, countSides, tokenizer: resolved.hover.label };
-}
-
-/** Tokens that carry loss: the continuation as trained, without the prompt. */
-function lossTokens(mask: boolean[]): number {
-  let n = 0;
-  for (const m of mask) if (m) n++;
-  return n;
+  return { options, countSides: sideTokenCounter(model), tokenizer: resolved.hover.label };
 }

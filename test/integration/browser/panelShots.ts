@@ -76,6 +76,16 @@ async function pairsShots(page: Page): Promise<void> {
   }, page);
   await page.waitForSelector('[data-line]');
   await page.screenshot({ path: join(outDir, 'pairs-1-list.png') });
+  await page.locator('[data-testid="pair-list"]').focus();
+  await page.keyboard.press('End');
+  await page.waitForTimeout(300);
+  const total = await page.locator('[data-testid="pair-list"]').getAttribute('data-total');
+  const cards = await page.locator('article.pair').count();
+  const lastLine = await page.locator('article.pair.selected').getAttribute('data-line');
+  console.log(`pairs: data-total=${total}, cards in the DOM=${cards}, selected after End: line ${lastLine}`);
+  await page.screenshot({ path: join(outDir, 'pairs-1b-end.png') });
+  await page.keyboard.press('Home');
+  await page.waitForTimeout(200);
   await page.keyboard.press('j');
   await page.keyboard.press('j');
   await page.keyboard.press('n');

