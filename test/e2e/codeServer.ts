@@ -1,7 +1,7 @@
 // Starts code-server (installed by test/e2e/setup.sh) on a free loopback port with throwaway
 // user-data, extensions and XDG folders, and stops its whole process group afterwards.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -38,10 +38,21 @@ export interface CodeServer {
   stop(): Promise<void>;
 }
 
+export interface CodeServerOptions {
+  /** User settings, written to both the User and the Machine settings (machine-scoped ones need the latter). */
+  settings?: Record<string, unknown>;
+}
+
 /** Starts code-server on `folder` and resolves once it listens. */
-export async function startCodeServer(folder: string, timeoutMs = 120_000): Promise<CodeServer> {
+export async function startCodeServer(folder: string, timeoutMs = 120_000, options: CodeServerOptions = {}): Promise<CodeServer> {
   const port = await freePort();
   const scratch = mkdtempSync(join(tmpdir(), 'anneal-e2e-cs-'));
+  if (options.settings) {
+    for (const scope of ['User', 'Machine']) {
+      mkdirSync(join(scratch, 'user-data', scope), { recursive: true });
+      writeFileSync(join(scratch, 'user-data', scope, 'settings.json'), JSON.stringify(options.settings, null, 2));
+    }
+  }
   const env = {
     ...process.env,
     EXTENSIONS_GALLERY: '{}',
