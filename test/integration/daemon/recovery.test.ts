@@ -4,9 +4,9 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { GetRun, ListRuns, RunMetricsNotification, Subscribe } from '../../../core/protocol/daemon.ts';
+import { DeleteRun, GetRun, ListRuns, RunMetricsNotification, Subscribe } from '../../../core/protocol/daemon.ts';
 import type { MetricRecord, RunInfo } from '../../../core/protocol/runs.ts';
 import { connect, startTestDaemon, stopTestDaemon, tempDir } from './helpers.ts';
 
@@ -60,5 +60,11 @@ test('a crashed daemon leaves runs that a new one recovers', async (t) => {
   assert.equal(sub.replayed.metrics, 4);
   assert.deepEqual(replayed, metrics.slice(1));
   assert.equal(readFileSync(join(dir, 'metrics.jsonl'), 'utf8'), metrics.map((m) => JSON.stringify(m) + '\n').join(''), 'torn line cut');
+
+  // A finished run can be deleted, folder and all; the junk folders beside it are left alone.
+  await client.connection.sendRequest(DeleteRun.type, { runId: id });
+  assert.equal(existsSync(dir), false);
+  assert.equal((await client.connection.sendRequest(ListRuns.type, {})).runs.length, 0);
+  assert.ok(existsSync(join(stateDir, 'runs', 'broken-run')));
   client.close();
 });
