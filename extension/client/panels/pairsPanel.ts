@@ -22,6 +22,7 @@ export class PairsPanel {
   private lastProgress = 0;
   /** Set when VS Code closed the document (no editor showed it); edits reopen it. */
   private closed = false;
+  private inflight: { source: PairsSource; promise: Promise<void> } | undefined;
 
   /** Opens (or brings to the front) the inspector for the preference file at `uri`. */
   static async show(context: vscode.ExtensionContext, uri: vscode.Uri): Promise<PairsPanel> {
@@ -85,17 +86,28 @@ export class PairsPanel {
     this.host.post({ type: 'view/progress', label, done: p.done, total: p.total });
   };
 
-  /** (Re)loads if needed and sends the reset; the view then asks for the pages it shows. */
-  private async sendAll(): Promise<void> {
+  /**
+   * (Re)loads if needed and sends the reset; the view then asks for the pages it shows. Calls while
+   * the same source is still loading share that load (the view's `ready` arrives during it).
+   */
+  private sendAll(): Promise<void> {
     const source = this.source;
+    if (this.inflight && this.inflight.source === source && !source.isStale) return this.inflight.promise;
+    const promise = this.load(source).finally(() => {
+      if (this.inflight?.promise === promise) this.inflight = undefined;
+    });
+    this.inflight = { source, promise };
+    return promise;
+  }
+
+  private async load(source: PairsSource): Promise<void> {
     if (!source.loaded) {
       const document = await this.liveDocument();
       if (!(await source.load(document.getText(), document.version, this.progress))) return;
     } else if (source.isStale) {
       if (!(await source.refresh(this.progress))) return;
     }
-    if (source !== this.source) return;
-    this.host.post(source.resetMessage(baseName(this.document.uri)));
+    if (source === this.source) this.host.post(source.resetMessage(baseName(this.document.uri)));
   }
 
   private scheduleRefresh(): void {
