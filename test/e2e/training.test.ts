@@ -77,6 +77,8 @@ describe('Anneal training flows in a real VS Code (code-server)', () => {
     stateDir = mkdtempSync(join(tmpdir(), 'anneal-e2e-state-'));
     copyFileSync(join(repoRoot, 'examples/sft.jsonl'), join(workspace, 'sft.jsonl'));
     copyFileSync(join(repoRoot, 'examples/preference.jsonl'), join(workspace, 'preference.jsonl'));
+    const faulty = [join(repoRoot, 'test/fixtures/datasets/faulty.jsonl'), join(repoRoot, 'test/fixtures/e2e/faulty.jsonl')].find((f) => existsSync(f))!;
+    copyFileSync(faulty, join(workspace, 'faulty.jsonl'));
     server = await startCodeServer(workspace, 120_000, {
       settings: {
         'anneal.daemon.stateDir': stateDir,
@@ -188,6 +190,19 @@ describe('Anneal training flows in a real VS Code (code-server)', () => {
     // The dashboard's own socket reconnected and shows the truth, not a stale "running".
     await dashboard.waitForFunction(() => document.body.dataset.runStatus === 'interrupted', undefined, { timeout: LONG });
     await page.screenshot({ path: join(artifacts, '16-interrupted.png') });
+    await page.keyboard.press('Escape');
+  });
+
+  it('refuses to train data with errors and points to the Problems panel', async () => {
+    await openFile(page, 'faulty.jsonl');
+    await page.waitForSelector('.monaco-editor .squiggly-error', { timeout: LONG });
+    await runCommand(page, 'Anneal: Train SFT');
+    const toast = page.locator('.notification-toast', { hasText: 'fix them before training' });
+    await toast.waitFor({ timeout: LONG });
+    assert.match(await toast.innerText(), /faulty\.jsonl has \d+ errors? \(first on line \d+: .+\); fix them before training\./);
+    await toast.locator('a.monaco-button', { hasText: 'Show Problems' }).click();
+    await page.waitForSelector('.markers-panel .monaco-list-row', { timeout: LONG });
+    await page.screenshot({ path: join(artifacts, '17-refused.png') });
     await page.keyboard.press('Escape');
   });
 
