@@ -79,7 +79,6 @@ export class RunManager {
         run.status = 'interrupted';
         run.endedAt = now();
         run.message = 'The daemon stopped while this run was training; `anneal resume` continues from its last checkpoint.';
-        run.checkpoint = this.store.latestCheckpoint(run.id) ?? run.checkpoint;
         this.trySave(run);
       }
       if (run.backend) this.lastBackend = run.backend;
@@ -162,7 +161,10 @@ export class RunManager {
     this.killOrphanWorker(run);
     // Space held by a checkpoint write that failed (disk full) or was cut short by a crash.
     this.store.removeUnfinishedCheckpoints(run.id);
-    const checkpoint = this.store.latestCheckpoint(run.id);
+    // Only a checkpoint the daemon heard about counts: the engine logs a step's metrics before it
+    // reports the step's checkpoint, so every metric up to it is on disk. A newer folder (written by a
+    // worker whose daemon was already dead) would leave a gap in the history.
+    const checkpoint = run.checkpoint ? this.store.latestCheckpoint(run.id, run.checkpoint.step) : undefined;
     const fromStep = checkpoint?.step ?? 0;
     // The resumed run redoes every step after the checkpoint: drop their records so history == curve.
     this.store.truncateAfter(run.id, fromStep);

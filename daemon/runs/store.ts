@@ -154,8 +154,11 @@ export class RunStore {
     }
   }
 
-  /** The newest complete checkpoint folder (`checkpoints/step-N`; the engine renames them into place). */
-  latestCheckpoint(id: string): CheckpointInfo | undefined {
+  /**
+   * The newest complete checkpoint folder (`checkpoints/step-N`; the engine renames them into place)
+   * with step <= maxStep.
+   */
+  latestCheckpoint(id: string, maxStep = Infinity): CheckpointInfo | undefined {
     const dir = join(this.dir(id), 'checkpoints');
     let best: CheckpointInfo | undefined;
     let names: string[] = [];
@@ -174,7 +177,7 @@ export class RunStore {
         continue;
       }
       const step = Number(m[1]);
-      if (!best || step > best.step) best = { step, path };
+      if (step <= maxStep && (!best || step > best.step)) best = { step, path };
     }
     return best;
   }

@@ -6,16 +6,18 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DeleteRun, GetRun, ListRuns, RunMetricsNotification, Subscribe } from '../../../core/protocol/daemon.ts';
+import { DeleteRun, GetRun, ListRuns, ResumeRun, RunMetricsNotification, Subscribe } from '../../../core/protocol/daemon.ts';
 import type { MetricRecord, RunInfo } from '../../../core/protocol/runs.ts';
-import { connect, startTestDaemon, stopTestDaemon, tempDir } from './helpers.ts';
+import { connect, readMetricsFile, startTestDaemon, stopTestDaemon, tempDir, waitForStatus } from './helpers.ts';
 
 test('a crashed daemon leaves runs that a new one recovers', async (t) => {
   const stateDir = tempDir(t);
   const id = 'sft-20260101-000000-abcd';
   const dir = join(stateDir, 'runs', id);
   mkdirSync(join(dir, 'checkpoints', 'step-4'), { recursive: true });
-  mkdirSync(join(dir, 'checkpoints', 'step-8.tmp-123'), { recursive: true }); // an unfinished checkpoint
+  mkdirSync(join(dir, 'checkpoints', '.step-8.tmp-123'), { recursive: true }); // an unfinished checkpoint
+  // Complete, but written after the daemon died (it never heard of it, nor of steps 6-8's metrics).
+  mkdirSync(join(dir, 'checkpoints', 'step-8'), { recursive: true });
   const run: RunInfo & { futureField: string } = {
     id,
     stage: 'sft',
@@ -27,6 +29,7 @@ test('a crashed daemon leaves runs that a new one recovers', async (t) => {
     args: {} as RunInfo['args'],
     lora: null,
     step: 0,
+    checkpoint: { step: 4, path: join(dir, 'checkpoints', 'step-4') },
     resumes: [],
     workerPid: 2 ** 22 + 12345, // no such process
     futureField: 'unknown fields are tolerated',
@@ -52,7 +55,7 @@ test('a crashed daemon leaves runs that a new one recovers', async (t) => {
   const got = (await client.connection.sendRequest(GetRun.type, { runId: id })).run;
   assert.equal(got.status, 'interrupted');
   assert.equal(got.step, 5);
-  assert.equal(got.checkpoint?.step, 4, 'only complete step-N folders count as checkpoints');
+  assert.equal(got.checkpoint?.step, 4, 'the checkpoint the daemon heard about');
 
   const replayed: MetricRecord[] = [];
   client.on(RunMetricsNotification.type, (p) => void replayed.push(p.record));
@@ -60,6 +63,18 @@ test('a crashed daemon leaves runs that a new one recovers', async (t) => {
   assert.equal(sub.replayed.metrics, 4);
   assert.deepEqual(replayed, metrics.slice(1));
   assert.equal(readFileSync(join(dir, 'metrics.jsonl'), 'utf8'), metrics.map((m) => JSON.stringify(m) + '\n').join(''), 'torn line cut');
+
+  // Resume continues from the checkpoint the daemon heard about, drops the metrics after it, and
+  // clears the unfinished checkpoint; here the data file is gone, so the run then fails saying so.
+  const failed = waitForStatus(client, id, (r) => r.status === 'failed' || r.status === 'completed');
+  const resumed = (await client.connection.sendRequest(ResumeRun.type, { runId: id })).run;
+  assert.equal(resumed.checkpoint?.step, 4);
+  assert.deepEqual(resumed.resumes.map((r) => r.fromStep), [4]);
+  assert.deepEqual(readMetricsFile(stateDir, id), metrics.slice(0, 4));
+  assert.equal(existsSync(join(dir, 'checkpoints', '.step-8.tmp-123')), false);
+  const f = await failed;
+  assert.equal(f.status, 'failed');
+  assert.ok(f.error && f.error.length > 10, `a failed run says why: ${f.error}`);
 
   // A finished run can be deleted, folder and all; the junk folders beside it are left alone.
   await client.connection.sendRequest(DeleteRun.type, { runId: id });
