@@ -105,7 +105,8 @@ describe('Anneal in a real VS Code (code-server)', () => {
   });
 
   it('runs "Anneal: Show Dataset Summary" from the command palette', async () => {
-    await page.locator('.monaco-editor .view-lines').first().click({ position: { x: 5, y: 5 } });
+    // Click inside line 1 itself: the CodeLens ("Train SFT | Report") sits above it in the view-lines area.
+    await page.locator('.monaco-editor .view-lines .view-line').first().click({ position: { x: 5, y: 5 } });
     await page.keyboard.press('F1');
     await page.waitForSelector('.quick-input-widget input', { state: 'visible', timeout: LONG });
     await page.keyboard.type('Anneal: Show Dataset Summary');
