@@ -11,6 +11,7 @@ const nodeEntries = {
   server: 'extension/server/server.ts',
   cli: 'daemon/cli.ts',
   worker: 'daemon/runs/worker.ts',
+  checkWorker: 'daemon/runs/checkWorker.ts',
 };
 
 const common = {

@@ -57,13 +57,26 @@ export interface InitializeParams {
   clientVersion?: string;
 }
 
+/** probing: the startup probe has not answered yet; done: `backend` is set; failed: see `backendError`. */
+export type BackendProbeState = 'probing' | 'done' | 'failed';
+
 export interface InitializeResult {
   protocolVersion: number;
   daemonVersion: string;
   pid: number;
   stateDir: string;
-  /** The backend the most recent run got, or null before any run reported one. */
+  /**
+   * The backend runs on this machine get and why the faster ones were skipped, probed in a child
+   * process when the daemon starts (a run's own report wins when it differs). null while the probe
+   * runs (`backendProbe: 'probing'`) or when it failed (`backendError` says why).
+   */
   backend: BackendInfo | null;
+  /** Where the startup probe stands; absent from daemons older than the probe. */
+  backendProbe?: BackendProbeState;
+  /** Why the probe found no backend (e.g. a forced backend that is unavailable), in one sentence. */
+  backendError?: string;
+  /** The backend the daemon was told to use (`anneal daemon --backend` / ANNEAL_BACKEND), if any. */
+  backendForced?: string;
   device: DeviceInfo;
   capabilities: {
     /** Stages this daemon can train, e.g. ["sft"]. */

@@ -74,6 +74,10 @@ export interface RunInfo {
   checkpoint?: CheckpointInfo;
   backend?: BackendInfo;
   outputDir?: string;
+  /** The recipe's `output_dir` (absolute): the final output is copied there when the run completes. */
+  exportDir?: string;
+  /** Where the final output was copied (set once the copy is complete; `outputDir` stays the source). */
+  exportedTo?: string;
   /** The worker process while the run trains (lets a restarted daemon end an orphaned worker). */
   workerPid?: number;
   /** Each resume: the checkpoint step it continued from. */

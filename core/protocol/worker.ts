@@ -5,8 +5,11 @@ import type { BackendInfo, MetricRecord, RunPhase, SampleRecord } from './runs.t
 
 /** Daemon -> worker. `Job` is the engine's TrainJob (declared at the engine boundary, daemon/engine/api.ts). */
 export type DaemonToWorker<Job = unknown> =
-  /** Train this job; sent once, right after the worker reports `ready`. */
-  | { type: 'start'; job: Job }
+  /**
+   * Train this job; sent once, right after the worker reports `ready`. `exportTo` (a recipe's
+   * `output_dir`, absolute): once training completes, the worker also copies the output there.
+   */
+  | { type: 'start'; job: Job; exportTo?: string }
   /** Checkpoint and stop at the next step boundary (the engine's AbortSignal fires). */
   | { type: 'stop' };
 
@@ -20,8 +23,11 @@ export type WorkerToDaemon =
   | { type: 'log'; line: string }
   /** A checkpoint folder is complete on disk. */
   | { type: 'checkpoint'; step: number; path: string }
-  /** Training returned; the worker exits next. */
-  | { type: 'result'; finalStep: number; outputDir: string; stopped: boolean }
+  /**
+   * Training returned; the worker exits next. `exportedTo`: where the output was also copied;
+   * `exportError`: why the requested copy was not made (the run's own output/ is intact either way).
+   */
+  | { type: 'result'; finalStep: number; outputDir: string; stopped: boolean; exportedTo?: string; exportError?: string }
   /** Training threw; `message` is the sentence for the user, `stack` goes to the log. */
   | { type: 'error'; message: string; stack?: string };
 
@@ -30,4 +36,16 @@ const WORKER_MESSAGE_TYPES = new Set(['ready', 'status', 'metrics', 'sample', 'l
 /** True when an IPC payload is one of the worker's messages (anything else is ignored and logged). */
 export function isWorkerMessage(value: unknown): value is WorkerToDaemon {
   return typeof value === 'object' && value !== null && WORKER_MESSAGE_TYPES.has((value as { type?: unknown }).type as string);
+}
+
+/**
+ * `dist/worker.js --probe [--backend NAME]` -> daemon, once, then the process exits: which backend a
+ * run on this machine gets (the daemon itself never loads tfjs), or why none could start.
+ */
+export type ProbeToDaemon = { type: 'probe'; backend: BackendInfo } | { type: 'probe-error'; message: string };
+
+/** True when an IPC payload is the backend probe's answer. */
+export function isProbeMessage(value: unknown): value is ProbeToDaemon {
+  const type = typeof value === 'object' && value !== null ? (value as { type?: unknown }).type : undefined;
+  return type === 'probe' || type === 'probe-error';
 }

@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import { resolveStateDir } from '../client/stateDir.ts';
 import { isLoopback, startDaemon } from '../server/daemon.ts';
 import { DaemonAlreadyRunningError } from '../server/stateLock.ts';
+import { KNOWN_BACKENDS, resolveForcedBackend } from '../runs/backendProbe.ts';
 
 function parseIntOption(name: string, min: number, max: number) {
   return (value: string): number => {
@@ -20,6 +21,11 @@ export function workerBundlePath(): string {
   return process.env.ANNEAL_WORKER ?? join(dirname(process.argv[1] ?? '.'), 'worker.js');
 }
 
+/** The runs/start check thread's bundle, next to the CLI bundle (dist/checkWorker.js). */
+export function checkWorkerBundlePath(): string {
+  return join(dirname(process.argv[1] ?? '.'), 'checkWorker.js');
+}
+
 export function registerDaemon(program: Command): void {
   program
     .command('daemon')
@@ -28,15 +34,23 @@ export function registerDaemon(program: Command): void {
     .option('--port <port>', 'port to listen on; 0 picks a free one', parseIntOption('--port', 0, 65535), 0)
     .option('--state-dir <dir>', 'where runs, the token and daemon.json live (default $ANNEAL_HOME or ~/.anneal)')
     .option('--max-concurrent-runs <n>', 'runs that may train at the same time', parseIntOption('--max-concurrent-runs', 1, 64), 1)
-    .action(async (opts: { host: string; port: number; stateDir?: string; maxConcurrentRuns: number }) => {
+    .option('--backend <name>', `force a tensor backend for every run (${KNOWN_BACKENDS.join(', ')}, or auto; default $ANNEAL_BACKEND or auto)`)
+    .action(async (opts: { host: string; port: number; stateDir?: string; maxConcurrentRuns: number; backend?: string }) => {
       const stateDir = resolveStateDir(opts.stateDir);
       const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
+      let backend: string | undefined;
+      try {
+        backend = resolveForcedBackend(opts.backend);
+      } catch (err) {
+        process.stderr.write(`anneal daemon: ${(err as Error).message}\n`);
+        process.exit(2);
+      }
       if (!isLoopback(opts.host)) {
         log(`warning: binding ${opts.host} makes the daemon reachable from other machines; anyone with the token can train and read runs. Prefer an SSH tunnel to 127.0.0.1.`);
       }
       let daemon;
       try {
-        daemon = await startDaemon({ host: opts.host, port: opts.port, stateDir, maxConcurrentRuns: opts.maxConcurrentRuns, workerPath: workerBundlePath(), log });
+        daemon = await startDaemon({ host: opts.host, port: opts.port, stateDir, maxConcurrentRuns: opts.maxConcurrentRuns, workerPath: workerBundlePath(), checkWorkerPath: checkWorkerBundlePath(), backend, log });
       } catch (err) {
         const e = err as NodeJS.ErrnoException;
         const message = err instanceof DaemonAlreadyRunningError ? e.message

@@ -29,6 +29,8 @@ export interface RunManagerOptions {
   stopTimeoutMs?: number;
   /** Daemon-level log (stderr of the daemon). */
   log?: (line: string) => void;
+  /** A backend every run must use (`anneal daemon --backend`, ANNEAL_BACKEND); unset walks the ladder. */
+  backend?: string;
 }
 
 interface ActiveRun {
@@ -57,7 +59,7 @@ export class RunManager {
   private readonly queue: string[] = [];
   private readonly listeners = new Set<RunListener>();
   private closing = false;
-  /** The backend the most recent run reported (for `initialize`). */
+  /** The backend the most recent run of this daemon reported (for `initialize`; newer than the startup probe). */
   lastBackend: BackendInfo | null = null;
 
   constructor(readonly store: RunStore, private readonly options: RunManagerOptions) {}
@@ -81,7 +83,6 @@ export class RunManager {
         run.message = 'The daemon stopped while this run was training; `anneal resume` continues from its last checkpoint.';
         this.trySave(run);
       }
-      if (run.backend) this.lastBackend = run.backend;
       run.step = this.store.readRecords<MetricRecord>(run.id, 'metrics.jsonl').reduce((max, r) => Math.max(max, r.step), 0);
       this.runs.set(run.id, run);
       if (run.status === 'queued') this.queue.push(run.id);
@@ -116,6 +117,7 @@ export class RunManager {
       args: prepared.args,
       lora: prepared.lora,
       samples: prepared.samples,
+      ...(prepared.exportDir ? { exportDir: prepared.exportDir } : {}),
       step: 0,
       resumes: [],
     };
@@ -234,6 +236,7 @@ export class RunManager {
       lora: run.lora,
       samples: run.samples,
       resumeFrom: run.checkpoint?.path,
+      ...(this.options.backend ? { backend: this.options.backend } : {}),
     };
     run.status = 'running';
     run.phase = 'loading';
@@ -258,7 +261,7 @@ export class RunManager {
         this.onWorkerExit(run, active, code, signal);
         resolveExited();
       },
-    });
+    }, run.exportDir);
     run.workerPid = active.worker.pid;
     this.trySave(run);
     this.emitStatus(run);
@@ -315,7 +318,9 @@ export class RunManager {
         if (active.shutdown) this.finish(run, 'interrupted', 'The daemon shut down; `anneal resume` continues from the checkpoint it wrote.');
         else this.finish(run, 'stopped', `Stopped at step ${outcome.finalStep}; \`anneal resume ${run.id}\` continues from its checkpoint.`);
       } else {
-        this.finish(run, 'completed', `Completed ${outcome.finalStep} steps; output in ${outcome.outputDir}.`);
+        run.exportedTo = outcome.exportedTo;
+        const copy = outcome.exportedTo ? ` Copied to ${outcome.exportedTo}.` : outcome.exportError ? ` ${outcome.exportError}` : '';
+        this.finish(run, 'completed', `Completed ${outcome.finalStep} steps; output in ${outcome.outputDir}.${copy}`);
       }
     } else if (outcome?.type === 'error') {
       if (outcome.stack) this.appendLog(run.id, outcome.stack);

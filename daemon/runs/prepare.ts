@@ -22,6 +22,8 @@ export interface PreparedRun {
   args: TrainingArguments;
   lora: LoraConfig | null;
   samples?: SamplesConfig;
+  /** The recipe's output_dir (absolute): the final output is also copied there. */
+  exportDir?: string;
 }
 
 /** Diagnostics shown per file; more would flood a terminal and a JSON-RPC frame. */
@@ -132,5 +134,6 @@ export function prepareRun(raw: Record<string, unknown>): PreparedRun {
     args: { ...recipe.args, ...checkOverrides(params.args, recipe.args) },
     lora: recipe.lora,
     samples: recipe.samples,
+    ...(recipe.output_dir ? { exportDir: recipe.output_dir } : {}),
   };
 }

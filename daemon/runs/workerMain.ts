@@ -3,6 +3,8 @@
 
 import type { Train, TrainJob } from '../engine/api.ts';
 import type { DaemonToWorker, WorkerToDaemon } from '../../core/protocol/worker.ts';
+import { basename } from 'node:path';
+import { exportOutput } from './exportOutput.ts';
 
 /** One sentence for the user from whatever the engine threw. */
 export function describeTrainError(err: unknown): string {
@@ -65,7 +67,21 @@ export function runWorker(train: Train): void {
       },
       controller.signal,
     ).then(
-      (result) => finish({ type: 'result', ...result }, 0),
+      (result) => {
+        const exportTo = msg.exportTo;
+        if (result.stopped || !exportTo) return finish({ type: 'result', ...result }, 0);
+        // The copy runs here, not in the daemon: a big model never blocks the daemon's event loop.
+        send({ type: 'status', phase: 'saving', message: `copying the output to ${exportTo}` });
+        try {
+          exportOutput(result.outputDir, exportTo, { runId: basename(msg.job.runDir), step: result.finalStep });
+          send({ type: 'log', line: `[anneal] output copied to ${exportTo} (output_dir)` });
+          finish({ type: 'result', ...result, exportedTo: exportTo }, 0);
+        } catch (err) {
+          const why = err instanceof Error ? err.message : String(err);
+          send({ type: 'log', line: `[anneal] output not copied: ${why}` });
+          finish({ type: 'result', ...result, exportError: why }, 0);
+        }
+      },
       (err: unknown) => finish({ type: 'error', message: describeTrainError(err), stack: err instanceof Error ? err.stack : undefined }, 1),
     );
   });

@@ -21,8 +21,8 @@ export interface WorkerHandle {
   kill(): void;
 }
 
-/** Forks `workerPath` (dist/worker.js) and starts `job` in it. */
-export function launchWorker(workerPath: string, job: TrainJob, handlers: WorkerHandlers): WorkerHandle {
+/** Forks `workerPath` (dist/worker.js) and starts `job` in it; `exportTo`: see DaemonToWorker `start`. */
+export function launchWorker(workerPath: string, job: TrainJob, handlers: WorkerHandlers, exportTo?: string): WorkerHandle {
   const child: ChildProcess = fork(workerPath, [], {
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     // The daemon's own flags (inspector, loaders) are not the worker's business.
@@ -40,7 +40,7 @@ export function launchWorker(workerPath: string, job: TrainJob, handlers: Worker
   };
   child.on('message', (raw) => {
     if (!isWorkerMessage(raw)) return;
-    if (raw.type === 'ready') send({ type: 'start', job });
+    if (raw.type === 'ready') send({ type: 'start', job, ...(exportTo ? { exportTo } : {}) });
     handlers.message(raw);
   });
   for (const stream of ['stdout', 'stderr'] as const) {

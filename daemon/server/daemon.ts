@@ -5,12 +5,15 @@
 import { createServer, type IncomingMessage } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { unlinkSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { MAX_FRAME_BYTES, PROTOCOL_VERSION } from '../../core/protocol/daemon.ts';
 import { ANNEAL_VERSION } from '../../core/version.ts';
 import { daemonInfoPath, runsDir, tokenPath, type DaemonInfo } from '../client/stateDir.ts';
 import { RunManager } from '../runs/manager.ts';
+import { probeBackend, type BackendProbeResult } from '../runs/backendProbe.ts';
+import { prepareRunOffThread } from '../runs/prepareOffThread.ts';
 import { RunStore, writeFileAtomic } from '../runs/store.ts';
 import { ANNEAL_SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX, ownOrigins, verifyUpgrade } from './auth.ts';
 import { handleHttp } from './page.ts';
@@ -24,8 +27,15 @@ export interface DaemonOptions {
   maxConcurrentRuns: number;
   /** dist/worker.js */
   workerPath: string;
+  /** dist/checkWorker.js (the runs/start checks' thread); default: next to workerPath. */
+  checkWorkerPath?: string;
+  /** A backend every run must use (checked by resolveForcedBackend); unset walks the ladder. */
+  backend?: string;
   log: (line: string) => void;
 }
+
+/** How long `initialize` waits for the startup backend probe before answering `probing`. */
+const PROBE_WAIT_MS = 3000;
 
 export interface RunningDaemon {
   info: DaemonInfo;
@@ -50,8 +60,19 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     workerPath: options.workerPath,
     maxConcurrentRuns: options.maxConcurrentRuns,
     log: options.log,
+    backend: options.backend,
   });
   manager.recover();
+  // Which backend runs get, found in a child process so tfjs never loads on this event loop.
+  const probe = probeBackend(options.workerPath, options.backend, options.log);
+  const backend = (): Promise<BackendProbeResult> => {
+    if (probe.current().state !== 'probing') return Promise.resolve(probe.current());
+    let timer: NodeJS.Timeout | undefined;
+    const waited = new Promise<BackendProbeResult>((r) => (timer = setTimeout(() => r(probe.current()), PROBE_WAIT_MS)));
+    return Promise.race([probe.done, waited]).finally(() => clearTimeout(timer));
+  };
+  const checkWorkerPath = options.checkWorkerPath ?? join(dirname(options.workerPath), 'checkWorker.js');
+  const prepare = (params: Record<string, unknown>) => prepareRunOffThread(params, checkWorkerPath, options.log);
 
   const http = createServer(handleHttp);
   const wss = new WebSocketServer({
@@ -71,7 +92,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
       ws.on('error', () => {});
-      serveSession(ws, { manager, stateDir: options.stateDir, maxConcurrentRuns: options.maxConcurrentRuns });
+      serveSession(ws, { manager, stateDir: options.stateDir, maxConcurrentRuns: options.maxConcurrentRuns, prepare, backend, backendForced: options.backend });
     });
   });
   http.on('clientError', (_err, socket) => socket.destroy());
@@ -83,6 +104,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       resolve();
     });
   }).catch((err) => {
+    probe.kill();
     lock.release();
     throw err;
   });
@@ -105,6 +127,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
   const shutdown = () =>
     (shuttingDown ??= (async () => {
       http.close();
+      probe.kill();
       await manager.shutdown();
       for (const client of wss.clients) client.close(1001, 'daemon shutting down');
       wss.close();

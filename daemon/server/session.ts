@@ -13,7 +13,8 @@ import { checkProtocolVersion } from '../../core/protocol/handshake.ts';
 import type { RunInfo } from '../../core/protocol/runs.ts';
 import { ANNEAL_VERSION } from '../../core/version.ts';
 import type { RunManager } from '../runs/manager.ts';
-import { prepareRun } from '../runs/prepare.ts';
+import type { PreparedRun } from '../runs/prepare.ts';
+import type { BackendProbeResult } from '../runs/backendProbe.ts';
 import { connectionOverSocket } from '../client/wsTransport.ts';
 
 /** Bytes queued to a client before it counts as stuck and is dropped (the run goes on). */
@@ -23,6 +24,12 @@ export interface SessionContext {
   manager: RunManager;
   stateDir: string;
   maxConcurrentRuns: number;
+  /** Validates a `runs/start` request off the event loop (prepareRunOffThread). */
+  prepare(params: Record<string, unknown>): Promise<PreparedRun>;
+  /** The startup backend probe's result, waiting at most a moment for it while it still runs. */
+  backend(): Promise<BackendProbeResult>;
+  /** The forced backend, if any. */
+  backendForced?: string;
 }
 
 interface Subscription {
@@ -75,24 +82,30 @@ export function serveSession(socket: WebSocket, ctx: SessionContext): void {
       return handler(params);
     };
 
-  connection.onRequest(Initialize.type, (params) => {
+  connection.onRequest(Initialize.type, async (params) => {
     const p = requireObject(params);
     const mismatch = checkProtocolVersion(p.protocolVersion, ANNEAL_VERSION);
     if (mismatch) return new ResponseError(mismatch.code, mismatch.message, mismatch.data);
     initialized = true;
+    const probe = await ctx.backend();
     const result: InitializeResult = {
       protocolVersion: PROTOCOL_VERSION,
       daemonVersion: ANNEAL_VERSION,
       pid: process.pid,
       stateDir: ctx.stateDir,
-      backend: ctx.manager.lastBackend,
+      // A run's own report is newer than the startup probe's.
+      backend: ctx.manager.lastBackend ?? probe.backend,
+      backendProbe: probe.state,
+      ...(probe.error ? { backendError: probe.error } : {}),
+      ...(ctx.backendForced ? { backendForced: ctx.backendForced } : {}),
       device: { platform: process.platform, arch: process.arch, cpus: os.cpus().length, memoryBytes: os.totalmem(), node: process.version },
       capabilities: { stages: ['sft'], maxConcurrentRuns: ctx.maxConcurrentRuns, maxFrameBytes: MAX_FRAME_BYTES },
     };
     return result;
   });
 
-  connection.onRequest(StartRun.type, guarded((params) => ({ run: ctx.manager.start(prepareRun(requireObject(params))) })));
+  // The checks run in a worker thread; the run is created only once they pass.
+  connection.onRequest(StartRun.type, guarded(async (params) => ({ run: ctx.manager.start(await ctx.prepare(requireObject(params))) })));
   connection.onRequest(StopRun.type, guarded((params) => {
     const p = requireObject(params);
     return { run: ctx.manager.stop(p.runId, p.force === true) };

@@ -50,8 +50,8 @@ export function tempDir(t: { after(fn: () => void): void }, prefix = 'anneal-dae
 }
 
 /** Starts a daemon and resolves once it printed its listening line. */
-export function startTestDaemon(stateDir: string, extraArgs: string[] = []): Promise<TestDaemon> {
-  const proc = spawn(process.execPath, [CLI, 'daemon', '--port', '0', '--state-dir', stateDir, ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
+export function startTestDaemon(stateDir: string, extraArgs: string[] = [], env: NodeJS.ProcessEnv = process.env): Promise<TestDaemon> {
+  const proc = spawn(process.execPath, [CLI, 'daemon', '--port', '0', '--state-dir', stateDir, ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'], env });
   if (proc.pid) killOnExit(proc.pid);
   let stderr = '';
   proc.stderr!.on('data', (d) => (stderr += d));
