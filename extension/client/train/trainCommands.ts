@@ -10,7 +10,8 @@ import { readConfig } from '../config.ts';
 import { DashboardPanel } from '../panels/dashboardPanel.ts';
 import type { Services } from '../services.ts';
 import { toVsDiagnostic } from './problems.ts';
-import { isDatasetPath, isRecipePath, quickStartArgs, quickStartSamples, recipeFacts, recipeForDataset, samplePrompts } from './trainPlan.ts';
+import { isDatasetPath, isRecipePath, recipeFacts, recipeForDataset } from './trainPlan.ts';
+import { quickStartArgs, quickStartSamples, samplePrompts } from '../../../core/recipe/quickStart.ts';
 
 export const STAGE_TITLES: Record<Stage, string> = {
   sft: 'SFT',

@@ -1,8 +1,9 @@
-// What "Train" starts, decided from plain inputs: which recipe belongs to a dataset, the settings a
-// recipe-less run of the built-in tiny model gets, and the prompts it samples. Pure (no vscode).
+// What "Train" starts, decided from plain inputs: which recipe belongs to a dataset. Pure (no vscode).
+// The settings and sample prompts of a recipe-less run are core/recipe/quickStart.ts's (the daemon and
+// the CLI use the same ones).
 import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import type { SamplesConfig, Stage, TrainingArguments } from '../../../core/recipe/types.ts';
+import type { Stage } from '../../../core/recipe/types.ts';
 
 /** Recipes are `*.anneal.yaml`, `*.anneal.yml` or `*.anneal.json`. */
 export function isRecipePath(path: string): boolean {
@@ -52,76 +53,4 @@ export function recipeForDataset(
     .map((r) => r.path)
     .sort();
   return matches[0];
-}
-
-/**
- * Settings for a recipe-less run. The built-in tiny model starts from random weights: TRL's 2e-5 would
- * leave its loss flat, so it gets the learning rate and schedule of examples/sft.anneal.yaml. A real
- * model keeps TRL's defaults. `maxSteps` (the `anneal.train.maxSteps` setting) caps any run.
- */
-export function quickStartArgs(model: string, maxSteps: number): Partial<TrainingArguments> {
-  const args: Partial<TrainingArguments> = {};
-  if (model === 'tiny') {
-    Object.assign(args, {
-      learning_rate: 5e-3,
-      lr_scheduler_type: 'cosine',
-      warmup_ratio: 0.05,
-      weight_decay: 0.01,
-      per_device_train_batch_size: 16,
-      logging_steps: 5,
-    } satisfies Partial<TrainingArguments>);
-  }
-  if (maxSteps > 0) {
-    args.max_steps = maxSteps;
-    if (model === 'tiny') args.logging_steps = Math.max(1, Math.min(5, Math.floor(maxSteps / 20)));
-  }
-  return args;
-}
-
-/** Sampling for a recipe-less run: the first prompts of the data, every `everySteps` steps. */
-export function quickStartSamples(prompts: string[], maxSteps: number): Partial<SamplesConfig> | undefined {
-  if (prompts.length === 0) return undefined;
-  const every = maxSteps > 0 ? Math.max(1, Math.min(25, Math.floor(maxSteps / 4))) : 25;
-  return { prompts, every_steps: every, max_new_tokens: 24, temperature: 0.3, top_p: 0.9 };
-}
-
-function lastUserText(turns: unknown): string | undefined {
-  if (typeof turns === 'string') return turns;
-  if (!Array.isArray(turns)) return undefined;
-  for (let i = turns.length - 1; i >= 0; i--) {
-    const m = turns[i] as { role?: unknown; content?: unknown };
-    if (m && m.role === 'user' && typeof m.content === 'string') return m.content;
-  }
-  return undefined;
-}
-
-/** Up to `max` distinct prompts from the first records of a JSONL text (messages, prompt, instruction). */
-export function samplePrompts(text: string, max = 2, maxChars = 200): string[] {
-  const out: string[] = [];
-  let start = 0;
-  for (let lines = 0; lines < 200 && start < text.length && out.length < max; lines++) {
-    let end = text.indexOf('\n', start);
-    if (end < 0) end = text.length;
-    const line = text.slice(start, end).trim();
-    start = end + 1;
-    if (!line) continue;
-    let record: Record<string, unknown>;
-    try {
-      record = JSON.parse(line) as Record<string, unknown>;
-    } catch {
-      continue;
-    }
-    if (typeof record !== 'object' || record === null) continue;
-    let prompt: string | undefined;
-    if (Array.isArray(record.messages)) {
-      const firstAssistant = (record.messages as { role?: unknown }[]).findIndex((m) => m?.role === 'assistant');
-      prompt = lastUserText(firstAssistant >= 0 ? record.messages.slice(0, firstAssistant) : record.messages);
-    } else if (record.prompt !== undefined) {
-      prompt = lastUserText(record.prompt);
-    } else if (typeof record.instruction === 'string') {
-      prompt = record.instruction;
-    }
-    if (prompt && prompt.length <= maxChars && !out.includes(prompt)) out.push(prompt);
-  }
-  return out;
 }
