@@ -34,9 +34,15 @@ export function writeFolderAtomically(dir: string, fill: (tmp: string) => void):
   const tmp = join(dirname(dir), `.${basename(dir)}.tmp-${process.pid}`);
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp);
-  fill(tmp);
-  rmSync(dir, { recursive: true, force: true });
-  renameSync(tmp, dir);
+  try {
+    fill(tmp);
+    rmSync(dir, { recursive: true, force: true });
+    renameSync(tmp, dir);
+  } catch (err) {
+    // A failed write (disk full) must not leave a half-written folder holding the space.
+    rmSync(tmp, { recursive: true, force: true });
+    throw err;
+  }
 }
 
 /** Weights a trained model is saved as: adapter (PEFT) or full model (HF folder). */
