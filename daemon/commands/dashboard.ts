@@ -1,5 +1,5 @@
 // `anneal dashboard`: print the daemon's URL with the token in the fragment (never sent to a server
-// in a request line or a Referer). The dashboard page itself arrives in a later release.
+// in a request line or a Referer). The daemon serves the dashboard page there (daemon/server/page.ts).
 
 import type { Command } from 'commander';
 import { clientFor, reportError } from '../client/cliSupport.ts';
@@ -20,7 +20,7 @@ export function registerDashboard(program: Command): void {
         if (!info || !token) throw new Error(`The daemon for ${stateDir} did not leave its daemon.json/token behind.`);
         const http = info.url.replace(/^ws:/, 'http:');
         process.stdout.write(`${http}#token=${token}\n`);
-        process.stderr.write('The browser dashboard is not built yet: this URL shows a placeholder page for now. Use `anneal runs` and `anneal logs RUN --follow` meanwhile.\n');
+        process.stderr.write(`Open this URL in a browser on this machine (for a remote daemon, forward its port first, e.g. \`ssh -L ${info.port}:127.0.0.1:${info.port} HOST\`, keeping the port so the page's origin matches). Samples are at /samples.\n`);
       } catch (err) {
         process.exitCode = reportError(err, false);
       }

@@ -11,7 +11,7 @@ import { runLabel } from '../shared/runLabel.ts';
 import { RunFeed } from '../shared/runFeed.ts';
 import { MetricChart, type ChartLine } from './chart.ts';
 import { etaSeconds, stepsPerSecond } from './eta.ts';
-import { groupMetrics } from './grouping.ts';
+import { groupMetrics, isSmoothed } from './grouping.ts';
 import { MetricStore, applyNotification } from './metricStore.ts';
 import { progressText, runActions, statusText } from './statusLine.ts';
 
@@ -49,7 +49,7 @@ export class DashboardApp {
   private readonly progressEl = h('span', { class: 'progress-text muted', id: 'progress-text' });
   private readonly banner = h('div', { class: 'anneal-banner', id: 'connection-banner', hidden: true });
   private readonly chartsEl = h('main', { class: 'groups', id: 'charts' });
-  private readonly emptyEl = h('p', { class: 'muted empty', id: 'no-runs', hidden: true }, 'No runs yet. Start one with “Anneal: Train SFT” or `anneal train sft --data FILE`.');
+  private readonly emptyEl = h('p', { class: 'muted empty', id: 'no-runs', hidden: true }, 'No runs yet. Start one with “Anneal: Train SFT” or ', h('code', {}, 'anneal train sft --data FILE'), '.');
 
   constructor(private readonly root: HTMLElement, private readonly boot: ViewBoot) {
     this.feed = new RunFeed(boot.session, {
@@ -233,11 +233,9 @@ export class DashboardApp {
     const lines = (metric: string): ChartLine[] =>
       shown.map((id, i) => {
         const r = this.store.runs.get(id);
-        const run = r?.run ?? this.runs.find((x) => x.id === id);
-        return { runId: id, label: run ? `${id.slice(-8)} ${run.stage}` : id, color: this.runColor(i), series: r?.series.get(metric) };
+        return { runId: id, label: shortRunName(id), color: this.runColor(i), series: r?.series.get(metric) };
       });
-    const options = { smoothing: this.smoothing, log: this.log };
-    for (const chart of this.charts.values()) chart.update(lines(chart.metric), options);
+    for (const chart of this.charts.values()) chart.update(lines(chart.metric), { smoothing: isSmoothed(chart.metric) ? this.smoothing : 0, log: this.log });
     const ms = performance.now() - started;
     document.body.dataset.redrawMs = ms.toFixed(2);
   }
@@ -300,4 +298,9 @@ export class DashboardApp {
     this.stopButton.toggleAttribute('disabled', !canStop);
     this.resumeButton.toggleAttribute('disabled', !canResume);
   }
+}
+
+/** `sft-20261121-182105-1e60` -> `182105-1e60`: enough to tell overlaid runs apart in a legend. */
+function shortRunName(id: string): string {
+  return id.replace(/^[a-z]+-\d{8}-/, '');
 }

@@ -24,7 +24,7 @@ export interface ChartOptions {
 export function formatValue(v: number | null | undefined): string {
   if (v === null || v === undefined || !Number.isFinite(v)) return '–';
   const a = Math.abs(v);
-  if (a !== 0 && (a < 1e-3 || a >= 1e6)) return v.toExponential(2);
+  if (a !== 0 && (a < 1e-3 || a >= 1e6)) return v.toExponential(2).replace(/\.?0+e/, 'e');
   return Number(v.toPrecision(4)).toString();
 }
 
@@ -127,7 +127,7 @@ export class MetricChart {
   /** Aligned data for uPlot: each run downsampled to a few points per pixel over the visible range. */
   private data(lines: ChartLine[], options: ChartOptions, width: number): uPlot.AlignedData {
     const range = this.zoom ?? this.fullRange(lines);
-    const tables: uPlot.AlignedData[] = lines.map((line) => {
+    const tables: uPlot.AlignedData[] = [...lines].reverse().map((line) => {
       const s = line.series;
       if (!s || s.length === 0) return options.smoothing > 0 ? [[], [], []] : [[], []];
       const idx = downsampleIndices(s.steps, s.values, s.length, range.min, range.max, width);
@@ -148,7 +148,8 @@ export class MetricChart {
     const font = `11px ${getComputedStyle(document.body).fontFamily || 'sans-serif'}`;
     const smoothing = options.smoothing > 0;
     const series: uPlot.Series[] = [{ label: 'step', value: (_u, v) => (v === null || v === undefined ? '–' : String(v)) }];
-    for (const line of lines) {
+    // Overlaid runs first, so the main run (lines[0]) is drawn on top of them.
+    for (const line of [...lines].reverse()) {
       const name = lines.length === 1 ? (smoothing ? 'smoothed' : this.metric) : line.label;
       series.push({ label: smoothing ? (lines.length === 1 ? 'raw' : `${name} raw`) : name, stroke: line.color, width: 1, alpha: smoothing ? 0.3 : 1, spanGaps: true, points: { show: false }, value: (_u, v) => formatValue(v) });
       if (smoothing) series.push({ label: name, stroke: line.color, width: 2, spanGaps: true, points: { show: false }, value: (_u, v) => formatValue(v) });
@@ -159,7 +160,8 @@ export class MetricChart {
       height: HEIGHT,
       scales: { x: { time: false }, y: { distr: options.log ? 3 : 1 } },
       series,
-      axes: [axis({}), axis({ size: 64, values: (_u, splits) => splits.map((v) => formatValue(v)) })],
+      // uPlot passes null for log-scale ticks it leaves unlabelled.
+      axes: [axis({}), axis({ size: 64, values: (_u, splits) => splits.map((v) => (v === null ? '' : formatValue(v))) })],
       legend: { live: true },
       cursor: { drag: { x: true, y: false, setScale: true }, points: { size: 6 } },
       hooks: {

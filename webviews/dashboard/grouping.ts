@@ -41,3 +41,11 @@ export function groupMetrics(names: Iterable<string>): MetricGroup[] {
     .sort(([a], [b]) => groupRank(a) - groupRank(b) || a.localeCompare(b))
     .map(([name, metrics]) => ({ name, metrics }));
 }
+
+/** Schedules and counters: smoothing them would only misdraw a curve that has no noise. */
+const UNSMOOTHED = new Set(['learning_rate', 'epoch', 'num_tokens', 'total_flos', 'step']);
+
+/** True when the smoothing slider applies to this metric. */
+export function isSmoothed(metric: string): boolean {
+  return !UNSMOOTHED.has(metric);
+}

@@ -3,11 +3,12 @@
 
 export interface EmaState {
   accumulated: number;
-  count: number;
+  /** weight^count, kept by multiplication (a pow per point would dominate the cost). */
+  weightPower: number;
 }
 
 export function emaStart(): EmaState {
-  return { accumulated: 0, count: 0 };
+  return { accumulated: 0, weightPower: 1 };
 }
 
 /** Folds one value into the state and returns the smoothed value at that point. */
@@ -16,8 +17,8 @@ export function emaStep(state: EmaState, value: number, weight: number): number 
   // A weight of 1 would freeze the average at zero; TensorBoard's slider stops short of it too.
   weight = Math.min(Math.max(weight, 0), 0.999);
   state.accumulated = state.accumulated * weight + (1 - weight) * value;
-  state.count++;
-  const debias = 1 - weight ** state.count;
+  state.weightPower *= weight;
+  const debias = 1 - state.weightPower;
   return debias > 0 ? state.accumulated / debias : value;
 }
 

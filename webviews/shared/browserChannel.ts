@@ -62,7 +62,7 @@ export class BrowserChannel implements FrameChannel {
       socket = new WebSocket(this.url, [PROTOCOL, TOKEN_PREFIX + this.token]);
     } catch {
       // A token with characters a subprotocol cannot carry: it cannot be the daemon's (hex) token.
-      this.setState({ state: 'closed', refused: true, reason: 'That is not a valid Anneal token; copy it from `anneal dashboard` or <stateDir>/token.' });
+      this.setState({ state: 'closed', refused: true, reason: 'That is not a valid Anneal token; copy it from the output of "anneal dashboard" or from <stateDir>/token.' });
       return;
     }
     this.socket = socket;
@@ -87,9 +87,9 @@ export class BrowserChannel implements FrameChannel {
       void this.daemonAnswers().then((answers) => {
         if (this.stopped) return;
         if (answers) {
-          this.setState({ state: 'closed', refused: true, reason: 'The daemon refused this token. Paste the current one (run `anneal dashboard`, or read <stateDir>/token).' });
+          this.setState({ state: 'closed', refused: true, reason: 'The daemon refused this token. Paste the current one: run "anneal dashboard", or read <stateDir>/token.' });
         } else {
-          this.setState({ state: 'closed', reason: 'The daemon is not answering; reconnecting… (start it with `anneal daemon`).' });
+          this.setState({ state: 'closed', reason: 'The daemon is not answering; reconnecting… (start it with "anneal daemon").' });
           this.retry();
         }
       });

@@ -10,9 +10,9 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { StartRun } from '../../../core/protocol/daemon.ts';
+import { StartRun, Subscribe } from '../../../core/protocol/daemon.ts';
 import type { DaemonClient } from '../../../daemon/client/connect.ts';
-import { ROOT, connect, readMetricsFile, startTestDaemon, stopTestDaemon, tempDir, type TestDaemon } from '../daemon/helpers.ts';
+import { ROOT, connect, readMetricsFile, startTestDaemon, stopTestDaemon, tempDir, waitForStatus, type TestDaemon } from '../daemon/helpers.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = join(ROOT, 'test-results/browser');
@@ -64,7 +64,7 @@ async function chart(page: Page, metric: string): Promise<ChartFigures> {
   return { count: Number(count), first: Number(first), last: Number(last) };
 }
 
-describe('browser dashboard served by the daemon', () => {
+describe('browser dashboard served by the daemon', { timeout: 180_000 }, () => {
   let daemon: TestDaemon;
   let client: DaemonClient;
   let browser: Browser;
@@ -154,7 +154,7 @@ describe('browser dashboard served by the daemon', () => {
 
   test('the samples page shows the completions, by step and by prompt', async () => {
     const page = await newPage();
-    await page.goto(`${base}/#token=${daemon.token}`);
+    await page.goto(`${base}/?run=${runId}#token=${daemon.token}`);
     await page.waitForSelector(`body[data-run-id="${runId}"]`, { timeout: WAIT });
     // The nav link keeps the run; the token stays in this tab's session storage.
     await page.locator('nav a[data-view="samples"]').click();
@@ -178,9 +178,31 @@ describe('browser dashboard served by the daemon', () => {
     await page.context().close();
   });
 
+  test('runs can be overlaid for comparison', async () => {
+    const dir = tempDir({ after: (fn) => cleanups.push(fn) }, 'anneal-browser-data-');
+    const recipe = writeRecipe(dir);
+    writeFileSync(recipe, readFileSync(recipe, 'utf8').replace(`max_steps: ${MAX_STEPS}`, 'max_steps: 12').replace('learning_rate: 5.0e-3', 'learning_rate: 1.0e-2'));
+    const { run } = await client.connection.sendRequest(StartRun.type, { stage: 'sft', recipe });
+    const completed = waitForStatus(client, run.id, (r) => r.status === 'completed');
+    // Status notifications reach subscribed connections only; the run may have finished before that.
+    const subscribed = await client.connection.sendRequest(Subscribe.type, { runId: run.id });
+    if (subscribed.run.status !== 'completed') await completed;
+    const page = await newPage();
+    await page.goto(`${base}/?run=${run.id},${runId}#token=${daemon.token}`);
+    await page.waitForSelector(`body[data-run-id="${run.id}"][data-run-status="completed"]`, { timeout: WAIT });
+    await page.waitForFunction(() => Number(document.querySelector('[data-metric="loss"]')?.getAttribute('data-count')) === 12, null, { timeout: WAIT });
+    // One raw and one smoothed line per run, each labelled with its run.
+    const labels = await page.locator('[data-metric="loss"] .u-legend .u-series .u-label').allInnerTexts();
+    assert.equal(labels.length, 5, labels.join(', '));
+    assert.ok(labels.some((l) => l.includes(run.id.slice(-8))) && labels.some((l) => l.includes(runId.slice(-8))), labels.join(', '));
+    assert.match(await page.locator('#run-title').innerText(), /\+1 overlaid/);
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-compare.png'), fullPage: true });
+    await page.context().close();
+  });
+
   test('without the token the page asks for it; a wrong token is refused, the right one connects', async () => {
     const page = await newPage();
-    await page.goto(`${base}/`);
+    await page.goto(`${base}/?run=${runId}`);
     await page.waitForSelector('#anneal-login', { state: 'visible', timeout: WAIT });
     assert.equal(await page.locator('#app').isHidden(), true);
 
@@ -223,6 +245,10 @@ describe('browser dashboard served by the daemon', () => {
     assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/);
     assert.equal((await fetch(`${base}/webviews/dashboard.js`)).status, 200);
     assert.equal((await fetch(`${base}/webviews/../token`)).status, 404);
+    // `anneal dashboard` prints this page's URL with the token in the fragment.
+    const printed = spawnSync(process.execPath, [join(ROOT, 'dist/cli.js'), 'dashboard', '--state-dir', daemon.stateDir], { encoding: 'utf8' });
+    assert.equal(printed.status, 0, printed.stderr);
+    assert.equal(printed.stdout.trim(), `${base}/#token=${daemon.token}`);
     // The only console errors allowed are the refused WebSockets the login test provoked on purpose.
     const unexpected = pageErrors.filter((e) => !/WebSocket connection to .* failed/.test(e));
     assert.deepEqual(unexpected, []);

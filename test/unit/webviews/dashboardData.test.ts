@@ -10,7 +10,7 @@ import { Series } from '../../../webviews/dashboard/series.ts';
 import { downsampleIndices, gather } from '../../../webviews/dashboard/downsample.ts';
 import { smooth } from '../../../webviews/dashboard/smoothing.ts';
 import { etaSeconds, formatDuration, recordArrival, stepsPerSecond, type StepArrival } from '../../../webviews/dashboard/eta.ts';
-import { groupMetrics, namespaceOf } from '../../../webviews/dashboard/grouping.ts';
+import { groupMetrics, isSmoothed, namespaceOf } from '../../../webviews/dashboard/grouping.ts';
 import { progressText, runActions, statusText } from '../../../webviews/dashboard/statusLine.ts';
 import { resubscribeFrom } from '../../../webviews/shared/resubscribe.ts';
 
@@ -210,6 +210,13 @@ describe('grouping', () => {
       { name: 'aux', metrics: ['aux/x'] },
       { name: 'rewards', metrics: ['rewards/chosen', 'rewards/margins'] },
     ]);
+  });
+
+  test('schedules and counters are never smoothed', () => {
+    assert.equal(isSmoothed('loss'), true);
+    assert.equal(isSmoothed('rewards/margins'), true);
+    assert.equal(isSmoothed('learning_rate'), false);
+    assert.equal(isSmoothed('num_tokens'), false);
   });
 });
 
