@@ -5,7 +5,7 @@
 import { fork } from 'node:child_process';
 import type { BackendProbeState } from '../../core/protocol/daemon.ts';
 import type { BackendInfo } from '../../core/protocol/runs.ts';
-import { isProbeMessage } from '../../core/protocol/worker.ts';
+import { isProbeMessage, isWorkerMessage } from '../../core/protocol/worker.ts';
 
 /** What the probe found so far. */
 export interface BackendProbeResult {
@@ -67,6 +67,12 @@ export function probeBackend(workerPath: string, forced: string | undefined, log
   }, PROBE_TIMEOUT_MS);
   timer.unref();
   child.on('message', (msg) => {
+    if (isWorkerMessage(msg) && msg.type === 'ready') {
+      // A worker bundle that does not know --probe (a custom ANNEAL_WORKER) waits for a job instead.
+      finish({ state: 'failed', backend: null, error: `The worker ${workerPath} does not answer --probe; runs still choose their own backend.` });
+      child.kill('SIGKILL');
+      return;
+    }
     if (!isProbeMessage(msg)) return;
     if (msg.type === 'probe') finish({ state: 'done', backend: msg.backend });
     else finish({ state: 'failed', backend: null, error: msg.message });
