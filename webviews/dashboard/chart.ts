@@ -151,7 +151,7 @@ export class MetricChart {
     // Overlaid runs first, so the main run (lines[0]) is drawn on top of them.
     for (const line of [...lines].reverse()) {
       const name = lines.length === 1 ? (smoothing ? 'smoothed' : this.metric) : line.label;
-      series.push({ label: smoothing ? (lines.length === 1 ? 'raw' : `${name} raw`) : name, stroke: line.color, width: 1, alpha: smoothing ? 0.3 : 1, spanGaps: true, points: { show: false }, value: (_u, v) => formatValue(v) });
+      series.push({ label: smoothing ? (lines.length === 1 ? 'raw' : `${name} raw`) : name, stroke: line.color, width: smoothing ? 1 : 1.5, alpha: smoothing ? 0.3 : 1, spanGaps: true, points: { show: false }, value: (_u, v) => formatValue(v) });
       if (smoothing) series.push({ label: name, stroke: line.color, width: 2, spanGaps: true, points: { show: false }, value: (_u, v) => formatValue(v) });
     }
     const axis = (extra: Partial<uPlot.Axis>): uPlot.Axis => ({ stroke: fg, font, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 }, ...extra });

@@ -66,6 +66,7 @@ async function chart(page: Page, metric: string): Promise<ChartFigures> {
 
 describe('browser dashboard served by the daemon', { timeout: 180_000 }, () => {
   let daemon: TestDaemon;
+  let stateDir: string;
   let client: DaemonClient;
   let browser: Browser;
   let base: string;
@@ -76,7 +77,7 @@ describe('browser dashboard served by the daemon', { timeout: 180_000 }, () => {
   before(async () => {
     if (!existsSync(CHROMIUM)) spawnSync('bash', [join(ROOT, 'test/e2e/setup.sh')], { stdio: 'inherit' });
     mkdirSync(ARTIFACTS, { recursive: true });
-    const stateDir = tempDir({ after: (fn) => cleanups.push(fn) }, 'anneal-browser-');
+    stateDir = tempDir({ after: (fn) => cleanups.push(fn) }, 'anneal-browser-');
     daemon = await startTestDaemon(stateDir);
     client = await connect(daemon);
     base = `http://127.0.0.1:${daemon.port}`;
@@ -252,5 +253,29 @@ describe('browser dashboard served by the daemon', { timeout: 180_000 }, () => {
     // The only console errors allowed are the refused WebSockets the login test provoked on purpose.
     const unexpected = pageErrors.filter((e) => !/WebSocket connection to .* failed/.test(e));
     assert.deepEqual(unexpected, []);
+  });
+
+  test('a restarted daemon: the page reconnects, asks for the new token, and keeps every point once', async () => {
+    const page = await newPage();
+    await page.goto(`${base}/?run=${runId}#token=${daemon.token}`);
+    await page.waitForFunction((n) => Number(document.querySelector('[data-metric="loss"]')?.getAttribute('data-count')) === n, MAX_STEPS, { timeout: WAIT });
+    const before = await chart(page, 'loss');
+    client.close();
+    await stopTestDaemon(daemon);
+    await page.waitForFunction(() => /reconnecting/i.test(document.querySelector('#connection-banner')?.textContent ?? ''), null, { timeout: WAIT });
+    // Same port (the page's origin), new token: the daemon writes a fresh one each start.
+    daemon = await startTestDaemon(stateDir, ['--port', String(daemon.port)]);
+    await page.waitForSelector('#anneal-login', { state: 'visible', timeout: WAIT });
+    assert.match(await page.locator('#anneal-login-error').innerText(), /refused/);
+    await page.screenshot({ path: join(ARTIFACTS, 'daemon-restarted-login.png'), fullPage: true });
+    await page.locator('#anneal-token').fill(daemon.token);
+    await page.locator('#anneal-token').press('Enter');
+    await page.waitForSelector('#anneal-login', { state: 'detached', timeout: WAIT });
+    // The re-subscription replays from the last step held (dropping it first): nothing lost or doubled.
+    await page.waitForSelector('#connection-banner[hidden]', { state: 'attached', timeout: WAIT });
+    await page.waitForSelector(`body[data-run-id="${runId}"][data-run-status="completed"]`, { timeout: WAIT });
+    await page.waitForFunction((n) => Number(document.querySelector('[data-metric="loss"]')?.getAttribute('data-count')) === n, MAX_STEPS, { timeout: WAIT });
+    assert.deepEqual(await chart(page, 'loss'), before);
+    await page.context().close();
   });
 });
