@@ -2,7 +2,7 @@
 // data with the same core code as `anneal validate`, so bad input is refused with the offending lines
 // instead of failing inside the trainer. Reads only the files the request names.
 
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { ResponseError } from 'vscode-jsonrpc/node';
 import { checkDataset } from '../../core/datasets/index.ts';
@@ -10,6 +10,7 @@ import type { Diagnostic } from '../../core/diagnostics.ts';
 import { DaemonErrorCodes, type InvalidInputData, type StartRunParams } from '../../core/protocol/daemon.ts';
 import type { FileDiagnostics } from '../../core/protocol/runs.ts';
 import { resolveRecipe } from '../../core/recipe/index.ts';
+import { quickStartArgs, quickStartSamples, samplePrompts } from '../../core/recipe/quickStart.ts';
 import type { LoraConfig, SamplesConfig, Stage, TrainingArguments } from '../../core/recipe/types.ts';
 import { nodeFiles } from '../../core/nodeFiles.ts';
 
@@ -104,7 +105,7 @@ export function prepareRun(raw: Record<string, unknown>): PreparedRun {
     }
   } else {
     recipePath = join(process.cwd(), 'cli.anneal.json');
-    recipeText = JSON.stringify({ stage: params.stage, model: params.model ?? 'tiny', data: params.data, samples: params.samples });
+    recipeText = JSON.stringify(quickStartRecipe(params));
   }
   // Flags override the recipe's model and data before it is resolved, so the checks see the real files.
   const resolved = resolveRecipe(recipeText, recipePath, nodeFiles, {
@@ -136,4 +137,32 @@ export function prepareRun(raw: Record<string, unknown>): PreparedRun {
     samples: recipe.samples,
     ...(recipe.output_dir ? { exportDir: recipe.output_dir } : {}),
   };
+}
+
+/**
+ * The in-memory recipe of a recipe-less run (`anneal train sft --data X`, the editor's "Train SFT"):
+ * the quick-start settings (a from-scratch learning rate for `tiny`) and, unless the request names
+ * prompts, the first prompts of the data to sample, so every client starts the same run.
+ */
+function quickStartRecipe(params: StartRunParams): Record<string, unknown> {
+  const model = params.model ?? 'tiny';
+  const maxSteps = params.args?.max_steps ?? 0;
+  const train = typeof params.data?.train === 'string' ? params.data.train : undefined;
+  const samples = params.samples ?? (train ? quickStartSamples(samplePrompts(readHead(train)), maxSteps) : undefined);
+  return { stage: params.stage, model, data: params.data, ...quickStartArgs(model, maxSteps), ...(samples ? { samples } : {}) };
+}
+
+/** The first bytes of a file (enough for its first records), or '' when it cannot be read. */
+function readHead(path: string, bytes = 256 * 1024): string {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, 'r');
+    const buffer = Buffer.alloc(bytes);
+    const n = readSync(fd, buffer, 0, bytes, 0);
+    return buffer.subarray(0, n).toString('utf8');
+  } catch {
+    return '';
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
 }

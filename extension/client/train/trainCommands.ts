@@ -11,7 +11,6 @@ import { DashboardPanel } from '../panels/dashboardPanel.ts';
 import type { Services } from '../services.ts';
 import { toVsDiagnostic } from './problems.ts';
 import { isDatasetPath, isRecipePath, recipeFacts, recipeForDataset } from './trainPlan.ts';
-import { quickStartArgs, quickStartSamples, samplePrompts } from '../../../core/recipe/quickStart.ts';
 
 export const STAGE_TITLES: Record<Stage, string> = {
   sft: 'SFT',
@@ -196,15 +195,8 @@ export async function trainStage(services: Services, stage: Stage, arg?: unknown
   }
   const model = services.context.workspaceState.get<string>(MODEL_KEY) ?? (await chooseModel(services));
   if (!model) return;
-  const text = openDocument(uri)?.getText() ?? safeRead(path);
-  const samples = quickStartSamples(samplePrompts(text), maxSteps);
-  const params: StartRunParams = {
-    stage,
-    data: { train: path },
-    model,
-    args: quickStartArgs(model, maxSteps),
-    ...(samples ? { samples } : {}),
-  };
+  // The daemon gives a recipe-less run its quick-start settings and sample prompts (core/recipe/quickStart.ts).
+  const params: StartRunParams = { stage, data: { train: path }, model, ...(maxSteps > 0 ? { args: { max_steps: maxSteps } } : {}) };
   return startRun(services, params, `${STAGE_TITLES[stage]} on ${basename(path)} (model ${model === 'tiny' ? 'tiny' : basename(model)})`);
 }
 
