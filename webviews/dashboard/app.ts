@@ -9,6 +9,7 @@ import type { SessionState } from '../shared/daemonSession.ts';
 import { h, setAttr } from '../shared/dom.ts';
 import { runLabel } from '../shared/runLabel.ts';
 import { RunFeed } from '../shared/runFeed.ts';
+import { loadPrefs, savePrefs } from '../shared/prefs.ts';
 import { MetricChart, type ChartLine } from './chart.ts';
 import { etaSeconds, stepsPerSecond } from './eta.ts';
 import { groupMetrics, isSmoothed } from './grouping.ts';
@@ -62,8 +63,18 @@ export class DashboardApp {
       },
       error: (message) => this.showBanner(message, true),
     });
+    const prefs = loadPrefs('dashboard');
+    if (typeof prefs.smoothing === 'number' && prefs.smoothing >= 0 && prefs.smoothing <= 0.99) this.smoothing = prefs.smoothing;
+    if (typeof prefs.log === 'boolean') this.log = prefs.log;
+    this.smoothingInput.value = String(this.smoothing);
+    this.smoothingValue.textContent = this.smoothing.toFixed(2);
+    this.logBox.checked = this.log;
     this.render();
     this.wire();
+  }
+
+  private savePrefs(): void {
+    savePrefs('dashboard', { smoothing: this.smoothing, log: this.log });
   }
 
   private render(): void {
@@ -98,10 +109,12 @@ export class DashboardApp {
     this.smoothingInput.addEventListener('input', () => {
       this.smoothing = Number(this.smoothingInput.value);
       this.smoothingValue.textContent = this.smoothing.toFixed(2);
+      this.savePrefs();
       this.schedule();
     });
     this.logBox.addEventListener('change', () => {
       this.log = this.logBox.checked;
+      this.savePrefs();
       this.schedule();
     });
     new ResizeObserver(() => this.schedule()).observe(this.chartsEl);

@@ -12,12 +12,13 @@ const STORAGE_KEY = 'anneal.token';
 /** The token in a fragment such as `#token=abc` (also accepts a whole pasted dashboard URL). */
 export function tokenFromText(text: string): string | undefined {
   const trimmed = text.trim();
-  const hash = trimmed.includes('#') ? trimmed.slice(trimmed.indexOf('#') + 1) : trimmed.includes('=') ? trimmed : '';
-  if (hash) {
-    const token = new URLSearchParams(hash).get('token');
-    return token?.trim() || undefined;
+  if (!trimmed) return undefined;
+  const hashAt = trimmed.indexOf('#');
+  if (hashAt >= 0 || trimmed.includes('=')) {
+    const fragment = hashAt >= 0 ? trimmed.slice(hashAt + 1) : trimmed;
+    return new URLSearchParams(fragment).get('token')?.trim() || undefined;
   }
-  return trimmed || undefined;
+  return trimmed;
 }
 
 function storedToken(): string | undefined {

@@ -115,6 +115,9 @@ describe('browser dashboard served by the daemon', { timeout: 180_000 }, () => {
     await page.waitForSelector(`body[data-run-id="${runId}"][data-run-status="running"]`, { timeout: WAIT });
     await page.waitForFunction(() => Number(document.querySelector('[data-metric="loss"]')?.getAttribute('data-count')) >= 8, null, { timeout: WAIT });
 
+    // Live points give a speed and an ETA.
+    await page.waitForFunction(() => /steps\/s · ETA/.test(document.querySelector('#progress-text')?.textContent ?? ''), null, { timeout: WAIT });
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-running.png'), fullPage: true });
     await page.locator('#stop-run').click();
     await page.waitForSelector('body[data-run-status="stopped"]', { timeout: WAIT });
     const stopped = await chart(page, 'loss');
