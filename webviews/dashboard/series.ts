@@ -64,8 +64,11 @@ export class Series {
       bigger.set(this.smoothed.subarray(0, this.smoothedLength));
       this.smoothed = bigger;
     }
-    for (let i = this.smoothedLength; i < this.length; i++) this.smoothed[i] = emaStep(this.ema, this.values[i]!, weight);
-    this.smoothedLength = this.length;
+    // Locals, not fields, in the loop: this runs over every point whenever the slider moves.
+    const { smoothed, values, ema } = this;
+    const end = this.length;
+    for (let i = this.smoothedLength; i < end; i++) smoothed[i] = emaStep(ema, values[i]!, weight);
+    this.smoothedLength = end;
     return this.smoothed;
   }
 
