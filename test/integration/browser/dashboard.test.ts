@@ -170,6 +170,12 @@ describe('browser dashboard served by the daemon', { timeout: 180_000 }, () => {
     const firstCard = page.locator('section.step').first();
     assert.equal(await firstCard.getAttribute('data-step'), String(newest.step));
     assert.ok((await firstCard.locator('pre.completion').allInnerTexts()).includes(newest.completion || '(empty completion)'));
+    // Copy puts the completion on the clipboard.
+    await page.context().grantPermissions(['clipboard-read', 'clipboard-write']);
+    const copy = firstCard.locator('vscode-button.copy').first();
+    await copy.click();
+    await page.waitForFunction(() => document.querySelector('section.step vscode-button.copy')?.textContent === 'Copied');
+    assert.equal(await page.evaluate(() => navigator.clipboard.readText()), await firstCard.locator('pre.completion').first().innerText().then((t) => (t === '(empty completion)' ? '' : t)));
     await page.screenshot({ path: join(ARTIFACTS, 'samples-by-step.png'), fullPage: true });
 
     await page.locator('#mode-prompt').click();
