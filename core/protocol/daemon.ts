@@ -214,3 +214,13 @@ export namespace RunLogNotification {
   export const method = 'run/log' as const;
   export const type = new NotificationType<{ runId: string; line: string }>(method, ParameterStructures.byName);
 }
+
+/**
+ * Daemon -> every initialized client, subscribed or not. A run was created, changed status or phase,
+ * or was deleted (`deleted` holds its id), so run lists (the editor's Runs view, the dashboard's run
+ * picker) stay current without polling, whichever client started the run.
+ */
+export namespace RunsChangedNotification {
+  export const method = 'runs/changed' as const;
+  export const type = new NotificationType<{ run?: RunInfo; deleted?: string }>(method, ParameterStructures.byName);
+}

@@ -20,6 +20,8 @@ export interface RunListener {
   metrics(runId: string, record: MetricRecord): void;
   sample(runId: string, record: SampleRecord): void;
   log(runId: string, line: string): void;
+  /** The run and its folder were removed. */
+  deleted?(runId: string): void;
 }
 
 export interface RunManagerOptions {
@@ -191,6 +193,7 @@ export class RunManager {
     if (!isFinalStatus(run.status)) throw new ResponseError(DaemonErrorCodes.InvalidState, `Run ${run.id} is ${run.status}; stop it first (\`anneal stop ${run.id}\`).`);
     this.runs.delete(run.id);
     this.store.remove(run.id);
+    for (const l of this.listeners) l.deleted?.(run.id);
   }
 
   /** Stored metrics and samples with step >= fromStep, and the log lines, for a replay. */

@@ -6,7 +6,7 @@ import type WebSocket from 'ws';
 import { ResponseError, type MessageConnection, type NotificationType } from 'vscode-jsonrpc/node';
 import {
   DaemonErrorCodes, DeleteRun, GetRun, Initialize, ListRuns, MAX_FRAME_BYTES, PROTOCOL_VERSION, ResumeRun,
-  RunLogNotification, RunMetricsNotification, RunSampleNotification, RunStatusNotification, StartRun, StopRun,
+  RunLogNotification, RunMetricsNotification, RunSampleNotification, RunStatusNotification, RunsChangedNotification, StartRun, StopRun,
   Subscribe, Unsubscribe, type InitializeResult, type SubscribeParams, type SubscribeResult,
 } from '../../core/protocol/daemon.ts';
 import { checkProtocolVersion } from '../../core/protocol/handshake.ts';
@@ -61,7 +61,11 @@ export function serveSession(socket: WebSocket, ctx: SessionContext): void {
 
   const unlisten = ctx.manager.addListener({
     status(run) {
+      if (initialized) notify(RunsChangedNotification.type, { run });
       if (subscriptions.has(run.id)) notify(RunStatusNotification.type, { run });
+    },
+    deleted(runId) {
+      if (initialized) notify(RunsChangedNotification.type, { deleted: runId });
     },
     metrics(runId, record) {
       if (subscriptions.has(runId)) notify(RunMetricsNotification.type, { runId, record });

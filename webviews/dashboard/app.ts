@@ -2,7 +2,7 @@
 // namespace. Data comes from the daemon session (whichever channel it runs over) into the metric
 // store; the DOM is brought up to date at most once per animation frame.
 
-import { ListRuns, ResumeRun, RunMetricsNotification, RunStatusNotification, StopRun } from '../../core/protocol/daemon.ts';
+import { ListRuns, ResumeRun, RunMetricsNotification, RunsChangedNotification, RunStatusNotification, StopRun } from '../../core/protocol/daemon.ts';
 import type { RunInfo } from '../../core/protocol/runs.ts';
 import { browserNav, syncUrlRuns, type ViewBoot } from '../shared/boot.ts';
 import type { SessionState } from '../shared/daemonSession.ts';
@@ -99,6 +99,17 @@ export class DashboardApp {
     session.on(RunStatusNotification.type, (p) => {
       this.mergeRun(p.run);
       this.onNotification(RunStatusNotification.method, p, p.run.id);
+    });
+    // Runs created, changed or deleted by any client keep the picker current; a browser page that
+    // shows nothing yet follows the first run that appears.
+    session.on(RunsChangedNotification.type, ({ run, deleted }) => {
+      if (run) {
+        this.mergeRun(run);
+        if (this.boot.host === 'browser' && this.feed.shown.length === 0) this.showRuns([run.id]);
+      } else if (deleted !== undefined) {
+        this.runs = this.runs.filter((r) => r.id !== deleted);
+        this.fillPicker();
+      }
     });
     session.onState((s) => this.onSession(s));
     this.boot.channel.onShowRuns((ids) => this.showRuns(ids));

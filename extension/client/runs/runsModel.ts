@@ -7,6 +7,7 @@ import {
   ListRuns,
   RunMetricsNotification,
   RunStatusNotification,
+  RunsChangedNotification,
   Subscribe,
   Unsubscribe,
 } from '../../../core/protocol/daemon.ts';
@@ -146,6 +147,15 @@ export class RunsModel implements vscode.Disposable {
         }
       }),
       client.on(RunMetricsNotification.type, ({ runId, record }) => this.onMetrics(runId, record)),
+      // Runs started or deleted by another client (the CLI, a browser) show up without a refresh.
+      client.on(RunsChangedNotification.type, ({ run, deleted }) => {
+        if (deleted !== undefined) return this.remove(deleted);
+        if (!run) return;
+        const previous = this.get(run.id)?.status;
+        this.upsert(run);
+        if (previous !== undefined && previous !== run.status) this.statusEmitter.fire({ run, previous });
+        if (!isFinalStatus(run.status)) void this.watch(run.id);
+      }),
     );
     // The daemon may have restarted: what it lists now replaces what we had (a run that was
     // running when it died comes back `interrupted`).
