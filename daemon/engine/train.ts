@@ -18,32 +18,7 @@ import { AdamW, clipByGlobalNorm } from './optim.ts';
 import { hashSeed, Rng } from './rng.ts';
 import { generate } from './sample.ts';
 import { learningRate } from './schedule.ts';
-
-/** TRL/transformers defaults for any argument the job leaves out. */
-export const DEFAULT_ARGS: TrainingArguments = {
-  learning_rate: 2e-5,
-  per_device_train_batch_size: 8,
-  per_device_eval_batch_size: 8,
-  gradient_accumulation_steps: 1,
-  num_train_epochs: 3,
-  max_steps: -1,
-  warmup_steps: 0,
-  warmup_ratio: 0,
-  lr_scheduler_type: 'linear',
-  weight_decay: 0,
-  adam_beta1: 0.9,
-  adam_beta2: 0.999,
-  adam_epsilon: 1e-8,
-  max_grad_norm: 1,
-  max_length: 1024,
-  logging_steps: 10,
-  eval_steps: 500,
-  save_steps: 500,
-  seed: 42,
-  packing: false,
-  completion_only_loss: true,
-  assistant_only_loss: true,
-};
+import { defaultTrainingArguments } from '../../core/recipe/defaults.ts';
 
 /** Loss pieces of one micro-batch: summed weighted NLL (scaled) and correct-token count. */
 function batchLoss(model: LlamaModel, lora: LoraAdapter | null, b: Batch, scale: number, out: { correct?: tf.Tensor }): tf.Scalar {
@@ -63,7 +38,8 @@ function batchLoss(model: LlamaModel, lora: LoraAdapter | null, b: Batch, scale:
 
 /** Runs SFT for `job`; see daemon/engine/api.ts for the contract. */
 export const train: Train = async (job: TrainJob, events: TrainEvents, signal: AbortSignal): Promise<TrainResult> => {
-  const args: TrainingArguments = { ...DEFAULT_ARGS, ...job.args };
+  // TRL's defaults (core/recipe owns them) under anything the job leaves out.
+  const args: TrainingArguments = { ...defaultTrainingArguments(job.stage), ...job.args };
   events.status({ phase: 'loading', message: 'choosing a backend' });
   const backend = await selectBackend(job.backend);
   events.log(`backend: ${backend.name} (${backend.device})${backend.skipped.map((s) => `; skipped ${s.name}: ${s.reason}`).join('')}`);

@@ -5,8 +5,11 @@ import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { AdamW, clipByGlobalNorm, decays } from '../../../daemon/engine/optim.ts';
 import { learningRate, lrFactor, warmupSteps } from '../../../daemon/engine/schedule.ts';
-import { DEFAULT_ARGS } from '../../../daemon/engine/train.ts';
+import { defaultTrainingArguments } from '../../../core/recipe/defaults.ts';
 import { useBackend } from './helpers.ts';
+
+/** TRL's defaults, as the engine fills them for a job. */
+const DEFAULT_ARGS = defaultTrainingArguments('sft');
 
 before(async () => {
   await useBackend();

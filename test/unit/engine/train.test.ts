@@ -9,8 +9,12 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { TrainingArguments } from '../../../core/recipe/types.ts';
 import type { TrainEvents, TrainJob } from '../../../daemon/engine/api.ts';
 import { readSafetensors } from '../../../daemon/engine/safetensors.ts';
-import { DEFAULT_ARGS, train } from '../../../daemon/engine/train.ts';
+import { train } from '../../../daemon/engine/train.ts';
+import { defaultTrainingArguments } from '../../../core/recipe/defaults.ts';
 import { useBackend } from './helpers.ts';
+
+/** TRL's defaults, as the engine fills them for a job. */
+const DEFAULT_ARGS = defaultTrainingArguments('sft');
 
 const root = join(import.meta.dirname, '../../..');
 const example = join(root, 'examples/sft.jsonl');
