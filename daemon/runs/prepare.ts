@@ -8,24 +8,14 @@ import { ResponseError } from 'vscode-jsonrpc/node';
 import { checkDataset } from '../../core/datasets/index.ts';
 import type { Diagnostic } from '../../core/diagnostics.ts';
 import { DaemonErrorCodes, type InvalidInputData, type StartRunParams } from '../../core/protocol/daemon.ts';
-import type { FileDiagnostics } from '../../core/protocol/runs.ts';
+import type { FileDiagnostics, RunInfo } from '../../core/protocol/runs.ts';
 import { resolveRecipe } from '../../core/recipe/index.ts';
 import { quickStartArgs, quickStartSamples, samplePrompts } from '../../core/recipe/quickStart.ts';
-import type { LoraConfig, SamplesConfig, Stage, TrainingArguments } from '../../core/recipe/types.ts';
+import type { Stage, TrainingArguments } from '../../core/recipe/types.ts';
 import { nodeFiles } from '../../core/nodeFiles.ts';
 
-/** A run's validated input: what the engine's TrainJob is built from. */
-export interface PreparedRun {
-  stage: Stage;
-  model: string;
-  data: { train: string; eval?: string };
-  recipe?: string;
-  args: TrainingArguments;
-  lora: LoraConfig | null;
-  samples?: SamplesConfig;
-  /** The recipe's output_dir (absolute): the final output is also copied there. */
-  exportDir?: string;
-}
+/** A run's validated input: what the engine's TrainJob is built from (the run record's fields of the same names). */
+export type PreparedRun = Pick<RunInfo, 'stage' | 'model' | 'data' | 'recipe' | 'args' | 'lora' | 'samples' | 'exportDir'>;
 
 /** Diagnostics shown per file; more would flood a terminal and a JSON-RPC frame. */
 const MAX_DIAGNOSTICS_PER_FILE = 50;
