@@ -23,6 +23,17 @@ export function isObject(v: unknown): v is JsonObject {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** The JSON object on a record line (a leading BOM ignored); undefined when the line is not one. */
+export function parseRecordObject(lineText: string): JsonObject | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(lineText.charCodeAt(0) === 0xfeff ? lineText.slice(1) : lineText);
+  } catch {
+    return undefined;
+  }
+  return isObject(value) ? value : undefined;
+}
+
 /**
  * Text of a message content: a string, or OpenAI-style parts whose `text` parts are joined.
  * Undefined when it is neither; null counts as empty (assistant turns that only call tools).
@@ -211,13 +222,8 @@ const FORMAT_KEYS = new Set(['messages', 'conversations', 'instruction', 'input'
  * JSON text for the line; undefined when the line is not such a record or cannot be converted.
  */
 export function toMessagesRecord(lineText: string): string | undefined {
-  let value: unknown;
-  try {
-    value = JSON.parse(lineText.charCodeAt(0) === 0xfeff ? lineText.slice(1) : lineText);
-  } catch {
-    return undefined;
-  }
-  if (!isObject(value)) return undefined;
+  const value = parseRecordObject(lineText);
+  if (!value) return undefined;
   const format = detectFormat(value);
   let messages: Message[] | undefined;
   if (format === 'alpaca') messages = alpacaToMessages(value);

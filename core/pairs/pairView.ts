@@ -3,7 +3,7 @@
 // the record's findings.
 
 import { detectFormat } from '../datasets/detect.ts';
-import { isObject, normalizeRecord } from '../datasets/normalize.ts';
+import { isObject, normalizeRecord, parseRecordObject } from '../datasets/normalize.ts';
 import type { NormalizedRecord, Turns } from '../datasets/types.ts';
 import type { Severity } from '../diagnostics.ts';
 import type { PairView } from '../protocol/webview.ts';
@@ -37,13 +37,8 @@ export function turnsText(turns: Turns): string {
 
 /** The parsed preference record of a line, or undefined when the line is not a usable pair. */
 export function parsePair(lineText: string): { format: PairView['format']; record: PreferenceRecord } | undefined {
-  let value: unknown;
-  try {
-    value = JSON.parse(lineText.charCodeAt(0) === 0xfeff ? lineText.slice(1) : lineText);
-  } catch {
-    return undefined;
-  }
-  if (!isObject(value)) return undefined;
+  const value = parseRecordObject(lineText);
+  if (!value) return undefined;
   const format = detectFormat(value);
   if (format !== 'preference-explicit' && format !== 'preference-implicit') return undefined;
   const record = normalizeRecord(value);
