@@ -8,17 +8,9 @@ import { swapSides } from '../../core/pairs/pairEdit.ts';
 import { checkSteps } from '../../core/report/checkSteps.ts';
 import { reportData } from '../../core/report/reportData.ts';
 import { PairsSource } from '../../extension/client/panels/pairsSource.ts';
+import { prng } from '../helpers/prng.ts';
 
 const TARGET_BYTES = Number(process.env.BENCH_PAIRS_BYTES ?? 50 * 1024 * 1024);
-
-function prng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Explicit string pairs of made-up prose; chosen usually longer (a length bias), some identical pairs and duplicates. */
 function generate(): string {

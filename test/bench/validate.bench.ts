@@ -7,20 +7,12 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { availableParallelism, loadavg } from 'node:os';
+import { prng } from '../helpers/prng.ts';
 
 const RECORDS = Number(process.env.BENCH_RECORDS ?? 100_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const root = resolve(import.meta.dirname, '../..');
 const cli = process.env.ANNEAL_CLI ?? join(root, 'dist/cli.js');
-
-function prng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A varied vocabulary of made-up words so records are distinct, like real data. */
 function vocabulary(rand: () => number, size: number): string[] {

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { checkDataset, DatasetModel } from '../../../core/datasets/index.ts';
-import { prng } from './helpers.ts';
+import { prng } from '../../helpers/prng.ts';
 
 const SEEDS = [1, 2, 3, 4, 5, 6, 7, 8];
 const NOUNS = ['harbor', 'violin', 'glacier', 'lantern', 'orchard', 'compass', 'meteor', 'quarry', 'saddle', 'beacon', 'thicket', 'pigment', 'tundra', 'ferry', 'anvil', 'marble'];

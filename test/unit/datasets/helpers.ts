@@ -25,13 +25,3 @@ export function byCode(report: DatasetReport, code: string): Diagnostic[] {
 
 export const msg = (role: string, content: unknown, extra: Record<string, unknown> = {}) => ({ role, content, ...extra });
 export const chat = (...turns: [string, string][]) => JSON.stringify({ messages: turns.map(([r, c]) => msg(r, c)) });
-
-/** Deterministic PRNG (mulberry32) so failures reproduce. */
-export function prng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}

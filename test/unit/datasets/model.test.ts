@@ -4,7 +4,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { checkDataset, DatasetModel, type DatasetReport } from '../../../core/datasets/index.ts';
-import { chat, prng } from './helpers.ts';
+import { prng } from '../../helpers/prng.ts';
+import { chat } from './helpers.ts';
 
 function comparable(r: DatasetReport) {
   return { diagnostics: r.diagnostics.map((d) => ({ ...d, message: d.message })), summary: r.summary, records: r.records.map((x) => [x.line, x.format, x.style]) };
