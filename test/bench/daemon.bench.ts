@@ -3,16 +3,10 @@
 // The worker here is a load generator (a Train function that only emits timestamped metrics), bundled
 // on the fly and handed to a real daemon through ANNEAL_WORKER: the engine is not what is measured.
 
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
-import * as esbuild from 'esbuild';
+import { join } from 'node:path';
 import { RunMetricsNotification, RunStatusNotification, StartRun, Subscribe } from '../../core/protocol/daemon.ts';
-import { connectDaemon, type DaemonClient } from '../../daemon/client/connect.ts';
-
-const ROOT = resolve(import.meta.dirname, '../..');
+import type { DaemonClient } from '../../daemon/client/connect.ts';
+import { ROOT, startGeneratorDaemon, writeRecipe } from './generatorDaemon.ts';
 
 /** The load generator: emits `logging_steps` metrics per second, `max_steps` in all, each stamped. */
 const generatorSource = (root: string) => `
@@ -37,7 +31,7 @@ function percentile(sorted: number[], p: number): number {
 
 async function measure(client: DaemonClient, work: string, rate: number, seconds: number): Promise<void> {
   const recipe = join(work, `r${rate}.anneal.yaml`);
-  writeFileSync(recipe, `model: tiny\nstage: sft\ndata:\n  train: ${JSON.stringify(join(ROOT, 'examples/sft.jsonl'))}\nmax_steps: ${rate * seconds}\nlogging_steps: ${rate}\n`);
+  writeRecipe(recipe, rate * seconds, rate);
   const latencies: number[] = [];
   let runId = '';
   const done = new Promise<void>((r) => {
@@ -57,25 +51,12 @@ async function measure(client: DaemonClient, work: string, rate: number, seconds
 }
 
 async function main(): Promise<void> {
-  const work = mkdtempSync(join(tmpdir(), 'anneal-daemon-bench-'));
-  writeFileSync(join(work, 'generator.ts'), generatorSource(ROOT));
-  await esbuild.build({ entryPoints: [join(work, 'generator.ts')], bundle: true, platform: 'node', format: 'cjs', target: 'node20', outfile: join(work, 'generator.js'), logLevel: 'warning', nodePaths: [join(ROOT, 'node_modules')] });
-
-  const stateDir = join(work, 'state');
-  const daemon = spawn(process.execPath, [join(ROOT, 'dist/cli.js'), 'daemon', '--port', '0', '--state-dir', stateDir], {
-    stdio: ['ignore', 'pipe', 'ignore'],
-    env: { ...process.env, ANNEAL_WORKER: join(work, 'generator.js') },
-  });
-  const listening = await new Promise<{ url: string }>((r) => createInterface({ input: daemon.stdout! }).once('line', (l) => r(JSON.parse(l))));
-  const client = await connectDaemon(listening.url, readFileSync(join(stateDir, 'token'), 'utf8').trim());
+  const { client, work, stop } = await startGeneratorDaemon('anneal-daemon-bench-', generatorSource(ROOT));
 
   console.log('metric delivery latency, worker emit -> subscribed WebSocket client (includes the append to metrics.jsonl):');
   await measure(client, work, 100, 5);
   await measure(client, work, 1000, 3);
-  client.close();
-  daemon.kill('SIGTERM');
-  await new Promise((r) => daemon.once('exit', r));
-  rmSync(work, { recursive: true, force: true });
+  await stop();
 }
 
 main().catch((err) => {

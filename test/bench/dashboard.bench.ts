@@ -3,19 +3,13 @@
 // emitting 100k logged steps of 8 metrics as fast as it can: time until every point is on the page,
 // and the cost of one full redraw (all charts) afterwards. Figures only; nothing is asserted.
 
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
-import * as esbuild from 'esbuild';
+import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { StartRun } from '../../core/protocol/daemon.ts';
-import { connectDaemon } from '../../daemon/client/connect.ts';
 import { downsampleIndices, gather } from '../../webviews/dashboard/downsample.ts';
 import { Series } from '../../webviews/dashboard/series.ts';
+import { ROOT, startGeneratorDaemon, writeRecipe } from './generatorDaemon.ts';
 
-const ROOT = resolve(import.meta.dirname, '../..');
 const N = 100_000;
 
 function pureDataPath(): void {
@@ -61,28 +55,18 @@ runWorker(async (job, events, signal) => {
 `;
 
 async function browserPath(): Promise<void> {
-  const work = mkdtempSync(join(tmpdir(), 'anneal-dashboard-bench-'));
-  writeFileSync(join(work, 'generator.ts'), generatorSource(ROOT));
-  await esbuild.build({ entryPoints: [join(work, 'generator.ts')], bundle: true, platform: 'node', format: 'cjs', target: 'node20', outfile: join(work, 'generator.js'), logLevel: 'warning', nodePaths: [join(ROOT, 'node_modules')] });
-  const stateDir = join(work, 'state');
-  const daemon = spawn(process.execPath, [join(ROOT, 'dist/cli.js'), 'daemon', '--port', '0', '--state-dir', stateDir], {
-    stdio: ['ignore', 'pipe', 'ignore'],
-    env: { ...process.env, ANNEAL_WORKER: join(work, 'generator.js') },
-  });
+  const { client, work, port, token, stop } = await startGeneratorDaemon('anneal-dashboard-bench-', generatorSource(ROOT));
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'] });
   try {
-    const listening = await new Promise<{ url: string; port: number }>((r) => createInterface({ input: daemon.stdout! }).once('line', (l) => r(JSON.parse(l))));
-    const token = readFileSync(join(stateDir, 'token'), 'utf8').trim();
-    const client = await connectDaemon(listening.url, token);
     const recipe = join(work, 'r.anneal.yaml');
-    writeFileSync(recipe, `model: tiny\nstage: sft\ndata:\n  train: ${JSON.stringify(join(ROOT, 'examples/sft.jsonl'))}\nmax_steps: ${N}\nlogging_steps: 1\n`);
+    writeRecipe(recipe, N, 1);
     const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
-    await page.goto(`http://127.0.0.1:${listening.port}/#token=${token}`);
+    await page.goto(`http://127.0.0.1:${port}/#token=${token}`);
     await page.waitForSelector('#no-runs:not([hidden]), #run-status');
     const started = performance.now();
     const { run } = await client.connection.sendRequest(StartRun.type, { stage: 'sft', recipe });
     // The page follows the newest run when it loads; reload it onto this one.
-    await page.goto(`http://127.0.0.1:${listening.port}/?run=${run.id}`);
+    await page.goto(`http://127.0.0.1:${port}/?run=${run.id}`);
     const redraws: number[] = [];
     const poll = setInterval(() => {
       void page.evaluate(() => Number(document.body.dataset.redrawMs)).then((ms) => redraws.push(ms), () => {});
@@ -102,12 +86,9 @@ async function browserPath(): Promise<void> {
     }
     full.sort((a, b) => a - b);
     console.log(`browser: full redraw of 8 charts x ${N} points after a smoothing change: median ${full[2]!.toFixed(1)} ms (min ${full[0]!.toFixed(1)}, max ${full[4]!.toFixed(1)})`);
-    client.close();
   } finally {
     await browser.close();
-    daemon.kill('SIGTERM');
-    await new Promise((r) => daemon.once('exit', r));
-    rmSync(work, { recursive: true, force: true });
+    await stop();
   }
 }
 
