@@ -3,13 +3,14 @@
 // 2 for usage or I/O problems. Datasets are streamed from disk in chunks, so file size is not bounded
 // by memory for the text itself.
 
-import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { Diagnostic } from '../../core/diagnostics.ts';
-import { decodeLines, DatasetModel, findDatasetInfo, type DatasetCheckOptions, type DatasetKind, type DatasetSummary, type NormalizedRecord } from '../../core/datasets/index.ts';
+import { DatasetModel, findDatasetInfo, type DatasetCheckOptions, type DatasetKind, type DatasetSummary, type NormalizedRecord } from '../../core/datasets/index.ts';
 import { nodeFiles } from '../../core/nodeFiles.ts';
 import { loadTokenizerFromFolder } from '../../core/tokenize/index.ts';
 import { checkRecipeFile, isRecipePath, UnreadableFileError } from './validateRecipe.ts';
+import { lineChunks } from './lineChunks.ts';
 import { analyzeInParallel, runWorker, WORKER_COMMAND, workerCount } from './validateParallel.ts';
 
 const KINDS: DatasetKind[] = ['sft', 'preference', 'prompt-only', 'text', 'unpaired-preference'];
@@ -125,23 +126,7 @@ async function checkDatasetFile(file: string, base: DatasetCheckOptions, cli: Va
       const report = model.report();
       return { diagnostics: report.diagnostics, summary: report.summary };
     }
-    const buffer = Buffer.allocUnsafe(CHUNK_BYTES);
-    let pending: Buffer | undefined;
-    for (;;) {
-      const n = readSync(fd, buffer, 0, CHUNK_BYTES, null);
-      if (n === 0) break;
-      const data = pending ? Buffer.concat([pending, buffer.subarray(0, n)]) : buffer.subarray(0, n);
-      const lastNewline = data.lastIndexOf(10);
-      if (lastNewline < 0) {
-        pending = Buffer.from(data);
-        continue;
-      }
-      const { lines, invalidUtf8 } = decodeLines(data.subarray(0, lastNewline));
-      model.appendLines(lines, invalidUtf8);
-      pending = Buffer.from(data.subarray(lastNewline + 1));
-    }
-    const { lines, invalidUtf8 } = decodeLines(pending ?? Buffer.alloc(0));
-    model.appendLines(lines, invalidUtf8);
+    for (const { lines, invalidUtf8 } of lineChunks(fd, CHUNK_BYTES)) model.appendLines(lines, invalidUtf8);
     const report = model.report();
     return { diagnostics: report.diagnostics, summary: report.summary };
   } catch (err) {

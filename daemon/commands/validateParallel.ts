@@ -6,14 +6,13 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Worker, parentPort, workerData } from 'node:worker_threads';
-import { decodeLines } from '../../core/datasets/bytes.ts';
 import { packFacts, unpackFacts, type PackedFacts } from '../../core/datasets/factsTransfer.ts';
 import { analyzeLines } from '../../core/datasets/model.ts';
 import type { DatasetModel } from '../../core/datasets/index.ts';
 import type { DatasetCheckOptions, DatasetInfoEntry, NormalizedRecord } from '../../core/datasets/types.ts';
-import type { LineFacts } from '../../core/datasets/lineAnalysis.ts';
 import { nodeFiles } from '../../core/nodeFiles.ts';
 import { loadTokenizerFromFolder } from '../../core/tokenize/index.ts';
+import { lineChunks, type LineRange } from './lineChunks.ts';
 
 /** Below this size one thread is faster than starting workers. */
 export const PARALLEL_MIN_BYTES = 24 << 20;
@@ -21,12 +20,8 @@ const READ_BYTES = 8 << 20;
 export const WORKER_COMMAND = 'validate-worker';
 
 /** What a worker needs to rebuild the check options (functions cannot cross threads). */
-export interface WorkerJob {
+export interface WorkerJob extends LineRange {
   file: string;
-  start: number;
-  end: number;
-  /** Whether this range ends the file (keeps the final, unterminated line). */
-  last: boolean;
   options: { kind?: string; maxLength?: number; datasetInfo?: DatasetInfoEntry; nearDuplicates?: boolean };
   modelDir?: string;
 }
@@ -106,31 +101,9 @@ export function runWorker(): void {
   }
   const fd = openSync(job.file, 'r');
   try {
-    const buffer = Buffer.allocUnsafe(READ_BYTES);
-    let pending: Buffer | undefined;
-    let position = job.start;
-    const post = (facts: LineFacts[]) => {
-      const packet = packFacts(facts);
+    for (const { lines, invalidUtf8 } of lineChunks(fd, READ_BYTES, job)) {
+      const packet = packFacts(analyzeLines(lines, options, invalidUtf8));
       parentPort!.postMessage(packet, [packet.ints.buffer as ArrayBuffer, packet.signatures.buffer as ArrayBuffer]);
-    };
-    while (position < job.end) {
-      const n = readSync(fd, buffer, 0, Math.min(READ_BYTES, job.end - position), position);
-      if (n === 0) break;
-      position += n;
-      const data = pending ? Buffer.concat([pending, buffer.subarray(0, n)]) : buffer.subarray(0, n);
-      const lastNewline = data.lastIndexOf(10);
-      if (lastNewline < 0) {
-        pending = Buffer.from(data);
-        continue;
-      }
-      const { lines, invalidUtf8 } = decodeLines(data.subarray(0, lastNewline));
-      post(analyzeLines(lines, options, invalidUtf8));
-      pending = Buffer.from(data.subarray(lastNewline + 1));
-    }
-    // A middle range ends right after a line break; only the file's last range has a final line.
-    if (job.last) {
-      const { lines, invalidUtf8 } = decodeLines(pending ?? Buffer.alloc(0));
-      post(analyzeLines(lines, options, invalidUtf8));
     }
   } finally {
     closeSync(fd);
