@@ -6,7 +6,7 @@ import { ListRuns, ResumeRun, RunMetricsNotification, RunsChangedNotification, R
 import type { RunInfo } from '../../core/protocol/runs.ts';
 import { browserNav, syncUrlRuns, type ViewBoot } from '../shared/boot.ts';
 import type { SessionState } from '../shared/daemonSession.ts';
-import { h, setAttr } from '../shared/dom.ts';
+import { frameScheduler, h, setAttr, showBanner } from '../shared/dom.ts';
 import { runLabel } from '../shared/runLabel.ts';
 import { RunFeed } from '../shared/runFeed.ts';
 import { loadPrefs, savePrefs } from '../shared/prefs.ts';
@@ -34,7 +34,7 @@ export class DashboardApp {
   private runs: RunInfo[] = [];
   private smoothing = 0.6;
   private log = false;
-  private frame = 0;
+  private readonly schedule = frameScheduler(() => this.draw());
   private structureDirty = true;
   private colors: string[] = [];
 
@@ -222,17 +222,7 @@ export class DashboardApp {
   }
 
   private showBanner(text: string | undefined, error: boolean): void {
-    this.banner.hidden = !text;
-    this.banner.textContent = text ?? '';
-    this.banner.classList.toggle('error', error);
-  }
-
-  private schedule(): void {
-    if (this.frame) return;
-    this.frame = requestAnimationFrame(() => {
-      this.frame = 0;
-      this.draw();
-    });
+    showBanner(this.banner, text, error);
   }
 
   private runColor(index: number): string {

@@ -10,7 +10,7 @@ import '../shared/theme.css';
 import './style.css';
 
 import type { HostToView, PairFilter, PairsResetMessage, PairView, ViewToHost } from '../../core/protocol/webview.ts';
-import { h } from '../shared/dom.ts';
+import { frameScheduler, h } from '../shared/dom.ts';
 import { vscodeApi } from '../shared/vscodeChannel.ts';
 import { keyAction, type KeyAction } from './keys.ts';
 import { PageCache } from './pageCache.ts';
@@ -117,14 +117,7 @@ function render(): void {
   }
 }
 
-let frame = 0;
-function scheduleRender(): void {
-  if (frame) return;
-  frame = requestAnimationFrame(() => {
-    frame = 0;
-    render();
-  });
-}
+const scheduleRender = frameScheduler(render);
 
 function rebuildAll(): void {
   for (const row of rendered.values()) row.el.remove();

@@ -7,7 +7,7 @@ import type { RunInfo } from '../../core/protocol/runs.ts';
 import { browserNav, syncUrlRuns, type ViewBoot } from '../shared/boot.ts';
 import { copyText } from '../shared/clipboard.ts';
 import type { SessionState } from '../shared/daemonSession.ts';
-import { h, setAttr } from '../shared/dom.ts';
+import { frameScheduler, h, setAttr, showBanner } from '../shared/dom.ts';
 import { runLabel } from '../shared/runLabel.ts';
 import { RunFeed } from '../shared/runFeed.ts';
 import { SampleStore, applySampleNotification, type RunSamples } from './sampleStore.ts';
@@ -20,7 +20,7 @@ export class SamplesApp {
   private runs: RunInfo[] = [];
   private mode: Mode = 'step';
   private prompt: string | undefined;
-  private frame = 0;
+  private readonly schedule = frameScheduler(() => this.draw());
 
   private readonly runPicker = h('vscode-single-select', { id: 'run-picker', 'aria-label': 'Run' }) as HTMLElement & { value: string };
   private readonly modeStep = h('vscode-button', { id: 'mode-step' }, 'By step');
@@ -116,17 +116,7 @@ export class SamplesApp {
   }
 
   private showBanner(text: string | undefined, error: boolean): void {
-    this.banner.hidden = !text;
-    this.banner.textContent = text ?? '';
-    this.banner.classList.toggle('error', error);
-  }
-
-  private schedule(): void {
-    if (this.frame) return;
-    this.frame = requestAnimationFrame(() => {
-      this.frame = 0;
-      this.draw();
-    });
+    showBanner(this.banner, text, error);
   }
 
   private draw(): void {

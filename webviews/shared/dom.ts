@@ -25,3 +25,22 @@ export function setAttr(el: Element, name: string, value: string | undefined): v
     if (el.hasAttribute(name)) el.removeAttribute(name);
   } else if (el.getAttribute(name) !== value) el.setAttribute(name, value);
 }
+
+/** Shows `text` in a banner (styled as an error when `error`), or hides the banner when there is none. */
+export function showBanner(banner: HTMLElement, text: string | undefined, error: boolean): void {
+  banner.hidden = !text;
+  banner.textContent = text ?? '';
+  banner.classList.toggle('error', error);
+}
+
+/** A function that asks for `draw` on the next animation frame; calls before it runs coalesce into one draw. */
+export function frameScheduler(draw: () => void): () => void {
+  let frame = 0;
+  return () => {
+    if (frame) return;
+    frame = requestAnimationFrame(() => {
+      frame = 0;
+      draw();
+    });
+  };
+}
