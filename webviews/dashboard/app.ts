@@ -80,8 +80,8 @@ export class DashboardApp {
   private render(): void {
     const toolbar = h(
       'div',
-      { class: 'toolbar' },
-      h('label', { class: 'picker-label' }, 'Runs', this.picker),
+      { class: 'anneal-toolbar' },
+      h('label', { class: 'anneal-picker-label' }, 'Runs', this.picker),
       this.stopButton,
       this.resumeButton,
       h('span', { class: 'spacer' }),
@@ -266,7 +266,7 @@ export class DashboardApp {
     for (const group of groupMetrics(names)) {
       let section = this.groups.get(group.name);
       if (!section) {
-        section = h('section', { class: 'group', 'data-group': group.name }, h('h2', {}, group.name), h('div', { class: 'charts' }));
+        section = h('section', { class: 'group', 'data-group': group.name }, h('h2', { class: 'anneal-heading' }, group.name), h('div', { class: 'charts' }));
         this.groups.set(group.name, section);
       }
       const grid = section.querySelector('.charts')!;

@@ -42,7 +42,7 @@ export class SamplesApp {
     });
     if (boot.host === 'browser') root.append(browserNav('samples', () => this.feed.shown.slice()));
     root.append(
-      h('div', { class: 'toolbar' }, h('label', { class: 'picker-label' }, 'Run', this.runPicker), h('span', { class: 'modes' }, this.modeStep, this.modePrompt), this.promptPicker),
+      h('div', { class: 'anneal-toolbar' }, h('label', { class: 'anneal-picker-label' }, 'Run', this.runPicker), h('span', { class: 'modes' }, this.modeStep, this.modePrompt), this.promptPicker),
       this.banner,
       this.summary,
       this.list,
@@ -153,7 +153,7 @@ export class SamplesApp {
   /** Newest step first: that is what a user watching training wants to read. */
   private byStep(data: RunSamples): HTMLElement[] {
     return [...data.steps].reverse().map((entry) =>
-      h('section', { class: 'step', 'data-step': entry.step }, h('h2', {}, `Step ${entry.step}`), ...entry.samples.map((s) => this.card(s.prompt, s.completion, undefined))),
+      h('section', { class: 'step', 'data-step': entry.step }, h('h2', { class: 'anneal-heading' }, `Step ${entry.step}`), ...entry.samples.map((s) => this.card(s.prompt, s.completion, undefined))),
     );
   }
 
@@ -161,7 +161,7 @@ export class SamplesApp {
     if (!this.prompt) return [];
     const rows = data.byPrompt(this.prompt);
     return [
-      h('section', { class: 'prompt-head' }, h('h2', {}, 'Prompt'), h('pre', { class: 'prompt' }, this.prompt)),
+      h('section', { class: 'prompt-head' }, h('h2', { class: 'anneal-heading' }, 'Prompt'), h('pre', { class: 'prompt' }, this.prompt)),
       ...rows.flatMap((row) => row.completions.map((c) => this.card(undefined, c, row.step))),
     ];
   }
