@@ -4,7 +4,7 @@
 // restarted daemon has a new token), a login form asks for it.
 
 import { BrowserChannel } from './browserChannel.ts';
-import { Listeners, type ChannelState, type ChannelStateEvent, type FrameChannel } from './channel.ts';
+import { ListeningChannel } from './channel.ts';
 import { h } from './dom.ts';
 
 const STORAGE_KEY = 'anneal.token';
@@ -58,27 +58,17 @@ export function daemonSocketUrl(): string {
  * A FrameChannel that owns the login: it connects with the current token and, when there is none or
  * the daemon refuses it, shows the form and reconnects with what the user enters.
  */
-export class BrowserAuthChannel implements FrameChannel {
+export class BrowserAuthChannel extends ListeningChannel {
   private inner: BrowserChannel | undefined;
-  private readonly frames = new Listeners<string>();
-  private readonly states = new Listeners<ChannelStateEvent>();
   private form: HTMLElement | undefined;
-  state: ChannelState = 'connecting';
 
   /** `app`: the view's root, hidden while the form shows. */
-  constructor(private readonly app: HTMLElement, private token = initialToken()) {}
+  constructor(private readonly app: HTMLElement, private token = initialToken()) {
+    super();
+  }
 
   send(frame: string): void {
     this.inner?.send(frame);
-  }
-  onFrame(listener: (frame: string) => void) {
-    return this.frames.add(listener);
-  }
-  onState(listener: (event: ChannelStateEvent) => void) {
-    return this.states.add(listener);
-  }
-  onShowRuns(): () => void {
-    return () => {};
   }
 
   start(): void {

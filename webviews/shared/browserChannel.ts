@@ -3,7 +3,7 @@
 // (`anneal.token.<token>`, next to `anneal.v1`, which the daemon selects); the daemon also checks
 // that the Origin is its own. A dropped socket is reopened with backoff.
 
-import { Listeners, type ChannelState, type ChannelStateEvent, type FrameChannel } from './channel.ts';
+import { ListeningChannel, type ChannelStateEvent } from './channel.ts';
 
 /** Mirrors daemon/server/auth.ts (the browser bundle must not import daemon code). */
 const PROTOCOL = 'anneal.v1';
@@ -14,28 +14,18 @@ export function reconnectDelayMs(attempt: number): number {
   return Math.min(8000, 500 * 2 ** attempt);
 }
 
-export class BrowserChannel implements FrameChannel {
-  private readonly frames = new Listeners<string>();
-  private readonly states = new Listeners<ChannelStateEvent>();
+export class BrowserChannel extends ListeningChannel {
   private socket: WebSocket | undefined;
   private attempt = 0;
   private stopped = false;
-  state: ChannelState = 'connecting';
 
   /** `url`: ws://host:port/ of the daemon; `token`: its secret. */
-  constructor(private readonly url: string, private readonly token: string) {}
+  constructor(private readonly url: string, private readonly token: string) {
+    super();
+  }
 
   send(frame: string): void {
     if (this.socket?.readyState === WebSocket.OPEN) this.socket.send(frame);
-  }
-  onFrame(listener: (frame: string) => void) {
-    return this.frames.add(listener);
-  }
-  onState(listener: (event: ChannelStateEvent) => void) {
-    return this.states.add(listener);
-  }
-  onShowRuns(): () => void {
-    return () => {};
   }
 
   start(): void {

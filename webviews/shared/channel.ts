@@ -26,6 +26,27 @@ export interface FrameChannel {
   readonly state: ChannelState;
 }
 
+/** What every FrameChannel shares: the frame and state listeners (subclasses fire them) and the state. */
+export abstract class ListeningChannel implements FrameChannel {
+  protected readonly frames = new Listeners<string>();
+  protected readonly states = new Listeners<ChannelStateEvent>();
+  state: ChannelState = 'connecting';
+
+  abstract send(frame: string): void;
+  abstract start(): void;
+
+  onFrame(listener: (frame: string) => void): () => void {
+    return this.frames.add(listener);
+  }
+  onState(listener: (event: ChannelStateEvent) => void): () => void {
+    return this.states.add(listener);
+  }
+  /** Only a VS Code host asks a view to show runs; elsewhere this never fires. */
+  onShowRuns(_listener: (runIds: string[]) => void): () => void {
+    return () => {};
+  }
+}
+
 /** A tiny listener set, so channels need no event library. */
 export class Listeners<T> {
   private readonly set = new Set<(value: T) => void>();

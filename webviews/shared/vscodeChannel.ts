@@ -2,7 +2,7 @@
 // messages and come back the same way; the host reports its daemon socket with `relay/state`.
 
 import type { HostToView, ViewToHost } from '../../core/protocol/webview.ts';
-import { Listeners, type ChannelState, type ChannelStateEvent, type FrameChannel } from './channel.ts';
+import { Listeners, ListeningChannel } from './channel.ts';
 
 /** The part of VS Code's webview API we use (`acquireVsCodeApi()` may be called only once). */
 export interface VsCodeApi {
@@ -24,24 +24,17 @@ export function vscodeApi(): VsCodeApi | undefined {
   return (api = acquireVsCodeApi());
 }
 
-export class VsCodeChannel implements FrameChannel {
-  private readonly frames = new Listeners<string>();
-  private readonly states = new Listeners<ChannelStateEvent>();
+export class VsCodeChannel extends ListeningChannel {
   private readonly showRuns = new Listeners<string[]>();
-  state: ChannelState = 'connecting';
 
-  constructor(private readonly vscode: VsCodeApi) {}
+  constructor(private readonly vscode: VsCodeApi) {
+    super();
+  }
 
   send(frame: string): void {
     if (this.state === 'open') this.vscode.postMessage({ type: 'rpc', frame });
   }
-  onFrame(listener: (frame: string) => void) {
-    return this.frames.add(listener);
-  }
-  onState(listener: (event: ChannelStateEvent) => void) {
-    return this.states.add(listener);
-  }
-  onShowRuns(listener: (runIds: string[]) => void) {
+  override onShowRuns(listener: (runIds: string[]) => void): () => void {
     return this.showRuns.add(listener);
   }
 
