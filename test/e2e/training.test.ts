@@ -9,13 +9,13 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync 
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type Browser, type Frame, type Page } from 'playwright-core';
+import type { Browser, Frame, Page } from 'playwright-core';
 import { ensureServerBuilt } from '../integration/lsp/lspClient.ts';
-import { chromiumPath, ensureInstalled, startCodeServer, type CodeServer } from './codeServer.ts';
+import { ensureInstalled, startCodeServer, type CodeServer } from './codeServer.ts';
+import { LONG, openWorkbench } from './workbench.ts';
 
 const repoRoot = resolve(import.meta.dirname, '../..');
 const artifacts = join(repoRoot, 'test-results/e2e');
-const LONG = 90_000;
 /** Long enough that the run is still going when the test stops it; samples come every 25 steps. */
 const MAX_STEPS = 400;
 
@@ -87,19 +87,7 @@ describe('Anneal training flows in a real VS Code (code-server)', () => {
         'security.workspace.trust.enabled': false,
       },
     });
-    browser = await chromium.launch({
-      executablePath: chromiumPath,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
-    });
-    page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-    page.on('console', (m) => {
-      if (m.type() === 'error') consoleErrors.push(m.text());
-    });
-    const payload = JSON.stringify([['extensionDevelopmentPath', `vscode-remote://127.0.0.1:${server.port}${repoRoot}`]]);
-    await page.goto(`${server.url}/?folder=${encodeURIComponent(workspace)}&payload=${encodeURIComponent(payload)}`);
-    await page.waitForSelector('.monaco-workbench', { timeout: LONG });
-    await page.waitForSelector('.explorer-folders-view .monaco-list-row', { timeout: LONG });
+    ({ browser, page } = await openWorkbench(server, repoRoot, workspace, consoleErrors));
   });
 
   after(async () => {

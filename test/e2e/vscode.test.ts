@@ -7,16 +7,16 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync } fr
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { ensureServerBuilt } from '../integration/lsp/lspClient.ts';
-import { chromiumPath, ensureInstalled, startCodeServer, type CodeServer } from './codeServer.ts';
+import { ensureInstalled, startCodeServer, type CodeServer } from './codeServer.ts';
+import { LONG, openWorkbench } from './workbench.ts';
 
 const repoRoot = resolve(import.meta.dirname, '../..');
 const artifacts = join(repoRoot, 'test-results/e2e');
 /** The datasets fixture when it exists (json-syntax, missing-field, role-typo, duplicate), else ours with the same faults. */
 const fixture = [join(repoRoot, 'test/fixtures/datasets/faulty.jsonl'), join(repoRoot, 'test/fixtures/e2e/faulty.jsonl')].find((f) => existsSync(f))!;
 const expectedCodes = ['json-syntax', 'missing-field', 'role-typo', 'duplicate-record'];
-const LONG = 90_000;
 
 /** Widgets fade in; screenshots wait until the one showing `text` and its ancestors are opaque. */
 async function waitOpaque(page: Page, selector: string, text: string): Promise<void> {
@@ -48,19 +48,7 @@ describe('Anneal in a real VS Code (code-server)', () => {
     workspace = mkdtempSync(join(tmpdir(), 'anneal-e2e-ws-'));
     copyFileSync(fixture, join(workspace, 'faulty.jsonl'));
     server = await startCodeServer(workspace);
-    browser = await chromium.launch({
-      executablePath: chromiumPath,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
-    });
-    page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-    page.on('console', (m) => {
-      if (m.type() === 'error') consoleErrors.push(m.text());
-    });
-    const payload = JSON.stringify([['extensionDevelopmentPath', `vscode-remote://127.0.0.1:${server.port}${repoRoot}`]]);
-    await page.goto(`${server.url}/?folder=${encodeURIComponent(workspace)}&payload=${encodeURIComponent(payload)}`);
-    await page.waitForSelector('.monaco-workbench', { timeout: LONG });
-    await page.waitForSelector('.explorer-folders-view .monaco-list-row', { timeout: LONG });
+    ({ browser, page } = await openWorkbench(server, repoRoot, workspace, consoleErrors));
   });
 
   after(async () => {
