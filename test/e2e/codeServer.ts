@@ -38,6 +38,12 @@ export interface CodeServer {
   stop(): Promise<void>;
 }
 
+const QUIET_SETTINGS: Record<string, unknown> = {
+  'workbench.startupEditor': 'none',
+  'workbench.welcomePage.walkthroughs.openOnInstall': false,
+  'security.workspace.trust.enabled': false,
+};
+
 export interface CodeServerOptions {
   /** User settings, written to both the User and the Machine settings (machine-scoped ones need the latter). */
   settings?: Record<string, unknown>;
@@ -47,11 +53,11 @@ export interface CodeServerOptions {
 export async function startCodeServer(folder: string, timeoutMs = 120_000, options: CodeServerOptions = {}): Promise<CodeServer> {
   const port = await freePort();
   const scratch = mkdtempSync(join(tmpdir(), 'anneal-e2e-cs-'));
-  if (options.settings) {
-    for (const scope of ['User', 'Machine']) {
-      mkdirSync(join(scratch, 'user-data', scope), { recursive: true });
-      writeFileSync(join(scratch, 'user-data', scope, 'settings.json'), JSON.stringify(options.settings, null, 2));
-    }
+  // No welcome page, walkthrough or trust prompt: they open late and take focus from what a test types.
+  const settings = { ...QUIET_SETTINGS, ...options.settings };
+  for (const scope of ['User', 'Machine']) {
+    mkdirSync(join(scratch, 'user-data', scope), { recursive: true });
+    writeFileSync(join(scratch, 'user-data', scope, 'settings.json'), JSON.stringify(settings, null, 2));
   }
   const env = {
     ...process.env,

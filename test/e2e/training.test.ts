@@ -12,31 +12,12 @@ import { after, before, describe, it } from 'node:test';
 import type { Browser, Frame, Page } from 'playwright-core';
 import { ensureServerBuilt } from '../integration/lsp/lspClient.ts';
 import { ensureInstalled, startCodeServer, type CodeServer } from './codeServer.ts';
-import { LONG, openWorkbench } from './workbench.ts';
+import { LONG, openFile, openWorkbench, runCommand } from './workbench.ts';
 
 const repoRoot = resolve(import.meta.dirname, '../..');
 const artifacts = join(repoRoot, 'test-results/e2e');
 /** Long enough that the run is still going when the test stops it; samples come every 25 steps. */
 const MAX_STEPS = 400;
-
-/** Runs a command from the palette by its full title. */
-async function runCommand(page: Page, title: string): Promise<void> {
-  await page.keyboard.press('F1');
-  await page.waitForSelector('.quick-input-widget input', { state: 'visible', timeout: LONG });
-  await page.keyboard.type(title);
-  await page.waitForSelector(`.quick-input-list .monaco-list-row[aria-label*="${title}"]`, { timeout: LONG });
-  await page.keyboard.press('Enter');
-}
-
-/** Opens a workspace file through Quick Open and waits for its tab. */
-async function openFile(page: Page, name: string): Promise<void> {
-  await page.keyboard.press('Control+P');
-  await page.waitForSelector('.quick-input-widget input', { state: 'visible', timeout: LONG });
-  await page.keyboard.type(name);
-  await page.waitForSelector(`.quick-input-list .monaco-list-row[aria-label*="${name}"]`, { timeout: LONG });
-  await page.keyboard.press('Enter');
-  await page.waitForSelector(`.tab.active[aria-label*="${name}"]`, { timeout: LONG });
-}
 
 /** The webview frame whose body has data-view-kind=`kind` (code-server nests it two iframes deep). */
 async function viewFrame(page: Page, kind: string): Promise<Frame> {
@@ -83,8 +64,6 @@ describe('Anneal training flows in a real VS Code (code-server)', () => {
       settings: {
         'anneal.daemon.stateDir': stateDir,
         'anneal.train.maxSteps': MAX_STEPS,
-        'workbench.startupEditor': 'none',
-        'security.workspace.trust.enabled': false,
       },
     });
     ({ browser, page } = await openWorkbench(server, repoRoot, workspace, consoleErrors));

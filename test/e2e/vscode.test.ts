@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { ensureServerBuilt } from '../integration/lsp/lspClient.ts';
 import { ensureInstalled, startCodeServer, type CodeServer } from './codeServer.ts';
-import { LONG, openWorkbench } from './workbench.ts';
+import { LONG, openFile, openWorkbench, runCommand } from './workbench.ts';
 
 const repoRoot = resolve(import.meta.dirname, '../..');
 const artifacts = join(repoRoot, 'test-results/e2e');
@@ -60,12 +60,7 @@ describe('Anneal in a real VS Code (code-server)', () => {
   it('shows the dataset problems in the Problems panel and the summary in the status bar', async () => {
     // Open the dataset through Quick Open, as a user would.
     await page.locator('.monaco-workbench').click({ position: { x: 700, y: 400 } });
-    await page.keyboard.press('Control+P');
-    await page.waitForSelector('.quick-input-widget input', { state: 'visible', timeout: LONG });
-    await page.keyboard.type('faulty.jsonl');
-    await page.waitForSelector('.quick-input-list .monaco-list-row[aria-label*="faulty.jsonl"]', { timeout: LONG });
-    await page.keyboard.press('Enter');
-    await page.waitForSelector('.tab[aria-label*="faulty.jsonl"]', { timeout: LONG });
+    await openFile(page, 'faulty.jsonl');
     // The extension activates, starts the server, and squiggles appear.
     await page.waitForSelector('.monaco-editor .squiggly-error', { timeout: LONG });
     await page.waitForFunction(() => /records · /.test((document.querySelector('.part.statusbar') as HTMLElement | null)?.innerText ?? ''), undefined, { timeout: LONG });
@@ -95,11 +90,7 @@ describe('Anneal in a real VS Code (code-server)', () => {
   it('runs "Anneal: Show Dataset Summary" from the command palette', async () => {
     // Click inside line 1 itself: the CodeLens ("Train SFT | Report") sits above it in the view-lines area.
     await page.locator('.monaco-editor .view-lines .view-line').first().click({ position: { x: 5, y: 5 } });
-    await page.keyboard.press('F1');
-    await page.waitForSelector('.quick-input-widget input', { state: 'visible', timeout: LONG });
-    await page.keyboard.type('Anneal: Show Dataset Summary');
-    await page.waitForSelector('.quick-input-list .monaco-list-row[aria-label*="Anneal: Show Dataset Summary"]', { timeout: LONG });
-    await page.keyboard.press('Enter');
+    await runCommand(page, 'Anneal: Show Dataset Summary');
     const toast = page.locator('.notification-toast', { hasText: 'records' });
     await toast.waitFor({ timeout: LONG });
     assert.match(await toast.innerText(), /Anneal: \d+ records · \d+ errors?/);

@@ -1,5 +1,6 @@
 // Opens the VS Code workbench of a running code-server in headless Chromium, with this repository
-// loaded as the extension under development, and waits until the Explorer lists the workspace.
+// loaded as the extension under development, and waits until the Explorer lists the workspace; plus
+// the two ways tests drive it as a user would: the command palette and Quick Open.
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { chromiumPath, type CodeServer } from './codeServer.ts';
 
@@ -22,4 +23,37 @@ export async function openWorkbench(server: CodeServer, repoRoot: string, worksp
   await page.waitForSelector('.monaco-workbench', { timeout: LONG });
   await page.waitForSelector('.explorer-folders-view .monaco-list-row', { timeout: LONG });
   return { browser, page };
+}
+
+/**
+ * Types `text` into a quick input opened by `key` and accepts the row labelled `label`. A quick input
+ * closes when something else takes focus while the workbench is still settling (a notification, a
+ * late editor), so a row that never becomes visible is retried with a fresh quick input.
+ */
+async function pickFromQuickInput(page: Page, key: string, text: string, label: string): Promise<void> {
+  const row = page.locator(`.quick-input-list .monaco-list-row[aria-label*="${label}"]`).first();
+  for (let attempt = 1; ; attempt++) {
+    await page.keyboard.press(key);
+    await page.waitForSelector('.quick-input-widget input', { state: 'visible', timeout: LONG });
+    await page.keyboard.type(text);
+    try {
+      await row.waitFor({ state: 'visible', timeout: attempt < 3 ? LONG / 3 : LONG });
+      await page.keyboard.press('Enter');
+      return;
+    } catch (error) {
+      if (attempt >= 3) throw error;
+      await page.keyboard.press('Escape');
+    }
+  }
+}
+
+/** Runs a command from the palette by its full title. */
+export async function runCommand(page: Page, title: string): Promise<void> {
+  await pickFromQuickInput(page, 'F1', title, title);
+}
+
+/** Opens a workspace file through Quick Open and waits for its tab to be the active one. */
+export async function openFile(page: Page, name: string): Promise<void> {
+  await pickFromQuickInput(page, 'Control+P', name, name);
+  await page.waitForSelector(`.tab.active[aria-label*="${name}"]`, { timeout: LONG });
 }
