@@ -2,9 +2,16 @@
 // gives the same curve here and under TRL.
 import type { TrainingArguments } from '../../core/recipe/types.ts';
 
-/** Warmup steps: `warmup_steps` when positive, else ceil(warmup_ratio * total), as HF does. */
+/**
+ * Warmup steps as transformers 5's get_warmup_steps: `warmup_steps` >= 1 counts steps (truncated to
+ * an integer), a positive value below 1 is a fraction of the total, rounded up. `warmup_ratio`
+ * (transformers 4's key, still accepted by recipes) applies only when `warmup_steps` is 0, which is
+ * what the recipe-warmup-both check tells the user.
+ */
 export function warmupSteps(args: Pick<TrainingArguments, 'warmup_steps' | 'warmup_ratio'>, totalSteps: number): number {
-  return args.warmup_steps > 0 ? args.warmup_steps : Math.ceil((args.warmup_ratio ?? 0) * totalSteps);
+  const w = args.warmup_steps;
+  if (w >= 1) return Math.floor(w);
+  return Math.ceil((w > 0 ? w : args.warmup_ratio ?? 0) * totalSteps);
 }
 
 /** Multiplier of the peak learning rate for 0-based optimizer step `step`. */

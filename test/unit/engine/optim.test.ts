@@ -93,3 +93,17 @@ test('schedules follow transformers.get_scheduler', () => {
   assert.equal(lrFactor('constant_with_warmup', 50, 10, 110), 1);
   close(learningRate({ ...DEFAULT_ARGS, learning_rate: 1e-3, warmup_steps: 10, lr_scheduler_type: 'cosine' }, 60, 110), 5e-4);
 });
+
+test('warmup_steps below 1 is a fraction of the total steps (transformers 5), as the recipe schema documents', () => {
+  // TrainingArguments.get_warmup_steps: int(w) when w >= 1, else ceil(total * w).
+  assert.equal(warmupSteps({ warmup_steps: 0.1, warmup_ratio: 0 }, 95), 10);
+  assert.equal(warmupSteps({ warmup_steps: 0.5, warmup_ratio: 0 }, 7), 4);
+  assert.equal(warmupSteps({ warmup_steps: 2.7, warmup_ratio: 0 }, 100), 2);
+  // warmup_steps wins over warmup_ratio whenever it is positive (the recipe-warmup-both rule says so)
+  assert.equal(warmupSteps({ warmup_steps: 0.2, warmup_ratio: 0.5 }, 100), 20);
+  // and the learning rate actually ramps over those steps: 10% of 50 steps = 5 warmup steps
+  const args = { ...DEFAULT_ARGS, learning_rate: 1e-3, warmup_steps: 0.1, lr_scheduler_type: 'linear' as const };
+  const lrs = Array.from({ length: 7 }, (_, s) => learningRate(args, s, 50));
+  [0, 0.2, 0.4, 0.6, 0.8, 1].forEach((f, s) => close(lrs[s]!, f * 1e-3));
+  close(lrs[6]!, (1e-3 * (50 - 6)) / 45);
+});
