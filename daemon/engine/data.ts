@@ -132,16 +132,73 @@ export interface LoaderOptions {
 }
 
 /**
+ * Best-fit decreasing packing (TRL's default `packing_strategy="bfd"`): longest sequence first, each
+ * into the open row whose free space it fills most tightly, else a new row. The layout depends on
+ * the examples alone, so it is computed once per run.
+ */
+export function packRows(examples: Example[], maxLength: number): Example[][] {
+  const order = examples.map((_, i) => i).sort((a, b) => examples[b]!.ids.length - examples[a]!.ids.length || a - b);
+  const rows: Example[][] = [];
+  const free: number[] = [];
+  // byFree[f]: rows with exactly f free positions; `count` is a segment tree over f, so the tightest
+  // fitting row is found in O(log maxLength) rather than by scanning every open row.
+  const byFree: number[][] = Array.from({ length: maxLength + 1 }, () => []);
+  let size = 1;
+  while (size < maxLength + 1) size *= 2;
+  const count = new Int32Array(2 * size);
+  const bump = (f: number, d: number) => {
+    for (let node = f + size; node >= 1; node >>= 1) count[node]! += d;
+  };
+  const tightest = (need: number, node = 1, lo = 0, hi = size - 1): number => {
+    if (hi < need || count[node] === 0) return -1;
+    if (lo === hi) return lo;
+    const mid = (lo + hi) >> 1;
+    const left = tightest(need, 2 * node, lo, mid);
+    return left >= 0 ? left : tightest(need, 2 * node + 1, mid + 1, hi);
+  };
+  for (const i of order) {
+    const ex = examples[i]!;
+    const n = ex.ids.length;
+    // loadExamples truncates to the same length the loader packs to; anything longer is a bug there.
+    if (n > maxLength) throw new Error(`a ${n}-token example does not fit a packed row of ${maxLength} tokens; examples must be truncated to the row length`);
+    const f = tightest(n);
+    let r: number;
+    if (f < 0) {
+      r = rows.length;
+      rows.push([]);
+      free.push(maxLength);
+    } else {
+      r = byFree[f]!.pop()!;
+      bump(f, -1);
+    }
+    rows[r]!.push(ex);
+    free[r]! -= n;
+    if (free[r]! > 0) {
+      byFree[free[r]!]!.push(r);
+      bump(free[r]!, 1);
+    }
+  }
+  return rows;
+}
+
+/**
  * Deterministic micro-batches: epoch e's order is a permutation drawn from (seed, e) alone, so
  * resuming at micro-batch k of epoch e reproduces the uninterrupted run exactly.
+ *
+ * With packing, rows are packed once (packRows) and only their order is shuffled per epoch, as TRL
+ * packs the dataset once and its sampler shuffles the packed rows. Packing each epoch's shuffled
+ * order instead would give each epoch a different number of rows, while the loop needs one
+ * `perEpoch` for every epoch to map a micro-batch counter to (epoch, index) on resume.
  */
 export class BatchLoader {
   private planEpoch = -1;
   private plan: Example[][][] = [];
+  private readonly rows: Example[][];
   readonly perEpoch: number;
 
-  constructor(private readonly examples: Example[], private readonly opts: LoaderOptions) {
-    this.perEpoch = this.planFor(0).length;
+  constructor(examples: Example[], private readonly opts: LoaderOptions) {
+    this.rows = opts.packing ? packRows(examples, opts.maxLength) : examples.map((ex) => [ex]);
+    this.perEpoch = Math.ceil(this.rows.length / opts.batchSize);
   }
 
   /** Micro-batch `index` (0-based) of epoch `epoch`. */
@@ -155,27 +212,9 @@ export class BatchLoader {
   private planFor(epoch: number): Example[][][] {
     if (epoch === this.planEpoch) return this.plan;
     const order = this.opts.shuffle
-      ? new Rng(hashSeed(this.opts.seed, epoch)).permutation(this.examples.length)
-      : this.examples.map((_, i) => i);
-    const seqs = order.map((i) => this.examples[i]!);
-    const rows: Example[][] = [];
-    if (this.opts.packing) {
-      // Greedy in shuffled order: start a new row when the next sequence does not fit.
-      let row: Example[] = [];
-      let used = 0;
-      for (const ex of seqs) {
-        if (used + ex.ids.length > this.opts.maxLength && row.length > 0) {
-          rows.push(row);
-          row = [];
-          used = 0;
-        }
-        row.push(ex);
-        used += ex.ids.length;
-      }
-      if (row.length > 0) rows.push(row);
-    } else {
-      for (const ex of seqs) rows.push([ex]);
-    }
+      ? new Rng(hashSeed(this.opts.seed, epoch)).permutation(this.rows.length)
+      : this.rows.map((_, i) => i);
+    const rows = order.map((i) => this.rows[i]!);
     const batches: Example[][][] = [];
     for (let i = 0; i < rows.length; i += this.opts.batchSize) batches.push(rows.slice(i, i + this.opts.batchSize));
     this.planEpoch = epoch;

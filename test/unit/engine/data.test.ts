@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { tinyTokenizer } from '../../../core/tokenize/index.ts';
-import { BatchLoader, DataError, loadExamples, makeBatch } from '../../../daemon/engine/data.ts';
+import { BatchLoader, DataError, loadExamples, makeBatch, packRows } from '../../../daemon/engine/data.ts';
 import { causalBias, createModel, disposeModel, forward, initialWeights } from '../../../daemon/engine/model.ts';
 import { tinyConfig } from '../../../daemon/engine/modelSource.ts';
 import { weightedCrossEntropy } from '../../../daemon/engine/ops.ts';
@@ -128,4 +128,77 @@ test('safetensors round-trip keeps names, shapes, values and metadata', () => {
   assert.deepEqual(back.metadata, { format: 'pt' });
   assert.deepEqual(back.tensors.get('b.weight'), t.get('b.weight'));
   assert.deepEqual(back.tensors.get('a.bias'), t.get('a.bias'));
+});
+
+/** Examples with distinct first ids (1000 + index) and lengths 2..maxLen, to find them in batches. */
+function numbered(count: number, maxLen: number, seed: number): { ids: Int32Array; target: Uint8Array }[] {
+  const rng = new Rng(seed);
+  return Array.from({ length: count }, (_, i) => {
+    const n = 2 + rng.int(maxLen - 1);
+    return { ids: Int32Array.from({ length: n }, (_, t) => (t === 0 ? 1000 + i : 1 + t)), target: new Uint8Array(n).fill(1) };
+  });
+}
+
+/** Indices of the examples in a batch, read back from the first id of each segment. */
+function examplesIn(b: { batch: number; length: number; ids: Int32Array; segments: Int32Array }): number[] {
+  const seen: number[] = [];
+  for (let r = 0; r < b.batch; r++) {
+    for (let t = 0; t < b.length; t++) {
+      const at = r * b.length + t;
+      const s = b.segments[at]!;
+      if (s !== 0 && (t === 0 || b.segments[at - 1] !== s)) seen.push(b.ids[at]! - 1000);
+    }
+  }
+  return seen;
+}
+
+test('packing: every epoch has perEpoch micro-batches and sees every example exactly once', () => {
+  const ex = numbered(60, 20, 7);
+  const opts = { batchSize: 3, maxLength: 24, packing: true, seed: 9, padId: 0, shuffle: true };
+  const loader = new BatchLoader(ex, opts);
+  const orders: string[] = [];
+  for (let epoch = 0; epoch < 6; epoch++) {
+    const seen: number[] = [];
+    for (let i = 0; i < loader.perEpoch; i++) {
+      const b = loader.batchAt(epoch, i);
+      assert.equal(b.length, 24);
+      const found = examplesIn(b);
+      // each sequence lies whole inside its row: its segment is exactly as long as the example
+      for (let r = 0; r < b.batch; r++) {
+        const seg = [...b.segments.subarray(r * 24, r * 24 + 24)];
+        for (let s = 1; s <= Math.max(...seg); s++) {
+          const start = seg.indexOf(s);
+          assert.equal(seg.filter((x) => x === s).length, ex[b.ids[r * 24 + start]! - 1000]!.ids.length);
+        }
+      }
+      seen.push(...found);
+    }
+    assert.deepEqual([...seen].sort((a, z) => a - z), ex.map((_, i) => i), `epoch ${epoch} sees each example once`);
+    assert.throws(() => loader.batchAt(epoch, loader.perEpoch), /past the end/);
+    orders.push(seen.join(','));
+  }
+  assert.equal(new Set(orders).size, orders.length, 'each epoch has its own order');
+  // resume: a fresh loader reproduces any (epoch, index) without walking the epochs before it
+  const fresh = new BatchLoader(ex, opts);
+  assert.deepEqual(fresh.batchAt(4, 2), loader.batchAt(4, 2));
+  assert.deepEqual(fresh.batchAt(1, loader.perEpoch - 1), loader.batchAt(1, loader.perEpoch - 1));
+});
+
+test('without packing, every epoch still sees every example exactly once', () => {
+  const ex = numbered(17, 12, 3);
+  const loader = new BatchLoader(ex, { batchSize: 4, maxLength: 24, packing: false, seed: 2, padId: 0, shuffle: true });
+  assert.equal(loader.perEpoch, 5);
+  for (let epoch = 0; epoch < 3; epoch++) {
+    const seen: number[] = Array.from({ length: loader.perEpoch }, (_, i) => examplesIn(loader.batchAt(epoch, i))).flat();
+    assert.deepEqual(seen.sort((a, z) => a - z), ex.map((_, i) => i));
+  }
+});
+
+test('packRows is best-fit decreasing: fills rows tightly, keeps every example once', () => {
+  const ex = [3, 5, 1, 7, 3, 5].map((n, i) => ({ ids: new Int32Array(n).fill(i), target: new Uint8Array(n) }));
+  const rows = packRows(ex, 8);
+  // 7+1, 5+3, 5+3: three full rows where first-fit in file order needs four
+  assert.deepEqual(rows.map((r) => r.map((e) => e.ids.length)), [[7, 1], [5, 3], [5, 3]]);
+  assert.deepEqual(rows.flat().map((e) => e.ids[0]).sort(), [0, 1, 2, 3, 4, 5]);
+  assert.throws(() => packRows([{ ids: new Int32Array(9), target: new Uint8Array(9) }], 8), /does not fit/);
 });
