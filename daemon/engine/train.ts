@@ -36,6 +36,21 @@ function batchLoss(model: LlamaModel, lora: LoraAdapter | null, b: Batch, scale:
   return weightedCrossEntropy(logits, labels, tf.fill([sel.length], scale) as tf.Tensor1D);
 }
 
+/**
+ * Train and eval examples with their loaders. Records are cut to the loader's row length (max_length,
+ * capped by the model's position table), so none overflows a packed row or outruns the positions.
+ */
+export function prepareData(data: TrainJob['data'], args: TrainingArguments, source: ModelSource) {
+  const tok = source.tokenizer;
+  const maxLength = Math.min(args.max_length, source.config.max_position_embeddings);
+  const cut = { ...args, max_length: maxLength };
+  const trainSet = loadExamples(data.train, tok, cut);
+  const evalSet = data.eval ? loadExamples(data.eval, tok, cut) : null;
+  const loader = new BatchLoader(trainSet.examples, { batchSize: args.per_device_train_batch_size, maxLength, packing: args.packing, seed: args.seed, padId: tok.padId, shuffle: true });
+  const evalLoader = evalSet ? new BatchLoader(evalSet.examples, { batchSize: args.per_device_eval_batch_size, maxLength, packing: false, seed: args.seed, padId: tok.padId, shuffle: false }) : null;
+  return { trainSet, loader, evalLoader, maxLength };
+}
+
 /** Runs SFT for `job`; see daemon/engine/api.ts for the contract. */
 export const train: Train = async (job: TrainJob, events: TrainEvents, signal: AbortSignal): Promise<TrainResult> => {
   // TRL's defaults (core/recipe owns them) under anything the job leaves out.
@@ -46,12 +61,11 @@ export const train: Train = async (job: TrainJob, events: TrainEvents, signal: A
 
   const source: ModelSource = loadModelSource(job.model, args.seed);
   const tok = source.tokenizer;
-  const trainSet = loadExamples(job.data.train, tok, args);
-  const evalSet = job.data.eval ? loadExamples(job.data.eval, tok, args) : null;
-  if (trainSet.truncated > 0) events.log(`${trainSet.truncated} training record(s) were cut to max_length=${args.max_length} tokens`);
-  const maxLength = Math.min(args.max_length, source.config.max_position_embeddings);
-  const loader = new BatchLoader(trainSet.examples, { batchSize: args.per_device_train_batch_size, maxLength, packing: args.packing, seed: args.seed, padId: tok.padId, shuffle: true });
-  const evalLoader = evalSet ? new BatchLoader(evalSet.examples, { batchSize: args.per_device_eval_batch_size, maxLength, packing: false, seed: args.seed, padId: tok.padId, shuffle: false }) : null;
+  const { trainSet, loader, evalLoader, maxLength } = prepareData(job.data, args, source);
+  if (trainSet.truncated > 0) {
+    const why = maxLength < args.max_length ? `the model's max_position_embeddings, below max_length=${args.max_length}` : 'max_length';
+    events.log(`${trainSet.truncated} training record(s) were cut to ${maxLength} tokens (${why})`);
+  }
   const accum = Math.max(1, args.gradient_accumulation_steps);
   const totalSteps = args.max_steps > 0 ? args.max_steps : Math.max(1, Math.ceil((args.num_train_epochs * loader.perEpoch) / accum));
 
