@@ -1,6 +1,8 @@
 // `npm test`: build the bundles, type-check, then run every test layer with node's test runner.
 // Layers: unit (core/ and engine math), integration (LSP over stdio, CLI, daemon over a real socket),
 // e2e (a real VS Code in code-server driven by Chromium; test/e2e/setup.sh installs what it needs).
+// `npm run setup:native` runs first (TensorFlow's C library from PyPI, cached outside the clone), and
+// the engine's unit tests run on both the native `tensorflow` backend and wasm.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -32,12 +34,18 @@ const layers = only.length > 0 ? only : ['unit', 'integration', 'e2e'];
 run('node', ['esbuild.mjs']);
 run('npx', ['tsc', '--noEmit', '-p', '.']);
 if (layers.includes('e2e')) run('bash', ['test/e2e/setup.sh']);
+run('node', ['scripts/setup-native.mjs']);
 
 const files = layers.flatMap((layer) => testFiles(join('test', layer)));
 if (files.length === 0) {
   console.error('no test files found');
   process.exit(1);
 }
-run('node', ['--import', 'tsx', '--test', '--test-reporter=spec', ...files], {
-  env: { ...process.env, ANNEAL_TEST: '1' },
-});
+const testEnv = { ...process.env, ANNEAL_TEST: '1', TF_CPP_MIN_LOG_LEVEL: '2' };
+// The engine on native TensorFlow first (the main run below uses wasm, ANNEAL_TEST_BACKEND's default).
+const engineFiles = files.filter((f) => f.startsWith(join('test', 'unit', 'engine')));
+if (engineFiles.length > 0) {
+  console.log('\nengine unit tests on the native tensorflow backend:');
+  run('node', ['--import', 'tsx', '--test', '--test-reporter=spec', ...engineFiles], { env: { ...testEnv, ANNEAL_TEST_BACKEND: 'tensorflow' } });
+}
+run('node', ['--import', 'tsx', '--test', '--test-reporter=spec', ...files], { env: testEnv });

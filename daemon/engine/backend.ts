@@ -1,7 +1,8 @@
-// The backend ladder: CUDA (tfjs-node-gpu) -> WebGPU (Dawn) -> TensorFlow CPU (tfjs-node) -> wasm
-// SIMD -> pure JS. The first that initialises wins; the report says why each one above it was
-// skipped, in words a user can act on. Native backends are optional dependencies and are only
-// imported dynamically, so a machine without them (or without a GPU) still trains on wasm.
+// The backend ladder: CUDA (tfjs-node-gpu) -> TensorFlow CPU (tfjs-node) -> WebGPU (Dawn, a real
+// GPU adapter only) -> wasm SIMD -> pure JS. The first that initialises wins; the report says why
+// each one above it was skipped, in words a user can act on. The native backends are installed by
+// `npm run setup:native` (TensorFlow's C library from PyPI's wheels, see scripts/setup-native.mjs)
+// and only imported dynamically, so a machine without them still trains on wasm.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -11,7 +12,7 @@ import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import type { BackendReport } from './api.ts';
 
 /** Ladder order; also the names a recipe or setting may force. */
-export const BACKEND_NAMES = ['tensorflow-gpu', 'webgpu', 'tensorflow', 'wasm', 'cpu'] as const;
+export const BACKEND_NAMES = ['tensorflow-gpu', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
 
 const WASM_FILE = 'tfjs-backend-wasm-simd.wasm';
@@ -21,6 +22,11 @@ const load = (name: string): Promise<unknown> => import(name);
 
 function message(e: unknown): string {
   return e instanceof Error ? e.message.split('\n')[0]! : String(e);
+}
+
+/** npm installed the package but its addon was never built (its own install script needs Google's servers). */
+function notBuilt(e: unknown): boolean {
+  return /tfjs_binding\.node\) can not be found/.test(message(e));
 }
 
 function notInstalled(e: unknown): boolean {
@@ -56,16 +62,15 @@ const attempts: Record<BackendName, Attempt> = {
     try {
       await load('@tensorflow/tfjs-node-gpu');
     } catch (e) {
-      if (notInstalled(e)) {
-        throw new Error('not installed (@tensorflow/tfjs-node-gpu is optional; its install downloads libtensorflow, which needs internet access); it needs CUDA 11.2 + cuDNN 8.1 (libcudart.so.11, libcudnn.so.8)');
-      }
+      if (notInstalled(e)) throw new Error('not installed; for an NVIDIA GPU run `npm run setup:native -- --gpu` (needs CUDA 12 and cuDNN 9, e.g. from `pip install "tensorflow[and-cuda]"`)');
+      if (notBuilt(e)) throw new Error('installed but not built; run `npm run setup:native -- --gpu` to build it against CUDA 12');
       const m = message(e);
-      const cuda = /libcud|libcublas|libcufft|libcurand|libcusolver|libcusparse/.test(m);
-      throw new Error(cuda ? `installed but CUDA libraries are missing (${m}); install CUDA 11.2 and cuDNN 8.1 — CUDA 12 lacks libcudart.so.11` : `failed to load: ${m}`);
+      const cuda = /libcud|libcublas|libcufft|libcurand|libcusolver|libcusparse|libnccl/.test(m);
+      throw new Error(cuda ? `installed, but CUDA libraries are missing (${m}); install CUDA 12 and cuDNN 9 (e.g. \`pip install "tensorflow[and-cuda]"\`)` : `failed to load: ${m}`);
     }
     await activate('tensorflow');
     const gpu = await cudaDeviceName();
-    if (!gpu) throw new Error('loaded, but TensorFlow sees no CUDA GPU (check nvidia-smi and the CUDA 11.2 / cuDNN 8.1 libraries)');
+    if (!gpu) throw new Error('installed, but TensorFlow sees no CUDA GPU (check `nvidia-smi`, CUDA 12 and cuDNN 9); it still runs on the CPU as "tensorflow"');
     return `CUDA (${gpu})`;
   },
   webgpu: async () => {
@@ -87,11 +92,16 @@ const attempts: Record<BackendName, Attempt> = {
     return `WebGPU (${adapter.info?.description || adapter.info?.vendor || 'GPU'})`;
   },
   tensorflow: async () => {
-    try {
-      await load('@tensorflow/tfjs-node');
-    } catch (e) {
-      if (notInstalled(e)) throw new Error('not installed (@tensorflow/tfjs-node is optional; its install downloads libtensorflow, which needs internet access)');
-      throw new Error(`failed to load: ${message(e)}`);
+    // tfjs-node-gpu registers the same "tensorflow" backend and runs on the CPU without a GPU:
+    // reuse it rather than load a second copy of the kernels.
+    if (!tf.findBackend('tensorflow')) {
+      try {
+        await load('@tensorflow/tfjs-node');
+      } catch (e) {
+        if (notInstalled(e)) throw new Error('not installed; run `npm run setup:native` for TensorFlow\'s native CPU library (several times faster than wasm, and no 4 GB limit)');
+        if (notBuilt(e)) throw new Error('installed but not built; run `npm run setup:native` to build it');
+        throw new Error(`failed to load: ${message(e)}; run \`npm run setup:native\` again to rebuild it`);
+      }
     }
     await activate('tensorflow');
     return 'TensorFlow C library, CPU';

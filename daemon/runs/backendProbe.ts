@@ -27,7 +27,7 @@ export interface BackendProbe {
  * The engine's ladder (daemon/engine/backend.ts BACKEND_NAMES), repeated here because importing the
  * engine would load tfjs into the daemon; a test keeps the two equal.
  */
-export const KNOWN_BACKENDS = ['tensorflow-gpu', 'webgpu', 'tensorflow', 'wasm', 'cpu'] as const;
+export const KNOWN_BACKENDS = ['tensorflow-gpu', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
 
 /** A child that takes longer than this is stuck (loading a native backend can hang on a broken driver). */
 const PROBE_TIMEOUT_MS = 60_000;
