@@ -8,4 +8,6 @@ export interface FileAccess {
   isDirectory(path: string): boolean;
   /** Entry names in a folder; empty when it is not a folder. */
   listDir(path: string): string[];
+  /** The Hugging Face hub cache folder (core/hubCache.ts), where Hub model ids are looked up; absent: none. */
+  hubCache?(): string;
 }

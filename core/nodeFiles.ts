@@ -2,7 +2,9 @@
 // Synchronous on purpose: callers are short checks over a handful of small files.
 
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { homedir } from 'node:os';
 import type { FileAccess } from './fileAccess.ts';
+import { hubCacheDir } from './hubCache.ts';
 
 export const nodeFiles: FileAccess = {
   readText(path) {
@@ -27,4 +29,6 @@ export const nodeFiles: FileAccess = {
       return [];
     }
   },
+  // Read on each call: the environment of this process decides, as it does for the Python tools.
+  hubCache: () => hubCacheDir(process.env, homedir()),
 };

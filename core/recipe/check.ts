@@ -56,7 +56,7 @@ export function checkRecipe(text: string, filePath: string, files: FileAccess, o
   diagnostics.push(...semanticDiagnostics(document, value, filePath, files, overrides));
   diagnostics.sort(byPosition);
   if (diagnostics.some((d) => d.severity === 'error')) return { diagnostics };
-  return { diagnostics, recipe: applyDefaults(withOverrides as unknown as Recipe, filePath, overrides) };
+  return { diagnostics, recipe: applyDefaults(withOverrides as unknown as Recipe, filePath, overrides, files) };
 }
 
 /**

@@ -20,6 +20,8 @@ export const RECIPE_CODES = {
   'recipe-reward-file-missing': 'error',
   'recipe-model-missing': 'error',
   'recipe-model-incomplete': 'error',
+  'recipe-model-hub-cached': 'info',
+  'recipe-model-hub-download': 'info',
   'recipe-max-length-context': 'warning',
   // Settings that work against each other
   'recipe-rewards-missing': 'error',

@@ -1,12 +1,17 @@
 // A checked recipe turned into what a run needs: every default filled, every path absolute.
 
+import type { FileAccess } from '../fileAccess.ts';
+import { hubRefOf } from '../hubCache.ts';
 import { DEFAULT_LORA, DEFAULT_SAMPLES, defaultTrainingArguments } from './defaults.ts';
 import { TRAINING_ARGUMENT_KEYS } from './schema.ts';
 import { resolveFrom, type RecipeOverrides } from './semantic.ts';
 import type { Recipe, ResolvedRecipe, RewardSpec, SamplesConfig, TrainingArguments } from './types.ts';
 
-/** Fill TRL's defaults into a schema-valid recipe and make its paths absolute (relative to `recipeFile`). */
-export function applyDefaults(recipe: Recipe, recipeFile: string, overrides: RecipeOverrides = {}): ResolvedRecipe {
+/**
+ * Fill TRL's defaults into a schema-valid recipe and make its paths absolute (relative to `recipeFile`).
+ * With `files`, a Hub model id (`org/name[@revision]` that is no existing path) stays an id.
+ */
+export function applyDefaults(recipe: Recipe, recipeFile: string, overrides: RecipeOverrides = {}, files?: FileAccess): ResolvedRecipe {
   const args = defaultTrainingArguments(recipe.stage) as unknown as Record<string, unknown>;
   for (const key of TRAINING_ARGUMENT_KEYS) {
     const v = (recipe as unknown as Record<string, unknown>)[key];
@@ -14,7 +19,8 @@ export function applyDefaults(recipe: Recipe, recipeFile: string, overrides: Rec
   }
   // TRL: eval_steps left unset follows logging_steps.
   if (recipe.eval_steps === undefined) args.eval_steps = args.logging_steps;
-  const model = overrides.model ?? (recipe.model === 'tiny' ? 'tiny' : resolveFrom(recipeFile, recipe.model));
+  const modelPath = resolveFrom(recipeFile, recipe.model);
+  const model = overrides.model ?? (recipe.model === 'tiny' || (files && hubRefOf(recipe.model, modelPath, files)) ? recipe.model : modelPath);
   const data = overrides.data ?? {
     train: resolveFrom(recipeFile, recipe.data.train),
     ...(recipe.data.eval !== undefined ? { eval: resolveFrom(recipeFile, recipe.data.eval) } : {}),

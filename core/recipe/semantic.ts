@@ -9,6 +9,7 @@ import { kindAccepts, kindOfStage } from '../datasets/index.ts';
 import type { DatasetKind, RecordFormat } from '../datasets/types.ts';
 import type { Diagnostic, Range } from '../diagnostics.ts';
 import type { FileAccess } from '../fileAccess.ts';
+import { cachedSnapshot, hubRefOf, snapshotMissing, type HubRef } from '../hubCache.ts';
 import { RECIPE_CODES, type RecipeCode } from './codes.ts';
 import { DEFAULT_LORA, defaultTrainingArguments, LOSS_TYPES, STAGE_ONLY_KEYS } from './defaults.ts';
 import { hasKey, keyRange, valueRange, type RecipeDocument } from './document.ts';
@@ -69,7 +70,7 @@ type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
 
-/** Overrides a caller (e.g. `anneal train --data`) applies on top of the file: absolute paths. */
+/** Overrides a caller (e.g. `anneal train --data`) applies on top of the file: absolute paths (or a model's `tiny` or Hub id). */
 export interface RecipeOverrides {
   model?: string;
   data?: { train: string; eval?: string };
@@ -78,6 +79,27 @@ export interface RecipeOverrides {
 /** Resolve a path written in a recipe against the recipe's folder. */
 export function resolveFrom(recipeFile: string, path: string): string {
   return isAbsolute(path) ? path : resolve(dirname(recipeFile), path);
+}
+
+/**
+ * A Hub model id: in the cache (information, and its context length for the max_length check) or to
+ * be downloaded by the run. Never an error: whether the Hub has it is only known online.
+ */
+function hubModelCheck(hub: HubRef, files: FileAccess, folderMeant: string, add: (code: RecipeCode, message: string) => void): number | undefined {
+  const cache = files.hubCache?.();
+  const name = hub.revision === 'main' ? hub.id : `${hub.id}@${hub.revision}`;
+  const snapshot = cache === undefined ? undefined : cachedSnapshot(cache, hub, files);
+  if (!snapshot) {
+    add(
+      'recipe-model-hub-download',
+      `\`${name}\` is not in the Hugging Face cache${cache ? ` (${cache})` : ''}${folderMeant}; a run downloads its config, tokenizer and safetensors weights first (set HF_TOKEN for a gated model).`,
+    );
+    return undefined;
+  }
+  const missing = snapshotMissing(snapshot.dir, files);
+  if (missing.length > 0) add('recipe-model-hub-download', `The cached snapshot of \`${name}\` lacks ${missing.join(', ')}; a run downloads the missing files first.`);
+  else add('recipe-model-hub-cached', `\`${name}\` is in the Hugging Face cache (commit ${snapshot.commit.slice(0, 8)}, ${snapshot.dir}); runs use it without downloading.`);
+  return modelFacts(snapshot.dir, files).context;
 }
 
 /** Semantic diagnostics for a recipe value that passed (or partly passed) the schema. */
@@ -104,15 +126,17 @@ export function semanticDiagnostics(
   if (model && model !== 'tiny') {
     const dir = resolveFrom(recipeFile, model);
     const range = valueRange(document, ['model']);
-    if (!files.isDirectory(dir)) {
-      const hubId = /^[\w.-]+\/[\w.-]+$/.test(model) && !files.exists(dir);
+    const hub = hubRefOf(model, dir, files);
+    if (hub) {
+      // `models/x` with a models/ folder beside the recipe is more likely a mistyped path than an id.
+      const folderMeant = files.isDirectory(dirname(dir)) ? ` (there is no folder ${dir}, if a folder was meant)` : '';
+      context = hubModelCheck(hub, files, folderMeant, (code, message) => add(code, message, range));
+    } else if (!files.isDirectory(dir)) {
       add(
         'recipe-model-missing',
         files.exists(dir)
           ? `\`${model}\` is a file; point \`model\` at the model's folder (config.json, *.safetensors, tokenizer.json) or use \`tiny\`.`
-          : hubId
-            ? `No folder \`${model}\` next to this recipe; if it is a Hugging Face model id, download it first (huggingface-cli download ${model} --local-dir models/${model.split('/')[1]}) and point \`model\` at that folder, or use \`tiny\`.`
-            : `Model folder \`${model}\` not found (looked in ${dir}); fix the path or use \`tiny\`.`,
+          : `Model folder \`${model}\` not found (looked in ${dir}); fix the path, name a Hugging Face model id (\`org/name\`) or use \`tiny\`.`,
         range,
       );
     } else {

@@ -2,7 +2,13 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { check, codes, fixtureDir, only, span, sft } from './helpers.ts';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { nodeFiles } from '../../../core/nodeFiles.ts';
+import { checkRecipe } from '../../../core/recipe/index.ts';
+import { writeCachedModel } from '../../helpers/hubCache.ts';
+import { check, codes, fixtureDir, only, recipePath, span, sft } from './helpers.ts';
 
 const recipe = (stage: string, train: string, extra = '', model = 'tiny') => `model: ${model}\nstage: ${stage}\ndata:\n  train: ${train}\n${extra}`;
 
@@ -55,12 +61,43 @@ test('GRPO needs rewards; reward columns and files must exist', () => {
 
 test('model folders must exist and hold config, weights and tokenizer', () => {
   assert.deepEqual(codes(check(recipe('sft', 'chat.jsonl', 'learning_rate: 2.0e-5\nmax_length: 512\n', 'model'))), []);
-  const missing = only(check(recipe('sft', 'chat.jsonl', '', 'models/none')), 'recipe-model-missing');
-  assert.deepEqual(span(missing), [0, 7, 0, 18]);
-  assert.match(only(check(recipe('sft', 'chat.jsonl', '', 'Qwen/Qwen3-0.6B')), 'recipe-model-missing').message, /huggingface-cli download Qwen\/Qwen3-0.6B/);
+  const missing = only(check(recipe('sft', 'chat.jsonl', '', 'models/none/x')), 'recipe-model-missing');
+  assert.deepEqual(span(missing), [0, 7, 0, 20]);
+  assert.match(missing.message, /Model folder `models\/none\/x` not found/);
   assert.match(only(check(recipe('sft', 'chat.jsonl', '', 'chat.jsonl')), 'recipe-model-missing').message, /is a file; point `model` at the model's folder/);
   const incomplete = only(check(recipe('sft', 'chat.jsonl', '', 'model-incomplete')), 'recipe-model-incomplete');
   assert.match(incomplete.message, /lacks \*\.safetensors weights, tokenizer\.json;/);
+});
+
+test('a Hub id is looked up in the Hugging Face cache: cached (with its context), partly cached, or to be downloaded', (t) => {
+  const cache = mkdtempSync(join(tmpdir(), 'anneal-hub-recipe-'));
+  t.after(() => rmSync(cache, { recursive: true, force: true }));
+  const files = { ...nodeFiles, hubCache: () => cache };
+  const hubCheck = (model: string, extra = '') => checkRecipe(recipe('sft', 'chat.jsonl', extra, model), recipePath, files);
+  const commit = 'a'.repeat(40);
+  const folder = (name: string) => readFileSync(join(fixtureDir, 'model', name));
+  writeCachedModel(cache, 'org/cached', commit, new Map(['config.json', 'tokenizer.json', 'model.safetensors'].map((f) => [f, folder(f)])), 'main');
+
+  const cached = hubCheck('org/cached', 'max_length: 4096\n');
+  assert.deepEqual(codes(cached).sort(), ['recipe-max-length-context', 'recipe-model-hub-cached']);
+  const info = only(cached, 'recipe-model-hub-cached');
+  assert.equal(info.severity, 'info');
+  assert.deepEqual(span(info), [0, 7, 0, 17]);
+  assert.match(info.message, new RegExp(`commit aaaaaaaa, ${join(cache, 'models--org--cached', 'snapshots', commit)}`));
+  assert.equal(hubCheck('org/cached', 'max_length: 512\n').recipe?.model, 'org/cached', 'the resolved recipe keeps the id');
+  assert.equal(only(hubCheck(`org/cached@${commit}`, 'max_length: 512\n'), 'recipe-model-hub-cached').severity, 'info');
+
+  const other = only(hubCheck('org/cached@v2'), 'recipe-model-hub-download');
+  assert.match(other.message, /`org\/cached@v2` is not in the Hugging Face cache/);
+  const absent = only(hubCheck('Qwen/Qwen3-0.6B'), 'recipe-model-hub-download');
+  assert.equal(absent.severity, 'info');
+  assert.match(absent.message, new RegExp(`not in the Hugging Face cache \\(${cache}\\); a run downloads`));
+  assert.equal(hubCheck('Qwen/Qwen3-0.6B').recipe?.model, 'Qwen/Qwen3-0.6B');
+
+  writeCachedModel(cache, 'org/partial', commit, new Map([['config.json', folder('config.json')]]), 'main');
+  assert.match(only(hubCheck('org/partial'), 'recipe-model-hub-download').message, /snapshot of `org\/partial` lacks tokenizer\.json, model\.safetensors; a run downloads the missing files/);
+  // An existing folder of that name still means the folder; `rewards/x` beside an existing rewards/ hints at a typo.
+  assert.match(only(hubCheck('rewards/x'), 'recipe-model-hub-download').message, /there is no folder .*rewards\/x, if a folder was meant/);
 });
 
 test('max_length above the model context: on the value when set, on the model when defaulted', () => {
@@ -122,6 +159,8 @@ test('keys the stage ignores, loss types of another stage, eval_steps without ev
   const loss = only(check(recipe('dpo', 'preference.jsonl', 'loss_type: dapo\n')), 'recipe-invalid-value');
   assert.match(loss.message, /loss_type `dapo` is not a dpo loss; use one of sigmoid, ipo, hinge/);
   assert.deepEqual(codes(check(recipe('dpo', 'preference.jsonl', 'loss_type: ipo\n'))), []);
+  assert.match(only(check(sft('loss_type: sigmoid\n')), 'recipe-invalid-value').message, /loss_type `sigmoid` is not a sft loss; use one of nll, dft/);
+  assert.deepEqual(codes(check(sft('loss_type: dft\n'))), []);
   assert.deepEqual(codes(check(recipe('reward', 'preference.jsonl', 'loss_type: sigmoid\n'))), ['recipe-key-unused']);
   assert.deepEqual(codes(check(sft('eval_steps: 50\n'))), ['recipe-eval-steps-without-eval']);
   assert.deepEqual(codes(check(recipe('sft', 'chat.jsonl', '  eval: chat.jsonl\neval_steps: 50\n'))), []);
