@@ -99,19 +99,26 @@ export function embedding(table: tf.Tensor2D, ids: tf.Tensor): tf.Tensor {
   return tf.reshape(f(table), [...ids.shape, dim]);
 }
 
+/** SFT token losses: "nll" is -log p(y); "dft" (TRL's dft_loss) is -p(y) * log p(y), p(y) detached. */
+export type SftLossType = 'nll' | 'dft';
+
 /**
  * Sum over rows of weight[i] * -log softmax(logits[i])[label[i]] for logits [N, V].
  * Rows with weight 0 contribute nothing to value or gradient (that is the loss mask).
+ * `dft` multiplies each row's term by p(label) as a constant: the gradient is the NLL gradient
+ * scaled by p(label), with no term through p itself, which is what TRL's `.detach()` gives.
  */
-export function weightedCrossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D, weights: tf.Tensor1D): tf.Scalar {
+export function weightedCrossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D, weights: tf.Tensor1D, lossType: SftLossType = 'nll'): tf.Scalar {
   const [n, vocab] = logits.shape;
   const f = custom<tf.Scalar>(1, ([z], save) => {
     const zmax = tf.max(z!, 1, true);
     const shifted = tf.sub(z!, zmax);
     const lse = tf.log(tf.sum(tf.exp(shifted), 1)); // [N]
     const picked = tf.gather(tf.reshape(shifted, [-1]), tf.add(tf.range(0, n * vocab, vocab, 'int32'), labels)); // [N]
-    const value = tf.sum(tf.mul(tf.sub(lse, picked), weights)) as tf.Scalar;
-    save([z!, labels, weights]);
+    const nll = tf.sub(lse, picked);
+    const w = lossType === 'dft' ? tf.mul(weights, tf.exp(tf.neg(nll))) : weights;
+    const value = tf.sum(tf.mul(nll, w)) as tf.Scalar;
+    save([z!, labels, w]);
     return {
       value,
       gradFunc: (dy, saved) => {

@@ -13,15 +13,15 @@ import { BatchLoader, loadExamples, type Batch } from './data.ts';
 import { LoraAdapter } from './lora.ts';
 import { assignData, causalBias, createModel, disposeModel, forward, parameterCount, type LlamaModel } from './model.ts';
 import { loadModelSource, type ModelSource } from './modelSource.ts';
-import { weightedCrossEntropy } from './ops.ts';
+import { weightedCrossEntropy, type SftLossType } from './ops.ts';
 import { AdamW, clipByGlobalNorm } from './optim.ts';
 import { hashSeed, Rng } from './rng.ts';
 import { generate } from './sample.ts';
 import { learningRate } from './schedule.ts';
-import { defaultTrainingArguments } from '../../core/recipe/defaults.ts';
+import { defaultTrainingArguments, LOSS_TYPES } from '../../core/recipe/defaults.ts';
 
-/** Loss pieces of one micro-batch: summed weighted NLL (scaled) and correct-token count. */
-function batchLoss(model: LlamaModel, lora: LoraAdapter | null, b: Batch, scale: number, out: { correct?: tf.Tensor }): tf.Scalar {
+/** Loss pieces of one micro-batch: summed weighted token loss (scaled) and correct-token count. */
+function batchLoss(model: LlamaModel, lora: LoraAdapter | null, b: Batch, scale: number, lossType: SftLossType, out: { correct?: tf.Tensor }): tf.Scalar {
   // Only positions that carry loss go through the head: saves most of the lm_head cost.
   const select: number[] = [];
   for (let i = 0; i < b.weights.length; i++) if (b.weights[i]! > 0) select.push(i);
@@ -33,7 +33,15 @@ function batchLoss(model: LlamaModel, lora: LoraAdapter | null, b: Batch, scale:
   );
   const labels = tf.tensor1d(Int32Array.from(select, (i) => b.labels[i]!), 'int32');
   out.correct = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), labels), 'float32')));
-  return weightedCrossEntropy(logits, labels, tf.fill([sel.length], scale) as tf.Tensor1D);
+  return weightedCrossEntropy(logits, labels, tf.fill([sel.length], scale) as tf.Tensor1D, lossType);
+}
+
+/** The job's SFT loss; one SFT does not implement is refused before any work starts. */
+function sftLossType(job: TrainJob, value: string | undefined): SftLossType {
+  const known = LOSS_TYPES[job.stage];
+  if (value === undefined) return 'nll';
+  if (!known.includes(value)) throw new Error(`loss_type \`${value}\` is not an SFT loss; use ${known.join(' or ')}.`);
+  return value as SftLossType;
 }
 
 /**
@@ -55,6 +63,7 @@ export function prepareData(data: TrainJob['data'], args: TrainingArguments, sou
 export const train: Train = async (job: TrainJob, events: TrainEvents, signal: AbortSignal): Promise<TrainResult> => {
   // TRL's defaults (core/recipe owns them) under anything the job leaves out.
   const args: TrainingArguments = { ...defaultTrainingArguments(job.stage), ...job.args };
+  const lossType = sftLossType(job, args.loss_type);
   events.status({ phase: 'loading', message: 'choosing a backend' });
   const backend = await selectBackend(job.backend);
   events.log(`backend: ${backend.name} (${backend.device})${backend.skipped.map((s) => `; skipped ${s.name}: ${s.reason}`).join('')}`);
@@ -106,7 +115,7 @@ export const train: Train = async (job: TrainJob, events: TrainEvents, signal: A
     for (let i = 0; i < evalLoader!.perEpoch; i++) {
       const b = evalLoader!.batchAt(0, i);
       const out: { correct?: tf.Tensor } = {};
-      nll += tf.tidy(() => batchLoss(model, lora, b, 1, out).dataSync()[0]!);
+      nll += tf.tidy(() => batchLoss(model, lora, b, 1, lossType, out).dataSync()[0]!);
       correct += out.correct!.dataSync()[0]!;
       out.correct!.dispose();
       count += b.lossTokens;
@@ -150,7 +159,7 @@ export const train: Train = async (job: TrainJob, events: TrainEvents, signal: A
           lora.reseed(hashSeed(args.seed, step, k));
         }
         const out: { correct?: tf.Tensor } = {};
-        const { value, grads } = tf.variableGrads(() => batchLoss(model, lora, b, 1 / Math.max(1, lossTokens), out), [...trainable.values()]);
+        const { value, grads } = tf.variableGrads(() => batchLoss(model, lora, b, 1 / Math.max(1, lossTokens), lossType, out), [...trainable.values()]);
         stepLoss += value.dataSync()[0]!;
         window.correct += out.correct!.dataSync()[0]!;
         value.dispose();
