@@ -57,6 +57,44 @@ async function activate(name: string): Promise<void> {
   await tf.ready();
 }
 
+const WEBGPU_PACKAGES = 'WebGPU needs the optional `webgpu` and `@tensorflow/tfjs-backend-webgpu` packages and a Vulkan/Metal/D3D12 driver';
+
+/** The two optional WebGPU packages, as loaders (parameters so that their order can be tested). */
+export interface WebGpuLoaders {
+  /** Dawn's Node bindings (`webgpu`): create() makes the GPU object, globals are the WebGPU classes. */
+  dawn: () => Promise<unknown>;
+  /** tfjs's WebGPU backend (`@tensorflow/tfjs-backend-webgpu`). */
+  backend: () => Promise<unknown>;
+}
+
+/**
+ * Installs Dawn's GPU object as navigator.gpu, finds an adapter, and only then imports tfjs's WebGPU
+ * backend: that module registers itself at import time only if navigator.gpu already exists, so
+ * importing it first leaves no "webgpu" backend. Resolves to the adapter's description.
+ */
+export async function startWebGpu(loaders: WebGpuLoaders): Promise<string> {
+  let dawn: { create?: (opts: string[]) => unknown; globals?: Record<string, unknown> };
+  try {
+    dawn = (await loaders.dawn()) as typeof dawn;
+  } catch (e) {
+    if (notInstalled(e)) throw new Error(`not installed (\`webgpu\` is missing; ${WEBGPU_PACKAGES})`);
+    throw new Error(`failed to load webgpu: ${message(e)}`);
+  }
+  if (!dawn.create) throw new Error('the webgpu package has no create() (unsupported version)');
+  Object.assign(globalThis, dawn.globals ?? {});
+  const gpu = dawn.create([]) as { requestAdapter(): Promise<{ info?: { description?: string; vendor?: string } } | null> };
+  Object.defineProperty(globalThis, 'navigator', { value: { ...(globalThis.navigator ?? {}), gpu }, configurable: true });
+  const adapter = await gpu.requestAdapter();
+  if (!adapter) throw new Error('no GPU adapter found (no WebGPU-capable GPU or driver)');
+  try {
+    await loaders.backend();
+  } catch (e) {
+    if (notInstalled(e)) throw new Error(`not installed (\`@tensorflow/tfjs-backend-webgpu\` is missing; ${WEBGPU_PACKAGES})`);
+    throw new Error(`failed to load @tensorflow/tfjs-backend-webgpu: ${message(e)}`);
+  }
+  return adapter.info?.description || adapter.info?.vendor || 'GPU';
+}
+
 const attempts: Record<BackendName, Attempt> = {
   'tensorflow-gpu': async () => {
     try {
@@ -74,22 +112,10 @@ const attempts: Record<BackendName, Attempt> = {
     return `CUDA (${gpu})`;
   },
   webgpu: async () => {
-    let webgpu: { create?: (opts: string[]) => unknown; globals?: Record<string, unknown> };
-    try {
-      webgpu = (await load('webgpu')) as typeof webgpu;
-      await load('@tensorflow/tfjs-backend-webgpu');
-    } catch (e) {
-      if (notInstalled(e)) throw new Error('not installed (needs the optional `webgpu` and `@tensorflow/tfjs-backend-webgpu` packages and a Vulkan/Metal/D3D12 driver)');
-      throw new Error(`failed to load: ${message(e)}`);
-    }
-    if (!webgpu.create) throw new Error('the webgpu package has no create() (unsupported version)');
-    Object.assign(globalThis, webgpu.globals ?? {});
-    const gpu = webgpu.create([]) as { requestAdapter(): Promise<{ info?: { description?: string; vendor?: string } } | null> };
-    Object.defineProperty(globalThis, 'navigator', { value: { ...(globalThis.navigator ?? {}), gpu }, configurable: true });
-    const adapter = await gpu.requestAdapter();
-    if (!adapter) throw new Error('no GPU adapter found (no WebGPU-capable GPU or driver)');
+    const gpu = await startWebGpu({ dawn: () => load('webgpu'), backend: () => load('@tensorflow/tfjs-backend-webgpu') });
+    if (!tf.findBackendFactory('webgpu')) throw new Error('@tensorflow/tfjs-backend-webgpu loaded but did not register a backend (it registers only if navigator.gpu exists when it is imported)');
     await activate('webgpu');
-    return `WebGPU (${adapter.info?.description || adapter.info?.vendor || 'GPU'})`;
+    return `WebGPU (${gpu})`;
   },
   tensorflow: async () => {
     // tfjs-node-gpu registers the same "tensorflow" backend and runs on the CPU without a GPU:
