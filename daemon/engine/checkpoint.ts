@@ -52,7 +52,7 @@ export function writeWeights(dir: string, model: LlamaModel, lora: LoraAdapter |
     writeFileSync(join(dir, 'adapter_config.json'), JSON.stringify(lora.peftConfig(baseName), null, 2));
   } else {
     writeSafetensors(join(dir, 'model.safetensors'), tensorsOf(model.params), { format: 'pt' });
-    const config = { architectures: ['LlamaForCausalLM'], model_type: 'llama', torch_dtype: 'float32', ...model.config };
+    const config = { architectures: ['LlamaForCausalLM'], torch_dtype: 'float32', ...model.config };
     writeFileSync(join(dir, 'config.json'), JSON.stringify(config, null, 2));
   }
 }

@@ -2,93 +2,14 @@
 // no I/O, no training loop. Parameter names and layouts are Hugging Face's ([out, in] linears), so
 // a checkpoint's tensors map one to one onto `LlamaModel.params`.
 import * as tf from '@tensorflow/tfjs-core';
+import { headDim, parameterShapes, type LlamaConfig } from './modelConfig.ts';
 import { bmm, embedding, linear, linearFrozen, rmsNorm } from './ops.ts';
+import { ropeTables } from './rope.ts';
 import { Rng } from './rng.ts';
 
-/** The subset of Hugging Face's LlamaConfig (also Qwen2/Mistral/SmolLM) this model reads. */
-export interface LlamaConfig {
-  model_type?: string;
-  vocab_size: number;
-  hidden_size: number;
-  intermediate_size: number;
-  num_hidden_layers: number;
-  num_attention_heads: number;
-  num_key_value_heads: number;
-  head_dim?: number;
-  rms_norm_eps: number;
-  rope_theta: number;
-  max_position_embeddings: number;
-  tie_word_embeddings: boolean;
-  attention_bias?: boolean;
-  initializer_range?: number;
-  bos_token_id?: number;
-  eos_token_id?: number | number[];
-  pad_token_id?: number;
-}
-
-/** Fills HF defaults for fields a config.json may omit. */
-export function normalizeConfig(raw: Partial<LlamaConfig> & Record<string, unknown>): LlamaConfig {
-  const heads = Number(raw.num_attention_heads);
-  return {
-    ...raw,
-    vocab_size: Number(raw.vocab_size),
-    hidden_size: Number(raw.hidden_size),
-    intermediate_size: Number(raw.intermediate_size),
-    num_hidden_layers: Number(raw.num_hidden_layers),
-    num_attention_heads: heads,
-    num_key_value_heads: Number(raw.num_key_value_heads ?? heads),
-    rms_norm_eps: Number(raw.rms_norm_eps ?? 1e-6),
-    rope_theta: Number(raw.rope_theta ?? 10000),
-    max_position_embeddings: Number(raw.max_position_embeddings ?? 2048),
-    tie_word_embeddings: Boolean(raw.tie_word_embeddings ?? false),
-    // Qwen2 puts biases on q/k/v without saying so in the config.
-    attention_bias: Boolean(raw.attention_bias ?? raw.model_type === 'qwen2'),
-  };
-}
-
-export function headDim(c: LlamaConfig): number {
-  return c.head_dim ?? c.hidden_size / c.num_attention_heads;
-}
-
-/** Every linear layer of a decoder layer, by its HF module name. */
-export const LINEAR_MODULES = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
-
-/** HF parameter names and shapes, in checkpoint order. */
-export function parameterShapes(c: LlamaConfig): Map<string, number[]> {
-  const d = c.hidden_size;
-  const hd = headDim(c);
-  const q = c.num_attention_heads * hd;
-  const kv = c.num_key_value_heads * hd;
-  const shapes = new Map<string, number[]>();
-  shapes.set('model.embed_tokens.weight', [c.vocab_size, d]);
-  for (let i = 0; i < c.num_hidden_layers; i++) {
-    const p = `model.layers.${i}.`;
-    shapes.set(`${p}input_layernorm.weight`, [d]);
-    shapes.set(`${p}self_attn.q_proj.weight`, [q, d]);
-    shapes.set(`${p}self_attn.k_proj.weight`, [kv, d]);
-    shapes.set(`${p}self_attn.v_proj.weight`, [kv, d]);
-    if (c.attention_bias) {
-      shapes.set(`${p}self_attn.q_proj.bias`, [q]);
-      shapes.set(`${p}self_attn.k_proj.bias`, [kv]);
-      shapes.set(`${p}self_attn.v_proj.bias`, [kv]);
-    }
-    shapes.set(`${p}self_attn.o_proj.weight`, [d, q]);
-    shapes.set(`${p}post_attention_layernorm.weight`, [d]);
-    shapes.set(`${p}mlp.gate_proj.weight`, [c.intermediate_size, d]);
-    shapes.set(`${p}mlp.up_proj.weight`, [c.intermediate_size, d]);
-    shapes.set(`${p}mlp.down_proj.weight`, [d, c.intermediate_size]);
-  }
-  shapes.set('model.norm.weight', [d]);
-  if (!c.tie_word_embeddings) shapes.set('lm_head.weight', [c.vocab_size, d]);
-  return shapes;
-}
-
-/** Count of parameters (tied embeddings counted once). */
-export function parameterCount(c: LlamaConfig): number {
-  let n = 0;
-  for (const s of parameterShapes(c).values()) n += s.reduce((a, b) => a * b, 1);
-  return n;
-}
+// The config and the tensor list live in modelConfig.ts (pure), RoPE in rope.ts.
+export { checkWeights, headDim, LINEAR_MODULES, normalizeConfig, parameterCount, parameterShapes, type LlamaConfig } from './modelConfig.ts';
+export { ropeTables } from './rope.ts';
 
 /** HF's init: linears and embeddings ~ N(0, initializer_range), norms 1, biases 0; seeded. */
 export function initialWeights(c: LlamaConfig, seed: number): Map<string, { shape: number[]; data: Float32Array }> {
@@ -182,28 +103,6 @@ export interface ForwardOptions {
   select?: Int32Array;
 }
 
-/** HF's rotary tables: cos/sin of position * inv_freq, duplicated over both halves; [N, hd] each. */
-export function ropeTables(positions: Int32Array, hd: number, theta: number): { cos: Float32Array; sin: Float32Array } {
-  const half = hd / 2;
-  const cos = new Float32Array(positions.length * hd);
-  const sin = new Float32Array(positions.length * hd);
-  const invFreq = new Float64Array(half);
-  // Computed in float32 like torch does, so long positions round the same way.
-  for (let i = 0; i < half; i++) invFreq[i] = Math.fround(1 / Math.pow(theta, Math.fround((2 * i) / hd)));
-  for (let n = 0; n < positions.length; n++) {
-    for (let i = 0; i < half; i++) {
-      const a = Math.fround(positions[n]! * invFreq[i]!);
-      const c = Math.cos(a);
-      const s = Math.sin(a);
-      cos[n * hd + i] = c;
-      cos[n * hd + i + half] = c;
-      sin[n * hd + i] = s;
-      sin[n * hd + i + half] = s;
-    }
-  }
-  return { cos, sin };
-}
-
 /** Transposed rotate_half as a matrix W with x @ W^T == cat(-x2, x1), for `linearFrozen`. */
 function rotateHalfWeight(hd: number): tf.Tensor2D {
   const half = hd / 2;
@@ -255,7 +154,13 @@ export function forward(m: LlamaModel, inp: ForwardInputs, opts: ForwardOptions 
     return d ? tf.add(y, d) : y;
   };
 
-  const { cos, sin } = ropeTables(inp.positions, hd, c.rope_theta);
+  // Qwen3's q_norm/k_norm: RMSNorm over each head's vector, before RoPE; absent in other models.
+  const headNorm = (y: tf.Tensor2D, name: string, heads: number): tf.Tensor2D => {
+    const w = m.params.get(`${name}.weight`);
+    if (!w) return y;
+    return tf.reshape(rmsNorm(tf.reshape(y, [N * heads, hd]), w as tf.Tensor as tf.Tensor1D, c.rms_norm_eps), [N, heads * hd]);
+  };
+  const { cos, sin } = ropeTables(c, inp.positions);
   const cosT = tf.tensor3d(cos, [N, 1, hd]);
   const sinT = tf.tensor3d(sin, [N, 1, hd]);
   const rot = rotateHalfWeight(hd);
@@ -271,8 +176,8 @@ export function forward(m: LlamaModel, inp: ForwardInputs, opts: ForwardOptions 
   for (let l = 0; l < c.num_hidden_layers; l++) {
     const p = `model.layers.${l}.`;
     const x = rmsNorm(h, param(m, `${p}input_layernorm.weight`) as tf.Tensor as tf.Tensor1D, c.rms_norm_eps) as tf.Tensor2D;
-    const q = tf.mul(rope(proj(`${p}self_attn.q_proj`, x), H), 1 / Math.sqrt(hd)) as tf.Tensor2D;
-    let k4 = tf.transpose(tf.reshape(rope(proj(`${p}self_attn.k_proj`, x), Hkv), [B, T, Hkv, hd]), [0, 2, 1, 3]) as tf.Tensor4D;
+    const q = tf.mul(rope(headNorm(proj(`${p}self_attn.q_proj`, x), `${p}self_attn.q_norm`, H), H), 1 / Math.sqrt(hd)) as tf.Tensor2D;
+    let k4 = tf.transpose(tf.reshape(rope(headNorm(proj(`${p}self_attn.k_proj`, x), `${p}self_attn.k_norm`, Hkv), Hkv), [B, T, Hkv, hd]), [0, 2, 1, 3]) as tf.Tensor4D;
     let v4 = tf.transpose(tf.reshape(proj(`${p}self_attn.v_proj`, x), [B, T, Hkv, hd]), [0, 2, 1, 3]) as tf.Tensor4D;
     if (opts.cache) {
       const ck = opts.cache.k[l];

@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { nodeFiles } from '../../core/nodeFiles.ts';
 import { loadTokenizerFromFolder, tinyTokenizer, tinyTokenizerFiles, type ChatTokenizer } from '../../core/tokenize/index.ts';
-import { initialWeights, normalizeConfig, type LlamaConfig } from './model.ts';
+import { checkWeights, initialWeights, normalizeConfig, type LlamaConfig } from './model.ts';
 import { readSafetensors, type NamedTensor } from './safetensors.ts';
 
 /**
@@ -60,19 +60,23 @@ export function loadModelSource(model: string, seed: number): ModelSource {
   const configPath = join(model, 'config.json');
   if (!existsSync(configPath)) throw new Error(`${configPath} not found; "model" must be "tiny" or a Hugging Face model folder.`);
   const raw = JSON.parse(readFileSync(configPath, 'utf8')) as Record<string, unknown>;
-  const supported = ['llama', 'qwen2', 'mistral']; // qwen3 adds q/k norms this model lacks
-  if (raw.model_type && !supported.includes(String(raw.model_type))) {
-    throw new Error(`${configPath} is a ${String(raw.model_type)} model; this engine trains Llama-family models (${supported.join(', ')}).`);
-  }
-  const config = normalizeConfig(raw);
-  const weights = readWeights(model);
-  // Checkpoints with tied embeddings may still ship lm_head.weight; our tied model ignores it.
-  if (config.tie_word_embeddings) weights.delete('lm_head.weight');
+  const config = withPath(model, () => normalizeConfig(raw));
+  const all = readWeights(model);
+  const weights = withPath(model, () => checkWeights(config, all));
   const tokenizerFiles = new Map<string, string>();
   for (const f of ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'chat_template.jinja', 'generation_config.json']) {
     if (existsSync(join(model, f))) tokenizerFiles.set(f, readFileSync(join(model, f), 'utf8'));
   }
   return { config, weights, tokenizer: loadTokenizerFromFolder(model, nodeFiles), tokenizerFiles, baseName: model };
+}
+
+/** Runs `f`, prefixing the model folder its error is about. */
+function withPath<T>(path: string, f: () => T): T {
+  try {
+    return f();
+  } catch (err) {
+    throw new Error(`${path}: ${(err as Error).message}`);
+  }
 }
 
 function readWeights(dir: string): Map<string, NamedTensor> {
