@@ -6,6 +6,7 @@ import { nodeFiles } from '../../core/nodeFiles.ts';
 import { loadTokenizerFromFolder, tinyTokenizer, tinyTokenizerFiles, type ChatTokenizer } from '../../core/tokenize/index.ts';
 import { checkWeights, initialWeights, normalizeConfig, type LlamaConfig } from './model.ts';
 import { readSafetensors, type NamedTensor } from './safetensors.ts';
+import { loadGgufSource } from './gguf.ts';
 
 /**
  * The built-in model: ~0.8M parameters, small enough that SFT on examples/sft.jsonl visibly learns
@@ -39,6 +40,12 @@ export interface ModelSource {
   tokenizerFiles: Map<string, string>;
   /** What adapter_config.json names as the base model. */
   baseName: string;
+}
+
+/** Opens `tiny`, a Hugging Face folder or a `.gguf` file (llama.cpp, Ollama) as a ModelSource. */
+export async function openModelSource(model: string, seed: number): Promise<ModelSource> {
+  if (/\.gguf$/i.test(model)) return loadGgufSource(model);
+  return loadModelSource(model, seed);
 }
 
 /** Loads `tiny` (initialised from `seed`) or a Hugging Face folder; throws one-sentence errors. */
