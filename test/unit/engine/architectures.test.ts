@@ -91,3 +91,19 @@ test('Qwen3 with q/k norms, head_dim 12 (not hidden/heads) and yarn scaling matc
   // So is yarn without its attention factor (same frequencies, cos/sin unscaled).
   assert.ok(maxDiff('qwen3_yarn', { ...config, rope_scaling: { ...config.rope_scaling!, attention_factor: 1 } }) > 1e-2);
 });
+
+test('training reaches the Qwen3 q/k norm weights (finite, non-zero gradients)', () => {
+  const dir = join(root, 'qwen3_yarn');
+  const config = configOf('qwen3_yarn');
+  const model = createModel(config, checkWeights(config, readSafetensors(join(dir, 'model.safetensors')).tensors), true);
+  const ids = Int32Array.from([3, 17, 32, 8]);
+  const inputs = { batch: 1, length: 4, ids, positions: Int32Array.from([0, 1, 2, 3]), bias: causalBias(Int32Array.from([1, 1, 1, 1]), 1, 4) };
+  const names = ['model.layers.0.self_attn.q_norm.weight', 'model.layers.1.self_attn.k_norm.weight'];
+  const { grads } = tf.variableGrads(() => tf.sum(tf.square(forward(model, inputs))) as tf.Scalar, names.map((n) => model.params.get(n)!));
+  for (const n of names) {
+    const g = grads[model.params.get(n)!.name]!.dataSync();
+    assert.ok(g.every(Number.isFinite) && g.some((v) => v !== 0), `${n} gets no gradient`);
+  }
+  tf.dispose(grads);
+  disposeModel(model);
+});
