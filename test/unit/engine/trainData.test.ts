@@ -1,5 +1,6 @@
 // The data the SFT loop trains on (prepareData): records are cut to the row length the loader
-// packs or pads to, which is max_length capped by the model's position table.
+// packs or pads to, which is max_length capped by the model's position table; a packed run sees
+// every record once per epoch, for every epoch.
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,8 +9,9 @@ import { before, test } from 'node:test';
 import { defaultTrainingArguments } from '../../../core/recipe/defaults.ts';
 import type { Batch } from '../../../daemon/engine/data.ts';
 import { loadModelSource } from '../../../daemon/engine/modelSource.ts';
-import { prepareData } from '../../../daemon/engine/train.ts';
+import { prepareData, train } from '../../../daemon/engine/train.ts';
 import { Rng } from '../../../daemon/engine/rng.ts';
+import type { TrainEvents } from '../../../daemon/engine/api.ts';
 import { useBackend } from './helpers.ts';
 
 before(async () => {
@@ -64,3 +66,30 @@ for (const packing of [true, false]) {
     for (let i = 0; i < evalLoader!.perEpoch; i++) assertRowsWhole(evalLoader!.batchAt(0, i), 32);
   });
 }
+
+test('a packed run walks every epoch to the end: epoch reaches num_train_epochs without running past a row plan', async () => {
+  const epochs: number[] = [];
+  let tokens = 0;
+  const events: TrainEvents = {
+    status: () => {},
+    metrics: (m) => {
+      if ('epoch' in m) epochs.push(m.epoch!);
+      if ('num_tokens' in m) tokens = m.num_tokens!;
+    },
+    sample: () => {},
+    log: () => {},
+    checkpoint: () => {},
+  };
+  // Rows of 160 hold one to four of these records, so packing each epoch's shuffled order (as the
+  // loader once did) gives epochs of different lengths; with seed 2 the second epoch ran out early.
+  const args = { ...defaultTrainingArguments('sft'), packing: true, num_train_epochs: 3, max_length: 160, per_device_train_batch_size: 1, seed: 2, logging_steps: 1, save_steps: 0 };
+  const runDir = mkdtempSync(join(tmpdir(), 'anneal-run-'));
+  const path = dataFile();
+  const res = await train({ stage: 'sft', runDir, model: 'tiny', data: { train: path }, lora: null, backend: process.env.ANNEAL_TEST_BACKEND ?? 'wasm', args }, events, new AbortController().signal);
+  assert.equal(res.stopped, false);
+  assert.ok(epochs.length > 3, `several steps per epoch (${epochs.length} logged)`);
+  assert.equal(epochs.at(-1), 3);
+  // every example's tokens, once per epoch: no micro-batch skipped or repeated
+  const perEpoch = prepareData({ train: path }, args, loadModelSource('tiny', 1)).trainSet.examples.reduce((a, e) => a + e.ids.length, 0);
+  assert.equal(tokens, 3 * perEpoch);
+});
