@@ -100,7 +100,7 @@ export interface StartRunParams {
   recipe?: string;
   /** Absolute paths; required when no recipe is given. */
   data?: { train: string; eval?: string };
-  /** `tiny` or an absolute model folder; default `tiny` without a recipe. */
+  /** `tiny`, an absolute model folder, or a Hub id `org/name[@revision]`; default `tiny` without a recipe. */
   model?: string;
   /** TrainingArguments overriding the recipe's (e.g. `{ max_steps: 50 }` from `--max-steps`). */
   args?: Partial<TrainingArguments>;

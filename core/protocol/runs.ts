@@ -21,6 +21,12 @@ export function isFinalStatus(status: RunStatus): boolean {
 /** What the engine says it is doing inside a running run. */
 export type RunPhase = 'loading' | 'training' | 'saving' | 'done';
 
+/** How far a long step of the current phase is (a model download: bytes), for a progress bar. */
+export interface PhaseProgress {
+  done: number;
+  total: number;
+}
+
 /** Which tensor backend a run got and why the faster ones were skipped (mirrors the engine's report). */
 export interface BackendInfo {
   name: string;
@@ -55,6 +61,8 @@ export interface RunInfo {
   phase?: RunPhase;
   /** The engine's latest status message, or why the run failed. */
   message?: string;
+  /** Progress of the step the message names (a model download), while there is one. */
+  progress?: PhaseProgress;
   /** The error a failed run ended with, in one sentence. */
   error?: string;
   createdAt: string;

@@ -1,7 +1,7 @@
 // Messages between the daemon and a run's worker process (Node IPC, `process.send`). The worker runs
 // the engine; the daemon is the only writer of the run's files and forwards every event to clients.
 
-import type { BackendInfo, MetricRecord, RunPhase, SampleRecord } from './runs.ts';
+import type { BackendInfo, MetricRecord, PhaseProgress, RunPhase, SampleRecord } from './runs.ts';
 
 /** Daemon -> worker. `Job` is the engine's TrainJob (declared at the engine boundary, daemon/engine/api.ts). */
 export type DaemonToWorker<Job = unknown> =
@@ -17,7 +17,7 @@ export type DaemonToWorker<Job = unknown> =
 export type WorkerToDaemon =
   /** The worker process is up and listening for `start`. */
   | { type: 'ready'; pid: number }
-  | { type: 'status'; phase: RunPhase; message?: string; totalSteps?: number; backend?: BackendInfo }
+  | { type: 'status'; phase: RunPhase; message?: string; progress?: PhaseProgress; totalSteps?: number; backend?: BackendInfo }
   | { type: 'metrics'; record: MetricRecord }
   | { type: 'sample'; record: SampleRecord }
   | { type: 'log'; line: string }

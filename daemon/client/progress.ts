@@ -27,7 +27,7 @@ const fmt = (v: number | undefined, digits = 4) => (v === undefined || !Number.i
 export function jsonView(write: (s: string) => void = (s) => process.stdout.write(s)): RunView {
   const out = (o: object) => write(JSON.stringify(o) + '\n');
   return {
-    status: (run) => out({ event: 'status', runId: run.id, status: run.status, phase: run.phase, step: run.step, totalSteps: run.totalSteps, message: run.message, error: run.error, checkpoint: run.checkpoint, backend: run.backend }),
+    status: (run) => out({ event: 'status', runId: run.id, status: run.status, phase: run.phase, step: run.step, totalSteps: run.totalSteps, message: run.message, progress: run.progress, error: run.error, checkpoint: run.checkpoint, backend: run.backend }),
     metrics: (record) => out({ event: 'metrics', ...record }),
     sample: (record) => out({ event: 'sample', ...record }),
     log: (line) => out({ event: 'log', line }),
@@ -42,6 +42,7 @@ export function humanView(stream: NodeJS.WriteStream = process.stderr, showLogs 
   let lastStatus = '';
   let barDrawn = false;
   let firstSeen: { step: number; time: number } | undefined;
+  let lastTenth = -1;
   const clearBar = () => {
     if (barDrawn) stream.write('\r\x1b[2K');
     barDrawn = false;
@@ -53,6 +54,24 @@ export function humanView(stream: NodeJS.WriteStream = process.stderr, showLogs 
   return {
     status(run) {
       total = run.totalSteps ?? total;
+      if (run.progress && run.status === 'running') {
+        // A model download: a bar redrawn in place on a TTY, a line per tenth otherwise.
+        const { done, total: bytes } = run.progress;
+        const fraction = bytes > 0 ? Math.min(1, done / bytes) : 0;
+        if (!tty) {
+          if (Math.floor(fraction * 10) !== lastTenth) line(`[${run.id}] ${run.message ?? 'loading'}`);
+          lastTenth = Math.floor(fraction * 10);
+          return;
+        }
+        const width = 24;
+        const filled = Math.round(fraction * width);
+        const text = `${'█'.repeat(filled)}${'░'.repeat(width - filled)} ${run.message ?? ''}`;
+        stream.write(`\r\x1b[2K${stream.columns ? text.slice(0, stream.columns - 1) : text}`);
+        barDrawn = true;
+        lastStatus = '';
+        return;
+      }
+      lastTenth = -1;
       const key = `${run.status}/${run.phase ?? ''}/${run.message ?? ''}`;
       if (key === lastStatus) return;
       lastStatus = key;

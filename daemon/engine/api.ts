@@ -14,7 +14,7 @@ export interface TrainJob {
   stage: 'sft';
   /** The run's folder; the engine writes `checkpoints/step-N/` (atomically) and `output/` inside it. */
   runDir: string;
-  /** `tiny` or an absolute path to a Hugging Face model folder. */
+  /** `tiny`, an absolute path to a Hugging Face model folder, or a Hub id `org/name[@revision]` (daemon/models/hub.ts). */
   model: string;
   data: { train: string; eval?: string };
   args: TrainingArguments;
@@ -28,7 +28,8 @@ export interface TrainJob {
 }
 
 export interface TrainEvents {
-  status(s: { phase: 'loading' | 'training' | 'saving' | 'done'; message?: string; totalSteps?: number; backend?: BackendReport }): void;
+  /** `progress`: bytes of a model download the message describes (absent otherwise). */
+  status(s: { phase: 'loading' | 'training' | 'saving' | 'done'; message?: string; progress?: { done: number; total: number }; totalSteps?: number; backend?: BackendReport }): void;
   /** TRL metric names: loss, learning_rate, grad_norm, epoch, num_tokens, mean_token_accuracy, eval/loss, train/tokens_per_second. */
   metrics(m: { step: number; [name: string]: number }): void;
   sample(s: { step: number; prompt: string; completion: string }): void;

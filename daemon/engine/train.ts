@@ -12,7 +12,8 @@ import { readCheckpoint, saveCheckpoint, writeFolderAtomically, writeWeights, ty
 import { BatchLoader, loadExamples, type Batch } from './data.ts';
 import { LoraAdapter } from './lora.ts';
 import { assignData, causalBias, createModel, disposeModel, forward, parameterCount, type LlamaModel } from './model.ts';
-import { loadModelSource, type ModelSource } from './modelSource.ts';
+import { openModelSource, type ModelSource } from './modelSource.ts';
+import { describeDownload, resolveModel, type DownloadProgress } from '../models/hub.ts';
 import { weightedCrossEntropy, type SftLossType } from './ops.ts';
 import { AdamW, clipByGlobalNorm } from './optim.ts';
 import { hashSeed, Rng } from './rng.ts';
@@ -68,7 +69,11 @@ export const train: Train = async (job: TrainJob, events: TrainEvents, signal: A
   const backend = await selectBackend(job.backend);
   events.log(`backend: ${backend.name} (${backend.device})${backend.skipped.map((s) => `; skipped ${s.name}: ${s.reason}`).join('')}`);
 
-  const source: ModelSource = loadModelSource(job.model, args.seed);
+  // A Hub id becomes its snapshot in the Hugging Face cache, downloaded first (with progress) when missing.
+  const onProgress = (p: DownloadProgress) => events.status({ phase: 'loading', message: describeDownload(p), progress: { done: p.done, total: p.total } });
+  const folder = await resolveModel(job.model, { signal, onProgress, log: events.log });
+  const source: ModelSource = await openModelSource(folder.dir, args.seed);
+  if (folder.hub) source.baseName = folder.hub.id;
   const tok = source.tokenizer;
   const { trainSet, loader, evalLoader, maxLength } = prepareData(job.data, args, source);
   if (trainSet.truncated > 0) {

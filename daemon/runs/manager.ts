@@ -277,6 +277,7 @@ export class RunManager {
       case 'status':
         run.phase = msg.phase;
         run.message = msg.message;
+        run.progress = msg.progress;
         if (msg.totalSteps !== undefined) run.totalSteps = msg.totalSteps;
         if (msg.backend) run.backend = this.lastBackend = msg.backend;
         this.trySave(run);
@@ -343,6 +344,7 @@ export class RunManager {
   private finish(run: RunInfo, status: RunInfo['status'], message: string, error?: string): void {
     run.status = status;
     run.message = message;
+    run.progress = undefined;
     run.error = error;
     run.endedAt = now();
     if (status === 'completed') run.phase = 'done';

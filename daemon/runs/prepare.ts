@@ -13,6 +13,7 @@ import { resolveRecipe } from '../../core/recipe/index.ts';
 import { quickStartArgs, quickStartSamples, samplePrompts } from '../../core/recipe/quickStart.ts';
 import type { Stage, TrainingArguments } from '../../core/recipe/types.ts';
 import { nodeFiles } from '../../core/nodeFiles.ts';
+import { parseHubRef } from '../../core/hubCache.ts';
 
 /** A run's validated input: what the engine's TrainJob is built from (the run record's fields of the same names). */
 export type PreparedRun = Pick<RunInfo, 'stage' | 'model' | 'data' | 'recipe' | 'args' | 'lora' | 'samples' | 'exportDir'>;
@@ -80,7 +81,7 @@ export function prepareRun(raw: Record<string, unknown>): PreparedRun {
   }
   if (params.recipe === undefined && params.data === undefined) throw invalidParams('Invalid params: give a recipe or data.train.');
   if (params.data !== undefined && (typeof params.data !== 'object' || params.data === null)) throw invalidParams('Invalid params: data must be { train, eval? }.');
-  if (params.model !== undefined && params.model !== 'tiny') requireAbsolute(params.model, 'model');
+  if (params.model !== undefined && params.model !== 'tiny' && !parseHubRef(params.model)) requireAbsolute(params.model, 'model');
 
   // Without a recipe file the flags become an in-memory recipe, so defaults and checks are the same.
   let recipePath: string;
