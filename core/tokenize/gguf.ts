@@ -67,27 +67,35 @@ function optionalId(meta: GgufTokenizerMetadata, key: string): number | undefine
 }
 
 /**
- * Merges for a SentencePiece BPE vocabulary, which stores scores instead: every split of a piece
- * into two pieces of the vocabulary is a merge, ranked by the merged piece's score (higher first),
- * which is the order SentencePiece applies them in.
+ * Merges for a SentencePiece BPE vocabulary, which stores scores instead. SentencePiece encodes by
+ * repeatedly joining the adjacent pair whose concatenation is the best-scored piece of the
+ * vocabulary (any two pieces that spell it will do), the leftmost pair on a tie. Hugging Face's BPE
+ * repeatedly joins the adjacent pair with the lowest merge rank (leftmost on a tie), so listing
+ * every split of every piece, best merged score first, makes it join the same pairs in the same order.
+ *
+ * Equal scores are ranked by the merged piece's id: SentencePiece stores pieces in the order
+ * training learned them, so for its own files (score = minus that order) this changes nothing, and
+ * for a file whose scores were all flattened to one value (gguf-py's LlamaHfVocab writes -1000 for
+ * every token) it recovers the learned order. Splits of one piece come out together, lower left id
+ * first; the one case this cannot mirror is two different splits of the same piece both being
+ * candidates in one word, where SentencePiece takes the leftmost and the rank order the lower-id split.
  */
 function mergesFromScores(tokens: string[], scores: number[], mergeable: (id: number) => boolean): [string, string][] {
   const idOf = new Map<string, number>();
   tokens.forEach((t, i) => {
     if (mergeable(i) && !idOf.has(t)) idOf.set(t, i);
   });
-  const found: { left: string; right: string; rank: number; tie: number }[] = [];
+  const found: { left: string; right: string; score: number; id: number; leftId: number }[] = [];
   for (const [piece, id] of idOf) {
     const chars = Array.from(piece);
     for (let cut = 1; cut < chars.length; cut++) {
       const left = chars.slice(0, cut).join('');
       const right = chars.slice(cut).join('');
       const l = idOf.get(left);
-      const r = idOf.get(right);
-      if (l !== undefined && r !== undefined) found.push({ left, right, rank: scores[id] ?? 0, tie: l * tokens.length + r });
+      if (l !== undefined && idOf.has(right)) found.push({ left, right, score: scores[id] ?? 0, id, leftId: l });
     }
   }
-  found.sort((a, b) => b.rank - a.rank || a.tie - b.tie);
+  found.sort((a, b) => b.score - a.score || a.id - b.id || a.leftId - b.leftId);
   return found.map((m) => [m.left, m.right]);
 }
 
