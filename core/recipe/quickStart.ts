@@ -1,15 +1,18 @@
 // A recipe-less run ("Train SFT" on a dataset, `anneal train sft --data X --model tiny`): the settings
 // it gets and the prompts it samples. One owner, so the editor and the CLI start the same run.
 
-import type { SamplesConfig, TrainingArguments } from './types.ts';
+import { DEFAULT_LORA } from './defaults.ts';
+import type { LoraConfig, SamplesConfig, TrainingArguments } from './types.ts';
 
 /**
  * Settings for a recipe-less run. The built-in tiny model starts from random weights: TRL's 2e-5 would
- * leave its loss flat, so it gets the learning rate and schedule of examples/sft.anneal.yaml. A real
- * model keeps TRL's defaults. `maxSteps` (the `anneal.train.maxSteps` setting) caps any run.
+ * leave its loss flat, so it gets the learning rate and schedule of examples/sft.anneal.yaml. A
+ * pretrained model gets LoRA (see `quickStartLora`) with a LoRA learning rate, and a batch and length
+ * that fit a laptop's memory. `maxSteps` (the `anneal.train.maxSteps` setting) caps any run.
  */
 export function quickStartArgs(model: string, maxSteps: number): Partial<TrainingArguments> {
   const args: Partial<TrainingArguments> = {};
+  if (model !== 'tiny') Object.assign(args, PRETRAINED_ARGS);
   if (model === 'tiny') {
     Object.assign(args, {
       learning_rate: 5e-3,
@@ -27,11 +30,42 @@ export function quickStartArgs(model: string, maxSteps: number): Partial<Trainin
   return args;
 }
 
+// Full fine-tuning of even a 135M model needs weights + gradients + two Adam moments (4x the weights)
+// plus activations, and TRL's 2e-5 learning rate barely moves LoRA adapters. LoRA r=16 on every linear
+// layer at 2e-4 (the usual LoRA rate, 10x TRL's full-tuning default) learns within a few dozen steps;
+// batch 4 x 512 tokens keeps activations around 1-2 GB for a model of a few hundred million parameters.
+const PRETRAINED_ARGS = {
+  learning_rate: 2e-4,
+  lr_scheduler_type: 'cosine',
+  warmup_ratio: 0.03,
+  per_device_train_batch_size: 4,
+  gradient_accumulation_steps: 1,
+  max_length: 512,
+  logging_steps: 1,
+} satisfies Partial<TrainingArguments>;
+
+/** LoRA for a recipe-less run on a pretrained model (null for `tiny`, which trains from scratch). */
+export function quickStartLora(model: string): LoraConfig | null {
+  return model === 'tiny' ? null : { ...DEFAULT_LORA };
+}
+
+/** What a recipe-less run chose for the user and why, for its log (empty when there is nothing to say). */
+export function quickStartNotes(model: string): string[] {
+  if (model === 'tiny') return [];
+  const a = PRETRAINED_ARGS;
+  const l = DEFAULT_LORA;
+  return [
+    `no recipe: LoRA r=${l.r}, alpha=${l.alpha}, dropout=${l.dropout} on all linear layers (full fine-tuning needs about 4x the weights' memory for gradients and Adam, and rarely helps a small dataset)`,
+    `no recipe: learning_rate=${a.learning_rate} with ${a.lr_scheduler_type} decay and ${a.warmup_ratio * 100}% warmup (a LoRA rate; TRL's 2e-5 is for full fine-tuning), batch ${a.per_device_train_batch_size} x max_length ${a.max_length} tokens to fit memory; write a recipe (*.anneal.yaml) to change any of these`,
+  ];
+}
+
 /** Sampling for a recipe-less run: the first prompts of the data, every `everySteps` steps. */
-export function quickStartSamples(prompts: string[], maxSteps: number): Partial<SamplesConfig> | undefined {
+export function quickStartSamples(prompts: string[], maxSteps: number, model = 'tiny'): Partial<SamplesConfig> | undefined {
   if (prompts.length === 0) return undefined;
   const every = maxSteps > 0 ? Math.max(1, Math.min(25, Math.floor(maxSteps / 4))) : 25;
-  return { prompts, every_steps: every, max_new_tokens: 24, temperature: 0.3, top_p: 0.9 };
+  // A pretrained model answers in sentences: give it room.
+  return { prompts, every_steps: every, max_new_tokens: model === 'tiny' ? 24 : 64, temperature: 0.3, top_p: 0.9 };
 }
 
 function lastUserText(turns: unknown): string | undefined {

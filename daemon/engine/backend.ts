@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import type { BackendReport } from './api.ts';
+import { shareWasmIdentity } from './wasmKernels.ts';
 
 /** Ladder order; also the names a recipe or setting may force. */
 export const BACKEND_NAMES = ['tensorflow-gpu', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
@@ -137,6 +138,7 @@ const attempts: Record<BackendName, Attempt> = {
     if (!dir) throw new Error(`${WASM_FILE} not found next to the bundle (dist/wasm) or in node_modules`);
     setWasmPaths(dir.endsWith('/') ? dir : `${dir}/`);
     await activate('wasm');
+    shareWasmIdentity();
     const simd = tf.env().getBool('WASM_HAS_SIMD_SUPPORT');
     return `wasm${simd ? ' SIMD' : ''}, 1 thread`;
   },

@@ -2,37 +2,50 @@
 // no I/O, no training loop. Parameter names and layouts are Hugging Face's ([out, in] linears), so
 // a checkpoint's tensors map one to one onto `LlamaModel.params`.
 import * as tf from '@tensorflow/tfjs-core';
-import { headDim, parameterShapes, type LlamaConfig } from './modelConfig.ts';
+import { gpt2Forward, type Gpt2Model } from './gpt2.ts';
+import { headDim, parameterShapes, type ModelConfig } from './modelConfig.ts';
 import { bmm, embedding, linear, linearFrozen, rmsNorm } from './ops.ts';
 import { ropeTables } from './rope.ts';
 import { Rng } from './rng.ts';
 
 // The config and the tensor list live in modelConfig.ts (pure), RoPE in rope.ts.
-export { checkWeights, headDim, LINEAR_MODULES, normalizeConfig, parameterCount, parameterShapes, type LlamaConfig } from './modelConfig.ts';
+export {
+  checkWeights,
+  headDim,
+  LINEAR_MODULES,
+  linearModules,
+  normalizeConfig,
+  parameterCount,
+  parameterShapes,
+  readModelConfig,
+  type Gpt2Config,
+  type LlamaConfig,
+  type ModelConfig,
+} from './modelConfig.ts';
 export { ropeTables } from './rope.ts';
 
 /** HF's init: linears and embeddings ~ N(0, initializer_range), norms 1, biases 0; seeded. */
-export function initialWeights(c: LlamaConfig, seed: number): Map<string, { shape: number[]; data: Float32Array }> {
+export function initialWeights(c: ModelConfig, seed: number): Map<string, { shape: number[]; data: Float32Array }> {
   const rng = new Rng(seed);
   const std = c.initializer_range ?? 0.02;
   const out = new Map<string, { shape: number[]; data: Float32Array }>();
   for (const [name, shape] of parameterShapes(c)) {
     const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
-    if (name.endsWith('norm.weight')) data.fill(1);
+    if (name.endsWith('norm.weight') || /\.ln_\w+\.weight$/.test(name)) data.fill(1); // RMSNorm, GPT-2's LayerNorms
     else if (!name.endsWith('.bias')) for (let i = 0; i < data.length; i++) data[i] = rng.normal() * std;
     out.set(name, { shape, data });
   }
   return out;
 }
 
-/** A model: its config and one tf.Variable per HF parameter name. */
+/** A model of any architecture (Llama's here, GPT-2's in gpt2.ts): its config and one tf.Variable per HF parameter name. */
 export interface LlamaModel {
-  config: LlamaConfig;
+  config: ModelConfig;
   params: Map<string, tf.Variable>;
 }
 
 /** Builds variables from weights (e.g. `initialWeights` or a checkpoint); `trainable` marks them. */
-export function createModel(config: LlamaConfig, weights: Map<string, { shape: number[]; data: Float32Array }>, trainable: boolean): LlamaModel {
+export function createModel(config: ModelConfig, weights: Map<string, { shape: number[]; data: Float32Array }>, trainable: boolean): LlamaModel {
   const params = new Map<string, tf.Variable>();
   for (const [name, shape] of parameterShapes(config)) {
     const w = weights.get(name);
@@ -75,7 +88,7 @@ export interface KVCache {
   length: number;
 }
 
-export function emptyCache(c: LlamaConfig): KVCache {
+export function emptyCache(c: ModelConfig): KVCache {
   return { k: new Array(c.num_hidden_layers).fill(null), v: new Array(c.num_hidden_layers).fill(null), length: 0 };
 }
 
@@ -101,27 +114,8 @@ export interface ForwardOptions {
   cache?: KVCache;
   /** Only these flattened positions go through the final norm + lm_head (the ones that carry loss). */
   select?: Int32Array;
-}
-
-/** Transposed rotate_half as a matrix W with x @ W^T == cat(-x2, x1), for `linearFrozen`. */
-function rotateHalfWeight(hd: number): tf.Tensor2D {
-  const half = hd / 2;
-  const w = new Float32Array(hd * hd); // W[out][in]
-  for (let j = 0; j < half; j++) w[j * hd + j + half] = -1;
-  for (let j = half; j < hd; j++) w[j * hd + j - half] = 1;
-  return tf.tensor2d(w, [hd, hd]);
-}
-
-/** Expansion W [H*hd, Hkv*hd] with x @ W^T repeating each kv head for its query group (GQA). */
-function repeatKvWeight(hkv: number, groups: number, hd: number): tf.Tensor2D {
-  const cols = hkv * hd;
-  const rows = hkv * groups * hd;
-  const w = new Float32Array(rows * cols);
-  for (let h = 0; h < hkv * groups; h++) {
-    const src = Math.floor(h / groups);
-    for (let i = 0; i < hd; i++) w[(h * hd + i) * cols + src * hd + i] = 1;
-  }
-  return tf.tensor2d(w, [rows, cols]);
+  /** Weights transposed once for inference (ops.transposedWeights); no gradient flows through them. */
+  transposed?: Map<string, tf.Tensor2D>;
 }
 
 function param(m: LlamaModel, name: string): tf.Variable {
@@ -135,6 +129,7 @@ function param(m: LlamaModel, name: string): tf.Variable {
  * batch-major order. Must be called inside tf.tidy.
  */
 export function forward(m: LlamaModel, inp: ForwardInputs, opts: ForwardOptions = {}): tf.Tensor2D {
+  if (m.config.model_type === 'gpt2') return gpt2Forward(m as Gpt2Model, inp, opts);
   const c = m.config;
   const B = inp.batch;
   const T = inp.length;
@@ -147,7 +142,8 @@ export function forward(m: LlamaModel, inp: ForwardInputs, opts: ForwardOptions 
 
   const proj = (name: string, x: tf.Tensor2D): tf.Tensor2D => {
     const w = param(m, `${name}.weight`) as tf.Tensor as tf.Tensor2D;
-    let y = opts.frozenBase ? linearFrozen(x, w) : linear(x, w);
+    const wT = opts.transposed?.get(`${name}.weight`);
+    let y: tf.Tensor2D = wT ? tf.matMul(x, wT) : opts.frozenBase ? linearFrozen(x, w) : linear(x, w);
     const b = m.params.get(`${name}.bias`);
     if (b) y = tf.add(y, b);
     const d = opts.adapter?.delta(name, x);
@@ -163,13 +159,17 @@ export function forward(m: LlamaModel, inp: ForwardInputs, opts: ForwardOptions 
   const { cos, sin } = ropeTables(c, inp.positions);
   const cosT = tf.tensor3d(cos, [N, 1, hd]);
   const sinT = tf.tensor3d(sin, [N, 1, hd]);
-  const rot = rotateHalfWeight(hd);
+  // HF's rotate_half(x) = cat(-x2, x1) on each head's halves.
   const rope = (x: tf.Tensor2D, heads: number): tf.Tensor2D => {
     const x3 = tf.reshape(x, [N, heads, hd]);
-    const rotated = tf.reshape(linearFrozen(tf.reshape(x, [N * heads, hd]) as tf.Tensor2D, rot), [N, heads, hd]);
+    const [x1, x2] = tf.split(x3, 2, 2);
+    const rotated = tf.concat([tf.neg(x2!), x1!], 2);
     return tf.reshape(tf.add(tf.mul(x3, cosT), tf.mul(rotated, sinT)), [N, heads * hd]);
   };
-  const expand = Hkv === H ? null : repeatKvWeight(Hkv, H / Hkv, hd);
+  // Grouped-query attention without repeating keys and values: the G = H / Hkv query heads that share
+  // a kv head are stacked as G*T query rows against that head's keys (HF's repeat_kv gives query head
+  // h the kv head floor(h / G), so heads are grouped kv-major).
+  const G = H / Hkv;
   const bias = tf.tensor4d(inp.bias, [B, 1, T, S]);
 
   let h = embedding(param(m, 'model.embed_tokens.weight') as tf.Tensor as tf.Tensor2D, tf.tensor1d(inp.ids, 'int32')) as tf.Tensor2D;
@@ -191,18 +191,14 @@ export function forward(m: LlamaModel, inp: ForwardInputs, opts: ForwardOptions 
       ck?.dispose();
       cv?.dispose();
     }
-    // [B, Hkv, S, hd] -> [B, H, S, hd], repeating each kv head over its group.
-    const grow = (t: tf.Tensor4D): tf.Tensor4D => {
-      if (!expand) return t;
-      const flat = tf.reshape(tf.transpose(t, [0, 2, 1, 3]), [B * S, Hkv * hd]) as tf.Tensor2D;
-      return tf.transpose(tf.reshape(linearFrozen(flat, expand), [B, S, H, hd]), [0, 2, 1, 3]);
-    };
-    const qh = tf.reshape(tf.transpose(tf.reshape(q, [B, T, H, hd]), [0, 2, 1, 3]), [B * H, T, hd]) as tf.Tensor3D;
-    const kT = tf.reshape(tf.transpose(grow(k4), [0, 1, 3, 2]), [B * H, hd, S]) as tf.Tensor3D;
-    const vh = tf.reshape(grow(v4), [B * H, S, hd]) as tf.Tensor3D;
-    const scores = tf.add(tf.reshape(bmm(qh, kT), [B, H, T, S]), bias);
-    const probs = tf.reshape(tf.softmax(scores), [B * H, T, S]) as tf.Tensor3D;
-    const ctx = tf.reshape(tf.transpose(tf.reshape(bmm(probs, vh), [B, H, T, hd]), [0, 2, 1, 3]), [N, H * hd]) as tf.Tensor2D;
+    // q [B, T, Hkv, G, hd] -> [B*Hkv, G*T, hd]; scores per kv head [B*Hkv, G*T, S].
+    const qh = tf.reshape(tf.transpose(tf.reshape(q, [B, T, Hkv, G, hd]), [0, 2, 3, 1, 4]), [B * Hkv, G * T, hd]) as tf.Tensor3D;
+    const kT = tf.reshape(tf.transpose(k4, [0, 1, 3, 2]), [B * Hkv, hd, S]) as tf.Tensor3D;
+    const vh = tf.reshape(v4, [B * Hkv, S, hd]) as tf.Tensor3D;
+    const scores = tf.add(tf.reshape(bmm(qh, kT), [B, Hkv * G, T, S]), bias);
+    const probs = tf.reshape(tf.softmax(scores), [B * Hkv, G * T, S]) as tf.Tensor3D;
+    // [B*Hkv, G*T, hd] -> [B, T, Hkv, G, hd] = [N, H*hd] in HF's head order.
+    const ctx = tf.reshape(tf.transpose(tf.reshape(bmm(probs, vh), [B, Hkv, G, T, hd]), [0, 3, 1, 2, 4]), [N, H * hd]) as tf.Tensor2D;
     h = tf.add(h, proj(`${p}self_attn.o_proj`, ctx));
 
     const x2 = rmsNorm(h, param(m, `${p}post_attention_layernorm.weight`) as tf.Tensor as tf.Tensor1D, c.rms_norm_eps) as tf.Tensor2D;
@@ -216,7 +212,8 @@ export function forward(m: LlamaModel, inp: ForwardInputs, opts: ForwardOptions 
   const hn = rmsNorm(h, param(m, 'model.norm.weight') as tf.Tensor as tf.Tensor1D, c.rms_norm_eps) as tf.Tensor2D;
   const head = (m.params.get('lm_head.weight') ?? param(m, 'model.embed_tokens.weight')) as tf.Tensor as tf.Tensor2D;
   const headName = m.params.has('lm_head.weight') ? 'lm_head' : 'model.embed_tokens';
-  let logits = opts.frozenBase ? linearFrozen(hn, head) : linear(hn, head);
+  const headT = opts.transposed?.get(m.params.has('lm_head.weight') ? 'lm_head.weight' : 'model.embed_tokens.weight');
+  let logits: tf.Tensor2D = headT ? tf.matMul(hn, headT) : opts.frozenBase ? linearFrozen(hn, head) : linear(hn, head);
   const d = headName === 'lm_head' ? opts.adapter?.delta('lm_head', hn) : null;
   if (d) logits = tf.add(logits, d);
   return logits;

@@ -1,9 +1,12 @@
-// Differentiable building blocks with hand-written gradients, shaped for the wasm backend's fast paths.
+// Differentiable building blocks with hand-written gradients, shaped for each backend's fast paths.
 //
 // Why custom gradients (ENGINE.md): wasm's matmul is fast only for plain 2-D products (no transpose
-// flags, batch 1). tfjs's own matMul gradient uses transpose flags and its gather gradient needs
-// UnsortedSegmentSum, which wasm lacks. Each backward here transposes explicitly, then multiplies
-// plainly; every op has a finite-difference test in test/unit/engine/ops.test.ts.
+// flags, batch 1): measured here at 30 GFLOP/s plain against 2.2 with transposeB. tfjs's own matMul
+// gradient uses transpose flags and its gather gradient needs UnsortedSegmentSum, which wasm lacks.
+// On wasm each product here transposes explicitly, then multiplies plainly; native TensorFlow (and
+// the GPU backends) take the flags at no cost (97 vs 89 GFLOP/s), so there nothing is transposed and
+// weights keep their one Hugging Face layout. Every op has a finite-difference test in
+// test/unit/engine/ops.test.ts.
 import * as tf from '@tensorflow/tfjs-core';
 // tfjs-core alone has no gradients; the umbrella package would register them, we import only core.
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
@@ -37,18 +40,29 @@ function t3(x: tf.Tensor3D): tf.Tensor3D {
   return tf.transpose(x, [0, 2, 1]);
 }
 
+/** Whether the backend multiplies with transpose flags as fast as without (all but wasm). */
+function flagsAreFree(): boolean {
+  return tf.getBackend() !== 'wasm';
+}
+
+/** a @ b^T for 2-D a [N, K], b [M, K]. */
+function mmBT(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
+  return flagsAreFree() ? tf.matMul(a, b, false, true) : mm(a, t2(b));
+}
+
 /**
- * dW = dy^T @ x for dy [N, out], x [N, in]. One activation must be transposed; transposing the
- * narrower one (and then the small [in, out] result) moves less memory.
+ * dW = dy^T @ x for dy [N, out], x [N, in]. On wasm one activation must be transposed; transposing
+ * the narrower one (and then the small [in, out] result) moves less memory.
  */
 function weightGrad(x: tf.Tensor2D, dy: tf.Tensor2D): tf.Tensor2D {
+  if (flagsAreFree()) return tf.matMul(dy, x, true, false);
   return x.shape[1] < dy.shape[1] ? t2(mm(t2(x), dy)) : mm(t2(dy), x);
 }
 
 /** y = x @ w^T for x [N, in] and w [out, in] (Hugging Face layout); gradients for both. */
 export const linear = custom<tf.Tensor2D>(2, ([x, w], save) => {
   save([x!, w!]);
-  const value = mm(x as tf.Tensor2D, t2(w as tf.Tensor2D));
+  const value = mmBT(x as tf.Tensor2D, w as tf.Tensor2D);
   return {
     value,
     gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
@@ -60,16 +74,34 @@ export const linear = custom<tf.Tensor2D>(2, ([x, w], save) => {
 
 /** y = x @ w^T where w is frozen: the backward skips dW (a third of a linear layer's cost). */
 export function linearFrozen(x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
-  // Tensors a gradient function reads must go through save(): the engine disposes the forward
-  // pass's other intermediates before running the backward pass.
+  // A tensor a gradient function reads must outlive the forward pass, whose intermediates the engine
+  // disposes before the backward pass. A variable (every model weight) does, so it is read directly:
+  // save() would clone it, and on wasm a clone used to be a full copy of the weight per layer per step.
+  const keep = w instanceof tf.Variable;
   const f = custom<tf.Tensor2D>(1, ([xin], save) => {
-    save([w]);
+    if (!keep) save([w]);
     return {
-      value: mm(xin as tf.Tensor2D, t2(w)),
-      gradFunc: (dy, saved) => [mm(dy as tf.Tensor2D, saved[0] as tf.Tensor2D)],
+      value: mmBT(xin as tf.Tensor2D, w),
+      gradFunc: (dy, saved) => [mm(dy as tf.Tensor2D, keep ? w : (saved[0] as tf.Tensor2D))],
     };
   });
   return f(x);
+}
+
+/**
+ * Each 2-D weight transposed once ([in, out]) for inference on a backend that multiplies fast only
+ * without transpose flags (wasm); null where flags are free. Generation uses them for every token
+ * instead of transposing every weight per token. The caller disposes them.
+ */
+export function transposedWeights(params: Map<string, tf.Tensor>): Map<string, tf.Tensor2D> | null {
+  if (flagsAreFree()) return null;
+  const out = new Map<string, tf.Tensor2D>();
+  for (const [name, p] of params) {
+    // The embedding table is gathered, not multiplied, unless it doubles as the (tied) head.
+    if (name === 'model.embed_tokens.weight' && params.has('lm_head.weight')) continue;
+    if (p.rank === 2) out.set(name, tf.tidy(() => t2(p as tf.Tensor2D)));
+  }
+  return out;
 }
 
 /** Batched a[i] @ b[i] ([N,M,K] x [N,K,P]) with a backward made of plain batched products. */
@@ -79,6 +111,7 @@ export const bmm = custom<tf.Tensor3D>(2, ([a, b], save) => {
     value: bmmRaw(a as tf.Tensor3D, b as tf.Tensor3D),
     gradFunc: (dy, saved) => {
       const [as, bs] = saved as [tf.Tensor3D, tf.Tensor3D];
+      if (flagsAreFree()) return [tf.matMul(dy as tf.Tensor3D, bs, false, true), tf.matMul(as, dy as tf.Tensor3D, true, false)];
       return [bmmRaw(dy as tf.Tensor3D, t3(bs)), bmmRaw(t3(as), dy as tf.Tensor3D)];
     },
   };
@@ -136,4 +169,46 @@ export function weightedCrossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D, w
 export function rmsNorm(x: tf.Tensor, weight: tf.Tensor1D, eps: number): tf.Tensor {
   const variance = tf.mean(tf.square(x), -1, true);
   return tf.mul(tf.mul(x, tf.rsqrt(tf.add(variance, eps))), weight);
+}
+
+/** LayerNorm over the last axis: (x - mean) / sqrt(variance + eps) * weight + bias (GPT-2's nn.LayerNorm). */
+export function layerNorm(x: tf.Tensor, weight: tf.Tensor1D, bias: tf.Tensor1D, eps: number): tf.Tensor {
+  const centered = tf.sub(x, tf.mean(x, -1, true));
+  const variance = tf.mean(tf.square(centered), -1, true);
+  return tf.add(tf.mul(tf.mul(centered, tf.rsqrt(tf.add(variance, eps))), weight), bias);
+}
+
+const GELU_K = Math.sqrt(2 / Math.PI);
+const GELU_A = 0.044715;
+
+/**
+ * GELU: `tanh` is GPT-2's gelu_new, 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))); `erf` is the exact
+ * x Phi(x) = 0.5 x (1 + erf(x / sqrt 2)). One op that saves only x for the backward pass, where
+ * autodiff through the composed form keeps five more tensors the size of the MLP's widest activation.
+ */
+export function gelu(x: tf.Tensor, form: 'tanh' | 'erf'): tf.Tensor {
+  const f = custom<tf.Tensor>(1, ([xin], save) => {
+    save([xin!]);
+    const value =
+      form === 'tanh'
+        ? tf.mul(tf.mul(xin!, 0.5), tf.add(1, tf.tanh(tf.mul(tf.mul(xin!, tf.add(1, tf.mul(tf.square(xin!), GELU_A))), GELU_K))))
+        : tf.mul(tf.mul(xin!, 0.5), tf.add(1, tf.erf(tf.mul(xin!, Math.SQRT1_2))));
+    return {
+      value,
+      gradFunc: (dy, saved) => {
+        const xs = saved[0]!;
+        if (form === 'erf') {
+          // Phi(x) + x phi(x)
+          const phi = tf.mul(tf.exp(tf.mul(tf.square(xs), -0.5)), 1 / Math.sqrt(2 * Math.PI));
+          return [tf.mul(dy, tf.add(tf.mul(tf.add(1, tf.erf(tf.mul(xs, Math.SQRT1_2))), 0.5), tf.mul(xs, phi)))];
+        }
+        // With t = tanh(k (x + a x^3)): 0.5 (1 + t) + 0.5 x (1 - t^2) k (1 + 3 a x^2)
+        const x2 = tf.square(xs);
+        const t = tf.tanh(tf.mul(tf.mul(xs, tf.add(1, tf.mul(x2, GELU_A))), GELU_K));
+        const inner = tf.mul(tf.mul(tf.sub(1, tf.square(t)), tf.add(1, tf.mul(x2, 3 * GELU_A))), GELU_K);
+        return [tf.mul(dy, tf.mul(tf.add(tf.add(1, t), tf.mul(xs, inner)), 0.5))];
+      },
+    };
+  });
+  return f(x);
 }

@@ -1,8 +1,10 @@
-// Text generation for sample completions: temperature + nucleus (top-p) sampling, with a KV cache
-// (each new token costs one position) or without (the whole sequence again per token; kept for the
-// benchmark and as a cross-check of the cache).
+// Text generation: temperature, top-k and nucleus (top-p) sampling over many sequences at once with a
+// KV cache (each new token costs one position per sequence), or without a cache (the whole sequence
+// again per token; kept for the benchmark and as a cross-check of the cache). GRPO samples groups of
+// completions per prompt, so the batch is the unit; `generate` is the batch of one.
 import * as tf from '@tensorflow/tfjs-core';
-import { disposeCache, emptyCache, forward, type LinearAdapter, type LlamaModel } from './model.ts';
+import { disposeCache, emptyCache, forward, type ForwardOptions, type LinearAdapter, type LlamaModel } from './model.ts';
+import { transposedWeights } from './ops.ts';
 import type { Rng } from './rng.ts';
 
 export interface SampleOptions {
@@ -10,71 +12,147 @@ export interface SampleOptions {
   /** <= 0 means greedy. */
   temperature: number;
   topP: number;
+  /** Keep only the k most likely tokens (0 or absent: no limit). */
+  topK?: number;
   stopIds: number[];
   rng: Rng;
   useCache?: boolean;
   adapter?: LinearAdapter;
 }
 
-/** Picks a token id from logits with temperature and top-p. */
-export function pickToken(logits: Float32Array, temperature: number, topP: number, rng: Rng): number {
-  if (!(temperature > 0)) {
-    let best = 0;
-    for (let i = 1; i < logits.length; i++) if (logits[i]! > logits[best]!) best = i;
-    return best;
+/**
+ * The probability threshold t such that the tokens with p >= t are the smallest set holding `topP` of
+ * the mass, and at most `topK` tokens: two bisections over t, O(vocab) each halving, instead of
+ * sorting the vocabulary for every token. Tokens tied at t are all kept.
+ */
+function keepThreshold(probs: Float32Array, total: number, topP: number, topK: number): number {
+  let max = 0;
+  for (const p of probs) max = Math.max(max, p);
+  const countAbove = (t: number): [number, number] => {
+    let mass = 0;
+    let count = 0;
+    for (const p of probs) {
+      if (p >= t) {
+        mass += p;
+        count++;
+      }
+    }
+    return [mass, count];
+  };
+  const close = (lo: number, hi: number) => hi - lo <= max * 1e-9;
+  // Both mass and count shrink as t grows. The highest t that still keeps topP of the mass:
+  let lo = 0;
+  let hi = max;
+  if (topP < 1) {
+    if (countAbove(max)[0] >= topP * total) lo = max;
+    for (let it = 0; it < 60 && !close(lo, hi); it++) {
+      const mid = (lo + hi) / 2;
+      if (countAbove(mid)[0] >= topP * total) lo = mid;
+      else hi = mid;
+    }
   }
-  let max = -Infinity;
-  for (const z of logits) max = Math.max(max, z);
-  const probs = Array.from(logits, (z, i) => ({ i, p: Math.exp((z - max) / temperature) }));
-  const total = probs.reduce((a, b) => a + b.p, 0);
-  probs.sort((a, b) => b.p - a.p);
-  const kept: typeof probs = [];
-  let mass = 0;
-  for (const e of probs) {
-    kept.push(e);
-    mass += e.p / total;
-    if (mass >= topP) break;
+  // Then, if that keeps more than topK tokens, the lowest t that keeps no more than topK.
+  if (topK > 0 && countAbove(lo)[1] > topK) {
+    hi = max;
+    for (let it = 0; it < 60 && !close(lo, hi); it++) {
+      const mid = (lo + hi) / 2;
+      if (countAbove(mid)[1] <= topK) hi = mid;
+      else lo = mid;
+    }
+    return hi;
   }
-  let r = rng.next() * kept.reduce((a, b) => a + b.p, 0);
-  for (const e of kept) {
-    r -= e.p;
-    if (r <= 0) return e.i;
+  return lo;
+}
+
+/** Picks a token id from logits with temperature, top-k and top-p, without sorting the vocabulary. */
+export function pickToken(logits: Float32Array, temperature: number, topP: number, rng: Rng, topK = 0): number {
+  let best = 0;
+  for (let i = 1; i < logits.length; i++) if (logits[i]! > logits[best]!) best = i;
+  if (!(temperature > 0) || topK === 1) return best;
+  const max = logits[best]!;
+  const probs = new Float32Array(logits.length);
+  let total = 0;
+  for (let i = 0; i < logits.length; i++) total += probs[i] = Math.exp((logits[i]! - max) / temperature);
+  const keep = topP >= 1 && topK <= 0 ? 0 : keepThreshold(probs, total, topP, topK);
+  let kept = 0;
+  for (const p of probs) if (p >= keep) kept += p;
+  let r = rng.next() * kept;
+  for (let i = 0; i < probs.length; i++) {
+    if (probs[i]! < keep) continue;
+    r -= probs[i]!;
+    if (r <= 0) return i;
   }
-  return kept[kept.length - 1]!.i;
+  return best;
 }
 
 /** Generates up to maxNewTokens after `prompt`; returns only the new ids (without the stop token). */
 export function generate(model: LlamaModel, prompt: number[], opts: SampleOptions): number[] {
+  return generateBatch(model, [prompt], opts)[0]!;
+}
+
+/**
+ * Generates after each prompt in one batch (prompts left-padded to a common length; padding is masked
+ * out of attention and positions restart at 0 per row, so each row equals generating it alone).
+ * Returns the new ids of each row, without its stop token.
+ */
+export function generateBatch(model: LlamaModel, prompts: number[][], opts: SampleOptions): number[][] {
   const limit = model.config.max_position_embeddings;
-  const out: number[] = [];
-  const cache = opts.useCache === false ? null : emptyCache(model.config);
+  const B = prompts.length;
+  const rows = prompts.map((p) => p.slice(-Math.max(1, limit - 1)));
+  const width = Math.max(...rows.map((r) => r.length));
+  const pads = rows.map((r) => width - r.length);
+  const outs: number[][] = rows.map(() => []);
+  const done = rows.map(() => false);
+  const useCache = opts.useCache !== false;
+  const cache = useCache ? emptyCache(model.config) : null;
+  // Inference needs no gradient: backends that multiply fast only without transpose flags (wasm) get
+  // each weight transposed once for the whole generation instead of once per token.
+  const transposed = transposedWeights(model.params);
+  const fwd: ForwardOptions = { cache: cache ?? undefined, adapter: opts.adapter, transposed: transposed ?? undefined };
+  const steps = Math.min(opts.maxNewTokens, limit - width);
+  // Every row's sequence so far, left-padded (pad id 0 is never attended to).
+  const seqs = rows.map((r, b) => [...new Array<number>(pads[b]!).fill(0), ...r]);
   try {
-    let pending = prompt.slice(-limit);
-    const seq = [...pending];
-    for (let n = 0; n < opts.maxNewTokens && seq.length < limit; n++) {
-      const logits = tf.tidy(() => {
-        const past = cache ? cache.length : 0;
-        const ids = cache ? pending : seq;
-        const T = ids.length;
-        const S = past + T;
-        const bias = new Float32Array(T * S);
-        for (let i = 0; i < T; i++) for (let j = 0; j < S; j++) if (j > past + i) bias[i * S + j] = -1e9;
-        const positions = Int32Array.from({ length: T }, (_, i) => past + i);
-        const z = forward(
-          model,
-          { batch: 1, length: T, ids: Int32Array.from(ids), positions, bias },
-          { cache: cache ?? undefined, adapter: opts.adapter, select: Int32Array.of(T - 1) },
-        );
-        return z.dataSync() as Float32Array;
-      });
-      const next = pickToken(logits, opts.temperature, opts.topP, opts.rng);
-      if (opts.stopIds.includes(next)) break;
-      out.push(next);
-      seq.push(next);
-      pending = [next];
+    for (let n = 0; n < steps && !done.every(Boolean); n++) {
+      const past = cache ? cache.length : 0;
+      const T = cache && n > 0 ? 1 : width + n;
+      const S = past + T;
+      const ids = new Int32Array(B * T);
+      const positions = new Int32Array(B * T);
+      const bias = new Float32Array(B * T * S).fill(-1e9);
+      const select = new Int32Array(B);
+      for (let b = 0; b < B; b++) {
+        const seq = seqs[b]!;
+        const start = seq.length - T; // the tokens this pass feeds
+        for (let i = 0; i < T; i++) {
+          const at = start + i; // absolute index in the padded sequence
+          ids[b * T + i] = seq[at]!;
+          positions[b * T + i] = Math.max(0, at - pads[b]!);
+          const row = (b * T + i) * S;
+          if (at < pads[b]!) {
+            bias[row + at] = 0; // a padding query sees itself only, to keep softmax finite
+            continue;
+          }
+          for (let j = pads[b]!; j <= at; j++) bias[row + j] = 0;
+        }
+        select[b] = b * T + T - 1;
+      }
+      const z = tf.tidy(() => forward(model, { batch: B, length: T, ids, positions, bias }, { ...fwd, select }));
+      // Read outside tidy: tidy walks a returned typed array element by element looking for tensors.
+      const logits = z.dataSync() as Float32Array;
+      z.dispose();
+      const vocab = logits.length / B;
+      for (let b = 0; b < B; b++) {
+        // A finished row keeps feeding a token (the batch moves together) but records nothing more.
+        const next = done[b] ? 0 : pickToken(logits.subarray(b * vocab, (b + 1) * vocab), opts.temperature, opts.topP, opts.rng, opts.topK ?? 0);
+        if (!done[b] && opts.stopIds.includes(next)) done[b] = true;
+        else if (!done[b]) outs[b]!.push(next);
+        seqs[b]!.push(next);
+      }
     }
   } finally {
     if (cache) disposeCache(cache);
+    if (transposed) for (const t of transposed.values()) t.dispose();
   }
-  return out;
+  return outs;
 }

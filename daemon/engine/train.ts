@@ -11,7 +11,7 @@ import { selectBackend } from './backend.ts';
 import { readCheckpoint, saveCheckpoint, writeFolderAtomically, writeWeights, type TrainerState } from './checkpoint.ts';
 import { BatchLoader, loadExamples, type Batch } from './data.ts';
 import { LoraAdapter } from './lora.ts';
-import { assignData, causalBias, createModel, disposeModel, forward, parameterCount, type LlamaModel } from './model.ts';
+import { assignData, causalBias, checkWeights, createModel, disposeModel, forward, parameterCount, type LlamaModel } from './model.ts';
 import { openModelSource, type ModelSource } from './modelSource.ts';
 import { describeDownload, resolveModel, type DownloadProgress } from '../models/hub.ts';
 import { weightedCrossEntropy, type SftLossType } from './ops.ts';
@@ -84,6 +84,8 @@ export const train: Train = async (job: TrainJob, events: TrainEvents, signal: A
   const totalSteps = args.max_steps > 0 ? args.max_steps : Math.max(1, Math.ceil((args.num_train_epochs * loader.perEpoch) / accum));
 
   const model = createModel(source.config, source.weights, job.lora === null);
+  // The variables own the weights now; the host copies (the model's size again) can go.
+  source.weights.clear();
   const lora = job.lora ? new LoraAdapter(model, job.lora, args.seed) : null;
   const trainable = lora ? lora.params : model.params;
   const names = new Map([...trainable].map(([name, v]) => [v.name, name])); // tf variable name -> HF/PEFT name
@@ -96,8 +98,10 @@ export const train: Train = async (job: TrainJob, events: TrainEvents, signal: A
   let numTokens = 0;
   if (job.resumeFrom) {
     const ck = readCheckpoint(job.resumeFrom);
+    // A full model is saved in its checkpoint layout (GPT-2's Conv1D weights are [in, out]): read it back as a model folder is read.
+    const saved = lora ? ck.weights : checkWeights(source.config, ck.weights);
     for (const [name, v] of trainable) {
-      const t = ck.weights.get(lora ? `base_model.model.${name}` : name);
+      const t = saved.get(lora ? `base_model.model.${name}` : name);
       if (!t) throw new Error(`Checkpoint ${job.resumeFrom} lacks ${name}; it was made with a different model or LoRA setting.`);
       assignData(v, t.data);
     }
@@ -149,6 +153,11 @@ export const train: Train = async (job: TrainJob, events: TrainEvents, signal: A
   let window = { loss: 0, correct: 0, lossTokens: 0, tokens: 0, steps: 0, start: performance.now() };
   let stopped = false;
   try {
+    // The base model's answers before any training, so every later sample has something to be compared with.
+    if (step === 0 && job.samples && job.samples.every_steps > 0) {
+      sampleAll();
+      window.start = performance.now();
+    }
     while (step < totalSteps) {
       // One optimizer step: `accum` micro-batches, loss normalised by their total loss tokens
       // (transformers' num_items_in_batch), so accumulation equals one big batch.

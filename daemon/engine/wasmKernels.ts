@@ -77,3 +77,26 @@ export function hasFastBatchMatMul(): boolean {
   }
   return true;
 }
+
+/**
+ * Makes wasm's Identity (what tf.clone and every gradient's saved tensor go through) share its input's
+ * memory by reference count, as the cpu backend does, instead of copying it: tfjs clones every tensor
+ * a gradient keeps, so each training step copied every saved activation and weight once more (the
+ * 1.7 GB of Identity copies ENGINE.md measured on SmolLM2). Tensors are immutable, and the wasm
+ * backend already shares memory this way for Reshape.
+ */
+export function shareWasmIdentity(): void {
+  if (identityShared || tf.getBackend() !== 'wasm') return;
+  tf.unregisterKernel('Identity', 'wasm');
+  tf.registerKernel({
+    kernelName: 'Identity',
+    backendName: 'wasm',
+    kernelFunc: (({ inputs, backend }: { inputs: tf.NamedTensorInfoMap; backend: { incRef(dataId: object): void } }) => {
+      const x = inputs.x!;
+      backend.incRef(x.dataId);
+      return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+    }) as unknown as tf.KernelFunc,
+  });
+  identityShared = true;
+}
+let identityShared = false;

@@ -125,6 +125,7 @@ export class RunManager {
     };
     this.store.create(run);
     this.runs.set(id, run);
+    for (const note of prepared.notes ?? []) this.appendLog(id, `[anneal] ${note}`);
     this.queue.push(id);
     this.emitStatus(run);
     this.pump();

@@ -10,13 +10,16 @@ import type { Diagnostic } from '../../core/diagnostics.ts';
 import { DaemonErrorCodes, type InvalidInputData, type StartRunParams } from '../../core/protocol/daemon.ts';
 import type { FileDiagnostics, RunInfo } from '../../core/protocol/runs.ts';
 import { resolveRecipe } from '../../core/recipe/index.ts';
-import { quickStartArgs, quickStartSamples, samplePrompts } from '../../core/recipe/quickStart.ts';
+import { quickStartArgs, quickStartLora, quickStartNotes, quickStartSamples, samplePrompts } from '../../core/recipe/quickStart.ts';
 import type { Stage, TrainingArguments } from '../../core/recipe/types.ts';
 import { nodeFiles } from '../../core/nodeFiles.ts';
 import { parseHubRef } from '../../core/hubCache.ts';
 
 /** A run's validated input: what the engine's TrainJob is built from (the run record's fields of the same names). */
-export type PreparedRun = Pick<RunInfo, 'stage' | 'model' | 'data' | 'recipe' | 'args' | 'lora' | 'samples' | 'exportDir'>;
+export type PreparedRun = Pick<RunInfo, 'stage' | 'model' | 'data' | 'recipe' | 'args' | 'lora' | 'samples' | 'exportDir'> & {
+  /** Lines for the run's log: what a recipe-less run chose for the user, and why. */
+  notes?: string[];
+};
 
 /** Diagnostics shown per file; more would flood a terminal and a JSON-RPC frame. */
 const MAX_DIAGNOSTICS_PER_FILE = 50;
@@ -127,6 +130,7 @@ export function prepareRun(raw: Record<string, unknown>): PreparedRun {
     lora: recipe.lora,
     samples: recipe.samples,
     ...(recipe.output_dir ? { exportDir: recipe.output_dir } : {}),
+    ...(params.recipe === undefined ? { notes: quickStartNotes(recipe.model) } : {}),
   };
 }
 
@@ -139,8 +143,9 @@ function quickStartRecipe(params: StartRunParams): Record<string, unknown> {
   const model = params.model ?? 'tiny';
   const maxSteps = params.args?.max_steps ?? 0;
   const train = typeof params.data?.train === 'string' ? params.data.train : undefined;
-  const samples = params.samples ?? (train ? quickStartSamples(samplePrompts(readHead(train)), maxSteps) : undefined);
-  return { stage: params.stage, model, data: params.data, ...quickStartArgs(model, maxSteps), ...(samples ? { samples } : {}) };
+  const samples = params.samples ?? (train ? quickStartSamples(samplePrompts(readHead(train)), maxSteps, model) : undefined);
+  const lora = quickStartLora(model);
+  return { stage: params.stage, model, data: params.data, ...quickStartArgs(model, maxSteps), ...(lora ? { lora } : {}), ...(samples ? { samples } : {}) };
 }
 
 /** The first bytes of a file (enough for its first records), or '' when it cannot be read. */

@@ -113,7 +113,7 @@ describe('SmolLM2-135M-Instruct Q4_1 GGUF against transformers loading the same 
     assert.equal(source.tokenizer.decode(ref.greedy.ids, { skipSpecial: true }), ref.greedy.text);
   });
 
-  test('logits within 1e-4 of transformers, and the same greedy answer', () => {
+  test('logits within 1e-4 of transformers (1.5e-4 on native TensorFlow), and the same greedy answer', (t) => {
     const model = createModel(source.config, source.weights, false);
     try {
       const ids = Int32Array.from(ref.logits.ids);
@@ -129,7 +129,9 @@ describe('SmolLM2-135M-Instruct Q4_1 GGUF against transformers loading the same 
         assert.equal(best, ref.logits.argmax[t], `argmax at position ${t}`);
         ref.logits.sampled[t]!.forEach((z, k) => (worst = Math.max(worst, Math.abs(row[k * ref.logits.stride]! - z))));
       }
-      assert.ok(worst < 1e-4, `worst logit difference ${worst}`);
+      t.diagnostic(`worst logit difference ${worst.toExponential(2)} on ${tf.getBackend()}`);
+      // oneDNN's matmuls sum in another order than PyTorch's: 30 layers leave ~1e-4 on logits of ~20.
+      assert.ok(worst < (tf.getBackend() === 'tensorflow' ? 1.5e-4 : 1e-4), `worst logit difference ${worst}`);
       const answer = generate(model, ref.logits.ids, { maxNewTokens: ref.greedy.ids.length, temperature: 0, topP: 1, stopIds: source.tokenizer.stopIds, rng: new Rng(1) });
       assert.deepEqual(answer, ref.greedy.ids.filter((id) => !source.tokenizer.stopIds.includes(id)));
     } finally {
