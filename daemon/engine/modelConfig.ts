@@ -5,6 +5,12 @@
 // `rope_parameters` dict holding both. The normalized config keeps the transformers 4 form (top-level
 // `rope_theta`, `rope_scaling` or null) because both versions read it, so a config saved from it loads
 // the same model in either.
+//
+// GPT-2 is the other architecture (gpt2Config.ts); `readModelConfig`, `parameterShapes`,
+// `checkWeights` and `linearModules` answer for either, by model_type.
+import { checkGpt2Weights, GPT2_LINEAR_MODULES, gpt2ParameterShapes, normalizeGpt2Config, type Gpt2Config } from './gpt2Config.ts';
+
+export type { Gpt2Config } from './gpt2Config.ts';
 
 /** Architectures this engine computes exactly; `smollm` is Llama under another name. */
 export const MODEL_TYPES = ['llama', 'mistral', 'qwen2', 'qwen3'] as const;
@@ -102,7 +108,7 @@ function modelType(raw: Raw): ModelType {
   const given = raw.model_type ?? 'llama';
   const t = MODEL_TYPE_ALIASES[String(given)] ?? String(given);
   if (!(MODEL_TYPES as readonly string[]).includes(t)) {
-    throw new Error(`config.json is a ${String(given)} model; this engine trains ${MODEL_TYPES.join(', ')} (and smollm) models.`);
+    throw new Error(`config.json is a ${String(given)} model; this engine trains ${MODEL_TYPES.join(', ')}, gpt2 (and smollm) models.`);
   }
   return t as ModelType;
 }
@@ -198,6 +204,14 @@ export function normalizeConfig(input: Partial<LlamaConfig> | Raw): LlamaConfig 
   return config;
 }
 
+/** A config of any architecture this engine computes; `model_type` tells which. */
+export type ModelConfig = LlamaConfig | Gpt2Config;
+
+/** Reads any supported config.json: GPT-2's (gpt2Config.ts) or a Llama-family one (`normalizeConfig`). */
+export function readModelConfig(raw: Raw): ModelConfig {
+  return raw.model_type === 'gpt2' ? normalizeGpt2Config(raw) : normalizeConfig(raw);
+}
+
 export function headDim(c: LlamaConfig): number {
   return c.head_dim ?? c.hidden_size / c.num_attention_heads;
 }
@@ -205,8 +219,14 @@ export function headDim(c: LlamaConfig): number {
 /** Every linear layer of a decoder layer, by its HF module name. */
 export const LINEAR_MODULES = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
 
+/** The linear layers LoRA can target in this config's architecture, by HF module name. */
+export function linearModules(c: ModelConfig): readonly string[] {
+  return c.model_type === 'gpt2' ? GPT2_LINEAR_MODULES : LINEAR_MODULES;
+}
+
 /** HF parameter names and shapes, in checkpoint order. */
-export function parameterShapes(c: LlamaConfig): Map<string, number[]> {
+export function parameterShapes(c: ModelConfig): Map<string, number[]> {
+  if (c.model_type === 'gpt2') return gpt2ParameterShapes(c);
   const d = c.hidden_size;
   const hd = headDim(c);
   const q = c.num_attention_heads * hd;
@@ -248,7 +268,7 @@ export function parameterShapes(c: LlamaConfig): Map<string, number[]> {
 }
 
 /** Count of parameters (tied embeddings counted once). */
-export function parameterCount(c: LlamaConfig): number {
+export function parameterCount(c: ModelConfig): number {
   let n = 0;
   for (const s of parameterShapes(c).values()) n += s.reduce((a, b) => a * b, 1);
   return n;
@@ -272,7 +292,8 @@ function usedBy(name: string, c: LlamaConfig): string {
  * here instead of running a different model. A tied model may still ship lm_head.weight, but only as a
  * copy of the embedding (the tied head would silently replace anything else).
  */
-export function checkWeights<T extends { shape: number[]; data: Float32Array }>(c: LlamaConfig, weights: Map<string, T>): Map<string, T> {
+export function checkWeights<T extends { shape: number[]; data: Float32Array }>(c: ModelConfig, weights: Map<string, T>): Map<string, T> {
+  if (c.model_type === 'gpt2') return checkGpt2Weights(c, weights); // also turns its Conv1D weights to [out, in]
   const shapes = parameterShapes(c);
   const out = new Map<string, T>();
   const unused: string[] = [];
