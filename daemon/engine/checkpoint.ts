@@ -5,6 +5,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { LoraConfig, TrainingArguments } from '../../core/recipe/types.ts';
+import { gpt2Checkpoint } from './gpt2Config.ts';
 import type { LoraAdapter } from './lora.ts';
 import type { LlamaModel } from './model.ts';
 import type { AdamWState } from './optim.ts';
@@ -51,9 +52,12 @@ export function writeWeights(dir: string, model: LlamaModel, lora: LoraAdapter |
     writeSafetensors(join(dir, 'adapter_model.safetensors'), lora.peftTensors(), { format: 'pt' });
     writeFileSync(join(dir, 'adapter_config.json'), JSON.stringify(lora.peftConfig(baseName), null, 2));
   } else {
-    writeSafetensors(join(dir, 'model.safetensors'), tensorsOf(model.params), { format: 'pt' });
-    const config = { architectures: ['LlamaForCausalLM'], torch_dtype: 'float32', ...model.config };
-    writeFileSync(join(dir, 'config.json'), JSON.stringify(config, null, 2));
+    const c = model.config;
+    const tensors = tensorsOf(model.params);
+    // GPT-2's checkpoint layout differs from the engine's (Conv1D weights [in, out], its own size keys).
+    const saved = c.model_type === 'gpt2' ? gpt2Checkpoint(c, tensors) : { tensors, config: { architectures: ['LlamaForCausalLM'], torch_dtype: 'float32', ...c } };
+    writeSafetensors(join(dir, 'model.safetensors'), saved.tensors, { format: 'pt' });
+    writeFileSync(join(dir, 'config.json'), JSON.stringify(saved.config, null, 2));
   }
 }
 

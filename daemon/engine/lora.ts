@@ -3,21 +3,26 @@
 // vLLM and llama.cpp tooling load the result.
 import * as tf from '@tensorflow/tfjs-core';
 import type { LoraConfig } from '../../core/recipe/types.ts';
-import { assignData, LINEAR_MODULES, ownedVariable, parameterShapes, type LinearAdapter, type LlamaConfig, type LlamaModel } from './model.ts';
+import { assignData, linearModules, ownedVariable, parameterShapes, type LinearAdapter, type LlamaModel, type ModelConfig } from './model.ts';
 import { linear } from './ops.ts';
 import { hashSeed, Rng } from './rng.ts';
 import type { NamedTensor } from './safetensors.ts';
 
-/** Module paths (e.g. `model.layers.0.self_attn.q_proj`) a LoRA config targets, in model order. */
-export function targetModules(c: LlamaConfig, cfg: LoraConfig): string[] {
-  const wanted = cfg.target_modules === 'all-linear' ? [...LINEAR_MODULES] : cfg.target_modules;
-  const unknown = wanted.filter((m) => !(LINEAR_MODULES as readonly string[]).includes(m));
+/**
+ * Module paths (e.g. `model.layers.0.self_attn.q_proj`) a LoRA config targets, in model order. A name
+ * matches every module of that name (GPT-2's c_proj is in attn and mlp), and "all-linear" is every
+ * linear layer but the head, as in PEFT.
+ */
+export function targetModules(c: ModelConfig, cfg: LoraConfig): string[] {
+  const known = linearModules(c);
+  const wanted = cfg.target_modules === 'all-linear' ? [...known] : cfg.target_modules;
+  const unknown = wanted.filter((m) => !known.includes(m));
   if (unknown.length > 0) {
-    throw new Error(`lora.target_modules names ${unknown.join(', ')}, which this model does not have; use some of ${LINEAR_MODULES.join(', ')} or "all-linear".`);
+    throw new Error(`lora.target_modules names ${unknown.join(', ')}, which this ${c.model_type} model does not have; use some of ${known.join(', ')} or "all-linear".`);
   }
   const out: string[] = [];
   for (const name of parameterShapes(c).keys()) {
-    const m = /^(.*\.(\w+_proj))\.weight$/.exec(name);
+    const m = /^(.*\.(\w+))\.weight$/.exec(name);
     if (m && wanted.includes(m[2]!)) out.push(m[1]!);
   }
   return out;
@@ -102,7 +107,8 @@ export class LoraAdapter implements LinearAdapter {
       lora_dropout: this.config.dropout,
       target_modules: modules,
       bias: 'none',
-      fan_in_fan_out: false,
+      // GPT-2's base weights are Conv1D ([in, out]) in the checkpoint PEFT merges into; A and B are the same.
+      fan_in_fan_out: this.model.config.model_type === 'gpt2',
       inference_mode: true,
       init_lora_weights: true,
       modules_to_save: null,

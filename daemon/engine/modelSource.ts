@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { nodeFiles } from '../../core/nodeFiles.ts';
 import { loadTokenizerFromFolder, tinyTokenizer, tinyTokenizerFiles, type ChatTokenizer } from '../../core/tokenize/index.ts';
-import { checkWeights, initialWeights, normalizeConfig, type LlamaConfig } from './model.ts';
+import { checkWeights, initialWeights, normalizeConfig, readModelConfig, type LlamaConfig, type ModelConfig } from './model.ts';
 import { readSafetensors, type NamedTensor } from './safetensors.ts';
 import { loadGgufSource } from './gguf.ts';
 
@@ -33,7 +33,7 @@ export function tinyConfig(): LlamaConfig {
 }
 
 export interface ModelSource {
-  config: LlamaConfig;
+  config: ModelConfig;
   weights: Map<string, NamedTensor>;
   tokenizer: ChatTokenizer;
   /** Tokenizer files to save beside trained weights (name -> JSON text). */
@@ -67,7 +67,7 @@ export function loadModelSource(model: string, seed: number): ModelSource {
   const configPath = join(model, 'config.json');
   if (!existsSync(configPath)) throw new Error(`${configPath} not found; "model" must be "tiny" or a Hugging Face model folder.`);
   const raw = JSON.parse(readFileSync(configPath, 'utf8')) as Record<string, unknown>;
-  const config = withPath(model, () => normalizeConfig(raw));
+  const config = withPath(model, () => readModelConfig(raw));
   const all = readWeights(model);
   const weights = withPath(model, () => checkWeights(config, all));
   const tokenizerFiles = new Map<string, string>();
