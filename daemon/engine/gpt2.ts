@@ -36,9 +36,15 @@ export function gpt2Forward(m: Gpt2Model, inp: ForwardInputs, opts: ForwardOptio
     if (p >= c.max_position_embeddings) throw new Error(`Position ${p} is past this GPT-2's ${c.max_position_embeddings} positions (n_positions); shorten the input.`);
   }
 
+  // x @ W^T, by the weight transposed once for inference where generation gave one (opts.transposed).
+  const times = (x: tf.Tensor2D, name: string): tf.Tensor2D => {
+    const wT = opts.transposed?.get(name);
+    if (wT) return tf.matMul(x, wT);
+    const w = param(m, name) as tf.Tensor2D;
+    return opts.frozenBase ? linearFrozen(x, w) : linear(x, w);
+  };
   const proj = (name: string, x: tf.Tensor2D): tf.Tensor2D => {
-    const w = param(m, `${name}.weight`) as tf.Tensor2D;
-    let y = tf.add(opts.frozenBase ? linearFrozen(x, w) : linear(x, w), param(m, `${name}.bias`)) as tf.Tensor2D;
+    let y = tf.add(times(x, `${name}.weight`), param(m, `${name}.bias`)) as tf.Tensor2D;
     const delta = opts.adapter?.delta(name, x);
     if (delta) y = tf.add(y, delta);
     return y;
@@ -48,9 +54,8 @@ export function gpt2Forward(m: Gpt2Model, inp: ForwardInputs, opts: ForwardOptio
   const form = c.activation_function === 'gelu' ? 'erf' : 'tanh';
   const bias = tf.tensor4d(inp.bias, [B, 1, T, S]);
 
-  const wte = param(m, 'transformer.wte.weight') as tf.Tensor2D;
   let h = tf.add(
-    embedding(wte, tf.tensor1d(inp.ids, 'int32')),
+    embedding(param(m, 'transformer.wte.weight') as tf.Tensor2D, tf.tensor1d(inp.ids, 'int32')),
     embedding(param(m, 'transformer.wpe.weight') as tf.Tensor2D, tf.tensor1d(inp.positions, 'int32')),
   ) as tf.Tensor2D;
   for (let l = 0; l < c.num_hidden_layers; l++) {
@@ -85,9 +90,8 @@ export function gpt2Forward(m: Gpt2Model, inp: ForwardInputs, opts: ForwardOptio
   if (opts.cache) opts.cache.length = S;
   if (opts.select) h = embedding(h, tf.tensor1d(opts.select, 'int32')) as tf.Tensor2D;
   const hn = norm('transformer.ln_f', h);
-  const untied = m.params.get('lm_head.weight') as tf.Tensor2D | undefined;
-  const head = untied ?? wte;
-  let logits = opts.frozenBase ? linearFrozen(hn, head) : linear(hn, head);
+  const untied = m.params.has('lm_head.weight');
+  let logits = times(hn, untied ? 'lm_head.weight' : 'transformer.wte.weight');
   // Only a separate head can carry an adapter; PEFT's all-linear leaves it out.
   const delta = untied ? opts.adapter?.delta('lm_head', hn) : null;
   if (delta) logits = tf.add(logits, delta);
