@@ -10,4 +10,6 @@ export interface FileAccess {
   listDir(path: string): string[];
   /** The Hugging Face hub cache folder (core/hubCache.ts), where Hub model ids are looked up; absent: none. */
   hubCache?(): string;
+  /** The Ollama model store (core/ollamaStore.ts), where Ollama names are looked up; absent: none. */
+  ollamaStore?(): string;
 }

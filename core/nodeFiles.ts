@@ -5,6 +5,7 @@ import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import type { FileAccess } from './fileAccess.ts';
 import { hubCacheDir } from './hubCache.ts';
+import { ollamaStoreDir } from './ollamaStore.ts';
 
 export const nodeFiles: FileAccess = {
   readText(path) {
@@ -31,4 +32,5 @@ export const nodeFiles: FileAccess = {
   },
   // Read on each call: the environment of this process decides, as it does for the Python tools.
   hubCache: () => hubCacheDir(process.env, homedir()),
+  ollamaStore: () => ollamaStoreDir(process.env, homedir()),
 };

@@ -62,7 +62,7 @@ export const recipeSchema: Schema = {
   required: ['model', 'stage', 'data'],
   properties: {
     $schema: { type: 'string', description: 'Schema this file follows (for editors).' },
-    model: str('`tiny` (the built-in demo model), a Hugging Face model folder relative to this recipe, or a Hub id `org/name[@revision]` (taken from the Hugging Face cache, downloaded there when missing).', 'tiny', { minLength: 1 }),
+    model: str('`tiny` (the built-in demo model), a Hugging Face model folder or a `.gguf` file (llama.cpp, Ollama) relative to this recipe, an Ollama name `name:tag` (from the local Ollama store), or a Hub id `org/name[@revision]` (taken from the Hugging Face cache, downloaded there when missing).', 'tiny', { minLength: 1 }),
     stage: str('Training stage.', 'sft', { enum: ['sft', 'dpo', 'reward', 'grpo', 'cpt'] }),
     data: {
       type: 'object',

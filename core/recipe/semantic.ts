@@ -10,6 +10,7 @@ import type { DatasetKind, RecordFormat } from '../datasets/types.ts';
 import type { Diagnostic, Range } from '../diagnostics.ts';
 import type { FileAccess } from '../fileAccess.ts';
 import { cachedSnapshot, hubRefOf, snapshotMissing, type HubRef } from '../hubCache.ts';
+import { isGgufPath, parseOllamaRef, resolveOllamaModel } from '../ollamaStore.ts';
 import { RECIPE_CODES, type RecipeCode } from './codes.ts';
 import { DEFAULT_LORA, defaultTrainingArguments, LOSS_TYPES, STAGE_ONLY_KEYS } from './defaults.ts';
 import { hasKey, keyRange, valueRange, type RecipeDocument } from './document.ts';
@@ -127,7 +128,18 @@ export function semanticDiagnostics(
     const dir = resolveFrom(recipeFile, model);
     const range = valueRange(document, ['model']);
     const hub = hubRefOf(model, dir, files);
-    if (hub) {
+    const ollama = files.exists(dir) ? undefined : parseOllamaRef(model);
+    if (ollama) {
+      const store = files.ollamaStore?.();
+      try {
+        if (store === undefined) throw new Error('No Ollama store is known here; name the .gguf file instead.');
+        resolveOllamaModel(ollama, store, files);
+      } catch (err) {
+        add('recipe-model-missing', (err as Error).message, range);
+      }
+    } else if (isGgufPath(model)) {
+      if (!files.exists(dir)) add('recipe-model-missing', `GGUF file \`${model}\` not found (looked in ${dir}); fix the path.`, range);
+    } else if (hub) {
       // `models/x` with a models/ folder beside the recipe is more likely a mistyped path than an id.
       const folderMeant = files.isDirectory(dirname(dir)) ? ` (there is no folder ${dir}, if a folder was meant)` : '';
       context = hubModelCheck(hub, files, folderMeant, (code, message) => add(code, message, range));
@@ -135,7 +147,7 @@ export function semanticDiagnostics(
       add(
         'recipe-model-missing',
         files.exists(dir)
-          ? `\`${model}\` is a file; point \`model\` at the model's folder (config.json, *.safetensors, tokenizer.json) or use \`tiny\`.`
+          ? `\`${model}\` is a file; point \`model\` at the model's folder (config.json, *.safetensors, tokenizer.json) or a .gguf file, or use \`tiny\`.`
           : `Model folder \`${model}\` not found (looked in ${dir}); fix the path, name a Hugging Face model id (\`org/name\`) or use \`tiny\`.`,
         range,
       );

@@ -57,7 +57,7 @@ export interface TrainingArguments {
 }
 
 export interface Recipe extends Partial<TrainingArguments> {
-  /** `tiny` (built-in), a Hugging Face model folder relative to the recipe, or a Hub id `org/name[@revision]`. */
+  /** `tiny` (built-in), a Hugging Face folder or .gguf file relative to the recipe, an Ollama `name:tag`, or a Hub id `org/name[@revision]`. */
   model: string;
   stage: Stage;
   data: { train: string; eval?: string };
@@ -81,7 +81,7 @@ export interface RewardSpec {
 /** A recipe with every default filled and every path absolute: what a run is started from. */
 export interface ResolvedRecipe {
   stage: Stage;
-  /** `tiny`, an absolute model folder, or a Hub id `org/name[@revision]`. */
+  /** `tiny`, an absolute model folder or .gguf file, an Ollama `name:tag`, or a Hub id `org/name[@revision]`. */
   model: string;
   data: { train: string; eval?: string };
   args: TrainingArguments;

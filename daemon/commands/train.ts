@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { StartRun, type StartRunParams } from '../../core/protocol/daemon.ts';
 import type { Stage } from '../../core/recipe/types.ts';
-import { hubRefOf } from '../../core/hubCache.ts';
+import { isNamedModel } from '../../core/modelRef.ts';
 import { nodeFiles } from '../../core/nodeFiles.ts';
 import { CliError, clientFor, reportError } from '../client/cliSupport.ts';
 import { followAndExit } from '../client/followCommand.ts';
@@ -34,7 +34,7 @@ export function registerTrain(program: Command): void {
     .argument('<stage>', 'training stage, e.g. sft')
     .option('--data <file>', 'training data (JSONL)')
     .option('--eval <file>', 'evaluation data (JSONL)')
-    .option('--model <model>', '`tiny` (built in), a Hugging Face model folder, or a Hub id org/name[@revision] (from the Hugging Face cache, downloaded when missing)')
+    .option('--model <model>', '`tiny` (built in), a Hugging Face model folder, a .gguf file, an Ollama name (name:tag, from the local Ollama store), or a Hub id org/name[@revision] (from the Hugging Face cache, downloaded when missing)')
     .option('--config <recipe>', 'recipe file (*.anneal.yaml); --data/--model/--max-steps override it')
     .option('--max-steps <n>', 'stop after N optimizer steps', positiveInt)
     .option('--json', 'print one JSON object per event instead of a progress bar')
@@ -53,7 +53,7 @@ export function registerTrain(program: Command): void {
         if (opts.config) params.recipe = resolve(opts.config);
         if (opts.data) params.data = { train: resolve(opts.data), eval: opts.eval ? resolve(opts.eval) : undefined };
         // A Hub id (org/name[@revision]) that is no path here goes as it is; the run resolves it.
-        if (opts.model) params.model = opts.model === 'tiny' || hubRefOf(opts.model, opts.model, nodeFiles) ? opts.model : resolve(opts.model);
+        if (opts.model) params.model = isNamedModel(opts.model, nodeFiles) ? opts.model : resolve(opts.model);
         if (opts.maxSteps !== undefined) params.args = { max_steps: opts.maxSteps };
         let run;
         try {

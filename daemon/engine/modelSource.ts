@@ -7,6 +7,7 @@ import { loadTokenizerFromFolder, tinyTokenizer, tinyTokenizerFiles, type ChatTo
 import { checkWeights, initialWeights, normalizeConfig, readModelConfig, type LlamaConfig, type ModelConfig } from './model.ts';
 import { readSafetensors, type NamedTensor } from './safetensors.ts';
 import { loadGgufSource } from './gguf.ts';
+import { isGgufPath, parseOllamaRef, resolveOllamaModel } from '../../core/ollamaStore.ts';
 
 /**
  * The built-in model: ~0.8M parameters, small enough that SFT on examples/sft.jsonl visibly learns
@@ -44,7 +45,9 @@ export interface ModelSource {
 
 /** Opens `tiny`, a Hugging Face folder or a `.gguf` file (llama.cpp, Ollama) as a ModelSource. */
 export async function openModelSource(model: string, seed: number): Promise<ModelSource> {
-  if (/\.gguf$/i.test(model)) return loadGgufSource(model);
+  const ollama = existsSync(model) ? undefined : parseOllamaRef(model);
+  if (ollama) return loadGgufSource(resolveOllamaModel(ollama, nodeFiles.ollamaStore!(), nodeFiles));
+  if (isGgufPath(model)) return loadGgufSource(model);
   return loadModelSource(model, seed);
 }
 

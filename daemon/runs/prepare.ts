@@ -14,6 +14,7 @@ import { quickStartArgs, quickStartLora, quickStartNotes, quickStartSamples, sam
 import type { Stage, TrainingArguments } from '../../core/recipe/types.ts';
 import { nodeFiles } from '../../core/nodeFiles.ts';
 import { parseHubRef } from '../../core/hubCache.ts';
+import { parseOllamaRef } from '../../core/ollamaStore.ts';
 
 /** A run's validated input: what the engine's TrainJob is built from (the run record's fields of the same names). */
 export type PreparedRun = Pick<RunInfo, 'stage' | 'model' | 'data' | 'recipe' | 'args' | 'lora' | 'samples' | 'exportDir'> & {
@@ -84,7 +85,7 @@ export function prepareRun(raw: Record<string, unknown>): PreparedRun {
   }
   if (params.recipe === undefined && params.data === undefined) throw invalidParams('Invalid params: give a recipe or data.train.');
   if (params.data !== undefined && (typeof params.data !== 'object' || params.data === null)) throw invalidParams('Invalid params: data must be { train, eval? }.');
-  if (params.model !== undefined && params.model !== 'tiny' && !parseHubRef(params.model)) requireAbsolute(params.model, 'model');
+  if (params.model !== undefined && params.model !== 'tiny' && !parseHubRef(params.model) && !parseOllamaRef(params.model)) requireAbsolute(params.model, 'model');
 
   // Without a recipe file the flags become an in-memory recipe, so defaults and checks are the same.
   let recipePath: string;

@@ -2,7 +2,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { nodeFiles } from '../../../core/nodeFiles.ts';
@@ -67,6 +67,25 @@ test('model folders must exist and hold config, weights and tokenizer', () => {
   assert.match(only(check(recipe('sft', 'chat.jsonl', '', 'chat.jsonl')), 'recipe-model-missing').message, /is a file; point `model` at the model's folder/);
   const incomplete = only(check(recipe('sft', 'chat.jsonl', '', 'model-incomplete')), 'recipe-model-incomplete');
   assert.match(incomplete.message, /lacks \*\.safetensors weights, tokenizer\.json;/);
+});
+
+test('a .gguf file is a model; an Ollama name is looked up in the Ollama store', (t) => {
+  const store = mkdtempSync(join(tmpdir(), 'anneal-ollama-recipe-'));
+  t.after(() => rmSync(store, { recursive: true, force: true }));
+  const digest = 'b'.repeat(64);
+  mkdirSync(join(store, 'manifests', 'registry.ollama.ai', 'library', 'smollm2'), { recursive: true });
+  writeFileSync(join(store, 'manifests', 'registry.ollama.ai', 'library', 'smollm2', '135m'), JSON.stringify({ layers: [{ mediaType: 'application/vnd.ollama.image.model', digest: `sha256:${digest}` }] }));
+  mkdirSync(join(store, 'blobs'));
+  writeFileSync(join(store, 'blobs', `sha256-${digest}`), 'GGUF');
+  const files = { ...nodeFiles, ollamaStore: () => store };
+  const modelCheck = (model: string) => checkRecipe(recipe('sft', 'chat.jsonl', 'max_length: 512\n', model), recipePath, files);
+  const gguf = join(store, 'blobs', `sha256-${digest}`) + '.gguf';
+  writeFileSync(gguf, 'GGUF');
+  assert.deepEqual(codes(modelCheck(gguf)), []);
+  assert.match(only(modelCheck(join(store, 'none.gguf')), 'recipe-model-missing').message, /GGUF file `.*none\.gguf` not found/);
+  assert.deepEqual(codes(modelCheck('smollm2:135m')), []);
+  assert.deepEqual(codes(modelCheck('ollama:library/smollm2:135m')), []);
+  assert.match(only(modelCheck('smollm2:360m'), 'recipe-model-missing').message, /`smollm2:360m` is not in the Ollama store .*; run `ollama pull smollm2:360m`/);
 });
 
 test('a Hub id is looked up in the Hugging Face cache: cached (with its context), partly cached, or to be downloaded', (t) => {
