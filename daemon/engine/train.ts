@@ -217,12 +217,15 @@ export const train: Train = async (job: TrainJob, events: TrainEvents, signal: A
         });
         window = { loss: 0, correct: 0, lossTokens: 0, tokens: 0, steps: 0, start: performance.now() };
       }
+      // Evaluation, samples and checkpoints are not training: keep their time out of tokens/s.
+      const paused = performance.now();
       if (evalLoader && (step % args.eval_steps === 0 || step === totalSteps)) {
         const e = evaluate();
         events.metrics({ step, 'eval/loss': e.loss, 'eval/mean_token_accuracy': e.accuracy });
       }
       if (job.samples && job.samples.every_steps > 0 && (step % job.samples.every_steps === 0 || step === totalSteps)) sampleAll();
       if (args.save_steps > 0 && step % args.save_steps === 0) checkpoint();
+      window.start += performance.now() - paused;
       // Let the worker deliver a stop request between steps.
       await new Promise((r) => setImmediate(r));
       if (signal.aborted && step < totalSteps) {
