@@ -17,7 +17,13 @@ type Forward<T extends tf.Tensor> = (inputs: tf.Tensor[], save: tf.GradSaveFunc)
 
 /** tf.customGrad with typed inputs: `f` gets the `arity` inputs and the save function. */
 function custom<T extends tf.Tensor>(arity: number, f: Forward<T>): (...inputs: tf.Tensor[]) => T {
-  const wrapped = (...args: (tf.Tensor | tf.GradSaveFunc)[]) => f(args.slice(0, arity) as tf.Tensor[], args[arity] as tf.GradSaveFunc);
+  const wrapped = (...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const { value, gradFunc } = f(args.slice(0, arity) as tf.Tensor[], args[arity] as tf.GradSaveFunc);
+    // tfjs runs a custom gradient outside any tidy, so its temporaries (the loss's softmax and one-hot,
+    // wasm's transposes, GELU's terms) would live until the whole backward pass ends; only the
+    // gradients need to.
+    return { value, gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.tidy(() => gradFunc(dy, saved)) };
+  };
   return tf.customGrad(wrapped as Parameters<typeof tf.customGrad<T>>[0]);
 }
 

@@ -40,10 +40,12 @@ export class AdamW {
     const { beta1, beta2, epsilon, weightDecay } = this.opts;
     const bc1 = 1 - Math.pow(beta1, this.step);
     const bc2 = 1 - Math.pow(beta2, this.step);
-    tf.tidy(() => {
-      for (const [name, p] of this.params) {
-        const g = grads.get(name);
-        if (!g) continue;
+    // One tidy per parameter: the update's temporaries are several times the parameter's size, so
+    // kept for all parameters at once they were about ten copies of the model (full fine-tuning).
+    for (const [name, p] of this.params) {
+      const g = grads.get(name);
+      if (!g) continue;
+      tf.tidy(() => {
         const m = this.m.get(name)!;
         const v = this.v.get(name)!;
         m.assign(tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1)));
@@ -51,8 +53,8 @@ export class AdamW {
         const base = weightDecay > 0 && decays(name) ? tf.mul(p, 1 - lr * weightDecay) : p;
         const denom = tf.add(tf.div(tf.sqrt(v), Math.sqrt(bc2)), epsilon);
         p.assign(tf.sub(base, tf.mul(tf.div(m, denom), lr / bc1)));
-      }
-    });
+      });
+    }
   }
 
   /** A copy of the state for a checkpoint. */
