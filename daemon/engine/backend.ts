@@ -8,9 +8,10 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { getThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import type { BackendReport } from './api.ts';
 import { shareWasmIdentity } from './wasmKernels.ts';
+import { setUpWasmThreads } from './wasmThreads.ts';
 
 /** Ladder order; also the names a recipe or setting may force. */
 export const BACKEND_NAMES = ['tensorflow-gpu', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
@@ -20,6 +21,26 @@ const WASM_FILE = 'tfjs-backend-wasm-simd.wasm';
 
 // Loaded through a variable so bundlers leave the optional packages alone.
 const load = (name: string): Promise<unknown> => import(name);
+
+// tfjs-node brings its own copy of tfjs-core and tfjs-backend-cpu from node_modules next to the one
+// bundled here; both register into the one global registry, so loading it prints a few hundred
+// "already registered" warnings (harmless: the kernels are the same version) into every run's log.
+const DUPLICATE_REGISTRATION = /already registered|Platform node has already been set|backend was already registered/;
+
+/** Loads a native backend package without the duplicate-registration noise or TensorFlow's start-up logs. */
+async function loadNative(name: string): Promise<unknown> {
+  // TensorFlow reads this once when its library loads; oneDNN's banner is not for users.
+  process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
+  const warn = console.warn;
+  console.warn = (...args: unknown[]) => {
+    if (!DUPLICATE_REGISTRATION.test(String(args[0]))) warn(...args);
+  };
+  try {
+    return await load(name);
+  } finally {
+    console.warn = warn;
+  }
+}
 
 function message(e: unknown): string {
   return e instanceof Error ? e.message.split('\n')[0]! : String(e);
@@ -99,7 +120,7 @@ export async function startWebGpu(loaders: WebGpuLoaders): Promise<string> {
 const attempts: Record<BackendName, Attempt> = {
   'tensorflow-gpu': async () => {
     try {
-      await load('@tensorflow/tfjs-node-gpu');
+      await loadNative('@tensorflow/tfjs-node-gpu');
     } catch (e) {
       if (notInstalled(e)) throw new Error('not installed; for an NVIDIA GPU run `npm run setup:native -- --gpu` (needs CUDA 12 and cuDNN 9, e.g. from `pip install "tensorflow[and-cuda]"`)');
       if (notBuilt(e)) throw new Error('installed but not built; run `npm run setup:native -- --gpu` to build it against CUDA 12');
@@ -123,7 +144,7 @@ const attempts: Record<BackendName, Attempt> = {
     // reuse it rather than load a second copy of the kernels.
     if (!tf.findBackend('tensorflow')) {
       try {
-        await load('@tensorflow/tfjs-node');
+        await loadNative('@tensorflow/tfjs-node');
       } catch (e) {
         if (notInstalled(e)) throw new Error('not installed; run `npm run setup:native` for TensorFlow\'s native CPU library (several times faster than wasm, and no 4 GB limit)');
         if (notBuilt(e)) throw new Error('installed but not built; run `npm run setup:native` to build it');
@@ -137,10 +158,14 @@ const attempts: Record<BackendName, Attempt> = {
     const dir = wasmDirectory();
     if (!dir) throw new Error(`${WASM_FILE} not found next to the bundle (dist/wasm) or in node_modules`);
     setWasmPaths(dir.endsWith('/') ? dir : `${dir}/`);
+    // Registers the threaded build in place of the single-threaded one when threads are wanted and
+    // start; otherwise says why not (wasmThreads.ts). Never fails the wasm backend.
+    const note = await setUpWasmThreads(dir);
     await activate('wasm');
     shareWasmIdentity();
     const simd = tf.env().getBool('WASM_HAS_SIMD_SUPPORT');
-    return `wasm${simd ? ' SIMD' : ''}, 1 thread`;
+    const threads = getThreadsCount();
+    return `wasm${simd ? ' SIMD' : ''}, ${threads} thread${threads === 1 ? '' : 's'}${note ? ` (${note})` : ''}`;
   },
   cpu: async () => {
     await activate('cpu');
