@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Gpt2Config } from './gpt2Config.ts';
 import type { ForwardInputs, ForwardOptions, LlamaModel } from './model.ts';
 import { bmm, embedding, gelu, layerNorm, linear, linearFrozen } from './ops.ts';
+import { recomputed, variablesUnder } from './recompute.ts';
 
 /** A model whose config is GPT-2's. */
 export type Gpt2Model = LlamaModel & { config: Gpt2Config };
@@ -52,13 +53,9 @@ export function gpt2Forward(m: Gpt2Model, inp: ForwardInputs, opts: ForwardOptio
   const norm = (name: string, x: tf.Tensor2D): tf.Tensor2D =>
     layerNorm(x, param(m, `${name}.weight`) as tf.Tensor1D, param(m, `${name}.bias`) as tf.Tensor1D, c.layer_norm_epsilon) as tf.Tensor2D;
   const form = c.activation_function === 'gelu' ? 'erf' : 'tanh';
-  const bias = tf.tensor4d(inp.bias, [B, 1, T, S]);
 
-  let h = tf.add(
-    embedding(param(m, 'transformer.wte.weight') as tf.Tensor2D, tf.tensor1d(inp.ids, 'int32')),
-    embedding(param(m, 'transformer.wpe.weight') as tf.Tensor2D, tf.tensor1d(inp.positions, 'int32')),
-  ) as tf.Tensor2D;
-  for (let l = 0; l < c.num_hidden_layers; l++) {
+  // Block l: pre-LayerNorm self-attention, then the GELU MLP, each added to the residual h [N, d].
+  const block = (l: number, h: tf.Tensor2D, bias: tf.Tensor4D): tf.Tensor2D => {
     const p = `transformer.h.${l}.`;
     const [q, k, v] = tf.split(proj(`${p}attn.c_attn`, norm(`${p}ln_1`, h)), 3, 1) as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
     // HF scales the scores; scaling q by the same factor is equal and touches T rows instead of T * S.
@@ -85,7 +82,21 @@ export function gpt2Forward(m: Gpt2Model, inp: ForwardInputs, opts: ForwardOptio
     const probs = tf.reshape(tf.softmax(scores), [B * H, T, S]) as tf.Tensor3D;
     const ctx = tf.reshape(tf.transpose(tf.reshape(bmm(probs, vh), [B, H, T, hd]), [0, 2, 1, 3]), [N, d]) as tf.Tensor2D;
     h = tf.add(h, proj(`${p}attn.c_proj`, ctx));
-    h = tf.add(h, proj(`${p}mlp.c_proj`, gelu(proj(`${p}mlp.c_fc`, norm(`${p}ln_2`, h)), form) as tf.Tensor2D));
+    return tf.add(h, proj(`${p}mlp.c_proj`, gelu(proj(`${p}mlp.c_fc`, norm(`${p}ln_2`, h)), form) as tf.Tensor2D));
+  };
+  // Checkpointing: see model.ts's forward; a recomputed block uploads its attention bias itself.
+  const attentionBias = () => tf.tensor4d(inp.bias, [B, 1, T, S]);
+  const checkpoint = opts.checkpointLayers === true && !opts.cache;
+  const shared = checkpoint ? null : attentionBias();
+
+  let h = tf.add(
+    embedding(param(m, 'transformer.wte.weight') as tf.Tensor2D, tf.tensor1d(inp.ids, 'int32')),
+    embedding(param(m, 'transformer.wpe.weight') as tf.Tensor2D, tf.tensor1d(inp.positions, 'int32')),
+  ) as tf.Tensor2D;
+  for (let l = 0; l < c.num_hidden_layers; l++) {
+    h = checkpoint
+      ? recomputed((x) => block(l, x, attentionBias()), h, variablesUnder(`transformer.h.${l}.`, opts.frozenBase ? undefined : m.params, opts.adapter?.params))
+      : block(l, h, shared!);
   }
   if (opts.cache) opts.cache.length = S;
   if (opts.select) h = embedding(h, tf.tensor1d(opts.select, 'int32')) as tf.Tensor2D;

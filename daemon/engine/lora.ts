@@ -36,13 +36,18 @@ export class LoraAdapter implements LinearAdapter {
   /** Dropout is active only while training; the key makes masks reproducible on resume. */
   training = false;
   private dropoutKey = 0;
-  private calls = 0;
+  /**
+   * Each module's place in targetModules. A mask is keyed by (pass key, module), not by call order,
+   * so a layer run again in the backward pass (gradient checkpointing, recompute.ts) draws it again.
+   */
+  private readonly moduleIndex = new Map<string, number>();
 
   constructor(readonly model: LlamaModel, readonly config: LoraConfig, seed: number) {
     this.scale = config.alpha / config.r;
     const shapes = parameterShapes(model.config);
     const rng = new Rng(hashSeed(seed, 0x10a4));
     for (const mod of targetModules(model.config, config)) {
+      this.moduleIndex.set(mod, this.moduleIndex.size);
       const [out, inp] = shapes.get(`${mod}.weight`)!;
       // PEFT's default: A ~ kaiming_uniform(a=sqrt(5)) = U(-1/sqrt(in), 1/sqrt(in)), B = 0.
       const a = new Float32Array(config.r * inp!);
@@ -56,7 +61,6 @@ export class LoraAdapter implements LinearAdapter {
   /** Sets the dropout key for the next forward pass (e.g. from the step and micro-batch). */
   reseed(key: number): void {
     this.dropoutKey = key;
-    this.calls = 0;
   }
 
   delta(name: string, x: tf.Tensor2D): tf.Tensor2D | null {
@@ -64,7 +68,7 @@ export class LoraAdapter implements LinearAdapter {
     if (!a) return null;
     const b = this.params.get(`${name}.lora_B.weight`)!;
     const rate = this.config.dropout;
-    const xin = this.training && rate > 0 ? (tf.dropout(x, rate, undefined, hashSeed(this.dropoutKey, this.calls++)) as tf.Tensor2D) : x;
+    const xin = this.training && rate > 0 ? (tf.dropout(x, rate, undefined, hashSeed(this.dropoutKey, this.moduleIndex.get(name)!)) as tf.Tensor2D) : x;
     return tf.mul(linear(linear(xin, a as tf.Tensor as tf.Tensor2D), b as tf.Tensor as tf.Tensor2D), this.scale) as tf.Tensor2D;
   }
 

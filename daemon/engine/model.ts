@@ -3,8 +3,10 @@
 // a checkpoint's tensors map one to one onto `LlamaModel.params`.
 import * as tf from '@tensorflow/tfjs-core';
 import { gpt2Forward, type Gpt2Model } from './gpt2.ts';
-import { headDim, parameterShapes, type ModelConfig } from './modelConfig.ts';
-import { bmm, embedding, linear, linearFrozen, rmsNorm } from './ops.ts';
+import { headDim, parameterShapes, type LlamaConfig, type ModelConfig } from './modelConfig.ts';
+import { bmm, embedding, linear, linearFrozen, linearQuantized, rmsNorm } from './ops.ts';
+import type { QuantizedWeight } from './quantized.ts';
+import { recomputed, variablesUnder } from './recompute.ts';
 import { ropeTables } from './rope.ts';
 import { Rng } from './rng.ts';
 
@@ -42,18 +44,30 @@ export function initialWeights(c: ModelConfig, seed: number): Map<string, { shap
 export interface LlamaModel {
   config: ModelConfig;
   params: Map<string, tf.Variable>;
+  /** Frozen linear weights kept quantized (load_in_4bit); they are not in `params`. */
+  quantized?: Map<string, QuantizedWeight>;
 }
 
 /** Builds variables from weights (e.g. `initialWeights` or a checkpoint); `trainable` marks them. */
-export function createModel(config: ModelConfig, weights: Map<string, { shape: number[]; data: Float32Array }>, trainable: boolean): LlamaModel {
+export function createModel(
+  config: ModelConfig,
+  weights: Map<string, { shape: number[]; data: Float32Array }>,
+  trainable: boolean,
+  quantized?: Map<string, QuantizedWeight>,
+): LlamaModel {
   const params = new Map<string, tf.Variable>();
   for (const [name, shape] of parameterShapes(config)) {
+    const q = quantized?.get(name);
+    if (q) {
+      if (q.shape.join() !== shape.join()) throw new Error(`${name} has shape [${q.shape}] but the config implies [${shape}].`);
+      continue;
+    }
     const w = weights.get(name);
     if (!w) throw new Error(`The model's weights lack ${name}.`);
     if (w.shape.join() !== shape.join()) throw new Error(`${name} has shape [${w.shape}] but the config implies [${shape}].`);
     params.set(name, ownedVariable(tf.tensor(w.data, shape, 'float32'), trainable));
   }
-  return { config, params };
+  return { config, params, ...(quantized && quantized.size > 0 ? { quantized } : {}) };
 }
 
 /** A variable that takes over `t` (tf.variable copies the reference; the source must be disposed). */
@@ -79,6 +93,8 @@ export function disposeModel(m: LlamaModel): void {
 export interface LinearAdapter {
   /** Returns the delta for `x` through module `name` (e.g. `model.layers.0.self_attn.q_proj`), or null. */
   delta(name: string, x: tf.Tensor2D): tf.Tensor2D | null;
+  /** Trainable tensors the deltas read, named under their module's path (`<module>.lora_A.weight`). */
+  readonly params?: Map<string, tf.Variable>;
 }
 
 /** Per-layer keys and values for incremental decoding (rotated, before grouped-query expansion). */
@@ -116,12 +132,101 @@ export interface ForwardOptions {
   select?: Int32Array;
   /** Weights transposed once for inference (ops.transposedWeights); no gradient flows through them. */
   transposed?: Map<string, tf.Tensor2D>;
+  /**
+   * Gradient checkpointing (transformers' gradient_checkpointing, recompute.ts): each layer keeps only
+   * its input for the backward pass and runs again there. For training; a KV cache turns it off.
+   */
+  checkpointLayers?: boolean;
 }
 
 function param(m: LlamaModel, name: string): tf.Variable {
   const p = m.params.get(name);
   if (!p) throw new Error(`missing parameter ${name}`);
   return p;
+}
+
+/** What the layers of one pass share: sizes, options, RoPE's cos/sin [N, 1, hd], the attention bias [B, 1, T, S]. */
+interface Pass {
+  B: number;
+  T: number;
+  S: number;
+  opts: ForwardOptions;
+  cos: tf.Tensor3D;
+  sin: tf.Tensor3D;
+  bias: tf.Tensor4D;
+}
+
+/** x @ W^T (+ bias) (+ the adapter's delta) for linear module `name`. */
+function proj(m: LlamaModel, opts: ForwardOptions, name: string, x: tf.Tensor2D): tf.Tensor2D {
+  const wT = opts.transposed?.get(`${name}.weight`);
+  const q = m.quantized?.get(`${name}.weight`);
+  const w = wT || q ? null : (param(m, `${name}.weight`) as tf.Tensor as tf.Tensor2D);
+  let y: tf.Tensor2D = wT ? tf.matMul(x, wT) : q ? linearQuantized(x, q) : opts.frozenBase ? linearFrozen(x, w!) : linear(x, w!);
+  const b = m.params.get(`${name}.bias`);
+  if (b) y = tf.add(y, b);
+  const d = opts.adapter?.delta(name, x);
+  return d ? tf.add(y, d) : y;
+}
+
+/** Decoder layer `l`: pre-norm grouped-query self-attention, then a SwiGLU MLP, each added to the residual h [N, hidden]. */
+function decoderLayer(m: LlamaModel, l: number, h: tf.Tensor2D, pass: Pass): tf.Tensor2D {
+  const c = m.config as LlamaConfig;
+  const { B, T, S, opts } = pass;
+  const N = B * T;
+  const H = c.num_attention_heads;
+  const Hkv = c.num_key_value_heads;
+  const hd = headDim(c);
+  const p = `model.layers.${l}.`;
+
+  // Qwen3's q_norm/k_norm: RMSNorm over each head's vector, before RoPE; absent in other models.
+  const headNorm = (y: tf.Tensor2D, name: string, heads: number): tf.Tensor2D => {
+    const w = m.params.get(`${name}.weight`);
+    if (!w) return y;
+    return tf.reshape(rmsNorm(tf.reshape(y, [N * heads, hd]), w as tf.Tensor as tf.Tensor1D, c.rms_norm_eps), [N, heads * hd]);
+  };
+  // HF's rotate_half(x) = cat(-x2, x1) on each head's halves.
+  const rope = (x: tf.Tensor2D, heads: number): tf.Tensor2D => {
+    const x3 = tf.reshape(x, [N, heads, hd]);
+    const [x1, x2] = tf.split(x3, 2, 2);
+    const rotated = tf.concat([tf.neg(x2!), x1!], 2);
+    return tf.reshape(tf.add(tf.mul(x3, pass.cos), tf.mul(rotated, pass.sin)), [N, heads * hd]);
+  };
+  // Grouped-query attention without repeating keys and values: the G = H / Hkv query heads that share
+  // a kv head are stacked as G*T query rows against that head's keys (HF's repeat_kv gives query head
+  // h the kv head floor(h / G), so heads are grouped kv-major).
+  const G = H / Hkv;
+
+  const x = rmsNorm(h, param(m, `${p}input_layernorm.weight`) as tf.Tensor as tf.Tensor1D, c.rms_norm_eps) as tf.Tensor2D;
+  const q = tf.mul(rope(headNorm(proj(m, opts, `${p}self_attn.q_proj`, x), `${p}self_attn.q_norm`, H), H), 1 / Math.sqrt(hd)) as tf.Tensor2D;
+  let k4 = tf.transpose(tf.reshape(rope(headNorm(proj(m, opts, `${p}self_attn.k_proj`, x), `${p}self_attn.k_norm`, Hkv), Hkv), [B, T, Hkv, hd]), [0, 2, 1, 3]) as tf.Tensor4D;
+  let v4 = tf.transpose(tf.reshape(proj(m, opts, `${p}self_attn.v_proj`, x), [B, T, Hkv, hd]), [0, 2, 1, 3]) as tf.Tensor4D;
+  if (opts.cache) {
+    const ck = opts.cache.k[l];
+    const cv = opts.cache.v[l];
+    if (ck && cv) {
+      k4 = tf.concat([ck, k4], 2);
+      v4 = tf.concat([cv, v4], 2);
+    }
+    opts.cache.k[l] = tf.keep(k4);
+    opts.cache.v[l] = tf.keep(v4);
+    ck?.dispose();
+    cv?.dispose();
+  }
+  // q [B, T, Hkv, G, hd] -> [B*Hkv, G*T, hd]; scores per kv head [B*Hkv, G*T, S].
+  const qh = tf.reshape(tf.transpose(tf.reshape(q, [B, T, Hkv, G, hd]), [0, 2, 3, 1, 4]), [B * Hkv, G * T, hd]) as tf.Tensor3D;
+  const kT = tf.reshape(tf.transpose(k4, [0, 1, 3, 2]), [B * Hkv, hd, S]) as tf.Tensor3D;
+  const vh = tf.reshape(v4, [B * Hkv, S, hd]) as tf.Tensor3D;
+  const scores = tf.add(tf.reshape(bmm(qh, kT), [B, Hkv * G, T, S]), pass.bias);
+  const probs = tf.reshape(tf.softmax(scores), [B * Hkv, G * T, S]) as tf.Tensor3D;
+  // [B*Hkv, G*T, hd] -> [B, T, Hkv, G, hd] = [N, H*hd] in HF's head order.
+  const ctx = tf.reshape(tf.transpose(tf.reshape(bmm(probs, vh), [B, Hkv, G, T, hd]), [0, 3, 1, 2, 4]), [N, H * hd]) as tf.Tensor2D;
+  h = tf.add(h, proj(m, opts, `${p}self_attn.o_proj`, ctx));
+
+  const x2 = rmsNorm(h, param(m, `${p}post_attention_layernorm.weight`) as tf.Tensor as tf.Tensor1D, c.rms_norm_eps) as tf.Tensor2D;
+  const gate = proj(m, opts, `${p}mlp.gate_proj`, x2);
+  const up = proj(m, opts, `${p}mlp.up_proj`, x2);
+  // SiLU(g) = g * sigmoid(g)
+  return tf.add(h, proj(m, opts, `${p}mlp.down_proj`, tf.mul(tf.mul(gate, tf.sigmoid(gate)), up) as tf.Tensor2D));
 }
 
 /**
@@ -134,78 +239,21 @@ export function forward(m: LlamaModel, inp: ForwardInputs, opts: ForwardOptions 
   const B = inp.batch;
   const T = inp.length;
   const N = B * T;
-  const H = c.num_attention_heads;
-  const Hkv = c.num_key_value_heads;
   const hd = headDim(c);
-  const past = opts.cache?.length ?? 0;
-  const S = past + T; // key length
-
-  const proj = (name: string, x: tf.Tensor2D): tf.Tensor2D => {
-    const w = param(m, `${name}.weight`) as tf.Tensor as tf.Tensor2D;
-    const wT = opts.transposed?.get(`${name}.weight`);
-    let y: tf.Tensor2D = wT ? tf.matMul(x, wT) : opts.frozenBase ? linearFrozen(x, w) : linear(x, w);
-    const b = m.params.get(`${name}.bias`);
-    if (b) y = tf.add(y, b);
-    const d = opts.adapter?.delta(name, x);
-    return d ? tf.add(y, d) : y;
-  };
-
-  // Qwen3's q_norm/k_norm: RMSNorm over each head's vector, before RoPE; absent in other models.
-  const headNorm = (y: tf.Tensor2D, name: string, heads: number): tf.Tensor2D => {
-    const w = m.params.get(`${name}.weight`);
-    if (!w) return y;
-    return tf.reshape(rmsNorm(tf.reshape(y, [N * heads, hd]), w as tf.Tensor as tf.Tensor1D, c.rms_norm_eps), [N, heads * hd]);
-  };
+  const S = (opts.cache?.length ?? 0) + T; // key length
   const { cos, sin } = ropeTables(c, inp.positions);
-  const cosT = tf.tensor3d(cos, [N, 1, hd]);
-  const sinT = tf.tensor3d(sin, [N, 1, hd]);
-  // HF's rotate_half(x) = cat(-x2, x1) on each head's halves.
-  const rope = (x: tf.Tensor2D, heads: number): tf.Tensor2D => {
-    const x3 = tf.reshape(x, [N, heads, hd]);
-    const [x1, x2] = tf.split(x3, 2, 2);
-    const rotated = tf.concat([tf.neg(x2!), x1!], 2);
-    return tf.reshape(tf.add(tf.mul(x3, cosT), tf.mul(rotated, sinT)), [N, heads * hd]);
-  };
-  // Grouped-query attention without repeating keys and values: the G = H / Hkv query heads that share
-  // a kv head are stacked as G*T query rows against that head's keys (HF's repeat_kv gives query head
-  // h the kv head floor(h / G), so heads are grouped kv-major).
-  const G = H / Hkv;
-  const bias = tf.tensor4d(inp.bias, [B, 1, T, S]);
+  const pass = (): Pass => ({ B, T, S, opts, cos: tf.tensor3d(cos, [N, 1, hd]), sin: tf.tensor3d(sin, [N, 1, hd]), bias: tf.tensor4d(inp.bias, [B, 1, T, S]) });
+  // Checkpointing trades about one more forward pass per step for keeping one layer's activations
+  // at a time instead of every layer's (recompute.ts). A recomputed layer reads no tensor made out
+  // here, since those are gone by the backward pass: it uploads its pass constants itself.
+  const checkpoint = opts.checkpointLayers === true && !opts.cache;
+  const shared = checkpoint ? null : pass();
 
   let h = embedding(param(m, 'model.embed_tokens.weight') as tf.Tensor as tf.Tensor2D, tf.tensor1d(inp.ids, 'int32')) as tf.Tensor2D;
   for (let l = 0; l < c.num_hidden_layers; l++) {
-    const p = `model.layers.${l}.`;
-    const x = rmsNorm(h, param(m, `${p}input_layernorm.weight`) as tf.Tensor as tf.Tensor1D, c.rms_norm_eps) as tf.Tensor2D;
-    const q = tf.mul(rope(headNorm(proj(`${p}self_attn.q_proj`, x), `${p}self_attn.q_norm`, H), H), 1 / Math.sqrt(hd)) as tf.Tensor2D;
-    let k4 = tf.transpose(tf.reshape(rope(headNorm(proj(`${p}self_attn.k_proj`, x), `${p}self_attn.k_norm`, Hkv), Hkv), [B, T, Hkv, hd]), [0, 2, 1, 3]) as tf.Tensor4D;
-    let v4 = tf.transpose(tf.reshape(proj(`${p}self_attn.v_proj`, x), [B, T, Hkv, hd]), [0, 2, 1, 3]) as tf.Tensor4D;
-    if (opts.cache) {
-      const ck = opts.cache.k[l];
-      const cv = opts.cache.v[l];
-      if (ck && cv) {
-        k4 = tf.concat([ck, k4], 2);
-        v4 = tf.concat([cv, v4], 2);
-      }
-      opts.cache.k[l] = tf.keep(k4);
-      opts.cache.v[l] = tf.keep(v4);
-      ck?.dispose();
-      cv?.dispose();
-    }
-    // q [B, T, Hkv, G, hd] -> [B*Hkv, G*T, hd]; scores per kv head [B*Hkv, G*T, S].
-    const qh = tf.reshape(tf.transpose(tf.reshape(q, [B, T, Hkv, G, hd]), [0, 2, 3, 1, 4]), [B * Hkv, G * T, hd]) as tf.Tensor3D;
-    const kT = tf.reshape(tf.transpose(k4, [0, 1, 3, 2]), [B * Hkv, hd, S]) as tf.Tensor3D;
-    const vh = tf.reshape(v4, [B * Hkv, S, hd]) as tf.Tensor3D;
-    const scores = tf.add(tf.reshape(bmm(qh, kT), [B, Hkv * G, T, S]), bias);
-    const probs = tf.reshape(tf.softmax(scores), [B * Hkv, G * T, S]) as tf.Tensor3D;
-    // [B*Hkv, G*T, hd] -> [B, T, Hkv, G, hd] = [N, H*hd] in HF's head order.
-    const ctx = tf.reshape(tf.transpose(tf.reshape(bmm(probs, vh), [B, Hkv, G, T, hd]), [0, 3, 1, 2, 4]), [N, H * hd]) as tf.Tensor2D;
-    h = tf.add(h, proj(`${p}self_attn.o_proj`, ctx));
-
-    const x2 = rmsNorm(h, param(m, `${p}post_attention_layernorm.weight`) as tf.Tensor as tf.Tensor1D, c.rms_norm_eps) as tf.Tensor2D;
-    const gate = proj(`${p}mlp.gate_proj`, x2);
-    const up = proj(`${p}mlp.up_proj`, x2);
-    // SiLU(g) = g * sigmoid(g)
-    h = tf.add(h, proj(`${p}mlp.down_proj`, tf.mul(tf.mul(gate, tf.sigmoid(gate)), up) as tf.Tensor2D));
+    h = checkpoint
+      ? recomputed((x) => decoderLayer(m, l, x, pass()), h, variablesUnder(`model.layers.${l}.`, opts.frozenBase ? undefined : m.params, opts.adapter?.params))
+      : decoderLayer(m, l, h, shared!);
   }
   if (opts.cache) opts.cache.length = S;
   if (opts.select) h = embedding(h, tf.tensor1d(opts.select, 'int32')) as tf.Tensor2D;
