@@ -1,6 +1,7 @@
 // TRL's defaults, per stage (TrainingArguments, then SFTConfig / DPOConfig / RewardConfig / GRPOConfig
 // overrides, as of TRL 1.16 / transformers 5), so a recipe that leaves a key out trains as TRL would
-// (one exception: assistant_only_loss, below).
+// (one exception: assistant_only_loss, below; gradient_checkpointing differs too, but changes only
+// memory and time, never what is learned).
 
 import type { LoraConfig, SamplesConfig, Stage, TrainingArguments } from './types.ts';
 
@@ -34,6 +35,10 @@ export function defaultTrainingArguments(stage: Stage): TrainingArguments {
     // template to find assistant turns); core/tokenize finds them in any template, and the trainer,
     // the hover and the length checks all assume assistant-only loss unless the recipe says false.
     assistant_only_loss: true,
+    // TRL turns it on (its base config: True), for GPU memory. Here a step would take about a third
+    // longer for memory most runs do not need; the memory check before a run suggests it when a run
+    // would not fit.
+    gradient_checkpointing: false,
   };
   switch (stage) {
     case 'sft':

@@ -47,6 +47,8 @@ export interface TrainingArguments {
   packing: boolean;
   completion_only_loss: boolean;
   assistant_only_loss: boolean;
+  /** Recompute each layer in the backward pass instead of keeping its activations: memory for time. */
+  gradient_checkpointing: boolean;
   // Preference and RL stages (checked now, trained by later issues).
   beta?: number;
   loss_type?: string;

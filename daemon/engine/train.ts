@@ -21,8 +21,11 @@ import { generate } from './sample.ts';
 import { learningRate } from './schedule.ts';
 import { defaultTrainingArguments, LOSS_TYPES } from '../../core/recipe/defaults.ts';
 
-/** Loss pieces of one micro-batch: summed weighted token loss (scaled) and correct-token count. */
-function batchLoss(model: LlamaModel, lora: LoraAdapter | null, b: Batch, scale: number, lossType: SftLossType, out: { correct?: tf.Tensor }): tf.Scalar {
+/**
+ * Loss pieces of one micro-batch: summed weighted token loss (scaled) and correct-token count.
+ * `checkpointLayers` (gradient_checkpointing) recomputes each layer in the backward pass.
+ */
+function batchLoss(model: LlamaModel, lora: LoraAdapter | null, b: Batch, scale: number, lossType: SftLossType, out: { correct?: tf.Tensor }, checkpointLayers = false): tf.Scalar {
   // Only positions that carry loss go through the head: saves most of the lm_head cost.
   const select: number[] = [];
   for (let i = 0; i < b.weights.length; i++) if (b.weights[i]! > 0) select.push(i);
@@ -30,7 +33,7 @@ function batchLoss(model: LlamaModel, lora: LoraAdapter | null, b: Batch, scale:
   const logits = forward(
     model,
     { batch: b.batch, length: b.length, ids: b.ids, positions: b.positions, bias: causalBias(b.segments, b.batch, b.length) },
-    { adapter: lora ?? undefined, frozenBase: lora !== null, select: sel },
+    { adapter: lora ?? undefined, frozenBase: lora !== null, select: sel, checkpointLayers },
   );
   const labels = tf.tensor1d(Int32Array.from(select, (i) => b.labels[i]!), 'int32');
   out.correct = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), labels), 'float32')));
@@ -173,7 +176,7 @@ export const train: Train = async (job: TrainJob, events: TrainEvents, signal: A
           lora.reseed(hashSeed(args.seed, step, k));
         }
         const out: { correct?: tf.Tensor } = {};
-        const { value, grads } = tf.variableGrads(() => batchLoss(model, lora, b, 1 / Math.max(1, lossTokens), lossType, out), [...trainable.values()]);
+        const { value, grads } = tf.variableGrads(() => batchLoss(model, lora, b, 1 / Math.max(1, lossTokens), lossType, out, args.gradient_checkpointing === true), [...trainable.values()]);
         stepLoss += value.dataSync()[0]!;
         window.correct += out.correct!.dataSync()[0]!;
         value.dispose();

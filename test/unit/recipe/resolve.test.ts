@@ -24,6 +24,7 @@ test('TRL defaults per stage (TRL 1.16 configs)', () => {
   assert.deepEqual([grpo.learning_rate, grpo.num_generations, grpo.temperature, grpo.epsilon, grpo.beta, grpo.loss_type], [1e-6, 8, 1, 0.2, 0, 'dapo']);
   assert.equal(defaultTrainingArguments('sft').beta, undefined, 'SFT carries no preference keys');
   assert.equal(defaultTrainingArguments('sft').assistant_only_loss, true, "Anneal's departure from TRL");
+  assert.equal(defaultTrainingArguments('sft').gradient_checkpointing, false, 'TRL: true; here only when memory asks for it');
 });
 
 test('resolved recipes have every argument, absolute paths and filled LoRA/samples', () => {
@@ -34,7 +35,7 @@ test('resolved recipes have every argument, absolute paths and filled LoRA/sampl
   assert.equal(recipe.data.train, `${fixtureDir}chat.jsonl`);
   assert.equal(recipe.data.eval, undefined);
   assert.equal(recipe.output_dir, `${fixtureDir}out/x`);
-  for (const key of ['learning_rate', 'per_device_train_batch_size', 'per_device_eval_batch_size', 'gradient_accumulation_steps', 'num_train_epochs', 'max_steps', 'warmup_steps', 'warmup_ratio', 'lr_scheduler_type', 'weight_decay', 'adam_beta1', 'adam_beta2', 'adam_epsilon', 'max_grad_norm', 'max_length', 'logging_steps', 'eval_steps', 'save_steps', 'seed', 'packing', 'completion_only_loss', 'assistant_only_loss']) {
+  for (const key of ['learning_rate', 'per_device_train_batch_size', 'per_device_eval_batch_size', 'gradient_accumulation_steps', 'num_train_epochs', 'max_steps', 'warmup_steps', 'warmup_ratio', 'lr_scheduler_type', 'weight_decay', 'adam_beta1', 'adam_beta2', 'adam_epsilon', 'max_grad_norm', 'max_length', 'logging_steps', 'eval_steps', 'save_steps', 'seed', 'packing', 'completion_only_loss', 'assistant_only_loss', 'gradient_checkpointing']) {
     assert.notEqual((recipe.args as unknown as Record<string, unknown>)[key], undefined, key);
     assert.ok(TRAINING_ARGUMENT_KEYS.includes(key), key);
   }
