@@ -72,6 +72,14 @@ export class LoraAdapter implements LinearAdapter {
     return tf.mul(linear(linear(xin, a as tf.Tensor as tf.Tensor2D), b as tf.Tensor as tf.Tensor2D), this.scale) as tf.Tensor2D;
   }
 
+  /** scale * B A, what this adapter adds to `module`'s weight (no dropout: for inference), or null if it has none there. */
+  weightDelta(module: string): tf.Tensor2D | null {
+    const a = this.params.get(`${module}.lora_A.weight`);
+    const b = this.params.get(`${module}.lora_B.weight`);
+    if (!a || !b) return null;
+    return tf.tidy(() => tf.mul(tf.matMul(b, a), this.scale) as tf.Tensor2D);
+  }
+
   /** W + scale * B A for one module, as a new tensor. */
   mergedWeight(module: string): tf.Tensor2D {
     return tf.tidy(() => {

@@ -3,7 +3,8 @@
 // again per token; kept for the benchmark and as a cross-check of the cache). GRPO samples groups of
 // completions per prompt, so the batch is the unit; `generate` is the batch of one.
 import * as tf from '@tensorflow/tfjs-core';
-import { disposeCache, emptyCache, forward, type ForwardOptions, type LinearAdapter, type LlamaModel } from './model.ts';
+import { canDecode, decodeStep, prepareDecode, type DecodeWeights } from './decode.ts';
+import { disposeCache, emptyCache, forward, type ForwardInputs, type ForwardOptions, type LinearAdapter, type LlamaModel } from './model.ts';
 import { transposedWeights } from './ops.ts';
 import type { Rng } from './rng.ts';
 
@@ -18,6 +19,8 @@ export interface SampleOptions {
   rng: Rng;
   useCache?: boolean;
   adapter?: LinearAdapter;
+  /** false: every token goes through `forward`, not decode.ts's fused step (the reference it is tested against). */
+  fusedDecode?: boolean;
 }
 
 /**
@@ -91,6 +94,37 @@ export function generate(model: LlamaModel, prompt: number[], opts: SampleOption
 }
 
 /**
+ * Inputs of the pass that feeds the last T tokens of each left-padded row after `past` cached ones:
+ * positions restart at 0 after each row's padding, and a row never attends to its padding (a padding
+ * query sees itself only, to keep softmax finite). `select` picks each row's last position.
+ */
+export function stepInputs(seqs: number[][], pads: number[], T: number, past: number): ForwardInputs & { select: Int32Array } {
+  const B = seqs.length;
+  const S = past + T;
+  const ids = new Int32Array(B * T);
+  const positions = new Int32Array(B * T);
+  const bias = new Float32Array(B * T * S).fill(-1e9);
+  const select = new Int32Array(B);
+  for (let b = 0; b < B; b++) {
+    const seq = seqs[b]!;
+    const start = seq.length - T; // the tokens this pass feeds
+    for (let i = 0; i < T; i++) {
+      const at = start + i; // absolute index in the padded sequence
+      ids[b * T + i] = seq[at]!;
+      positions[b * T + i] = Math.max(0, at - pads[b]!);
+      const row = (b * T + i) * S;
+      if (at < pads[b]!) {
+        bias[row + at] = 0;
+        continue;
+      }
+      for (let j = pads[b]!; j <= at; j++) bias[row + j] = 0;
+    }
+    select[b] = b * T + T - 1;
+  }
+  return { batch: B, length: T, ids, positions, bias, select };
+}
+
+/**
  * Generates after each prompt in one batch (prompts left-padded to a common length; padding is masked
  * out of attention and positions restart at 0 per row, so each row equals generating it alone).
  * Returns the new ids of each row, without its stop token.
@@ -107,37 +141,31 @@ export function generateBatch(model: LlamaModel, prompts: number[][], opts: Samp
   const cache = useCache ? emptyCache(model.config) : null;
   // Inference needs no gradient: backends that multiply fast only without transpose flags (wasm) get
   // each weight transposed once for the whole generation instead of once per token.
-  const transposed = transposedWeights(model.params);
+  let transposed = transposedWeights(model);
   const fwd: ForwardOptions = { cache: cache ?? undefined, adapter: opts.adapter, transposed: transposed ?? undefined };
+  // After the prompt, one token per row goes through decode.ts's fused step (Llama family).
+  const fused = cache !== null && opts.fusedDecode !== false && canDecode(model, opts.adapter);
+  let decode: DecodeWeights | null = null;
   const steps = Math.min(opts.maxNewTokens, limit - width);
   // Every row's sequence so far, left-padded (pad id 0 is never attended to).
   const seqs = rows.map((r, b) => [...new Array<number>(pads[b]!).fill(0), ...r]);
+  const padded = pads.some((p) => p > 0);
   try {
     for (let n = 0; n < steps && !done.every(Boolean); n++) {
       const past = cache ? cache.length : 0;
       const T = cache && n > 0 ? 1 : width + n;
-      const S = past + T;
-      const ids = new Int32Array(B * T);
-      const positions = new Int32Array(B * T);
-      const bias = new Float32Array(B * T * S).fill(-1e9);
-      const select = new Int32Array(B);
-      for (let b = 0; b < B; b++) {
-        const seq = seqs[b]!;
-        const start = seq.length - T; // the tokens this pass feeds
-        for (let i = 0; i < T; i++) {
-          const at = start + i; // absolute index in the padded sequence
-          ids[b * T + i] = seq[at]!;
-          positions[b * T + i] = Math.max(0, at - pads[b]!);
-          const row = (b * T + i) * S;
-          if (at < pads[b]!) {
-            bias[row + at] = 0; // a padding query sees itself only, to keep softmax finite
-            continue;
-          }
-          for (let j = pads[b]!; j <= at; j++) bias[row + j] = 0;
-        }
-        select[b] = b * T + T - 1;
+      const inputs = stepInputs(seqs, pads, T, past);
+      const z = tf.tidy(() =>
+        decode && cache
+          ? decodeStep(model, decode, cache, { batch: B, ids: inputs.ids, positions: inputs.positions, bias: padded ? inputs.bias : null })
+          : forward(model, inputs, { ...fwd, select: inputs.select }),
+      );
+      if (fused && !decode && n + 1 < steps) {
+        // The prompt is through: the per-token path needs its own weights, not the transposed copies.
+        if (transposed) for (const t of transposed.values()) t.dispose();
+        transposed = null;
+        decode = prepareDecode(model, opts.adapter);
       }
-      const z = tf.tidy(() => forward(model, { batch: B, length: T, ids, positions, bias }, { ...fwd, select }));
       // Read outside tidy: tidy walks a returned typed array element by element looking for tensors.
       const logits = z.dataSync() as Float32Array;
       z.dispose();
@@ -153,6 +181,7 @@ export function generateBatch(model: LlamaModel, prompts: number[][], opts: Samp
   } finally {
     if (cache) disposeCache(cache);
     if (transposed) for (const t of transposed.values()) t.dispose();
+    decode?.dispose();
   }
   return outs;
 }

@@ -1,0 +1,310 @@
+// One generated token per row for the Llama family (T = 1), with as few kernels as the math allows.
+//
+// Why: decoding one position through `forward` runs ~73 kernels per layer on SmolLM2, most of them on
+// vectors of a few hundred numbers, and each kernel costs tens of microseconds of dispatch (on native
+// TensorFlow, an N-API call plus uploads of its shape and scalar arguments) — more than the layer's
+// matrix products themselves. Here a layer is ~30 kernels: weights are fused and folded once per
+// generation, and every per-token shape is chosen so that the next op takes it as it is.
+//
+// What equals what (the math is `forward`'s in model.ts):
+// - RMSNorm(x) W^T = (x * rsqrt(mean(x^2) + eps)) (W * g)^T: the norm weight g is folded into the
+//   columns of the fused weight that follows it (q/k/v, gate/up).
+// - q, k and v are one product against their concatenated rows, ordered per kv head as its G query
+//   heads, its key head, its value head: the product reshapes to [B, Hkv, G+2, hd], where one split
+//   gives the rows RoPE turns and the value row, already in the cache's shape.
+// - 1/sqrt(hd) is folded into the q rows (or into Qwen3's q_norm weight, which comes after them).
+// - RoPE at one position is a rotation: x*cos + rotate_half(x)*sin = x @ R with R [hd, hd] holding cos
+//   on its diagonal and -sin/+sin across the halves; one product turns q and k of every head.
+// - LoRA: W + scale * B A replaces W in the fused copy for the generation (no dropout: inference).
+// - gate and up are one product, split once.
+// The KV cache keeps `forward`'s layout [B, Hkv, S, hd], so a prefill through `forward` hands its cache
+// over as it is; wasm, whose products are fast only without transpose flags, keeps keys transposed
+// ([B, Hkv, hd, S]) and converts the cache once, on the first decoded token.
+import * as tf from '@tensorflow/tfjs-core';
+import { headDim, type KVCache, type LinearAdapter, type LlamaConfig, type LlamaModel } from './model.ts';
+import { nativeOps } from './nativeOps.ts';
+import { bmmRaw } from './ops.ts';
+import { ropeTables } from './rope.ts';
+
+/** An adapter that can say what it adds to a module's weight (LoRA: scale * B A), to merge it for inference. */
+export interface MergeableAdapter extends LinearAdapter {
+  /** The [out, in] delta of module `name`'s weight, as a new tensor, or null if the adapter leaves it alone. */
+  weightDelta(name: string): tf.Tensor2D | null;
+}
+
+function mergeable(a: LinearAdapter | undefined): a is MergeableAdapter | undefined {
+  return a === undefined || typeof (a as Partial<MergeableAdapter>).weightDelta === 'function';
+}
+
+// A type, not an interface, so that tf.tidy can return it (its tensors kept).
+type LayerWeights = {
+  /** [(Hkv * (G+2)) * hd, hidden] (native) or its transpose (wasm); input_layernorm folded in. */
+  qkv: tf.Tensor2D;
+  qkvBias?: tf.Tensor1D;
+  /** Qwen3's q_norm/k_norm weights per row of the [Hkv, G+1, hd] block, 1/sqrt(hd) folded into q's. */
+  qkNorm?: tf.Tensor3D;
+  o: tf.Tensor2D;
+  oBias?: tf.Tensor1D;
+  /** [2 * intermediate, hidden] (or transposed): gate rows, then up rows; post_attention_layernorm folded in. */
+  gateUp: tf.Tensor2D;
+  gateUpBias?: tf.Tensor1D;
+  down: tf.Tensor2D;
+  downBias?: tf.Tensor1D;
+};
+
+/** Weights fused for decoding, made once per generation by `prepareDecode`; `dispose` frees them. */
+export interface DecodeWeights {
+  layers: LayerWeights[];
+  /** Whether products take transpose flags (native, GPU) or every weight is stored [in, out] (wasm). */
+  flags: boolean;
+  embedding: tf.Tensor2D;
+  finalNorm: tf.Tensor1D;
+  /** The head as stored ([vocab, hidden]), or transposed on wasm. */
+  head: tf.Tensor2D;
+  eps: tf.Scalar;
+  ops: Kernels;
+  /** Caches whose keys were transposed for wasm (converted once, on the first decoded token). */
+  converted: WeakSet<KVCache>;
+  dispose(): void;
+}
+
+/** Whether `decodeStep` covers this model and adapter (Llama family; an adapter it can merge, or none). */
+export function canDecode(m: LlamaModel, adapter?: LinearAdapter): boolean {
+  return m.config.model_type !== 'gpt2' && mergeable(adapter);
+}
+
+/**
+ * Fuses and folds the model's (and the adapter's) weights for `decodeStep`. The copies hold the
+ * q/k/v and gate/up weights once more (and o/down when an adapter changes them, or on wasm).
+ */
+export function prepareDecode(m: LlamaModel, adapter?: LinearAdapter): DecodeWeights {
+  if (!canDecode(m, adapter)) throw new Error('prepareDecode: a Llama-family model and a mergeable adapter are needed');
+  const c = m.config as LlamaConfig;
+  const flags = tf.getBackend() !== 'wasm';
+  const H = c.num_attention_heads;
+  const Hkv = c.num_key_value_heads;
+  const G = H / Hkv;
+  const hd = headDim(c);
+  const qScale = 1 / Math.sqrt(hd);
+  const p = (name: string) => m.params.get(name) as tf.Tensor | undefined;
+  const need = (name: string) => {
+    const t = p(name);
+    if (!t) throw new Error(`missing parameter ${name}`);
+    return t;
+  };
+  const merged = adapter as MergeableAdapter | undefined;
+  // W (+ the adapter's delta), [out, in].
+  const weight = (module: string): tf.Tensor2D => {
+    const w = need(`${module}.weight`) as tf.Tensor2D;
+    const d = merged?.weightDelta(module);
+    return d ? tf.add(w, d) : w;
+  };
+  // Stored for the backend's products: as is with flags, else [in, out].
+  const store = (w: tf.Tensor2D): tf.Tensor2D => (flags ? w : tf.transpose(w));
+  const layers: LayerWeights[] = [];
+  for (let l = 0; l < c.num_hidden_layers; l++) {
+    const pre = `model.layers.${l}.`;
+    const qNorm = p(`${pre}self_attn.q_norm.weight`);
+    const kNorm = p(`${pre}self_attn.k_norm.weight`);
+    const layer = tf.tidy((): LayerWeights => {
+      const g1 = need(`${pre}input_layernorm.weight`);
+      const g2 = need(`${pre}post_attention_layernorm.weight`);
+      // With q_norm, the scale goes after the norm (a norm would undo it before); else on q's rows.
+      const sq = qNorm ? 1 : qScale;
+      const q = tf.mul(weight(`${pre}self_attn.q_proj`), sq);
+      const k = weight(`${pre}self_attn.k_proj`);
+      const v = weight(`${pre}self_attn.v_proj`);
+      const d = c.hidden_size;
+      // Rows per kv head j: q heads jG..jG+G-1, k head j, v head j.
+      const perHead = (t: tf.Tensor, heads: number, width: number) => tf.reshape(t, [Hkv, (heads / Hkv) * hd, width]);
+      const qkv = tf.reshape(tf.concat([perHead(q, H, d), perHead(k, Hkv, d), perHead(v, Hkv, d)], 1), [Hkv * (G + 2) * hd, d]);
+      const bq = p(`${pre}self_attn.q_proj.bias`);
+      const bk = p(`${pre}self_attn.k_proj.bias`);
+      const bv = p(`${pre}self_attn.v_proj.bias`);
+      const qkvBias = bq && bk && bv ? (tf.reshape(tf.concat([perHead(tf.mul(bq, sq), H, 1), perHead(bk, Hkv, 1), perHead(bv, Hkv, 1)], 1), [-1]) as tf.Tensor1D) : undefined;
+      let qkNorm: tf.Tensor3D | undefined;
+      if (qNorm && kNorm) {
+        const qRows = tf.tile(tf.reshape(tf.mul(qNorm, qScale), [1, 1, hd]), [Hkv, G, 1]);
+        qkNorm = tf.concat([qRows, tf.tile(tf.reshape(kNorm, [1, 1, hd]), [Hkv, 1, 1])], 1) as tf.Tensor3D;
+      }
+      const gate = weight(`${pre}mlp.gate_proj`);
+      const up = weight(`${pre}mlp.up_proj`);
+      const bg = p(`${pre}mlp.gate_proj.bias`);
+      const bu = p(`${pre}mlp.up_proj.bias`);
+      // tidy keeps what it returns; parameters used as they are stay the model's (see dispose).
+      return {
+        qkv: store(tf.mul(qkv, g1) as tf.Tensor2D),
+        qkvBias,
+        qkNorm,
+        o: store(weight(`${pre}self_attn.o_proj`)),
+        oBias: p(`${pre}self_attn.o_proj.bias`) as tf.Tensor1D | undefined,
+        gateUp: store(tf.mul(tf.concat([gate, up], 0), g2) as tf.Tensor2D),
+        gateUpBias: bg && bu ? (tf.concat([bg, bu], 0) as tf.Tensor1D) : undefined,
+        down: store(weight(`${pre}mlp.down_proj`)),
+        downBias: p(`${pre}mlp.down_proj.bias`) as tf.Tensor1D | undefined,
+      };
+    });
+    layers.push(layer);
+  }
+  // Only an untied head can carry an adapter (PEFT's all-linear leaves it out anyway).
+  const head = tf.tidy(() => store(p('lm_head.weight') ? weight('lm_head') : (need('model.embed_tokens.weight') as tf.Tensor2D)));
+  const owned = new Set<tf.Tensor>(m.params.values());
+  const eps = tf.scalar(c.rms_norm_eps);
+  const ops = nativeOps() ?? coreKernels;
+  return {
+    layers,
+    flags,
+    embedding: need('model.embed_tokens.weight') as tf.Tensor2D,
+    finalNorm: need('model.norm.weight') as tf.Tensor1D,
+    head,
+    eps,
+    ops,
+    converted: new WeakSet(),
+    dispose() {
+      ops.dispose();
+      const all: (tf.Tensor | undefined)[] = [head, eps];
+      for (const L of layers) all.push(L.qkv, L.qkvBias, L.qkNorm, L.o, L.gateUp, L.gateUpBias, L.down);
+      // Parameters used as they are belong to the model.
+      for (const t of all) if (t && !owned.has(t)) t.dispose();
+    },
+  };
+}
+
+/** Host-side inputs of one decoding step: one token per row. */
+export interface DecodeInputs {
+  batch: number;
+  ids: Int32Array; // [B]
+  positions: Int32Array; // [B]
+  /** Additive attention bias [B, S] over the cache plus this token (0 or -1e9); null when every key is visible. */
+  bias: Float32Array | null;
+}
+
+/** Rotation matrices [B, hd, hd] with x @ R = x*cos + rotate_half(x)*sin, for each row's position. */
+function rotations(c: LlamaConfig, positions: Int32Array): Float32Array {
+  const hd = headDim(c);
+  const half = hd / 2;
+  const { cos, sin } = ropeTables(c, positions);
+  const r = new Float32Array(positions.length * hd * hd);
+  for (let b = 0; b < positions.length; b++) {
+    const at = b * hd * hd;
+    for (let j = 0; j < hd; j++) {
+      r[at + j * hd + j] = cos[b * hd + j]!;
+      // out_j += rotate_half(x)_j * sin_j, rotate_half(x) = cat(-x2, x1)
+      if (j < half) r[at + (j + half) * hd + j] = -sin[b * hd + j]!;
+      else r[at + (j - half) * hd + j] = sin[b * hd + j]!;
+    }
+  }
+  return r;
+}
+
+/** The ops decodeStep runs: TensorFlow's own on the native backend (nativeOps.ts), tfjs-core's elsewhere. */
+export interface Kernels {
+  /** 2-D a @ b, or a @ b^T. */
+  matMul(a: tf.Tensor2D, b: tf.Tensor2D, transposeB?: boolean): tf.Tensor2D;
+  /** Batched product, batch dimensions broadcast. */
+  batchMatMul(a: tf.Tensor, b: tf.Tensor, transposeB?: boolean): tf.Tensor;
+  add<T extends tf.Tensor>(a: T, b: tf.Tensor): T;
+  mul<T extends tf.Tensor>(a: T, b: tf.Tensor): T;
+  square<T extends tf.Tensor>(x: T): T;
+  rsqrt<T extends tf.Tensor>(x: T): T;
+  sigmoid<T extends tf.Tensor>(x: T): T;
+  softmax<T extends tf.Tensor>(x: T): T;
+  meanLast<T extends tf.Tensor>(x: T): T;
+  reshape(x: tf.Tensor, shape: number[]): tf.Tensor;
+  split(x: tf.Tensor, sizes: number[], axis: number): tf.Tensor[];
+  concat(xs: tf.Tensor[], axis: number): tf.Tensor;
+  gather(table: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor2D;
+  dispose(): void;
+}
+
+const coreKernels: Kernels = {
+  matMul: (a, b, transposeB = false) => tf.matMul(a, b, false, transposeB),
+  batchMatMul: (a, b, transposeB = false) => tf.matMul(a, b, false, transposeB),
+  add: (a, b) => tf.add(a, b),
+  mul: (a, b) => tf.mul(a, b),
+  square: (x) => tf.square(x),
+  rsqrt: (x) => tf.rsqrt(x),
+  sigmoid: (x) => tf.sigmoid(x),
+  softmax: (x) => tf.softmax(x),
+  meanLast: (x) => tf.mean(x, -1, true),
+  reshape: (x, shape) => tf.reshape(x, shape),
+  split: (x, sizes, axis) => tf.split(x, sizes, axis),
+  concat: (xs, axis) => tf.concat(xs, axis),
+  gather: (table, ids) => tf.gather(table, ids),
+  dispose: () => {},
+};
+
+/**
+ * One decoding step: each row's token at its position, attending to the cache (which gains the
+ * token's keys and values). Returns logits [B, vocab]. Equal to `forward` with the cache and T = 1.
+ * Must be called inside tf.tidy.
+ */
+export function decodeStep(m: LlamaModel, w: DecodeWeights, cache: KVCache, inp: DecodeInputs): tf.Tensor2D {
+  const c = m.config as LlamaConfig;
+  const B = inp.batch;
+  const H = c.num_attention_heads;
+  const Hkv = c.num_key_value_heads;
+  const G = H / Hkv;
+  const hd = headDim(c);
+  const S = cache.length + 1;
+  const { flags, ops: k } = w;
+  if (!flags && cache.length > 0 && !w.converted.has(cache)) {
+    for (let l = 0; l < cache.k.length; l++) {
+      const old = cache.k[l]!;
+      cache.k[l] = tf.keep(tf.transpose(old, [0, 1, 3, 2]));
+      old.dispose();
+    }
+  }
+  w.converted.add(cache);
+
+  // x W^T (+ b): the weight as stored ([out, in] with flags, [in, out] without).
+  const linear = (x: tf.Tensor2D, wt: tf.Tensor2D, b?: tf.Tensor1D): tf.Tensor2D => {
+    const y = k.matMul(x, wt, flags);
+    return b ? k.add(y, b) : y;
+  };
+  // x * rsqrt(mean(x^2) + eps) over the last axis; the norm's weight lives in the next product.
+  const normalize = <T extends tf.Tensor>(x: T): T => k.mul(x, k.rsqrt(k.add(k.meanLast(k.square(x)), w.eps)));
+  const R = tf.tensor(rotations(c, inp.positions), flags ? [B, 1, hd, hd] : [B, hd, hd]);
+  const bias = inp.bias ? tf.tensor(inp.bias, flags ? [B, 1, 1, S] : [B, 1, S]) : null;
+
+  let h = k.gather(w.embedding, tf.tensor1d(inp.ids, 'int32'));
+  for (let l = 0; l < c.num_hidden_layers; l++) {
+    const L = w.layers[l]!;
+    const qkv = k.reshape(linear(normalize(h), L.qkv, L.qkvBias), [B, Hkv, G + 2, hd]);
+    let [qk, v] = k.split(qkv, [G + 1, 1], 2) as [tf.Tensor, tf.Tensor];
+    if (L.qkNorm) qk = k.mul(normalize(qk), L.qkNorm);
+    let q: tf.Tensor;
+    let key: tf.Tensor;
+    if (flags) {
+      [q, key] = k.split(k.batchMatMul(qk, R), [G, 1], 2) as [tf.Tensor, tf.Tensor];
+    } else {
+      // wasm: plain products only (one for a single row), keys stored transposed.
+      const turned = B === 1 ? k.matMul(k.reshape(qk, [Hkv * (G + 1), hd]) as tf.Tensor2D, k.reshape(R, [hd, hd]) as tf.Tensor2D) : bmmRaw(k.reshape(qk, [B, Hkv * (G + 1), hd]) as tf.Tensor3D, R as tf.Tensor3D);
+      [q, key] = k.split(k.reshape(turned, [B, Hkv, G + 1, hd]), [G, 1], 2) as [tf.Tensor, tf.Tensor];
+      key = k.reshape(key, [B, Hkv, hd, 1]);
+    }
+    const ck = cache.k[l];
+    const cv = cache.v[l];
+    const K = ck ? k.concat([ck, key], flags ? 2 : 3) : key;
+    const V = cv ? k.concat([cv, v], 2) : v;
+    cache.k[l] = tf.keep(K as tf.Tensor4D);
+    cache.v[l] = tf.keep(V as tf.Tensor4D);
+    ck?.dispose();
+    cv?.dispose();
+    let ctx: tf.Tensor;
+    if (flags) {
+      let scores = k.batchMatMul(q, K, true); // [B, Hkv, G, S]
+      if (bias) scores = k.add(scores, bias);
+      ctx = k.batchMatMul(k.softmax(scores), V);
+    } else {
+      let scores = bmmRaw(k.reshape(q, [B * Hkv, G, hd]) as tf.Tensor3D, k.reshape(K, [B * Hkv, hd, S]) as tf.Tensor3D) as tf.Tensor; // [B*Hkv, G, S]
+      if (bias) scores = k.reshape(k.add(k.reshape(scores, [B, Hkv * G, S]), bias), [B * Hkv, G, S]);
+      ctx = bmmRaw(k.softmax(scores) as tf.Tensor3D, k.reshape(V, [B * Hkv, S, hd]) as tf.Tensor3D);
+    }
+    h = k.add(h, linear(k.reshape(ctx, [B, H * hd]) as tf.Tensor2D, L.o, L.oBias));
+    const [gate, up] = k.split(linear(normalize(h), L.gateUp, L.gateUpBias), [c.intermediate_size, c.intermediate_size], 1) as [tf.Tensor2D, tf.Tensor2D];
+    h = k.add(h, linear(k.mul(k.mul(gate, k.sigmoid(gate)), up), L.down, L.downBias));
+  }
+  cache.length = S;
+  return linear(k.mul(normalize(h), w.finalNorm), w.head);
+}

@@ -1,0 +1,160 @@
+// TensorFlow ops run directly on the native backend (tfjs-node), below tfjs-core's op layer: for the
+// per-token work of decode.ts, where the tensors are a few hundred numbers and dispatch is the cost.
+//
+// Why (measured on SmolLM2's shapes, tfjs-node 4.22 on TensorFlow 2.21, CPU time per call): tfjs-core's
+// concat costs ~75 us, split ~50 us and mean ~45 us, of which TensorFlow's own ConcatV2/SplitV/Mean
+// take 14/13/9 us; the rest is tfjs-core's checks and the axis/size tensors every call uploads. And
+// tfjs-node runs every product as BatchMatMulV2, which TensorFlow hands to oneDNN: ~80-120 us for any
+// attention-sized product, and [1, 576] x [960, 576]^T and its kin about twice as slow as they need be
+// (SmolLM2's 30 layers: ~40 ms). BatchMatMulV3, which oneDNN leaves to Eigen, takes ~13 us for the
+// small ones and ~18 ms for the 30 layers. Here each op is one `executeOp` of the backend, with its
+// attributes built once and its constant inputs (axes, shapes, split sizes) uploaded once and kept.
+//
+// It uses tfjs-node's backend methods `executeSingleOutput`/`executeMultipleOutputs` and its binding's
+// attribute constants (pinned to 4.22); `nativeOps()` returns null where they are missing, and callers
+// use tfjs-core's ops instead. The outputs are ordinary tracked tensors (tf.tidy disposes them). No
+// gradients: inference only.
+import * as tf from '@tensorflow/tfjs-core';
+
+interface OpAttr {
+  name: string;
+  type: number;
+  value: unknown;
+}
+
+interface NodeBackend {
+  binding: { TF_ATTR_TYPE: number; TF_ATTR_BOOL: number; TF_ATTR_INT: number; TF_FLOAT: number; TF_INT32: number };
+  executeSingleOutput(name: string, attrs: OpAttr[], inputs: tf.Tensor[]): tf.Tensor;
+  executeMultipleOutputs(name: string, attrs: OpAttr[], inputs: tf.Tensor[], outputs: number): tf.Tensor[];
+}
+
+/** TensorFlow ops on float32 tensors, each one kernel; `dispose` frees the kept constants. */
+export class NativeOps {
+  private readonly consts = new Map<string, tf.Tensor>();
+  private readonly T: OpAttr;
+  private readonly Tidx: OpAttr;
+  private readonly flags: OpAttr[][];
+  /** BatchMatMulV3 where this TensorFlow has it (2.10+), else MatMul / BatchMatMulV2. */
+  private readonly v3: boolean;
+
+  constructor(private readonly be: NodeBackend) {
+    const b = be.binding;
+    this.T = { name: 'T', type: b.TF_ATTR_TYPE, value: b.TF_FLOAT };
+    this.Tidx = { name: 'Tidx', type: b.TF_ATTR_TYPE, value: b.TF_INT32 };
+    const bool = (name: string, value: boolean): OpAttr => ({ name, type: b.TF_ATTR_BOOL, value });
+    const type = (name: string): OpAttr => ({ name, type: b.TF_ATTR_TYPE, value: b.TF_FLOAT });
+    // [2-D, 2-D transposed, batched, batched transposed]
+    const v3 = [false, true].map((tb) => [type('Ta'), type('Tb'), type('Tout'), bool('adj_x', false), bool('adj_y', tb)]);
+    this.v3 = tf.tidy(() => {
+      try {
+        be.executeSingleOutput('BatchMatMulV3', v3[0]!, [tf.zeros([1, 1]), tf.zeros([1, 1])]);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    if (this.v3) this.flags = [...v3, ...v3];
+    else {
+      this.flags = [false, true].map((tb) => [this.T, bool('transpose_a', false), bool('transpose_b', tb)]);
+      this.flags.push(...[false, true].map((tb) => [this.T, bool('adj_x', false), bool('adj_y', tb)]));
+    }
+  }
+
+  /** An int32 constant kept for the life of these ops (shapes, axes, split sizes). */
+  private int32(values: number[], scalar = false): tf.Tensor {
+    const key = `${scalar ? 's' : 'v'}${values.join(',')}`;
+    let t = this.consts.get(key);
+    if (!t) {
+      t = tf.keep(scalar ? tf.scalar(values[0]!, 'int32') : tf.tensor1d(values, 'int32'));
+      this.consts.set(key, t);
+    }
+    return t;
+  }
+
+  private unary<T extends tf.Tensor>(op: string, x: T): T {
+    return this.be.executeSingleOutput(op, [this.T], [x]) as T;
+  }
+
+  /** 2-D a @ b, b transposed if asked. */
+  matMul(a: tf.Tensor2D, b: tf.Tensor2D, transposeB = false): tf.Tensor2D {
+    return this.be.executeSingleOutput(this.v3 ? 'BatchMatMulV3' : 'MatMul', this.flags[transposeB ? 1 : 0]!, [a, b]) as tf.Tensor2D;
+  }
+
+  /** Batched product with broadcast batch dimensions, b transposed if asked. */
+  batchMatMul(a: tf.Tensor, b: tf.Tensor, transposeB = false): tf.Tensor {
+    return this.be.executeSingleOutput(this.v3 ? 'BatchMatMulV3' : 'BatchMatMulV2', this.flags[transposeB ? 3 : 2]!, [a, b]);
+  }
+
+  add<T extends tf.Tensor>(a: T, b: tf.Tensor): T {
+    return this.be.executeSingleOutput('AddV2', [this.T], [a, b]) as T;
+  }
+
+  mul<T extends tf.Tensor>(a: T, b: tf.Tensor): T {
+    return this.be.executeSingleOutput('Mul', [this.T], [a, b]) as T;
+  }
+
+  square<T extends tf.Tensor>(x: T): T {
+    return this.unary('Square', x);
+  }
+
+  rsqrt<T extends tf.Tensor>(x: T): T {
+    return this.unary('Rsqrt', x);
+  }
+
+  sigmoid<T extends tf.Tensor>(x: T): T {
+    return this.unary('Sigmoid', x);
+  }
+
+  /** Softmax over the last axis. */
+  softmax<T extends tf.Tensor>(x: T): T {
+    return this.unary('Softmax', x);
+  }
+
+  /** Mean over the last axis, kept as an axis of 1. */
+  meanLast<T extends tf.Tensor>(x: T): T {
+    const attrs = [{ name: 'keep_dims', type: this.be.binding.TF_ATTR_BOOL, value: true }, this.T, this.Tidx];
+    return this.be.executeSingleOutput('Mean', attrs, [x, this.int32([-1], true)]) as T;
+  }
+
+  reshape(x: tf.Tensor, shape: number[]): tf.Tensor {
+    const s = this.int32(shape);
+    return this.be.executeSingleOutput('Reshape', [this.T, { name: 'Tshape', type: this.be.binding.TF_ATTR_TYPE, value: this.be.binding.TF_INT32 }], [x, s]);
+  }
+
+  /** Pieces of the given sizes along `axis`. */
+  split(x: tf.Tensor, sizes: number[], axis: number): tf.Tensor[] {
+    const b = this.be.binding;
+    const attrs = [this.T, { name: 'num_split', type: b.TF_ATTR_INT, value: sizes.length }, { name: 'Tlen', type: b.TF_ATTR_TYPE, value: b.TF_INT32 }];
+    return this.be.executeMultipleOutputs('SplitV', attrs, [x, this.int32(sizes), this.int32([axis], true)], sizes.length);
+  }
+
+  concat(xs: tf.Tensor[], axis: number): tf.Tensor {
+    const attrs = [this.T, { name: 'N', type: this.be.binding.TF_ATTR_INT, value: xs.length }, this.Tidx];
+    return this.be.executeSingleOutput('ConcatV2', attrs, [...xs, this.int32([axis], true)]);
+  }
+
+  /** Rows of `table` [V, D] at `ids` (int32 [N]) -> [N, D]. */
+  gather(table: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor2D {
+    const b = this.be.binding;
+    const attrs = [
+      { name: 'batch_dims', type: b.TF_ATTR_INT, value: 0 },
+      { name: 'Tparams', type: b.TF_ATTR_TYPE, value: b.TF_FLOAT },
+      { name: 'Tindices', type: b.TF_ATTR_TYPE, value: b.TF_INT32 },
+      { name: 'Taxis', type: b.TF_ATTR_TYPE, value: b.TF_INT32 },
+    ];
+    return this.be.executeSingleOutput('GatherV2', attrs, [table, ids, this.int32([0], true)]) as tf.Tensor2D;
+  }
+
+  dispose(): void {
+    for (const t of this.consts.values()) t.dispose();
+    this.consts.clear();
+  }
+}
+
+/** Direct ops for the active backend, or null unless it is tfjs-node's (with the methods used here). */
+export function nativeOps(): NativeOps | null {
+  if (tf.getBackend() !== 'tensorflow') return null;
+  const be = tf.backend() as unknown as Partial<NodeBackend>;
+  if (typeof be.executeSingleOutput !== 'function' || typeof be.executeMultipleOutputs !== 'function' || typeof be.binding?.TF_ATTR_TYPE !== 'number') return null;
+  return new NativeOps(be as NodeBackend);
+}
