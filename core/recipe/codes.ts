@@ -28,6 +28,7 @@ export const RECIPE_CODES = {
   'recipe-key-unused': 'info',
   'recipe-eval-steps-without-eval': 'warning',
   'recipe-warmup-both': 'info',
+  'recipe-4bit-needs-lora': 'error',
   'recipe-generations-batch': 'warning',
   // Ranges from the post-training guides
   'recipe-lr-range': 'warning',

@@ -39,6 +39,7 @@ export function defaultTrainingArguments(stage: Stage): TrainingArguments {
     // longer for memory most runs do not need; the memory check before a run suggests it when a run
     // would not fit.
     gradient_checkpointing: false,
+    load_in_4bit: false,
   };
   switch (stage) {
     case 'sft':

@@ -262,6 +262,9 @@ export function semanticDiagnostics(
   if (set('eval_steps') && !(data && typeof data.eval === 'string') && !overrides.data?.eval) {
     add('recipe-eval-steps-without-eval', '`eval_steps` is set but there is no evaluation data; add `data.eval` or remove `eval_steps`.', keyRange(document, ['eval_steps']));
   }
+  if (recipe.load_in_4bit === true && !lora) {
+    add('recipe-4bit-needs-lora', '`load_in_4bit` keeps the base model quantized and frozen, so only LoRA adapters can train; add `lora: {}` (r 16 on all linear layers) or remove `load_in_4bit`.', keyRange(document, ['load_in_4bit']));
+  }
   if (set('warmup_steps') && set('warmup_ratio') && num(recipe.warmup_steps)! > 0) {
     add('recipe-warmup-both', '`warmup_steps` and `warmup_ratio` are both set; warmup_steps wins — remove one.', keyRange(document, ['warmup_ratio']));
   }

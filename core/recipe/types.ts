@@ -49,6 +49,8 @@ export interface TrainingArguments {
   assistant_only_loss: boolean;
   /** Recompute each layer in the backward pass instead of keeping its activations: memory for time. */
   gradient_checkpointing: boolean;
+  /** TRL's ModelConfig key (QLoRA): keep the frozen base's linear weights in 4-bit blocks; needs LoRA. */
+  load_in_4bit: boolean;
   // Preference and RL stages (checked now, trained by later issues).
   beta?: number;
   loss_type?: string;

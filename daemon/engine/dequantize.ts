@@ -178,3 +178,55 @@ export function dequantize(src: Uint8Array, type: number, count: number): Float3
       throw new Error(`GGML ${ggmlTypeName(type)} is not supported`);
   }
 }
+
+/**
+ * float32 -> Q4_0 blocks (the encoding `dequantize` reads), as llama.cpp's reference quantizer does it:
+ * per block of 32, d = (the value of largest magnitude) / -8 and q = round(x / d) + 8 clamped to 0..15,
+ * so the extreme value maps exactly to q = 0. Used to keep a float model's frozen base in 4 bits.
+ */
+export function quantizeQ4_0(data: Float32Array): Uint8Array {
+  if (data.length % 32 !== 0) throw new Error(`${data.length} values are not a whole number of Q4_0 blocks of 32`);
+  const out = new Uint8Array((data.length / 32) * 18);
+  const view = new DataView(out.buffer);
+  for (let b = 0, at = 0; b < data.length; b += 32, at += 18) {
+    let max = 0;
+    for (let i = 0; i < 32; i++) if (Math.abs(data[b + i]!) > Math.abs(max)) max = data[b + i]!;
+    const d = max / -8;
+    const dh = floatToHalf(d);
+    view.setUint16(at, dh, true);
+    const id = d !== 0 ? 1 / d : 0;
+    for (let i = 0; i < 16; i++) {
+      const lo = Math.min(15, Math.trunc(data[b + i]! * id + 8.5));
+      const hi = Math.min(15, Math.trunc(data[b + i + 16]! * id + 8.5));
+      out[at + 2 + i] = lo | (hi << 4);
+    }
+  }
+  return out;
+}
+
+/** float -> IEEE half (round to nearest even), for the scales of blocks this module writes. */
+export function floatToHalf(value: number): number {
+  f16Scratch.setFloat32(0, value);
+  const x = f16Scratch.getUint32(0);
+  const sign = (x >>> 16) & 0x8000;
+  const exp = (x >>> 23) & 0xff;
+  let mant = x & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  const e = exp - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - e;
+    let half = mant >> shift;
+    const rest = mant & ((1 << shift) - 1);
+    const mid = 1 << (shift - 1);
+    if (rest > mid || (rest === mid && half & 1)) half++;
+    return sign | half;
+  }
+  // Rounding may carry into the exponent; the bit layout makes that the right half.
+  let half = (e << 10) | (mant >> 13);
+  const rest = mant & 0x1fff;
+  if (rest > 0x1000 || (rest === 0x1000 && half & 1)) half++;
+  return sign | half;
+}

@@ -9,7 +9,8 @@ import { loadChatTokenizer } from '../../core/tokenize/chatTokenizer.ts';
 import { tokenizerFilesFromGguf } from '../../core/tokenize/gguf.ts';
 import { checkWeights, normalizeConfig } from './model.ts';
 import type { ModelSource } from './modelSource.ts';
-import { byteSize, dequantize, ggmlTypeName, isSupportedType } from './dequantize.ts';
+import { byteSize, dequantize, GGML, ggmlTypeName, isSupportedType } from './dequantize.ts';
+import { isFrozenLinear, QuantizedWeight } from './quantized.ts';
 import type { NamedTensor } from './safetensors.ts';
 
 /** What the header says: metadata values and where each tensor's bytes are. */
@@ -130,24 +131,28 @@ export function ggufConfig(header: GgufHeader): Record<string, unknown> {
  * rotary halves as neighbours for its own RoPE kernel): HF row `j * half + i` is stored at
  * `2 * i + j`. Undo it so the weights match Hugging Face's rotate_half RoPE.
  */
-export function unpermuteRows(data: Float32Array, rows: number, cols: number, heads: number): Float32Array {
+export function unpermuteRows<T extends Float32Array | Uint8Array>(data: T, rows: number, rowLength: number, heads: number): T {
   const perHead = rows / heads;
   const half = perHead / 2;
-  const out = new Float32Array(data.length);
+  const out = new (data.constructor as new (n: number) => T)(data.length);
   for (let h = 0; h < heads; h++) {
     for (let j = 0; j < 2; j++) {
       for (let i = 0; i < half; i++) {
-        const from = (h * perHead + 2 * i + j) * cols;
-        const to = (h * perHead + j * half + i) * cols;
-        out.set(data.subarray(from, from + cols), to);
+        const from = (h * perHead + 2 * i + j) * rowLength;
+        const to = (h * perHead + j * half + i) * rowLength;
+        out.set(data.subarray(from, from + rowLength), to);
       }
     }
   }
   return out;
 }
 
-/** Every tensor dequantized to float32 under its Hugging Face name; unknown tensors are errors. */
-export function readGgufWeights(header: GgufHeader, onProgress?: (done: number, total: number) => void): Map<string, NamedTensor> {
+/**
+ * Every tensor dequantized to float32 under its Hugging Face name; unknown tensors are errors. With a
+ * `quantized` map (load_in_4bit), the decoder layers' linear weights go there instead, kept in the
+ * file's own blocks (float ones quantized to Q4_0), and are left out of the returned map.
+ */
+export function readGgufWeights(header: GgufHeader, onProgress?: (done: number, total: number) => void, quantized?: Map<string, QuantizedWeight>): Map<string, NamedTensor> {
   const arch = architecture(header.metadata, header.path);
   const heads = Number(header.metadata[`${arch}.attention.head_count`]);
   const kvHeads = Number(header.metadata[`${arch}.attention.head_count_kv`] ?? heads);
@@ -161,14 +166,21 @@ export function readGgufWeights(header: GgufHeader, onProgress?: (done: number, 
         throw new Error(`${t.name} in ${header.path} is stored as GGML ${ggmlTypeName(t.type)}; Anneal reads F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q5_K and Q6_K — use a GGUF with one of those.`);
       }
       const count = t.shape.reduce((a, b) => a * b, 1);
-      const bytes = Buffer.allocUnsafe(byteSize(t.type, count));
+      const bytes = new Uint8Array(byteSize(t.type, count));
       if (readSync(fd, bytes, 0, bytes.length, t.offset) !== bytes.length) throw new Error(`${header.path} ends inside tensor ${t.name}; the file is truncated.`);
-      let data = dequantize(bytes, t.type, count);
-      // Only Llama-architecture files were permuted by the converter (Qwen's were not).
-      if ((arch === 'llama' || arch === 'mistral') && /attn_[qk]\.weight$/.test(t.name)) {
-        data = unpermuteRows(data, t.shape[0]!, t.shape[1]!, t.name.endsWith('attn_q.weight') ? heads : kvHeads);
+      // Only Llama-architecture files were permuted by the converter (Qwen's were not). Whole rows
+      // move, and a row is a whole number of blocks, so quantized rows move as bytes.
+      const permutedHeads = (arch === 'llama' || arch === 'mistral') && /attn_[qk]\.weight$/.test(t.name) ? (t.name.endsWith('attn_q.weight') ? heads : kvHeads) : 0;
+      const [rows, cols] = [t.shape[0]!, t.shape[1] ?? 1];
+      if (quantized && isFrozenLinear(name) && !FLOAT_TYPES.has(t.type)) {
+        const rowBytes = byteSize(t.type, cols);
+        quantized.set(name, new QuantizedWeight([rows, cols], t.type, permutedHeads ? unpermuteRows(bytes, rows, rowBytes, permutedHeads) : bytes));
+      } else {
+        let data = dequantize(bytes, t.type, count);
+        if (permutedHeads) data = unpermuteRows(data, rows, cols, permutedHeads);
+        if (quantized && isFrozenLinear(name)) quantized.set(name, QuantizedWeight.fromFloats([rows, cols], data));
+        else out.set(name, { shape: t.shape, data });
       }
-      out.set(name, { shape: t.shape, data });
       onProgress?.(index + 1, header.tensors.length);
     });
   } finally {
@@ -176,6 +188,8 @@ export function readGgufWeights(header: GgufHeader, onProgress?: (done: number, 
   }
   return out;
 }
+
+const FLOAT_TYPES = new Set<number>([GGML.F32, GGML.F16, GGML.BF16]);
 
 /** tokenizer.json / tokenizer_config.json texts for the file's vocabulary, to save beside outputs. */
 export function ggufTokenizerFiles(header: GgufHeader): Map<string, string> {
@@ -186,16 +200,21 @@ export function ggufTokenizerFiles(header: GgufHeader): Map<string, string> {
   ]);
 }
 
-/** A GGUF file as a ModelSource: float32 weights under HF names, its own tokenizer and template. */
-export async function loadGgufSource(path: string, onProgress?: (done: number, total: number) => void): Promise<ModelSource> {
+/**
+ * A GGUF file as a ModelSource: float32 weights under HF names, its own tokenizer and template; with
+ * `loadIn4bit`, the decoder's linear weights stay in the file's quantized blocks (see quantized.ts).
+ */
+export async function loadGgufSource(path: string, options: { loadIn4bit?: boolean; onProgress?: (done: number, total: number) => void } = {}): Promise<ModelSource> {
   const header = await readGgufHeader(path);
   const config = normalizeConfig(ggufConfig(header));
-  const weights = checkWeights(config, readGgufWeights(header, onProgress));
+  const quantized = options.loadIn4bit ? new Map<string, QuantizedWeight>() : undefined;
+  const weights = checkWeights(config, readGgufWeights(header, options.onProgress, quantized));
   const { tokenizerJson, tokenizerConfig } = tokenizerFilesFromGguf(header.metadata);
   const eos = header.metadata['tokenizer.ggml.eos_token_id'];
   return {
     config,
     weights,
+    ...(quantized ? { quantized } : {}),
     tokenizer: loadChatTokenizer(tokenizerJson, tokenizerConfig, { extraStopIds: eos === undefined ? [] : [Number(eos)] }),
     tokenizerFiles: ggufTokenizerFiles(header),
     baseName: String(header.metadata['general.name'] ?? basename(path)),

@@ -7,6 +7,7 @@ import { loadTokenizerFromFolder, tinyTokenizer, tinyTokenizerFiles, type ChatTo
 import { checkWeights, initialWeights, normalizeConfig, readModelConfig, type LlamaConfig, type ModelConfig } from './model.ts';
 import { readSafetensors, type NamedTensor } from './safetensors.ts';
 import { loadGgufSource } from './gguf.ts';
+import { quantizeFrozenLinears, type QuantizedWeight } from './quantized.ts';
 import { isGgufPath, parseOllamaRef, resolveOllamaModel } from '../../core/ollamaStore.ts';
 
 /**
@@ -41,14 +42,21 @@ export interface ModelSource {
   tokenizerFiles: Map<string, string>;
   /** What adapter_config.json names as the base model. */
   baseName: string;
+  /** load_in_4bit: the frozen decoder linear weights, kept quantized (not in `weights`). */
+  quantized?: Map<string, QuantizedWeight>;
 }
 
-/** Opens `tiny`, a Hugging Face folder or a `.gguf` file (llama.cpp, Ollama) as a ModelSource. */
-export async function openModelSource(model: string, seed: number): Promise<ModelSource> {
+/**
+ * Opens `tiny`, a Hugging Face folder or a `.gguf` file (llama.cpp, Ollama) as a ModelSource; with
+ * `loadIn4bit`, the decoder's linear weights stay quantized (GGUF blocks, or Q4_0 from floats).
+ */
+export async function openModelSource(model: string, seed: number, options: { loadIn4bit?: boolean } = {}): Promise<ModelSource> {
   const ollama = existsSync(model) ? undefined : parseOllamaRef(model);
-  if (ollama) return loadGgufSource(resolveOllamaModel(ollama, nodeFiles.ollamaStore!(), nodeFiles));
-  if (isGgufPath(model)) return loadGgufSource(model);
-  return loadModelSource(model, seed);
+  if (ollama) return loadGgufSource(resolveOllamaModel(ollama, nodeFiles.ollamaStore!(), nodeFiles), options);
+  if (isGgufPath(model)) return loadGgufSource(model, options);
+  const source = loadModelSource(model, seed);
+  if (options.loadIn4bit) source.quantized = quantizeFrozenLinears(source.weights);
+  return source;
 }
 
 /** Loads `tiny` (initialised from `seed`) or a Hugging Face folder; throws one-sentence errors. */

@@ -11,6 +11,7 @@ import * as tf from '@tensorflow/tfjs-core';
 // tfjs-core alone has no gradients; the umbrella package would register them, we import only core.
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { ANNEAL_BATCH_MATMUL, hasFastBatchMatMul } from './wasmKernels.ts';
+import type { QuantizedWeight } from './quantized.ts';
 
 type GradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor[];
 type Forward<T extends tf.Tensor> = (inputs: tf.Tensor[], save: tf.GradSaveFunc) => { value: T; gradFunc: GradFunc };
@@ -95,18 +96,34 @@ export function linearFrozen(x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
 }
 
 /**
- * Each 2-D weight transposed once ([in, out]) for inference on a backend that multiplies fast only
- * without transpose flags (wasm); null where flags are free. Generation uses them for every token
- * instead of transposing every weight per token. The caller disposes them.
+ * y = x @ w^T for a frozen weight kept quantized (QuantizedWeight): the floats exist only inside this
+ * op's forward and again inside its backward, never between them, so a step holds one layer's float
+ * weights instead of the whole model's. Costs a dequantization more per use.
  */
-export function transposedWeights(params: Map<string, tf.Tensor>): Map<string, tf.Tensor2D> | null {
-  if (flagsAreFree()) return null;
+export function linearQuantized(x: tf.Tensor2D, w: QuantizedWeight): tf.Tensor2D {
+  const f = custom<tf.Tensor2D>(1, ([xin]) => ({
+    value: mmBT(xin as tf.Tensor2D, w.materialize()),
+    gradFunc: (dy) => [mm(dy as tf.Tensor2D, w.materialize())],
+  }));
+  return f(x);
+}
+
+/**
+ * Weights prepared once for inference, transposed to [in, out]: on a backend that multiplies fast only
+ * without transpose flags (wasm) every 2-D weight, so generation does not transpose every weight per
+ * token; on every backend the quantized ones (load_in_4bit), so they are not dequantized per token.
+ * Null when there is nothing to prepare. The caller disposes them.
+ */
+export function transposedWeights(model: { params: Map<string, tf.Tensor>; quantized?: Map<string, QuantizedWeight> }): Map<string, tf.Tensor2D> | null {
+  const all = !flagsAreFree();
+  if (!all && !model.quantized?.size) return null;
   const out = new Map<string, tf.Tensor2D>();
-  for (const [name, p] of params) {
+  for (const [name, p] of all ? model.params : []) {
     // The embedding table is gathered, not multiplied, unless it doubles as the (tied) head.
-    if (name === 'model.embed_tokens.weight' && params.has('lm_head.weight')) continue;
+    if (name === 'model.embed_tokens.weight' && model.params.has('lm_head.weight')) continue;
     if (p.rank === 2) out.set(name, tf.tidy(() => t2(p as tf.Tensor2D)));
   }
+  for (const [name, q] of model.quantized ?? []) out.set(name, tf.tidy(() => t2(q.materialize())));
   return out;
 }
 
