@@ -86,7 +86,8 @@ export function prepareDecode(m: LlamaModel, adapter?: LinearAdapter): DecodeWei
   const G = H / Hkv;
   const hd = headDim(c);
   const qScale = 1 / Math.sqrt(hd);
-  const p = (name: string) => m.params.get(name) as tf.Tensor | undefined;
+  // load_in_4bit weights are dequantized here, once per generation (dispose below frees them).
+  const p = (name: string) => (m.params.get(name) ?? m.quantized?.get(name)?.materialize()) as tf.Tensor | undefined;
   const need = (name: string) => {
     const t = p(name);
     if (!t) throw new Error(`missing parameter ${name}`);
