@@ -5,7 +5,7 @@
 //
 // `broken` mode instead hands setUpWasmThreads a folder whose threaded .wasm is not wasm, and reports
 // what the backend became.
-import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -54,6 +54,7 @@ async function broken(): Promise<object> {
   setWasmPaths(`${dir}/`);
   const note = await setUpWasmThreads(dir, { ANNEAL_WASM_THREADS: '2' });
   await tf.setBackend('wasm');
+  rmSync(dir, { recursive: true, force: true });
   const product = tf.matMul(randomTensor([4, 3], 1), randomTensor([3, 2], 2)).dataSync();
   return { note, threads: getThreadsCount(), product: [...product] };
 }
