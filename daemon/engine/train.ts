@@ -19,6 +19,7 @@ import { AdamW, clipByGlobalNorm } from './optim.ts';
 import { hashSeed, Rng } from './rng.ts';
 import { generate } from './sample.ts';
 import { learningRate } from './schedule.ts';
+import { guardWasmAllocations, TrainingMemory, type Phase } from './memory.ts';
 import { defaultTrainingArguments, LOSS_TYPES } from '../../core/recipe/defaults.ts';
 
 /**
@@ -60,7 +61,7 @@ export function prepareData(data: TrainJob['data'], args: TrainingArguments, sou
   const evalSet = data.eval ? loadExamples(data.eval, tok, cut) : null;
   const loader = new BatchLoader(trainSet.examples, { batchSize: args.per_device_train_batch_size, maxLength, packing: args.packing, seed: args.seed, padId: tok.padId, shuffle: true });
   const evalLoader = evalSet ? new BatchLoader(evalSet.examples, { batchSize: args.per_device_eval_batch_size, maxLength, packing: false, seed: args.seed, padId: tok.padId, shuffle: false }) : null;
-  return { trainSet, loader, evalLoader, maxLength };
+  return { trainSet, evalSet, loader, evalLoader, maxLength };
 }
 
 /** Runs SFT for `job`; see daemon/engine/api.ts for the contract. */
@@ -71,6 +72,7 @@ export const train: Train = async (job: TrainJob, events: TrainEvents, signal: A
   events.status({ phase: 'loading', message: 'choosing a backend' });
   const backend = await selectBackend(job.backend);
   events.log(`backend: ${backend.name} (${backend.device})${backend.skipped.map((s) => `; skipped ${s.name}: ${s.reason}`).join('')}`);
+  guardWasmAllocations();
 
   // A Hub id becomes its snapshot in the Hugging Face cache, downloaded first (with progress) when missing.
   const onProgress = (p: DownloadProgress) => events.status({ phase: 'loading', message: describeDownload(p), progress: { done: p.done, total: p.total } });
@@ -78,7 +80,7 @@ export const train: Train = async (job: TrainJob, events: TrainEvents, signal: A
   const source: ModelSource = await openModelSource(folder.dir, args.seed);
   if (folder.hub) source.baseName = folder.hub.id;
   const tok = source.tokenizer;
-  const { trainSet, loader, evalLoader, maxLength } = prepareData(job.data, args, source);
+  const { trainSet, evalSet, loader, evalLoader, maxLength } = prepareData(job.data, args, source);
   if (trainSet.truncated > 0) {
     const why = maxLength < args.max_length ? `the model's max_position_embeddings, below max_length=${args.max_length}` : 'max_length';
     events.log(`${trainSet.truncated} training record(s) were cut to ${maxLength} tokens (${why})`);
@@ -86,6 +88,9 @@ export const train: Train = async (job: TrainJob, events: TrainEvents, signal: A
   const accum = Math.max(1, args.gradient_accumulation_steps);
   const totalSteps = args.max_steps > 0 ? args.max_steps : Math.max(1, Math.ceil((args.num_train_epochs * loader.perEpoch) / accum));
 
+  // Refused here, before the weights are uploaded, when the run cannot fit (one sentence saying what to lower).
+  const memory = TrainingMemory.check({ config: source.config, args, lora: job.lora, backend: backend.name, train: trainSet.examples, eval: evalSet?.examples ?? null, maxLength, sampling: (job.samples?.prompts.length ?? 0) > 0 }, events.log);
+  let phase: Phase = 'training step';
   const model = createModel(source.config, source.weights, job.lora === null);
   // The variables own the weights now; the host copies (the model's size again) can go.
   source.weights.clear();
@@ -120,6 +125,7 @@ export const train: Train = async (job: TrainJob, events: TrainEvents, signal: A
   };
 
   const evaluate = (): { loss: number; accuracy: number } => {
+    phase = 'evaluation';
     if (lora) lora.training = false;
     let nll = 0;
     let correct = 0;
@@ -137,6 +143,7 @@ export const train: Train = async (job: TrainJob, events: TrainEvents, signal: A
 
   const sampleAll = () => {
     if (!job.samples || job.samples.prompts.length === 0) return;
+    phase = 'sampling';
     if (lora) lora.training = false;
     job.samples.prompts.forEach((prompt, i) => {
       const ids = generate(model, tok.encodePrompt(prompt as string | Message[]), {
@@ -162,6 +169,7 @@ export const train: Train = async (job: TrainJob, events: TrainEvents, signal: A
       window.start = performance.now();
     }
     while (step < totalSteps) {
+      phase = 'training step';
       // One optimizer step: `accum` micro-batches, loss normalised by their total loss tokens
       // (transformers' num_items_in_batch), so accumulation equals one big batch.
       const batches: Batch[] = [];
@@ -201,6 +209,7 @@ export const train: Train = async (job: TrainJob, events: TrainEvents, signal: A
         optimizer.apply(clipped.grads, lr);
       });
       for (const g of acc!.values()) g.dispose();
+      memory.assertNoSilentFailure(phase);
       step++;
       window.loss += stepLoss;
       window.lossTokens += lossTokens;
@@ -229,6 +238,7 @@ export const train: Train = async (job: TrainJob, events: TrainEvents, signal: A
       if (job.samples && job.samples.every_steps > 0 && (step % job.samples.every_steps === 0 || step === totalSteps)) sampleAll();
       if (args.save_steps > 0 && step % args.save_steps === 0) checkpoint();
       window.start += performance.now() - paused;
+      memory.assertNoSilentFailure(phase);
       // Let the worker deliver a stop request between steps.
       await new Promise((r) => setImmediate(r));
       if (signal.aborted && step < totalSteps) {
@@ -248,6 +258,9 @@ export const train: Train = async (job: TrainJob, events: TrainEvents, signal: A
       events.status({ phase: 'done' });
     }
     return { finalStep: step, outputDir, stopped };
+  } catch (err) {
+    // An allocation that failed becomes one sentence with the phase, the estimate and what to lower.
+    throw memory.explain(err, phase);
   } finally {
     optimizer.dispose();
     lora?.dispose();

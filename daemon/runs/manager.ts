@@ -335,7 +335,10 @@ export class RunManager {
     } else {
       const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
       const detail = active.lastOutput.filter((l) => l.trim()).slice(-2).join(' | ');
-      const oom = /heap out of memory|ENOMEM|Cannot allocate/i.test(detail) ? ' It ran out of memory: lower per_device_train_batch_size or max_length.' : '';
+      // A worker that dies of memory says so on stderr (V8, wasm, TensorFlow), or is killed by the
+      // system's out-of-memory killer (SIGKILL that nobody here sent); the run log has the estimate.
+      const said = /heap out of memory|ENOMEM|Cannot allocate|memory access out of bounds|Got status 6|OOM when allocating|bad_alloc|Aborted\(/i.test(detail);
+      const oom = said || signal === 'SIGKILL' ? ` It ${said ? 'ran out of memory' : 'was most likely stopped by the system for using too much memory'}: lower per_device_train_batch_size (raising gradient_accumulation_steps keeps the effective batch) or max_length; the run log has the memory estimate.` : '';
       const error = `The training process ${how}.${oom}${detail ? ` Last output: ${detail}` : ''}`;
       this.finish(run, 'failed', error, error);
     }
