@@ -31,10 +31,14 @@ export const MEMORY_LIMIT_ENV = 'ANNEAL_MEMORY_LIMIT_MB';
 /** Above this fraction of the limit the run starts with a warning. */
 const WARN_FRACTION = 0.8;
 
-/** The training arguments the estimate reads (TRL's names); gradient_checkpointing may be absent. */
+/** The training arguments the estimate reads (TRL's names); gradient_checkpointing and load_in_4bit may be absent. */
 export type MemoryArgs = Pick<TrainingArguments, 'per_device_train_batch_size' | 'per_device_eval_batch_size' | 'gradient_accumulation_steps' | 'max_length'> & {
   gradient_checkpointing?: boolean;
+  load_in_4bit?: boolean;
 };
+
+/** Bytes a weight takes in GGML's 4-bit blocks (Q4_0: 18 bytes for 32 values; a GGUF's own Q4_1/Q4_K are close). */
+const Q4_BYTES = 18 / 32;
 
 /** The largest micro-batch the run will build: rows, row length, and positions that carry loss. */
 export interface BatchShape {
@@ -266,12 +270,18 @@ export function estimateTrainingMemory(config: ModelConfig, args: MemoryArgs, lo
   const parameters = shapes.reduce((a, sh) => a + sh.reduce((x, y) => x * y, 1), 0);
   const largest = Math.max(...shapes.map((sh) => sh.reduce((x, y) => x * y, 1)));
   const loraParams = lora ? layerModules(config, lora).filter((m) => m.lora).reduce((a, m) => a + lora.r * (m.in + m.out), 0) * L : 0;
-  const weights = (parameters + loraParams) * F32;
+  // load_in_4bit (LoRA only) keeps the decoder's linear weights as 4-bit blocks on the host and
+  // materializes one layer's floats at a time (quantized.ts).
+  const layerLinear = layerModules(config, null).reduce((a, m) => a + m.in * m.out, 0);
+  const fourBit = args.load_in_4bit === true && lora !== null && isLlama(config);
+  const deviceParams = fourBit ? parameters - L * layerLinear + layerLinear : parameters;
+  const weights = (deviceParams + loraParams) * F32;
   // wasm's matmul library (XNNPACK) keeps a packed copy of every matrix a product reads as its right
   // operand for as long as that tensor lives: the backward pass multiplies by each weight (and the
   // tied or untied head), so after the first step the linear weights are held twice.
-  const linearWeights = L * layerModules(config, null).reduce((a, m) => a + m.in * m.out, 0) + V * d;
+  const linearWeights = (fourBit ? 0 : L * layerLinear) + V * d;
   const packed = wasm ? linearWeights * F32 : 0;
+  const hostWeights = fourBit ? (parameters - L * layerLinear) * F32 + L * layerLinear * Q4_BYTES : parameters * F32;
 
   // Trainable state: AdamW's m and v, the step's gradients, and the running sum when accumulating.
   const trainable = (full ? parameters : loraParams) * F32;
@@ -319,15 +329,21 @@ export function estimateTrainingMemory(config: ModelConfig, args: MemoryArgs, lo
   const step = Math.max(backwardPeak, updatePeak);
   const phase: MemoryEstimate['phase'] = step >= evalPeak && step >= samplingPeak ? 'training step' : evalPeak >= samplingPeak ? 'evaluation' : 'sampling';
   const peak = Math.max(step, evalPeak, samplingPeak);
-  const optimizer = trainable > 0 ? (full ? 0 : loraParams * F32) + moments + (phase === 'training step' ? stepGrads : 0) : 0;
-  const overhead = runtimeOverhead(weights + packed + peak, parameters * F32, backendName);
+  const overhead = runtimeOverhead(weights + packed + peak, hostWeights, backendName);
   const total = weights + packed + peak + overhead;
+  // The pieces of the peak: the backward pass's, the optimizer update's (full fine-tuning, short
+  // rows), or evaluation's / sampling's.
+  const loraBytes = loraParams * F32;
+  const pieces =
+    phase !== 'training step'
+      ? { optimizer: loraBytes + moments, activations: peak - moments, logits: 0 }
+      : backwardPeak >= updatePeak
+        ? { optimizer: loraBytes + moments + stepGrads, activations, logits }
+        : { optimizer: loraBytes + updatePeak, activations: 0, logits: 0 };
   return {
     total,
-    weights: parameters * F32,
-    optimizer,
-    activations: phase === 'training step' ? activations : Math.max(0, peak - moments),
-    logits: phase === 'training step' ? logits : 0,
+    weights: deviceParams * F32,
+    ...pieces,
     packedWeights: packed,
     overhead,
     phase,
@@ -348,7 +364,7 @@ export function estimateTrainingMemory(config: ModelConfig, args: MemoryArgs, lo
  */
 function runtimeOverhead(tensors: number, hostWeights: number, backend: string): number {
   if (backend === 'wasm') return 0.2 * tensors;
-  return 300 * 2 ** 20 + hostWeights + 0.1 * tensors;
+  return 300 * 2 ** 20 + hostWeights + 0.15 * tensors;
 }
 
 /** The memory a backend can use for tensors, and how to name it in a sentence. */
@@ -440,6 +456,7 @@ export function describeEstimate(e: MemoryEstimate): string {
     ['logits', e.logits],
     [e.lora ? 'LoRA and AdamW state' : 'gradients and AdamW state', e.optimizer],
     ['packed weight copies', e.packedWeights],
+    [e.backend === 'wasm' ? 'heap slack' : 'runtime', e.overhead],
   ];
   return pieces
     .filter(([, b]) => b >= 0.02 * e.total)
@@ -467,7 +484,8 @@ type Lever = (s: Setting) => { text: string; setting: Setting } | null;
 /**
  * The settings that would bring the estimate under `limit`, biggest effect first, each with the value
  * that fits: a smaller per_device_train_batch_size (gradient_accumulation_steps raised to keep the
- * effective batch), gradient checkpointing, a shorter max_length, LoRA instead of full fine-tuning;
+ * effective batch), gradient checkpointing, a shorter max_length, LoRA instead of full fine-tuning,
+ * load_in_4bit with LoRA;
  * when none fits alone, them together; on wasm also the native backend.
  */
 export function remedies(config: ModelConfig, args: MemoryArgs, lora: LoraConfig | null, backend: string, limit: number, run: RunShape = {}): string[] {
@@ -493,12 +511,19 @@ export function remedies(config: ModelConfig, args: MemoryArgs, lora: LoraConfig
   const checkpointingKnown = 'gradient_checkpointing' in defaultTrainingArguments('sft');
   const checkpointLever: Lever = (s) => (checkpointingKnown && s.args.gradient_checkpointing !== true ? { text: 'gradient_checkpointing: true', setting: { ...s, args: { ...s.args, gradient_checkpointing: true } } } : null);
   const loraLever: Lever = (s) => (s.lora === null ? { text: `LoRA instead of full fine-tuning (\`lora: {r: ${DEFAULT_LORA.r}}\`)`, setting: { ...s, lora: DEFAULT_LORA } } : null);
-  const notes: Record<string, string> = { 'gradient_checkpointing: true': ', for about a third more time per step', 'max_length: ': '; longer records are cut', per_device_train_batch_size: ' (the same effective batch)' };
+  const fourBitKnown = 'load_in_4bit' in defaultTrainingArguments('sft');
+  const fourBitLever: Lever = (s) => (fourBitKnown && s.lora !== null && s.args.load_in_4bit !== true && isLlama(config) ? { text: 'load_in_4bit: true', setting: { ...s, args: { ...s.args, load_in_4bit: true } } } : null);
+  const notes: Record<string, string> = {
+    'gradient_checkpointing: true': ', for about a third more time per step',
+    'load_in_4bit: true': ', for about a third more time per step',
+    'max_length: ': '; longer records are cut',
+    per_device_train_batch_size: ' (the same effective batch)',
+  };
   const note = (text: string) => Object.entries(notes).find(([k]) => text.startsWith(k))?.[1] ?? '';
 
   const base: Setting = { args, lora, shape: run.train ?? defaultShape(config, args) };
   const alone: { text: string; bytes: number }[] = [];
-  for (const lever of [batchLever, checkpointLever, lengthLever, loraLever]) {
+  for (const lever of [batchLever, checkpointLever, lengthLever, loraLever, fourBitLever]) {
     const r = lever(base);
     if (r && fits(r.setting)) alone.push({ text: `${r.text}${note(r.text).startsWith(' (') ? note(r.text) : ''} (about ${formatBytes(bytes(r.setting))}${note(r.text).startsWith(' (') ? '' : note(r.text)})`, bytes: bytes(r.setting) });
   }
@@ -507,7 +532,8 @@ export function remedies(config: ModelConfig, args: MemoryArgs, lora: LoraConfig
     // Nothing fits alone: the levers together, strongest first, each as far as needed.
     let s = base;
     const used: string[] = [];
-    for (const lever of [checkpointLever, loraLever, batchLever, lengthLever]) {
+    // load_in_4bit last: it saves only the weights, for more time per step.
+    for (const lever of [checkpointLever, loraLever, batchLever, lengthLever, fourBitLever]) {
       if (fits(s)) break;
       const r = lever(s);
       if (!r) continue;
