@@ -540,7 +540,8 @@ export function remedies(config: ModelConfig, args: MemoryArgs, lora: LoraConfig
       s = r.setting;
       used.push(r.text);
     }
-    if (used.length > 0) out.push(`${used.length > 1 ? `${used.slice(0, -1).join(', ')} and ${used[used.length - 1]} together` : used[0]} (about ${formatBytes(bytes(s))}${fits(s) ? '' : ', still more'})`);
+    const joined = used.length > 1 ? `${used.slice(0, -1).join(', ')} and ${used[used.length - 1]} together` : used[0];
+    if (used.length > 0) out.push(fits(s) ? `${joined} (about ${formatBytes(bytes(s))})` : `${joined}, though even that needs about ${formatBytes(bytes(s))}, so this model needs more memory than is available`);
   }
   if (backend === 'wasm') out.push('`npm run setup:native` for the native backend, which has no 4 GB cap');
   return out;
