@@ -102,6 +102,9 @@ export function gpt2Forward(m: Gpt2Model, inp: ForwardInputs, opts: ForwardOptio
   if (opts.select) h = embedding(h, tf.tensor1d(opts.select, 'int32')) as tf.Tensor2D;
   const hn = norm('transformer.ln_f', h);
   const untied = m.params.has('lm_head.weight');
+  if (opts.lossHead && !opts.adapter?.params?.has('lm_head.lora_A.weight')) {
+    return opts.lossHead(hn, m.params.get(untied ? 'lm_head.weight' : 'transformer.wte.weight')! as tf.Tensor as tf.Tensor2D) as tf.Tensor as tf.Tensor2D;
+  }
   let logits = times(hn, untied ? 'lm_head.weight' : 'transformer.wte.weight');
   // Only a separate head can carry an adapter; PEFT's all-linear leaves it out.
   const delta = untied ? opts.adapter?.delta('lm_head', hn) : null;

@@ -133,6 +133,12 @@ export interface ForwardOptions {
   /** Weights transposed once for inference (ops.transposedWeights); no gradient flows through them. */
   transposed?: Map<string, tf.Tensor2D>;
   /**
+   * Training: the loss from the final hidden states and the head weight [vocab, hidden], computed by
+   * the caller (ops.headCrossEntropy, which never holds all the logits); forward then returns this
+   * scalar instead of logits. Not used when an adapter changes the head.
+   */
+  lossHead?: (hidden: tf.Tensor2D, head: tf.Tensor2D) => tf.Scalar;
+  /**
    * Gradient checkpointing (transformers' gradient_checkpointing, recompute.ts): each layer keeps only
    * its input for the backward pass and runs again there. For training; a KV cache turns it off.
    */
@@ -260,6 +266,7 @@ export function forward(m: LlamaModel, inp: ForwardInputs, opts: ForwardOptions 
   const hn = rmsNorm(h, param(m, 'model.norm.weight') as tf.Tensor as tf.Tensor1D, c.rms_norm_eps) as tf.Tensor2D;
   const head = (m.params.get('lm_head.weight') ?? param(m, 'model.embed_tokens.weight')) as tf.Tensor as tf.Tensor2D;
   const headName = m.params.has('lm_head.weight') ? 'lm_head' : 'model.embed_tokens';
+  if (opts.lossHead && !opts.adapter?.params?.has('lm_head.lora_A.weight')) return opts.lossHead(hn, head) as tf.Tensor as tf.Tensor2D;
   const headT = opts.transposed?.get(m.params.has('lm_head.weight') ? 'lm_head.weight' : 'model.embed_tokens.weight');
   let logits: tf.Tensor2D = headT ? tf.matMul(hn, headT) : opts.frozenBase ? linearFrozen(hn, head) : linear(hn, head);
   const d = headName === 'lm_head' ? opts.adapter?.delta('lm_head', hn) : null;

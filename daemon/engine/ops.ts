@@ -188,6 +188,102 @@ export function weightedCrossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D, w
   return f(logits);
 }
 
+/** Logits held at once by headCrossEntropy: rows per chunk = this / vocab (32 MB of float32). */
+const HEAD_CHUNK_ELEMENTS = 8 * 2 ** 20;
+
+/**
+ * The LM head and the loss in one op, chunked over rows: equals
+ * weightedCrossEntropy(hn @ head^T, labels, weights, lossType) without ever holding the [rows, vocab]
+ * logits (with 49k-152k vocabularies the largest tensors of a step: 4 x 512 loss positions of
+ * SmolLM2 are 400 MB of logits, a few times over for softmax and gradient). Each chunk's logits are
+ * made, used and dropped, and made again in the backward pass. `head` [vocab, hidden] gets a
+ * gradient when it is a trainable variable (a tied embedding under full fine-tuning). `correct`
+ * receives the count of rows whose argmax is the label (mean_token_accuracy).
+ */
+export function headCrossEntropy(
+  hn: tf.Tensor2D,
+  head: tf.Tensor2D,
+  labels: tf.Tensor1D,
+  weights: tf.Tensor1D,
+  lossType: SftLossType,
+  out: { correct?: tf.Tensor } = {},
+  chunkElements = HEAD_CHUNK_ELEMENTS,
+): tf.Scalar {
+  const [rows] = hn.shape;
+  const [vocab] = head.shape;
+  const trainHead = head instanceof tf.Variable && head.trainable;
+  const step = Math.max(1, Math.floor(chunkElements / vocab));
+  const chunks: [number, number][] = [];
+  for (let r = 0; r < rows; r += step) chunks.push([r, Math.min(rows, r + step)]);
+  // On wasm the head is transposed once per pass, not once per chunk.
+  const prepared = (w: tf.Tensor2D) => (flagsAreFree() ? w : t2(w));
+  const logitsOf = (x: tf.Tensor2D, w: tf.Tensor2D) => (flagsAreFree() ? tf.matMul(x, w, false, true) : mm(x, w));
+  const rowsOf = (t: tf.Tensor, [a, b]: [number, number]) => tf.slice(t, [a], [b - a]) as tf.Tensor1D;
+  const f = custom<tf.Scalar>(trainHead ? 2 : 1, ([x, w], save) => {
+    const weight = (trainHead ? w! : head) as tf.Tensor2D;
+    const wp = prepared(weight);
+    let total: tf.Tensor = tf.scalar(0);
+    let correct: tf.Tensor = tf.scalar(0);
+    const used: tf.Tensor[] = [];
+    for (const c of chunks) {
+      const [value, hits, usedWeights] = tf.tidy(() => {
+        const z = logitsOf(tf.slice(x!, [c[0], 0], [c[1] - c[0], -1]) as tf.Tensor2D, wp);
+        const ls = rowsOf(labels, c);
+        const zmax = tf.max(z, 1, true);
+        const shifted = tf.sub(z, zmax);
+        const lse = tf.log(tf.sum(tf.exp(shifted), 1));
+        const n = c[1] - c[0];
+        const picked = tf.gather(tf.reshape(shifted, [-1]), tf.add(tf.range(0, n * vocab, vocab, 'int32'), ls));
+        const nll = tf.sub(lse, picked);
+        const wc = lossType === 'dft' ? tf.mul(rowsOf(weights, c), tf.exp(tf.neg(nll))) : rowsOf(weights, c);
+        return [tf.sum(tf.mul(nll, wc)), tf.sum(tf.cast(tf.equal(tf.argMax(z, 1), ls), 'float32')), wc];
+      });
+      total = tf.add(total, value);
+      correct = tf.add(correct, hits);
+      used.push(usedWeights);
+    }
+    out.correct = tf.keep(correct);
+    // DFT's per-token weights depend on the forward pass's probabilities, held fixed in the gradient.
+    const w1 = (used.length > 0 ? tf.concat(used) : tf.zeros([0])) as tf.Tensor1D;
+    // Labels made inside the caller's scope are gone by the backward pass unless saved.
+    save([x!, w1, labels]);
+    return {
+      value: total as tf.Scalar,
+      gradFunc: (dy, saved) => {
+        const [xs, ws, ls] = saved as [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D];
+        const weightNow = (trainHead ? w! : head) as tf.Tensor2D;
+        const wpb = prepared(weightNow);
+        const dx: tf.Tensor[] = [];
+        let dw = null as tf.Tensor | null;
+        for (const c of chunks) {
+          const g = tf.tidy(() => {
+            const z = logitsOf(tf.slice(xs, [c[0], 0], [c[1] - c[0], -1]) as tf.Tensor2D, wpb);
+            // wasm's OneHot returns zeros when asked for float32 output (tfjs 4.22); build int32 and cast.
+            const onehot = tf.cast(tf.oneHot(rowsOf(ls, c), vocab), 'float32');
+            return tf.mul(tf.sub(tf.softmax(z), onehot), tf.mul(tf.reshape(rowsOf(ws, c), [-1, 1]), dy)) as tf.Tensor2D;
+          });
+          dx.push(mm(g, weightNow));
+          if (trainHead) {
+            // Summed chunk by chunk, each partial freed at once: a [vocab, hidden] gradient per chunk adds up.
+            const gw = tf.tidy(() => weightGrad(tf.slice(xs, [c[0], 0], [c[1] - c[0], -1]) as tf.Tensor2D, g));
+            const sum: tf.Tensor = dw ? tf.add(dw, gw) : gw;
+            if (dw) {
+              dw.dispose();
+              gw.dispose();
+            }
+            dw = sum;
+          }
+          g.dispose();
+        }
+        const gradX = dx.length === 0 ? tf.zerosLike(xs) : dx.length === 1 ? dx[0]! : tf.concat(dx);
+        if (trainHead && !dw) dw = tf.zerosLike(weightNow);
+        return trainHead ? [gradX, dw!] : [gradX];
+      },
+    };
+  });
+  return trainHead ? f(hn, head) : f(hn);
+}
+
 /** Root-mean-square norm over the last axis, times a learned scale (Llama's RMSNorm). */
 export function rmsNorm(x: tf.Tensor, weight: tf.Tensor1D, eps: number): tf.Tensor {
   const variance = tf.mean(tf.square(x), -1, true);
