@@ -23,7 +23,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { headDim, type KVCache, type LinearAdapter, type LlamaConfig, type LlamaModel } from './model.ts';
 import { nativeOps } from './nativeOps.ts';
-import { bmmRaw } from './ops.ts';
 import { ropeTables } from './rope.ts';
 
 /** An adapter that can say what it adds to a module's weight (LoRA: scale * B A), to merge it for inference. */
@@ -74,10 +73,13 @@ export function canDecode(m: LlamaModel, adapter?: LinearAdapter): boolean {
 }
 
 /**
- * Fuses and folds the model's (and the adapter's) weights for `decodeStep`. The copies hold the
- * q/k/v and gate/up weights once more (and o/down when an adapter changes them, or on wasm).
+ * Fuses and folds the model's (and the adapter's) weights for `decodeStep`; call outside tf.tidy. The
+ * copies hold the q/k/v and gate/up weights once more (o/down too when an adapter changes them). On
+ * wasm it takes over `transposed`, generation's [in, out] copies made for the prompt (ops.transposedWeights):
+ * o, down and the head are used as they are (and XNNPACK has packed them already), q/k/v and gate/up
+ * are fused from them; what it does not use is disposed at once, the rest by `dispose`.
  */
-export function prepareDecode(m: LlamaModel, adapter?: LinearAdapter): DecodeWeights {
+export function prepareDecode(m: LlamaModel, adapter?: LinearAdapter, transposed?: Map<string, tf.Tensor2D> | null): DecodeWeights {
   if (!canDecode(m, adapter)) throw new Error('prepareDecode: a Llama-family model and a mergeable adapter are needed');
   const c = m.config as LlamaConfig;
   const flags = tf.getBackend() !== 'wasm';
@@ -94,14 +96,29 @@ export function prepareDecode(m: LlamaModel, adapter?: LinearAdapter): DecodeWei
     return t;
   };
   const merged = adapter as MergeableAdapter | undefined;
-  // W (+ the adapter's delta), [out, in].
-  const weight = (module: string): tf.Tensor2D => {
-    const w = need(`${module}.weight`) as tf.Tensor2D;
-    const d = merged?.weightDelta(module);
-    return d ? tf.add(w, d) : w;
+  const reusable = flags ? undefined : transposed ?? undefined;
+  // Module `name`'s weight (+ the adapter's delta) as the products take it ([out, in] with flags,
+  // [in, out] without), its input columns times `g` (the norm weight before it) and `s`: one pass.
+  const stored = (name: string, g?: tf.Tensor, s = 1): tf.Tensor2D => {
+    const d = merged?.weightDelta(name);
+    const t = d ? undefined : reusable?.get(`${name}.weight`);
+    const scale = g ? (s === 1 ? g : tf.mul(g, s)) : null;
+    if (t) return scale ? tf.mul(t, tf.reshape(scale, [-1, 1])) : t;
+    let w = need(`${name}.weight`) as tf.Tensor2D;
+    if (d) w = tf.add(w, d);
+    if (scale) w = tf.mul(w, scale);
+    return flags ? w : tf.transpose(w);
   };
-  // Stored for the backend's products: as is with flags, else [in, out].
-  const store = (w: tf.Tensor2D): tf.Tensor2D => (flags ? w : tf.transpose(w));
+  // Pieces side by side along the output axis, in groups per kv head when `heads` says how many
+  // outputs per kv head each piece has (rows j: q heads jG..jG+G-1, k head j, v head j).
+  const join = (pieces: tf.Tensor[], perHead?: number[]): tf.Tensor => {
+    const axis = flags ? 0 : 1;
+    if (!perHead) return tf.concat(pieces, axis);
+    const grouped = pieces.map((t, i) => (flags ? tf.reshape(t, [Hkv, perHead[i]!, -1]) : tf.reshape(t, [-1, Hkv, perHead[i]!])));
+    const all = tf.concat(grouped, flags ? 1 : 2);
+    return flags ? tf.reshape(all, [Hkv * (G + 2) * hd, -1]) : tf.reshape(all, [-1, Hkv * (G + 2) * hd]);
+  };
+  const bias = (name: string) => p(`${name}.bias`) as tf.Tensor1D | undefined;
   const layers: LayerWeights[] = [];
   for (let l = 0; l < c.num_hidden_layers; l++) {
     const pre = `model.layers.${l}.`;
@@ -112,46 +129,49 @@ export function prepareDecode(m: LlamaModel, adapter?: LinearAdapter): DecodeWei
       const g2 = need(`${pre}post_attention_layernorm.weight`);
       // With q_norm, the scale goes after the norm (a norm would undo it before); else on q's rows.
       const sq = qNorm ? 1 : qScale;
-      const q = tf.mul(weight(`${pre}self_attn.q_proj`), sq);
-      const k = weight(`${pre}self_attn.k_proj`);
-      const v = weight(`${pre}self_attn.v_proj`);
-      const d = c.hidden_size;
-      // Rows per kv head j: q heads jG..jG+G-1, k head j, v head j.
-      const perHead = (t: tf.Tensor, heads: number, width: number) => tf.reshape(t, [Hkv, (heads / Hkv) * hd, width]);
-      const qkv = tf.reshape(tf.concat([perHead(q, H, d), perHead(k, Hkv, d), perHead(v, Hkv, d)], 1), [Hkv * (G + 2) * hd, d]);
-      const bq = p(`${pre}self_attn.q_proj.bias`);
-      const bk = p(`${pre}self_attn.k_proj.bias`);
-      const bv = p(`${pre}self_attn.v_proj.bias`);
-      const qkvBias = bq && bk && bv ? (tf.reshape(tf.concat([perHead(tf.mul(bq, sq), H, 1), perHead(bk, Hkv, 1), perHead(bv, Hkv, 1)], 1), [-1]) as tf.Tensor1D) : undefined;
+      const perHead = [G * hd, hd, hd];
+      const [q, k, v] = ['q_proj', 'k_proj', 'v_proj'].map((n) => `${pre}self_attn.${n}`);
+      const qkv = join([stored(q!, g1, sq), stored(k!, g1), stored(v!, g1)], perHead) as tf.Tensor2D;
+      const [bq, bk, bv] = [bias(q!), bias(k!), bias(v!)];
+      const grouped = (t: tf.Tensor, n: number) => tf.reshape(t, [Hkv, n]);
+      const qkvBias = bq && bk && bv ? (tf.reshape(tf.concat([grouped(tf.mul(bq, sq), G * hd), grouped(bk, hd), grouped(bv, hd)], 1), [-1]) as tf.Tensor1D) : undefined;
       let qkNorm: tf.Tensor3D | undefined;
       if (qNorm && kNorm) {
         const qRows = tf.tile(tf.reshape(tf.mul(qNorm, qScale), [1, 1, hd]), [Hkv, G, 1]);
         qkNorm = tf.concat([qRows, tf.tile(tf.reshape(kNorm, [1, 1, hd]), [Hkv, 1, 1])], 1) as tf.Tensor3D;
       }
-      const gate = weight(`${pre}mlp.gate_proj`);
-      const up = weight(`${pre}mlp.up_proj`);
-      const bg = p(`${pre}mlp.gate_proj.bias`);
-      const bu = p(`${pre}mlp.up_proj.bias`);
+      const [gate, up] = [`${pre}mlp.gate_proj`, `${pre}mlp.up_proj`];
+      const [bg, bu] = [bias(gate), bias(up)];
       // tidy keeps what it returns; parameters used as they are stay the model's (see dispose).
       return {
-        qkv: store(tf.mul(qkv, g1) as tf.Tensor2D),
+        qkv,
         qkvBias,
         qkNorm,
-        o: store(weight(`${pre}self_attn.o_proj`)),
-        oBias: p(`${pre}self_attn.o_proj.bias`) as tf.Tensor1D | undefined,
-        gateUp: store(tf.mul(tf.concat([gate, up], 0), g2) as tf.Tensor2D),
+        o: stored(`${pre}self_attn.o_proj`),
+        oBias: bias(`${pre}self_attn.o_proj`),
+        gateUp: join([stored(gate, g2), stored(up, g2)]) as tf.Tensor2D,
         gateUpBias: bg && bu ? (tf.concat([bg, bu], 0) as tf.Tensor1D) : undefined,
-        down: store(weight(`${pre}mlp.down_proj`)),
-        downBias: p(`${pre}mlp.down_proj.bias`) as tf.Tensor1D | undefined,
+        down: stored(`${pre}mlp.down_proj`),
+        downBias: bias(`${pre}mlp.down_proj`),
       };
     });
     layers.push(layer);
   }
   // Only an untied head can carry an adapter (PEFT's all-linear leaves it out anyway).
-  const head = tf.tidy(() => store(p('lm_head.weight') ? weight('lm_head') : (need('model.embed_tokens.weight') as tf.Tensor2D)));
+  const head = tf.tidy(() => stored(p('lm_head.weight') ? 'lm_head' : 'model.embed_tokens'));
   const owned = new Set<tf.Tensor>(m.params.values());
   const eps = tf.scalar(c.rms_norm_eps);
   const ops = nativeOps() ?? coreKernels;
+  const mine = (): tf.Tensor[] => {
+    const all: (tf.Tensor | undefined)[] = [head, eps];
+    for (const L of layers) all.push(L.qkv, L.qkvBias, L.qkNorm, L.o, L.gateUp, L.gateUpBias, L.down);
+    // Parameters used as they are belong to the model.
+    return all.filter((t): t is tf.Tensor => t !== undefined && !owned.has(t));
+  };
+  if (transposed) {
+    const used = new Set(mine());
+    for (const t of transposed.values()) if (!used.has(t)) t.dispose();
+  }
   return {
     layers,
     flags,
@@ -163,10 +183,7 @@ export function prepareDecode(m: LlamaModel, adapter?: LinearAdapter): DecodeWei
     converted: new WeakSet(),
     dispose() {
       ops.dispose();
-      const all: (tf.Tensor | undefined)[] = [head, eps];
-      for (const L of layers) all.push(L.qkv, L.qkvBias, L.qkNorm, L.o, L.gateUp, L.gateUpBias, L.down);
-      // Parameters used as they are belong to the model.
-      for (const t of all) if (t && !owned.has(t)) t.dispose();
+      for (const t of mine()) t.dispose();
     },
   };
 }
@@ -279,8 +296,9 @@ export function decodeStep(m: LlamaModel, w: DecodeWeights, cache: KVCache, inp:
     if (flags) {
       [q, key] = k.split(k.batchMatMul(qk, R), [G, 1], 2) as [tf.Tensor, tf.Tensor];
     } else {
-      // wasm: plain products only (one for a single row), keys stored transposed.
-      const turned = B === 1 ? k.matMul(k.reshape(qk, [Hkv * (G + 1), hd]) as tf.Tensor2D, k.reshape(R, [hd, hd]) as tf.Tensor2D) : bmmRaw(k.reshape(qk, [B, Hkv * (G + 1), hd]) as tf.Tensor3D, R as tf.Tensor3D);
+      // wasm: no transpose flags; keys stored transposed. Its BatchMatMul kernel is a plain loop, but
+      // these products are a few thousand multiply-adds, where XNNPACK per slice (bmmRaw) costs more to set up.
+      const turned = k.batchMatMul(k.reshape(qk, [B, Hkv * (G + 1), hd]), R);
       [q, key] = k.split(k.reshape(turned, [B, Hkv, G + 1, hd]), [G, 1], 2) as [tf.Tensor, tf.Tensor];
       key = k.reshape(key, [B, Hkv, hd, 1]);
     }
@@ -298,9 +316,9 @@ export function decodeStep(m: LlamaModel, w: DecodeWeights, cache: KVCache, inp:
       if (bias) scores = k.add(scores, bias);
       ctx = k.batchMatMul(k.softmax(scores), V);
     } else {
-      let scores = bmmRaw(k.reshape(q, [B * Hkv, G, hd]) as tf.Tensor3D, k.reshape(K, [B * Hkv, hd, S]) as tf.Tensor3D) as tf.Tensor; // [B*Hkv, G, S]
+      let scores = k.batchMatMul(k.reshape(q, [B * Hkv, G, hd]), k.reshape(K, [B * Hkv, hd, S])); // [B*Hkv, G, S]
       if (bias) scores = k.reshape(k.add(k.reshape(scores, [B, Hkv * G, S]), bias), [B * Hkv, G, S]);
-      ctx = bmmRaw(k.softmax(scores) as tf.Tensor3D, k.reshape(V, [B * Hkv, S, hd]) as tf.Tensor3D);
+      ctx = k.batchMatMul(k.softmax(scores), k.reshape(V, [B * Hkv, S, hd]));
     }
     h = k.add(h, linear(k.reshape(ctx, [B, H * hd]) as tf.Tensor2D, L.o, L.oBias));
     const [gate, up] = k.split(linear(normalize(h), L.gateUp, L.gateUpBias), [c.intermediate_size, c.intermediate_size], 1) as [tf.Tensor2D, tf.Tensor2D];

@@ -161,10 +161,9 @@ export function generateBatch(model: LlamaModel, prompts: number[][], opts: Samp
           : forward(model, inputs, { ...fwd, select: inputs.select }),
       );
       if (fused && !decode && n + 1 < steps) {
-        // The prompt is through: the per-token path needs its own weights, not the transposed copies.
-        if (transposed) for (const t of transposed.values()) t.dispose();
+        // The prompt is through: the fused step takes over the transposed copies (reusing what it can).
+        decode = prepareDecode(model, opts.adapter, transposed);
         transposed = null;
-        decode = prepareDecode(model, opts.adapter);
       }
       // Read outside tidy: tidy walks a returned typed array element by element looking for tensors.
       const logits = z.dataSync() as Float32Array;

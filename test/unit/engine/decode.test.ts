@@ -23,6 +23,7 @@ import {
   type LlamaModel,
 } from '../../../daemon/engine/model.ts';
 import { tinyConfig } from '../../../daemon/engine/modelSource.ts';
+import { transposedWeights } from '../../../daemon/engine/ops.ts';
 import { Rng } from '../../../daemon/engine/rng.ts';
 import { readSafetensors } from '../../../daemon/engine/safetensors.ts';
 import { generateBatch, stepInputs } from '../../../daemon/engine/sample.ts';
@@ -54,7 +55,8 @@ function worstDiff(model: LlamaModel, prompts: number[][], steps: number, adapte
   const fused = emptyCache(model.config);
   const prompt = stepInputs(seqs, pads, width, 0);
   for (const cache of [reference, fused]) tf.tidy(() => void forward(model, prompt, { cache, adapter, select: prompt.select }));
-  const weights = prepareDecode(model, adapter);
+  // On wasm, what generation hands over: the prompt's transposed copies, partly reused.
+  const weights = prepareDecode(model, adapter, transposedWeights(model));
   const rng = new Rng(11);
   let worst = 0;
   for (let n = 0; n < steps; n++) {
