@@ -12,7 +12,15 @@
 // Checked exactly against the wasm allocator (malloc/free wrapped) on tiny models: the per-layer
 // figure is within 3% (Llama LoRA: 9.27 MB measured / 9.21 MB counted at d128 B2 T64; full 6.17/6.03;
 // GPT-2 LoRA 8.40/8.32, full 5.58/5.44; LoRA dropout's extra 2.867/2.867; a no-grad forward
-// 2.985/2.982). Real-model figures (wasm heap, max RSS on SmolLM2) are in test/bench/memoryEstimate.ts.
+// 2.985/2.982). On SmolLM2-135M (test/bench/memoryEstimate.ts, LoRA r16 all-linear without dropout,
+// loss on every position) the whole estimate against the process's peak:
+//   wasm heap   LoRA 1x128 2.68 GB / 2.7 est. (the point the 20% slack was fitted on), 2x128 4.0 / 4.0,
+//               1x256 ran out / 4.2, 1x64 2.0 / 2.0, 3x64 3.3 / 3.3, 2x256 with checkpointing 2.1 / 2.1,
+//               full 1x16 4.0 (at the heap's cap) / 4.9 (4.3 without the clipped gradients' copy, which
+//               train.ts makes and the bench does not)
+//   native RSS  LoRA 1x128 2.8 / 2.8, 2x256 6.7 / 7.0, 1x512 7.6 / 7.6, full 1x128 5.4 / 4.9 (4.3
+//               without clipping), LoRA 4x512 with checkpointing 4.8 / 4.2
+// Of the wasm heap, the JS-visible tensors were 1.78 GB at LoRA 1x128 (the estimate's tensors: 1.74).
 import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
