@@ -13,8 +13,9 @@ import { BatchLoader, loadExamples, type Batch } from './data.ts';
 import { LoraAdapter } from './lora.ts';
 import { assignData, causalBias, checkWeights, createModel, disposeModel, forward, parameterCount, type LlamaModel } from './model.ts';
 import { openModelSource, type ModelSource } from './modelSource.ts';
+import { quantizedFootprint } from './quantized.ts';
 import { describeDownload, resolveModel, type DownloadProgress } from '../models/hub.ts';
-import { weightedCrossEntropy, type SftLossType } from './ops.ts';
+import { headCrossEntropy, type SftLossType } from './ops.ts';
 import { AdamW, clipByGlobalNorm } from './optim.ts';
 import { hashSeed, Rng } from './rng.ts';
 import { generate } from './sample.ts';
@@ -31,14 +32,15 @@ function batchLoss(model: LlamaModel, lora: LoraAdapter | null, b: Batch, scale:
   const select: number[] = [];
   for (let i = 0; i < b.weights.length; i++) if (b.weights[i]! > 0) select.push(i);
   const sel = Int32Array.from(select);
-  const logits = forward(
+  const labels = tf.tensor1d(Int32Array.from(select, (i) => b.labels[i]!), 'int32');
+  const weights = tf.fill([sel.length], scale) as tf.Tensor1D;
+  // The head and the loss in one chunked op: the [positions, vocab] logits are never held at once.
+  const lossHead = (hidden: tf.Tensor2D, head: tf.Tensor2D) => headCrossEntropy(hidden, head, labels, weights, lossType, out);
+  return forward(
     model,
     { batch: b.batch, length: b.length, ids: b.ids, positions: b.positions, bias: causalBias(b.segments, b.batch, b.length) },
-    { adapter: lora ?? undefined, frozenBase: lora !== null, select: sel, checkpointLayers },
-  );
-  const labels = tf.tensor1d(Int32Array.from(select, (i) => b.labels[i]!), 'int32');
-  out.correct = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), labels), 'float32')));
-  return weightedCrossEntropy(logits, labels, tf.fill([sel.length], scale) as tf.Tensor1D, lossType);
+    { adapter: lora ?? undefined, frozenBase: lora !== null, select: sel, checkpointLayers, lossHead },
+  ) as tf.Tensor as tf.Scalar;
 }
 
 /** The job's SFT loss; one SFT does not implement is refused before any work starts. */
@@ -77,7 +79,14 @@ export const train: Train = async (job: TrainJob, events: TrainEvents, signal: A
   // A Hub id becomes its snapshot in the Hugging Face cache, downloaded first (with progress) when missing.
   const onProgress = (p: DownloadProgress) => events.status({ phase: 'loading', message: describeDownload(p), progress: { done: p.done, total: p.total } });
   const folder = await resolveModel(job.model, { signal, onProgress, log: events.log });
-  const source: ModelSource = await openModelSource(folder.dir, args.seed);
+  if (args.load_in_4bit && !job.lora) {
+    throw new Error('load_in_4bit keeps the base model quantized and frozen, so it needs LoRA; add `lora: {}` to the recipe (or remove load_in_4bit for full fine-tuning).');
+  }
+  const source: ModelSource = await openModelSource(folder.dir, args.seed, { loadIn4bit: args.load_in_4bit === true });
+  if (source.quantized) {
+    const { bytes, floatBytes } = quantizedFootprint(source.quantized);
+    events.log(`load_in_4bit: ${source.quantized.size} frozen linear weights kept quantized in ${(bytes / 2 ** 20).toFixed(0)} MiB instead of ${(floatBytes / 2 ** 20).toFixed(0)} MiB of float32, dequantized layer by layer as they are used`);
+  }
   if (folder.hub) source.baseName = folder.hub.id;
   const tok = source.tokenizer;
   const { trainSet, evalSet, loader, evalLoader, maxLength } = prepareData(job.data, args, source);
@@ -91,7 +100,7 @@ export const train: Train = async (job: TrainJob, events: TrainEvents, signal: A
   // Refused here, before the weights are uploaded, when the run cannot fit (one sentence saying what to lower).
   const memory = TrainingMemory.check({ config: source.config, args, lora: job.lora, backend: backend.name, train: trainSet.examples, eval: evalSet?.examples ?? null, maxLength, sampling: (job.samples?.prompts.length ?? 0) > 0 }, events.log);
   let phase: Phase = 'training step';
-  const model = createModel(source.config, source.weights, job.lora === null);
+  const model = createModel(source.config, source.weights, job.lora === null, source.quantized);
   // The variables own the weights now; the host copies (the model's size again) can go.
   source.weights.clear();
   const lora = job.lora ? new LoraAdapter(model, job.lora, args.seed) : null;
