@@ -29,6 +29,7 @@ import { DEFAULT_LORA, defaultTrainingArguments } from '../../core/recipe/defaul
 import type { Example } from './data.ts';
 import { targetModules } from './lora.ts';
 import { extras, headDim, parameterShapes, type LlamaConfig, type ModelConfig } from './modelConfig.ts';
+import { headChunkRows } from './ops.ts';
 
 const F32 = 4;
 const GB = 2 ** 30;
@@ -303,12 +304,14 @@ export function estimateTrainingMemory(config: ModelConfig, args: MemoryArgs, lo
   const layer = layerFloats(config, lora, B, T, true);
   const normSaved = isLlama(config) ? 3 : 5;
   const normGrads = isLlama(config) ? 5 : 7;
-  // The head: the selected rows' final norm, logits and their gradient; the full model's head weight
-  // gradient arrives twice when tied (as the head and as the embedding's scatter).
-  const headSaved = normSaved * Ns * d + Ns * V + (full ? Ns * d : 0);
-  const headGrads = B * T * d + normGrads * Ns * d + Ns * V + (full && config.tie_word_embeddings ? V * d : 0);
-  // The loss's own backward: softmax, one-hot, its float copy, their difference and the scaled result.
-  const lossBackward = 5 * Ns * V + (wasm ? V * d : 0);
+  // The head: the selected rows' final norm, one chunk of logits at a time (ops.headCrossEntropy) and
+  // their gradient; the full model's head weight gradient arrives twice when tied (as the head and as
+  // the embedding's scatter).
+  const chunk = Math.min(Ns, headChunkRows(V));
+  const headSaved = normSaved * Ns * d + chunk * V + (full ? Ns * d : 0);
+  const headGrads = B * T * d + normGrads * Ns * d + chunk * V + (full && config.tie_word_embeddings ? V * d : 0);
+  // The loss's own backward, per chunk: softmax, one-hot, its float copy, their difference and the scaled result.
+  const lossBackward = 5 * chunk * V + (wasm ? V * d : 0);
   const attentionBias = B * T * T;
   let layersSaved: number;
   let layersGrads: number;
@@ -330,7 +333,7 @@ export function estimateTrainingMemory(config: ModelConfig, args: MemoryArgs, lo
   // Evaluation: a no-grad forward (its tidy keeps every op output until the loss is read), the
   // logits and the loss's temporaries (max-shifted logits and their exponentials).
   const ev = run.eval;
-  const evalPeak = ev ? moments + (L * layerFloats(config, lora, ev.batch, ev.length, false).forward + ev.batch * ev.length ** 2 + ev.lossTokens * (3 * V + 3 * d) + (wasm ? V * d : 0)) * F32 : 0;
+  const evalPeak = ev ? moments + (L * layerFloats(config, lora, ev.batch, ev.length, false).forward + ev.batch * ev.length ** 2 + Math.min(ev.lossTokens, headChunkRows(V)) * 3 * V + ev.lossTokens * 3 * d + (wasm ? V * d : 0)) * F32 : 0;
   // Sampling on wasm multiplies by weights transposed once per generation: a second copy of them, packed too.
   const samplingPeak = run.sampling ? moments + (wasm ? 2 * linearWeights * F32 : 0) + 2 * L * T * d * F32 : 0;
 

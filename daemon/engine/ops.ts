@@ -191,6 +191,11 @@ export function weightedCrossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D, w
 /** Logits held at once by headCrossEntropy: rows per chunk = this / vocab (32 MB of float32). */
 const HEAD_CHUNK_ELEMENTS = 8 * 2 ** 20;
 
+/** Rows of logits headCrossEntropy makes at a time for a vocabulary of `vocab` tokens. */
+export function headChunkRows(vocab: number, chunkElements = HEAD_CHUNK_ELEMENTS): number {
+  return Math.max(1, Math.floor(chunkElements / vocab));
+}
+
 /**
  * The LM head and the loss in one op, chunked over rows: equals
  * weightedCrossEntropy(hn @ head^T, labels, weights, lossType) without ever holding the [rows, vocab]
@@ -212,7 +217,7 @@ export function headCrossEntropy(
   const [rows] = hn.shape;
   const [vocab] = head.shape;
   const trainHead = head instanceof tf.Variable && head.trainable;
-  const step = Math.max(1, Math.floor(chunkElements / vocab));
+  const step = headChunkRows(vocab, chunkElements);
   const chunks: [number, number][] = [];
   for (let r = 0; r < rows; r += step) chunks.push([r, Math.min(rows, r + step)]);
   // On wasm the head is transposed once per pass, not once per chunk.
