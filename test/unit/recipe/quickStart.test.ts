@@ -19,13 +19,14 @@ test('a pretrained model gets LoRA on all linear layers, a LoRA learning rate an
   assert.equal(args.learning_rate, 2e-4);
   assert.equal(args.per_device_train_batch_size, 4);
   assert.equal(args.max_length, 512);
+  assert.equal(args.gradient_checkpointing, true);
   assert.equal(args.max_steps, undefined);
   assert.deepEqual(quickStartLora('HuggingFaceTB/SmolLM2-135M-Instruct'), { r: 16, alpha: 32, dropout: 0.05, target_modules: 'all-linear' });
   assert.equal(quickStartLora('tiny'), null, 'tiny trains from scratch: full fine-tuning');
   assert.deepEqual(quickStartNotes('tiny'), []);
   const notes = quickStartNotes('smollm2:135m').join('\n');
   assert.match(notes, /LoRA r=16, alpha=32, dropout=0\.05 on all linear layers \(full fine-tuning needs/);
-  assert.match(notes, /learning_rate=0\.0002 with cosine decay .* batch 4 x max_length 512 tokens to fit memory; write a recipe/);
+  assert.match(notes, /learning_rate=0\.0002 with cosine decay .* batch 4 x max_length 512 tokens with gradient_checkpointing .* to fit memory; write a recipe/);
   assert.equal(quickStartSamples(['p'], 0, '/m.gguf')?.max_new_tokens, 64);
 });
 
