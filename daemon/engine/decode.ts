@@ -156,6 +156,15 @@ export function prepareDecode(m: LlamaModel, adapter?: LinearAdapter, transposed
       };
     });
     layers.push(layer);
+    // The prompt's copies this layer was fused from go now, not at the end: the peak stays one copy.
+    const kept = new Set<tf.Tensor>([layer.o, layer.down]);
+    for (const n of ['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj', 'self_attn.o_proj', 'mlp.gate_proj', 'mlp.up_proj', 'mlp.down_proj']) {
+      const t = transposed?.get(`${pre}${n}.weight`);
+      if (t && !kept.has(t)) {
+        t.dispose();
+        transposed!.delete(`${pre}${n}.weight`);
+      }
+    }
   }
   // Only an untied head can carry an adapter (PEFT's all-linear leaves it out anyway).
   const head = tf.tidy(() => stored(p('lm_head.weight') ? 'lm_head' : 'model.embed_tokens'));
