@@ -4,7 +4,7 @@
 // [out, in], as in the Llama model, so `linear`, `linearFrozen` and LoRA adapters apply unchanged.
 import * as tf from '@tensorflow/tfjs-core';
 import type { Gpt2Config } from './gpt2Config.ts';
-import type { ForwardInputs, ForwardOptions, LlamaModel } from './model.ts';
+import { appendToCache, type ForwardInputs, type ForwardOptions, type LlamaModel } from './model.ts';
 import { bmm, embedding, gelu, layerNorm, linear, linearFrozen } from './ops.ts';
 import { recomputed, variablesUnder } from './recompute.ts';
 
@@ -63,18 +63,7 @@ export function gpt2Forward(m: Gpt2Model, inp: ForwardInputs, opts: ForwardOptio
     const heads = (x: tf.Tensor2D) => tf.transpose(tf.reshape(x, [B, T, H, hd]), [0, 2, 1, 3]) as tf.Tensor4D; // [B, H, T, hd]
     let k4 = heads(k);
     let v4 = heads(v);
-    if (opts.cache) {
-      const ck = opts.cache.k[l];
-      const cv = opts.cache.v[l];
-      if (ck && cv) {
-        k4 = tf.concat([ck, k4], 2);
-        v4 = tf.concat([cv, v4], 2);
-      }
-      opts.cache.k[l] = tf.keep(k4);
-      opts.cache.v[l] = tf.keep(v4);
-      ck?.dispose();
-      cv?.dispose();
-    }
+    if (opts.cache) [k4, v4] = appendToCache(opts.cache, l, k4, v4);
     const qh = tf.reshape(heads(tf.mul(q, scale) as tf.Tensor2D), [B * H, T, hd]) as tf.Tensor3D;
     const kT = tf.reshape(tf.transpose(k4, [0, 1, 3, 2]), [B * H, hd, S]) as tf.Tensor3D;
     const vh = tf.reshape(v4, [B * H, S, hd]) as tf.Tensor3D;

@@ -108,6 +108,22 @@ export function emptyCache(c: ModelConfig): KVCache {
   return { k: new Array(c.num_hidden_layers).fill(null), v: new Array(c.num_hidden_layers).fill(null), length: 0 };
 }
 
+/**
+ * Layer `l`'s keys and values [B, Hkv, S, hd] with this pass's appended to the cache's, which then
+ * holds (and keeps) the result; the previous tensors are freed.
+ */
+export function appendToCache(cache: KVCache, l: number, k: tf.Tensor4D, v: tf.Tensor4D): [tf.Tensor4D, tf.Tensor4D] {
+  const ck = cache.k[l];
+  const cv = cache.v[l];
+  const keys = ck && cv ? (tf.concat([ck, k], 2) as tf.Tensor4D) : k;
+  const values = ck && cv ? (tf.concat([cv, v], 2) as tf.Tensor4D) : v;
+  cache.k[l] = tf.keep(keys);
+  cache.v[l] = tf.keep(values);
+  ck?.dispose();
+  cv?.dispose();
+  return [keys, values];
+}
+
 export function disposeCache(cache: KVCache): void {
   for (const t of [...cache.k, ...cache.v]) t?.dispose();
 }
@@ -206,18 +222,7 @@ function decoderLayer(m: LlamaModel, l: number, h: tf.Tensor2D, pass: Pass): tf.
   const q = tf.mul(rope(headNorm(proj(m, opts, `${p}self_attn.q_proj`, x), `${p}self_attn.q_norm`, H), H), 1 / Math.sqrt(hd)) as tf.Tensor2D;
   let k4 = tf.transpose(tf.reshape(rope(headNorm(proj(m, opts, `${p}self_attn.k_proj`, x), `${p}self_attn.k_norm`, Hkv), Hkv), [B, T, Hkv, hd]), [0, 2, 1, 3]) as tf.Tensor4D;
   let v4 = tf.transpose(tf.reshape(proj(m, opts, `${p}self_attn.v_proj`, x), [B, T, Hkv, hd]), [0, 2, 1, 3]) as tf.Tensor4D;
-  if (opts.cache) {
-    const ck = opts.cache.k[l];
-    const cv = opts.cache.v[l];
-    if (ck && cv) {
-      k4 = tf.concat([ck, k4], 2);
-      v4 = tf.concat([cv, v4], 2);
-    }
-    opts.cache.k[l] = tf.keep(k4);
-    opts.cache.v[l] = tf.keep(v4);
-    ck?.dispose();
-    cv?.dispose();
-  }
+  if (opts.cache) [k4, v4] = appendToCache(opts.cache, l, k4, v4);
   // q [B, T, Hkv, G, hd] -> [B*Hkv, G*T, hd]; scores per kv head [B*Hkv, G*T, S].
   const qh = tf.reshape(tf.transpose(tf.reshape(q, [B, T, Hkv, G, hd]), [0, 2, 3, 1, 4]), [B * Hkv, G * T, hd]) as tf.Tensor3D;
   const kT = tf.reshape(tf.transpose(k4, [0, 1, 3, 2]), [B * Hkv, hd, S]) as tf.Tensor3D;
