@@ -155,16 +155,16 @@ export function generateBatch(model: LlamaModel, prompts: number[][], opts: Samp
       const past = cache ? cache.length : 0;
       const T = cache && n > 0 ? 1 : width + n;
       const inputs = stepInputs(seqs, pads, T, past);
+      if (fused && n > 0 && !decode) {
+        // The prompt is through: the fused step takes over the transposed copies (reusing what it can).
+        decode = prepareDecode(model, opts.adapter, transposed);
+        transposed = null;
+      }
       const z = tf.tidy(() =>
         decode && cache
           ? decodeStep(model, decode, cache, { batch: B, ids: inputs.ids, positions: inputs.positions, bias: padded ? inputs.bias : null })
           : forward(model, inputs, { ...fwd, select: inputs.select }),
       );
-      if (fused && !decode && n + 1 < steps) {
-        // The prompt is through: the fused step takes over the transposed copies (reusing what it can).
-        decode = prepareDecode(model, opts.adapter, transposed);
-        transposed = null;
-      }
       // Read outside tidy: tidy walks a returned typed array element by element looking for tensors.
       const logits = z.dataSync() as Float32Array;
       z.dispose();
