@@ -33,8 +33,9 @@ export class NativeOps {
   private readonly consts = new Map<string, tf.Tensor>();
   private readonly T: OpAttr;
   private readonly Tidx: OpAttr;
+  /** Attributes of [MatMul, MatMul with b transposed, batched, batched with b transposed]. */
   private readonly flags: OpAttr[][];
-  /** BatchMatMulV3 where this TensorFlow has it (2.10+), else MatMul / BatchMatMulV2. */
+  /** Whether this TensorFlow has BatchMatMulV3 (2.10+); else BatchMatMulV2 batches. */
   private readonly v3: boolean;
 
   constructor(private readonly be: NodeBackend) {
@@ -43,7 +44,6 @@ export class NativeOps {
     this.Tidx = { name: 'Tidx', type: b.TF_ATTR_TYPE, value: b.TF_INT32 };
     const bool = (name: string, value: boolean): OpAttr => ({ name, type: b.TF_ATTR_BOOL, value });
     const type = (name: string): OpAttr => ({ name, type: b.TF_ATTR_TYPE, value: b.TF_FLOAT });
-    // [2-D, 2-D transposed, batched, batched transposed]
     const v3 = [false, true].map((tb) => [type('Ta'), type('Tb'), type('Tout'), bool('adj_x', false), bool('adj_y', tb)]);
     this.v3 = tf.tidy(() => {
       try {
@@ -53,11 +53,9 @@ export class NativeOps {
         return false;
       }
     });
-    if (this.v3) this.flags = [...v3, ...v3];
-    else {
-      this.flags = [false, true].map((tb) => [this.T, bool('transpose_a', false), bool('transpose_b', tb)]);
-      this.flags.push(...[false, true].map((tb) => [this.T, bool('adj_x', false), bool('adj_y', tb)]));
-    }
+    const mm = [false, true].map((tb) => [this.T, bool('transpose_a', false), bool('transpose_b', tb)]);
+    const bmm = this.v3 ? v3 : [false, true].map((tb) => [this.T, bool('adj_x', false), bool('adj_y', tb)]);
+    this.flags = [...mm, ...bmm];
   }
 
   /** An int32 constant kept for the life of these ops (shapes, axes, split sizes). */
@@ -75,9 +73,14 @@ export class NativeOps {
     return this.be.executeSingleOutput(op, [this.T], [x]) as T;
   }
 
-  /** 2-D a @ b, b transposed if asked. */
+  /**
+   * 2-D a @ b, b transposed if asked. One row (a token's product with a weight) goes to BatchMatMulV3,
+   * which Eigen runs as a matrix-vector product; more rows to MatMul, since with adj_y BatchMatMulV3
+   * copies b transposed first (SmolLM2's 30 layers at 8 rows: ~240 ms against ~55).
+   */
   matMul(a: tf.Tensor2D, b: tf.Tensor2D, transposeB = false): tf.Tensor2D {
-    return this.be.executeSingleOutput(this.v3 ? 'BatchMatMulV3' : 'MatMul', this.flags[transposeB ? 1 : 0]!, [a, b]) as tf.Tensor2D;
+    const vector = this.v3 && a.shape[0] === 1;
+    return this.be.executeSingleOutput(vector ? 'BatchMatMulV3' : 'MatMul', this.flags[(vector ? 2 : 0) + (transposeB ? 1 : 0)]!, [a, b]) as tf.Tensor2D;
   }
 
   /** Batched product with broadcast batch dimensions, b transposed if asked. */
