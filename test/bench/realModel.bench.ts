@@ -277,18 +277,26 @@ async function main(): Promise<void> {
   const memRow = (workload: string, m: { plain: Run; checkpointed?: Run }, plainTorch: Run | undefined, ckTorch: Run | undefined, limit?: number) => {
     const used = m.checkpointed ?? m.plain;
     const e = en(used);
-    const p = (m.checkpointed ? ckTorch : plainTorch)?.results[0];
+    const torchRun = m.checkpointed ? ckTorch : plainTorch;
+    const p = torchRun?.results[0];
     const fits = e?.peak !== undefined && (limit === undefined || e.peak <= limit);
     const how = m.checkpointed ? ' (layers recomputed)' : '';
+    const heap = e?.kind === 'wasm heap';
     const plainCell = m.checkpointed ? `; without: ${note('does not fit', m.plain)}` : '';
-    const engineCell = e?.peak !== undefined ? `${fmtGb(e.peak)} ${e.kind === 'wasm heap' ? 'heap' : 'RSS'}${how}${plainCell}` : `${note('does not fit', used)}${plainCell}`;
-    const torchRun = m.checkpointed ? ckTorch : plainTorch;
+    const engineFigure = e?.peak !== undefined ? (heap ? `${fmtGb(e.peak)} heap, ${fmtGb(e.maxRSS as number)} RSS` : `${fmtGb(e.peak)} RSS`) : undefined;
+    const engineCell = engineFigure ? `${engineFigure}${how}${plainCell}` : `${note('does not fit', used)}${plainCell}`;
+    // With the engine recomputing layers, PyTorch is shown with gradient checkpointing and without.
+    const torchPlain = plainTorch?.results[0]?.peak;
+    const torchPlainCell = m.checkpointed && python ? `; without: ${torchPlain !== undefined ? fmtGb(torchPlain) : note('does not fit', plainTorch)}` : '';
+    const torchCell = p?.peak !== undefined ? `${fmtGb(p.peak)} RSS${m.checkpointed ? ' (checkpointing)' : ''}${torchPlainCell}` : python ? note('does not fit', torchRun) : 'skipped';
+    // Process against process: max RSS on both sides (a wasm heap is only the tensors' part of it).
+    const engineRss = e?.maxRSS as number | undefined;
     rows.push([
       workload,
       `${used.threads} / ${CORES}`,
       engineCell,
-      p?.peak !== undefined ? `${fmtGb(p.peak)} RSS${m.checkpointed ? ' (checkpointing)' : ''}` : python ? note('does not fit', torchRun) : 'skipped',
-      e?.peak !== undefined && p?.peak !== undefined ? `${(e.peak / p.peak).toFixed(2)}x` : '—',
+      torchCell,
+      engineRss !== undefined && p?.peak !== undefined ? `${(engineRss / p.peak).toFixed(2)}x RSS` : '—',
       limit ? `fits in ${limit / GB} GB` : 'fits',
       fits ? 'met' : 'missed',
     ]);
@@ -329,16 +337,25 @@ async function main(): Promise<void> {
   );
   const detail: string[][] = [['run', 'threads', 'figure', 'peak', 'cores', 'OS threads', 'ms per repetition', 'seconds']];
   const all = [...Object.values(runs), torchSpeed, ...Object.values(mem).flatMap((m) => [m.plain, m.checkpointed]), torchMemLora, torchMemLoraCk, torchMemFull, torchMemFullCk];
+  const contended: string[] = [];
   for (const run of all) {
     if (!run) continue;
     if (run.error) detail.push([run.label, run.threads, `failed: ${run.error}`, '', '', '', '', run.seconds.toFixed(0)]);
     for (const r of run.results) {
       const figure = r.gflops !== undefined ? `${r.gflops.toFixed(1)} GFLOP/s` : `${fmtRate(r.tokensPerSecond)} tok/s`;
       const label = run.label.startsWith('pytorch') ? `pytorch ${r.what} ${r.what === 'matmul' ? `${MATMUL_N}^3` : r.what === 'generate' ? `${NEW_TOKENS} new tokens` : `${r.B}x${r.T}`}${r.checkpoint ? ' checkpoint' : ''}` : run.label;
-      detail.push([label, r.threads !== undefined ? String(r.threads) : run.threads, figure, `${fmtGb(r.peak)}${r.kind === 'wasm heap' ? ' heap' : ''}`, String(r.cores ?? ''), String(r.osThreads ?? ''), String((r.msPerRep as number[] | undefined)?.join(' ') ?? ''), run.seconds.toFixed(0)]);
+      const threads = r.threads ?? parseInt(run.threads, 10);
+      if (r.cores !== undefined && r.cores < 0.75 * threads) contended.push(label);
+      detail.push([label, r.threads !== undefined ? String(r.threads) : run.threads, figure, r.kind === 'wasm heap' ? `${fmtGb(r.peak)} heap, ${fmtGb(r.maxRSS as number)} RSS` : fmtGb(r.peak), String(r.cores ?? ''), String(r.osThreads ?? ''), String((r.msPerRep as number[] | undefined)?.join(' ') ?? ''), run.seconds.toFixed(0)]);
     }
   }
   table(detail);
+  if (contended.length > 0) {
+    console.log(
+      `\nwarning: other work shared the CPUs: ${contended.length} of the runs kept fewer cores busy than their thread count (the cores column). ` +
+        'Their speeds, and the ratios between them, say more about the machine than the engine; PyTorch on several threads (OpenMP, whose parallel regions wait for their slowest thread) is hit hardest.',
+    );
+  }
   const gen = en(runs.nativeGenerate);
   if (gen) console.log(`\nengine's greedy answer: ${JSON.stringify(gen.text)}`);
   console.log(
@@ -346,7 +363,7 @@ async function main(): Promise<void> {
       `and PyTorch with torch.set_num_threads(${CORES}); wasm rows ran on 1 thread (ANNEAL_WASM_THREADS=1) against torch.set_num_threads(1). ` +
       `The native matmul rows at 1 and ${CORES} threads show the variable taking effect. ` +
       `GFLOP/s = tokens/s x ${(flops.lora / 1e6).toFixed(0)} MFLOP per trained token (LoRA: forward ${(flops.forward / 1e6).toFixed(0)}, input gradients, adapter weight gradients; T=${SPEED.T}); BLAS = PyTorch's fp32 matmul at the same thread count. ` +
-      `Memory rows ran PyTorch at ${CORES} threads; a wasm heap counts the tensors only, an RSS the whole process. Load average at the end: ${loadavg().map((x) => x.toFixed(2)).join(' ')}.`,
+      `Memory rows ran PyTorch at ${CORES} threads; a wasm heap counts the tensors only, an RSS the whole process, and the ratio compares RSS with RSS. Load average at the end: ${loadavg().map((x) => x.toFixed(2)).join(' ')}.`,
   );
 }
 

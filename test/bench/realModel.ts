@@ -1,7 +1,7 @@
 // One measurement of the engine on the real SmolLM2-135M-Instruct (GGUF, dequantized to fp32), run in a
 // process of its own so its peak memory is its own:
 //   node --import tsx realModel.ts BACKEND CASE B T [checkpoint] [reps=N]
-// CASE: forward | lora | full (one AdamW step; the loss covers every position) | generate (greedy, T new
+// CASE: forward | lora | full (one AdamW step as the SFT loop takes it; the loss covers every position) | generate (greedy, T new
 // tokens with the KV cache, no stop token; B is ignored) | matmul (one B x B x B tf.matMul: the
 // backend's own ceiling). checkpoint: lora/full recompute each layer in the backward pass
 // (ForwardOptions.checkpointLayers). reps: repetitions (default 4 forward, 3 lora/full, 2 generate, 5
@@ -18,7 +18,7 @@ import { selectBackend } from '../../daemon/engine/backend.ts';
 import { loadGgufSource } from '../../daemon/engine/gguf.ts';
 import { LoraAdapter } from '../../daemon/engine/lora.ts';
 import { causalBias, createModel, forward } from '../../daemon/engine/model.ts';
-import { weightedCrossEntropy } from '../../daemon/engine/ops.ts';
+import { headCrossEntropy } from '../../daemon/engine/ops.ts';
 import { AdamW } from '../../daemon/engine/optim.ts';
 import { Rng } from '../../daemon/engine/rng.ts';
 import { generate } from '../../daemon/engine/sample.ts';
@@ -29,11 +29,12 @@ export type Case = 'forward' | 'lora' | 'full' | 'generate' | 'matmul';
 
 const DEFAULT_REPS: Record<Case, number> = { forward: 4, lora: 3, full: 3, generate: 2, matmul: 5 };
 
-/** Peak bytes: the wasm heap (it only grows) or the process's max resident set. */
-function peakBytes(): { peak: number; kind: string } {
+/** Peak bytes: the wasm heap (it only grows) or the process's max resident set; and that max RSS either way. */
+function peakBytes(): { peak: number; kind: string; maxRSS: number } {
+  const maxRSS = process.resourceUsage().maxRSS * 1024;
   const wasm = (tf.backend() as unknown as { wasm?: { HEAPU8: Uint8Array } }).wasm;
-  if (wasm) return { peak: wasm.HEAPU8.buffer.byteLength, kind: 'wasm heap' };
-  return { peak: process.resourceUsage().maxRSS * 1024, kind: 'max RSS' };
+  if (wasm) return { peak: wasm.HEAPU8.buffer.byteLength, kind: 'wasm heap', maxRSS };
+  return { peak: maxRSS, kind: 'max RSS', maxRSS };
 }
 
 /** The process's OS threads (Linux), which shows the size of TensorFlow's or wasm's thread pools. */
@@ -100,11 +101,21 @@ async function main(): Promise<void> {
       const optimizer = new AdamW(trainable, { beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0 });
       const labels = tf.tensor1d(Int32Array.from({ length: B * T }, (_, i) => ids[(i + 1) % (B * T)]!), 'int32');
       const weights = tf.fill([B * T], 1 / (B * T)) as tf.Tensor1D;
+      const allPositions = Int32Array.from({ length: B * T }, (_, i) => i);
       let loss = NaN;
       for (let i = 0; i < reps; i++) {
         time(() => {
           const { value, grads } = tf.variableGrads(
-            () => weightedCrossEntropy(forward(model, inputs, { adapter: lora ?? undefined, frozenBase: lora !== null, checkpointLayers }), labels, weights),
+            // As the SFT loop's batchLoss: the positions with loss (all of them here) through forward's
+            // lossHead, which never holds all the logits at once.
+            () =>
+              forward(model, inputs, {
+                adapter: lora ?? undefined,
+                frozenBase: lora !== null,
+                checkpointLayers,
+                select: allPositions,
+                lossHead: (hidden, head) => headCrossEntropy(hidden, head, labels, weights, 'nll'),
+              }) as tf.Tensor as tf.Scalar,
             [...trainable.values()],
           );
           loss = value.dataSync()[0]!;
