@@ -300,7 +300,16 @@ export interface Kernels {
 
 const coreKernels: Kernels = {
   matMul: (a, b, transposeB = false) => tf.matMul(a, b, false, transposeB),
-  batchMatMul: (a, b, transposeB = false) => tf.matMul(a, b, false, transposeB),
+  batchMatMul: (a, b, transposeB = false) => {
+    // tfjs's kernels flatten the batch dimensions and pair batches by index modulo the smaller count,
+    // which pairs [B, n, ...] with [B, 1, ...] wrongly for B > 1: fold n into a's rows instead.
+    if (a.rank === 4 && b.rank === 4 && b.shape[1] === 1 && a.shape[1] !== 1) {
+      const [b0, n, m, kk] = a.shape as number[];
+      const y = tf.matMul(tf.reshape(a, [b0!, n! * m!, kk!]), tf.squeeze(b, [1]) as tf.Tensor3D, false, transposeB);
+      return tf.reshape(y, [b0!, n!, m!, y.shape[2]!]);
+    }
+    return tf.matMul(a, b, false, transposeB);
+  },
   add: (a, b) => tf.add(a, b),
   mul: (a, b) => tf.mul(a, b),
   square: (x) => tf.square(x),
