@@ -1,7 +1,7 @@
 // The boundary between the run machinery (daemon/runs: process, files, IPC) and the engine (tensors).
 // The engine is a library: it gets a job and callbacks, and never touches sockets or the run store.
 
-import type { LoraConfig, SamplesConfig, TrainingArguments } from '../../core/recipe/types.ts';
+import type { LoraConfig, SamplesConfig, Stage, TrainingArguments } from '../../core/recipe/types.ts';
 
 /** Which tfjs backend was chosen and why the ones above it on the ladder were skipped. */
 export interface BackendReport {
@@ -11,7 +11,8 @@ export interface BackendReport {
 }
 
 export interface TrainJob {
-  stage: 'sft';
+  /** The recipe's stage; the engine refuses one it does not train (stages/index.ts). */
+  stage: Stage;
   /** The run's folder; the engine writes `checkpoints/step-N/` (atomically) and `output/` inside it. */
   runDir: string;
   /** `tiny`, an absolute path to a Hugging Face model folder, or a Hub id `org/name[@revision]` (daemon/models/hub.ts). */
@@ -30,7 +31,7 @@ export interface TrainJob {
 export interface TrainEvents {
   /** `progress`: bytes of a model download the message describes (absent otherwise). */
   status(s: { phase: 'loading' | 'training' | 'saving' | 'done'; message?: string; progress?: { done: number; total: number }; totalSteps?: number; backend?: BackendReport }): void;
-  /** TRL metric names: loss, learning_rate, grad_norm, epoch, num_tokens, mean_token_accuracy, eval/loss, train/tokens_per_second. */
+  /** TRL metric names: loss, learning_rate, grad_norm, epoch, num_tokens, the stage's own (mean_token_accuracy, rewards/margins, ...), eval/..., train/tokens_per_second. */
   metrics(m: { step: number; [name: string]: number }): void;
   sample(s: { step: number; prompt: string; completion: string }): void;
   log(line: string): void;
@@ -44,5 +45,5 @@ export interface TrainResult {
   stopped: boolean;
 }
 
-/** Implemented in daemon/engine/train.ts. */
+/** Implemented in daemon/engine/loop.ts. */
 export type Train = (job: TrainJob, events: TrainEvents, signal: AbortSignal) => Promise<TrainResult>;

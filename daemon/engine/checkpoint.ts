@@ -4,7 +4,7 @@
 // so a crash never leaves a half-written `step-N/`.
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import type { LoraConfig, TrainingArguments } from '../../core/recipe/types.ts';
+import type { LoraConfig, Stage, TrainingArguments } from '../../core/recipe/types.ts';
 import { gpt2Checkpoint } from './gpt2Config.ts';
 import type { LoraAdapter } from './lora.ts';
 import type { LlamaModel } from './model.ts';
@@ -13,6 +13,8 @@ import { readSafetensors, writeSafetensors, type NamedTensor } from './safetenso
 
 /** trainer_state.json: where training stands. */
 export interface TrainerState {
+  /** The stage that wrote it (absent in checkpoints written before there were other stages: sft). */
+  stage?: Stage;
   step: number;
   /** Micro-batches consumed so far (the data position). */
   micro: number;

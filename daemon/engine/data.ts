@@ -182,8 +182,41 @@ export function packRows(examples: Example[], maxLength: number): Example[][] {
 }
 
 /**
- * Deterministic micro-batches: epoch e's order is a permutation drawn from (seed, e) alone, so
- * resuming at micro-batch k of epoch e reproduces the uninterrupted run exactly.
+ * Deterministic batches of any items: epoch e's order is a permutation drawn from (seed, e) alone,
+ * so resuming at micro-batch k of epoch e reproduces the uninterrupted run exactly.
+ */
+export class EpochOrder<T> {
+  private planEpoch = -1;
+  private plan: { items: T[]; indices: number[] }[] = [];
+  readonly perEpoch: number;
+
+  constructor(private readonly items: T[], private readonly opts: { batchSize: number; seed: number; shuffle: boolean }) {
+    this.perEpoch = Math.ceil(items.length / opts.batchSize);
+  }
+
+  /** Micro-batch `index` (0-based) of epoch `epoch`: its items and their indices in the list. */
+  batchAt(epoch: number, index: number): { items: T[]; indices: number[] } {
+    const batch = this.planFor(epoch)[index];
+    if (!batch) throw new Error(`micro-batch ${index} is past the end of epoch ${epoch}`);
+    return batch;
+  }
+
+  private planFor(epoch: number): { items: T[]; indices: number[] }[] {
+    if (epoch === this.planEpoch) return this.plan;
+    const order = this.opts.shuffle ? new Rng(hashSeed(this.opts.seed, epoch)).permutation(this.items.length) : this.items.map((_, i) => i);
+    const batches: { items: T[]; indices: number[] }[] = [];
+    for (let i = 0; i < order.length; i += this.opts.batchSize) {
+      const indices = order.slice(i, i + this.opts.batchSize);
+      batches.push({ items: indices.map((k) => this.items[k]!), indices });
+    }
+    this.planEpoch = epoch;
+    this.plan = batches;
+    return batches;
+  }
+}
+
+/**
+ * SFT's micro-batches (EpochOrder over rows).
  *
  * With packing, rows are packed once (packRows) and only their order is shuffled per epoch, as TRL
  * packs the dataset once and its sampler shuffles the packed rows. Packing each epoch's shuffled
@@ -191,34 +224,19 @@ export function packRows(examples: Example[], maxLength: number): Example[][] {
  * `perEpoch` for every epoch to map a micro-batch counter to (epoch, index) on resume.
  */
 export class BatchLoader {
-  private planEpoch = -1;
-  private plan: Example[][][] = [];
-  private readonly rows: Example[][];
+  private readonly order: EpochOrder<Example[]>;
   readonly perEpoch: number;
 
   constructor(examples: Example[], private readonly opts: LoaderOptions) {
-    this.rows = opts.packing ? packRows(examples, opts.maxLength) : examples.map((ex) => [ex]);
-    this.perEpoch = Math.ceil(this.rows.length / opts.batchSize);
+    const rows = opts.packing ? packRows(examples, opts.maxLength) : examples.map((ex) => [ex]);
+    this.order = new EpochOrder(rows, opts);
+    this.perEpoch = this.order.perEpoch;
   }
 
   /** Micro-batch `index` (0-based) of epoch `epoch`. */
   batchAt(epoch: number, index: number): Batch {
-    const rows = this.planFor(epoch)[index];
-    if (!rows) throw new Error(`micro-batch ${index} is past the end of epoch ${epoch}`);
+    const rows = this.order.batchAt(epoch, index).items;
     const length = this.opts.packing ? this.opts.maxLength : Math.max(...rows.map((r) => r.reduce((a, e) => a + e.ids.length, 0)));
     return makeBatch(rows, length, this.opts.padId);
-  }
-
-  private planFor(epoch: number): Example[][][] {
-    if (epoch === this.planEpoch) return this.plan;
-    const order = this.opts.shuffle
-      ? new Rng(hashSeed(this.opts.seed, epoch)).permutation(this.rows.length)
-      : this.rows.map((_, i) => i);
-    const rows = order.map((i) => this.rows[i]!);
-    const batches: Example[][][] = [];
-    for (let i = 0; i < rows.length; i += this.opts.batchSize) batches.push(rows.slice(i, i + this.opts.batchSize));
-    this.planEpoch = epoch;
-    this.plan = batches;
-    return batches;
   }
 }

@@ -196,24 +196,28 @@ export function headChunkRows(vocab: number, chunkElements = HEAD_CHUNK_ELEMENTS
   return Math.max(1, Math.floor(chunkElements / vocab));
 }
 
+/** Per-row statistics headLogProbs can report from the logits it makes anyway (no gradient). */
+export type TokenStat = 'correct' | 'entropy' | 'logitMean';
+
 /**
- * The LM head and the loss in one op, chunked over rows: equals
- * weightedCrossEntropy(hn @ head^T, labels, weights, lossType) without ever holding the [rows, vocab]
- * logits (with 49k-152k vocabularies the largest tensors of a step: 4 x 512 loss positions of
- * SmolLM2 are 400 MB of logits, a few times over for softmax and gradient). Each chunk's logits are
- * made, used and dropped, and made again in the backward pass. `head` [vocab, hidden] gets a
- * gradient when it is a trainable variable (a tied embedding under full fine-tuning). `correct`
- * receives the count of rows whose argmax is the label (mean_token_accuracy).
+ * The LM head and per-token log-probabilities in one op, chunked over rows: equals
+ * log_softmax(hn @ head^T)[i, labels[i]] (TRL's selective_log_softmax) without ever holding the
+ * [rows, vocab] logits (with 49k-152k vocabularies the largest tensors of a step: 4 x 512 positions
+ * of SmolLM2 are 400 MB of logits, a few times over for softmax and gradient). Each chunk's logits
+ * are made, used and dropped, and made again in the backward pass. `head` [vocab, hidden] gets a
+ * gradient when it is a trainable variable (a tied embedding under full fine-tuning).
+ * `want` asks for per-row statistics of the same logits, kept in `stats` for the caller to dispose:
+ * `correct` (1 where the argmax is the label: mean_token_accuracy), `entropy` (nats) and
+ * `logitMean` (the vocabulary-mean logit: TRL's logits/chosen).
  */
-export function headCrossEntropy(
+export function headLogProbs(
   hn: tf.Tensor2D,
   head: tf.Tensor2D,
   labels: tf.Tensor1D,
-  weights: tf.Tensor1D,
-  lossType: SftLossType,
-  out: { correct?: tf.Tensor } = {},
+  want: readonly TokenStat[] = [],
+  stats: Partial<Record<TokenStat, tf.Tensor1D>> = {},
   chunkElements = HEAD_CHUNK_ELEMENTS,
-): tf.Scalar {
+): tf.Tensor1D {
   const [rows] = hn.shape;
   const [vocab] = head.shape;
   const trainHead = head instanceof tf.Variable && head.trainable;
@@ -224,14 +228,12 @@ export function headCrossEntropy(
   const prepared = (w: tf.Tensor2D) => (flagsAreFree() ? w : t2(w));
   const logitsOf = (x: tf.Tensor2D, w: tf.Tensor2D) => (flagsAreFree() ? tf.matMul(x, w, false, true) : mm(x, w));
   const rowsOf = (t: tf.Tensor, [a, b]: [number, number]) => tf.slice(t, [a], [b - a]) as tf.Tensor1D;
-  const f = custom<tf.Scalar>(trainHead ? 2 : 1, ([x, w], save) => {
-    const weight = (trainHead ? w! : head) as tf.Tensor2D;
-    const wp = prepared(weight);
-    let total: tf.Tensor = tf.scalar(0);
-    let correct: tf.Tensor = tf.scalar(0);
-    const used: tf.Tensor[] = [];
+  const f = custom<tf.Tensor1D>(trainHead ? 2 : 1, ([x, w], save) => {
+    const wp = prepared((trainHead ? w! : head) as tf.Tensor2D);
+    const parts: tf.Tensor[] = [];
+    const statParts = new Map<TokenStat, tf.Tensor[]>(want.map((k) => [k, []]));
     for (const c of chunks) {
-      const [value, hits, usedWeights] = tf.tidy(() => {
+      const results = tf.tidy(() => {
         const z = logitsOf(tf.slice(x!, [c[0], 0], [c[1] - c[0], -1]) as tf.Tensor2D, wp);
         const ls = rowsOf(labels, c);
         const zmax = tf.max(z, 1, true);
@@ -239,33 +241,37 @@ export function headCrossEntropy(
         const lse = tf.log(tf.sum(tf.exp(shifted), 1));
         const n = c[1] - c[0];
         const picked = tf.gather(tf.reshape(shifted, [-1]), tf.add(tf.range(0, n * vocab, vocab, 'int32'), ls));
-        const nll = tf.sub(lse, picked);
-        const wc = lossType === 'dft' ? tf.mul(rowsOf(weights, c), tf.exp(tf.neg(nll))) : rowsOf(weights, c);
-        return [tf.sum(tf.mul(nll, wc)), tf.sum(tf.cast(tf.equal(tf.argMax(z, 1), ls), 'float32')), wc];
+        const out: tf.Tensor[] = [tf.sub(picked, lse)];
+        for (const k of want) {
+          if (k === 'correct') out.push(tf.cast(tf.equal(tf.argMax(z, 1), ls), 'float32'));
+          // -sum p log p = lse - sum p z, with z shifted (the shift cancels).
+          else if (k === 'entropy') out.push(tf.sub(lse, tf.sum(tf.mul(tf.softmax(shifted), shifted), 1)));
+          else out.push(tf.mean(z, 1));
+        }
+        return out;
       });
-      total = tf.add(total, value);
-      correct = tf.add(correct, hits);
-      used.push(usedWeights);
+      parts.push(results[0]!);
+      want.forEach((k, i) => statParts.get(k)!.push(results[i + 1]!));
     }
-    out.correct = tf.keep(correct);
-    // DFT's per-token weights depend on the forward pass's probabilities, held fixed in the gradient.
-    const w1 = (used.length > 0 ? tf.concat(used) : tf.zeros([0])) as tf.Tensor1D;
+    const join = (ts: tf.Tensor[]) => (ts.length === 0 ? tf.zeros([0]) : ts.length === 1 ? ts[0]! : tf.concat(ts)) as tf.Tensor1D;
+    for (const [k, ts] of statParts) stats[k] = tf.keep(join(ts));
     // Labels made inside the caller's scope are gone by the backward pass unless saved.
-    save([x!, w1, labels]);
+    save([x!, labels]);
     return {
-      value: total as tf.Scalar,
+      value: join(parts),
       gradFunc: (dy, saved) => {
-        const [xs, ws, ls] = saved as [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D];
+        const [xs, ls] = saved as [tf.Tensor2D, tf.Tensor1D];
         const weightNow = (trainHead ? w! : head) as tf.Tensor2D;
         const wpb = prepared(weightNow);
         const dx: tf.Tensor[] = [];
         let dw = null as tf.Tensor | null;
         for (const c of chunks) {
+          // d log p(label) / dz = onehot(label) - softmax(z), times the incoming gradient of the row.
           const g = tf.tidy(() => {
             const z = logitsOf(tf.slice(xs, [c[0], 0], [c[1] - c[0], -1]) as tf.Tensor2D, wpb);
             // wasm's OneHot returns zeros when asked for float32 output (tfjs 4.22); build int32 and cast.
             const onehot = tf.cast(tf.oneHot(rowsOf(ls, c), vocab), 'float32');
-            return tf.mul(tf.sub(tf.softmax(z), onehot), tf.mul(tf.reshape(rowsOf(ws, c), [-1, 1]), dy)) as tf.Tensor2D;
+            return tf.mul(tf.sub(onehot, tf.softmax(z)), tf.reshape(rowsOf(dy, c), [-1, 1])) as tf.Tensor2D;
           });
           dx.push(mm(g, weightNow));
           if (trainHead) {
@@ -287,6 +293,31 @@ export function headCrossEntropy(
     };
   });
   return trainHead ? f(hn, head) : f(hn);
+}
+
+/** The identity whose gradient is zero (torch's `.detach()`): a factor the loss holds constant. */
+export const stopGradient = custom<tf.Tensor>(1, ([x]) => ({ value: tf.clone(x!), gradFunc: (dy) => [tf.zerosLike(dy)] }));
+
+/**
+ * The SFT loss from the head: sum of weights[i] * -log p(labels[i]) through headLogProbs (so never
+ * all logits at once); `dft` scales each term by p(label) held constant, as TRL's dft_loss.
+ * `correct` receives the count of rows whose argmax is the label (mean_token_accuracy).
+ */
+export function headCrossEntropy(
+  hn: tf.Tensor2D,
+  head: tf.Tensor2D,
+  labels: tf.Tensor1D,
+  weights: tf.Tensor1D,
+  lossType: SftLossType,
+  out: { correct?: tf.Tensor } = {},
+  chunkElements = HEAD_CHUNK_ELEMENTS,
+): tf.Scalar {
+  const stats: Partial<Record<TokenStat, tf.Tensor1D>> = {};
+  const logp = headLogProbs(hn, head, labels, ['correct'], stats, chunkElements);
+  out.correct = tf.keep(tf.sum(stats.correct!));
+  stats.correct!.dispose();
+  const w = lossType === 'dft' ? tf.mul(weights, stopGradient(tf.exp(logp))) : weights;
+  return tf.neg(tf.sum(tf.mul(logp, w))) as tf.Scalar;
 }
 
 /** Root-mean-square norm over the last axis, times a learned scale (Llama's RMSNorm). */

@@ -3,7 +3,7 @@
 // All the logic is in workerMain.ts / probeMain.ts; this entry only binds them to the real engine.
 
 import { selectBackend } from '../engine/backend.ts';
-import { train } from '../engine/train.ts';
+import { train } from '../engine/loop.ts';
 import { runProbe } from './probeMain.ts';
 import { runWorker } from './workerMain.ts';
 

@@ -13,7 +13,7 @@ import { tinyConfig } from '../../daemon/engine/modelSource.ts';
 import { Rng } from '../../daemon/engine/rng.ts';
 import { generate } from '../../daemon/engine/sample.ts';
 import { writeSafetensors } from '../../daemon/engine/safetensors.ts';
-import { train } from '../../daemon/engine/train.ts';
+import { train } from '../../daemon/engine/loop.ts';
 import { defaultTrainingArguments } from '../../core/recipe/defaults.ts';
 
 /** TRL's defaults, as the engine fills them for a job. */

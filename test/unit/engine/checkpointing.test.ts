@@ -17,7 +17,7 @@ import { tinyConfig } from '../../../daemon/engine/modelSource.ts';
 import { weightedCrossEntropy } from '../../../daemon/engine/ops.ts';
 import { Rng } from '../../../daemon/engine/rng.ts';
 import { readSafetensors } from '../../../daemon/engine/safetensors.ts';
-import { train } from '../../../daemon/engine/train.ts';
+import { train } from '../../../daemon/engine/loop.ts';
 import { useBackend } from './helpers.ts';
 
 const fixtures = join(import.meta.dirname, '../../fixtures/engine');

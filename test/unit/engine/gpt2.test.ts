@@ -21,7 +21,7 @@ import { gelu, layerNorm } from '../../../daemon/engine/ops.ts';
 import { Rng } from '../../../daemon/engine/rng.ts';
 import { readSafetensors, type NamedTensor } from '../../../daemon/engine/safetensors.ts';
 import { generate } from '../../../daemon/engine/sample.ts';
-import { train } from '../../../daemon/engine/train.ts';
+import { train } from '../../../daemon/engine/loop.ts';
 import { checkGradient, randomTensor, useBackend } from './helpers.ts';
 
 const root = join(import.meta.dirname, '../../fixtures/engine/architectures');

@@ -24,7 +24,7 @@ import {
 import { causalBias, createModel, forward, initialWeights, normalizeConfig, type LlamaConfig } from '../../../daemon/engine/model.ts';
 import { gelu, weightedCrossEntropy } from '../../../daemon/engine/ops.ts';
 import { AdamW } from '../../../daemon/engine/optim.ts';
-import { train } from '../../../daemon/engine/train.ts';
+import { train } from '../../../daemon/engine/loop.ts';
 import { randomTensor, useBackend } from './helpers.ts';
 
 before(async () => {

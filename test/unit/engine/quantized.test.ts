@@ -11,7 +11,7 @@ import { dequantize, floatToHalf, GGML, halfToFloat, quantizeQ4_0 } from '../../
 import { linearFrozen, linearQuantized } from '../../../daemon/engine/ops.ts';
 import { QuantizedWeight, quantizedFootprint } from '../../../daemon/engine/quantized.ts';
 import { loadGgufSource } from '../../../daemon/engine/gguf.ts';
-import { train } from '../../../daemon/engine/train.ts';
+import { train } from '../../../daemon/engine/loop.ts';
 import { defaultTrainingArguments } from '../../../core/recipe/defaults.ts';
 import { smollm2Gguf } from '../../helpers/realModels.ts';
 import { randomTensor, useBackend } from './helpers.ts';

@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { defaultTrainingArguments } from '../../../core/recipe/defaults.ts';
 import type { TrainEvents, TrainJob } from '../../../daemon/engine/api.ts';
 import { weightedCrossEntropy } from '../../../daemon/engine/ops.ts';
-import { train } from '../../../daemon/engine/train.ts';
+import { train } from '../../../daemon/engine/loop.ts';
 import { randomTensor, useBackend } from './helpers.ts';
 
 before(async () => {

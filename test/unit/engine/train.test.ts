@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { TrainingArguments } from '../../../core/recipe/types.ts';
 import type { TrainEvents, TrainJob } from '../../../daemon/engine/api.ts';
 import { readSafetensors } from '../../../daemon/engine/safetensors.ts';
-import { train } from '../../../daemon/engine/train.ts';
+import { train } from '../../../daemon/engine/loop.ts';
 import { defaultTrainingArguments } from '../../../core/recipe/defaults.ts';
 import { useBackend } from './helpers.ts';
 

@@ -14,7 +14,7 @@ import { defaultTrainingArguments } from '../../../core/recipe/defaults.ts';
 import type { TrainEvents } from '../../../daemon/engine/api.ts';
 import { selectBackend, wasmDirectory } from '../../../daemon/engine/backend.ts';
 import { bmmRaw } from '../../../daemon/engine/ops.ts';
-import { train } from '../../../daemon/engine/train.ts';
+import { train } from '../../../daemon/engine/loop.ts';
 import { hasFastBatchMatMul } from '../../../daemon/engine/wasmKernels.ts';
 import { setUpWasmThreads } from '../../../daemon/engine/wasmThreads.ts';
 import { randomTensor } from './helpers.ts';

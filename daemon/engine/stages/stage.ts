@@ -1,0 +1,69 @@
+// What a stage supplies to the training loop (loop.ts): its data, its objective (the loss of one
+// micro-batch and what it is normalised by) and its metrics. Everything else (backend, model,
+// adapter, optimizer, schedule, checkpoints, samples, logging) is the loop's and the same for all.
+import type * as tf from '@tensorflow/tfjs-core';
+import type { TrainingArguments } from '../../../core/recipe/types.ts';
+import type { TrainJob } from '../api.ts';
+import type { Example } from '../data.ts';
+import type { LoraAdapter } from '../lora.ts';
+import type { MetricsWindow } from '../metrics.ts';
+import type { LlamaModel } from '../model.ts';
+import type { ModelSource } from '../modelSource.ts';
+
+/** One micro-batch of the training data: the `index`-th of epoch `epoch`. */
+export interface MicroBatch {
+  epoch: number;
+  index: number;
+}
+
+/** One micro-batch's work, in the order the loop runs it. */
+export interface MicroStep {
+  /** The loss divided by the step's normaliser; run under tf.variableGrads (so inside a tidy). */
+  loss(): tf.Scalar;
+  /** After the gradient: the micro-batch's metrics into the window (and its kept tensors freed). */
+  record(window: MetricsWindow): void;
+  /** Non-padding tokens the micro-batch fed the model (num_tokens, tokens per second). */
+  tokens: number;
+}
+
+/** A stage's training objective on a built model. */
+export interface Objective {
+  /** What each micro-batch's loss in one optimizer step is divided by. */
+  normaliser(step: MicroBatch[]): number;
+  /** Prepares micro-batch `b` (work outside the gradient, such as reference log-probs, happens here). */
+  micro(b: MicroBatch, normaliser: number): MicroStep;
+  /** Runs the eval set (when there is one) into `window`, under the stage's metric names (`loss` first). */
+  evaluate(window: MetricsWindow): void;
+  hasEval: boolean;
+  /** Frees what the objective holds (reference log-probs live on the host; tensors, if any). */
+  dispose(): void;
+}
+
+export interface ObjectiveContext {
+  model: LlamaModel;
+  /** null = full fine-tuning. */
+  lora: LoraAdapter | null;
+  args: TrainingArguments;
+  /** Micro-batches the run will train on (for reference log-probs computed before the first step). */
+  totalMicroBatches: number;
+  log(line: string): void;
+}
+
+/** A stage's data, read, checked and tokenized before the model is built. */
+export interface StageData {
+  /** Training records kept. */
+  records: number;
+  /** Micro-batches in one epoch. */
+  perEpoch: number;
+  /** Sequences one micro-batch runs through the model, as examples the memory check sizes a step from. */
+  memory: { train: Example[]; eval: Example[] | null; rowsPerExample: number; maxLength: number };
+  /** Lines for the run log: records dropped or cut, and why. */
+  notes: string[];
+  objective(ctx: ObjectiveContext): Objective;
+}
+
+export interface Stage {
+  /** Checks the stage's arguments (loss types, ranges) before anything is loaded; throws one sentence. */
+  checkArgs(args: TrainingArguments): void;
+  load(job: TrainJob, args: TrainingArguments, source: ModelSource): StageData;
+}
