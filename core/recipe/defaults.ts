@@ -46,9 +46,9 @@ export function defaultTrainingArguments(stage: Stage): TrainingArguments {
     case 'cpt':
       return { ...base, loss_type: 'nll' };
     case 'dpo':
-      return { ...base, learning_rate: 1e-6, beta: 0.1, loss_type: 'sigmoid' };
+      return { ...base, learning_rate: 1e-6, beta: 0.1, loss_type: 'sigmoid', label_smoothing: 0, f_divergence_type: 'reverse_kl', f_alpha_divergence_coef: 0.5, discopop_tau: 0.05, disable_dropout: true };
     case 'reward':
-      return { ...base, learning_rate: 1e-4 };
+      return { ...base, learning_rate: 1e-4, disable_dropout: true };
     case 'grpo':
       return {
         ...base,

@@ -51,9 +51,17 @@ export interface TrainingArguments {
   gradient_checkpointing: boolean;
   /** TRL's ModelConfig key (QLoRA): keep the frozen base's linear weights in 4-bit blocks; needs LoRA. */
   load_in_4bit: boolean;
-  // Preference and RL stages (checked now, trained by later issues).
+  /** TRL's preference stages: no dropout anywhere (LoRA's included), so policy and reference compare like for like. */
+  disable_dropout?: boolean;
+  // Preference and RL stages.
   beta?: number;
-  loss_type?: string;
+  /** One loss, or (DPO) several whose weighted sum is the loss (MPO). */
+  loss_type?: string | string[];
+  loss_weights?: number[];
+  label_smoothing?: number;
+  f_divergence_type?: string;
+  f_alpha_divergence_coef?: number;
+  discopop_tau?: number;
   num_generations?: number;
   max_completion_length?: number;
   temperature?: number;

@@ -11,7 +11,7 @@
 import { readFileSync } from 'node:fs';
 import { checkDataset } from '../../core/datasets/index.ts';
 import type { NormalizedRecord } from '../../core/datasets/types.ts';
-import type { TrainingArguments } from '../../core/recipe/types.ts';
+import type { Stage, TrainingArguments } from '../../core/recipe/types.ts';
 import type { ChatTokenizer, LossOn } from '../../core/tokenize/index.ts';
 import { hashSeed, Rng } from './rng.ts';
 
@@ -48,32 +48,38 @@ export function lossOnFor(record: NormalizedRecord, args: Pick<TrainingArguments
   return 'all';
 }
 
-/** Reads, checks and tokenizes a JSONL file for SFT; throws DataError naming bad lines. */
-export function loadExamples(
-  path: string,
-  tokenizer: ChatTokenizer,
-  args: Pick<TrainingArguments, 'assistant_only_loss' | 'completion_only_loss' | 'max_length'>,
-): { examples: Example[]; truncated: number } {
+/**
+ * Reads and checks a JSONL file for `stage` with the checker the editor and `anneal validate` use,
+ * so the trainer agrees with them on every record; throws DataError naming the bad lines.
+ */
+export function readRecords(path: string, stage: Stage): { line: number; record: NormalizedRecord }[] {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
     throw new DataError(`Cannot read the data file ${path} (${(e as Error).message}); check the recipe's data path.`);
   }
-  const report = checkDataset(text, { stage: 'sft', nearDuplicates: false });
+  const report = checkDataset(text, { stage, nearDuplicates: false });
   const errors = report.diagnostics.filter((d) => d.severity === 'error');
   if (errors.length > 0) {
     const shown = errors.slice(0, 3).map((d) => `line ${d.range.start.line + 1}: ${d.message}`).join('; ');
     const more = errors.length > 3 ? ` (and ${errors.length - 3} more)` : '';
     throw new DataError(`${path} has ${errors.length} error(s) — ${shown}${more}. Fix them (run \`anneal validate ${path}\`) and start again.`);
   }
+  return report.records.flatMap((info) => (info.normalized ? [{ line: info.line, record: info.normalized }] : []));
+}
+
+/** Reads, checks and tokenizes a JSONL file for SFT; throws DataError naming bad lines. */
+export function loadExamples(
+  path: string,
+  tokenizer: ChatTokenizer,
+  args: Pick<TrainingArguments, 'assistant_only_loss' | 'completion_only_loss' | 'max_length'>,
+): { examples: Example[]; truncated: number } {
   const examples: Example[] = [];
   let truncated = 0;
-  for (const info of report.records) {
-    const record = info.normalized;
-    if (!record) continue;
+  for (const { line, record } of readRecords(path, 'sft')) {
     if (record.format !== 'conversation' && record.format !== 'prompt-completion' && record.format !== 'text') {
-      throw new DataError(`${path} line ${info.line + 1} is a ${record.format} record; SFT needs messages, prompt-completion or text records.`);
+      throw new DataError(`${path} line ${line + 1} is a ${record.format} record; SFT needs messages, prompt-completion or text records.`);
     }
     const enc = tokenizer.encodeRecord(record, { lossOn: lossOnFor(record, args), maxLength: args.max_length });
     if (enc.truncated) truncated++;

@@ -147,7 +147,7 @@ export const train: Train = async (job: TrainJob, events: TrainEvents, signal: A
       let stepLoss = 0;
       batches.forEach((b, k) => {
         if (lora) {
-          lora.training = true;
+          lora.training = args.disable_dropout !== true;
           lora.reseed(hashSeed(args.seed, step, k));
         }
         const work = objective.micro(b, normaliser);

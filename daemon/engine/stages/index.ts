@@ -1,8 +1,10 @@
 // The stages this engine trains, by the recipe's `stage:` name.
 import type { TrainJob } from '../api.ts';
+import { dpo } from './dpo.ts';
 import { sft } from './sft.ts';
 import type { Stage } from './stage.ts';
 
 export const STAGES: Partial<Record<TrainJob['stage'], Stage>> = {
   sft,
+  dpo,
 };

@@ -90,7 +90,8 @@ function objective(data: ReturnType<typeof prepareData>, lossType: SftLossType, 
 export const sft: Stage = {
   checkArgs(args) {
     const known = LOSS_TYPES.sft;
-    if (args.loss_type !== undefined && !known.includes(args.loss_type)) throw new Error(`loss_type \`${args.loss_type}\` is not an SFT loss; use ${known.join(' or ')}.`);
+    const t = args.loss_type;
+    if (t !== undefined && (typeof t !== 'string' || !known.includes(t))) throw new Error(`loss_type \`${String(t)}\` is not an SFT loss; use ${known.join(' or ')}.`);
   },
   load(job, args, source): StageData {
     const data = prepareData(job.data, args, source);

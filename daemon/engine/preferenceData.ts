@@ -1,0 +1,54 @@
+// Preference pairs for DPO and the stages like it: each record's prompt + chosen and prompt + rejected
+// tokenized as the hover shows them (core/tokenize's encodePreference: the completion's tokens are
+// the scored ones, EOS appended to standard text), cut to max_length keeping the start, as TRL's
+// DataCollatorForPreference does. A pair whose prompt alone fills max_length is dropped and counted
+// (TRL's _prepare_dataset filter): nothing of its completions would be left to compare.
+import type { TrainingArguments } from '../../core/recipe/types.ts';
+import type { ChatTokenizer } from '../../core/tokenize/index.ts';
+import { DataError, readRecords, type Example } from './data.ts';
+import type { ScoredSequence } from './logprobs.ts';
+
+export interface PairExample {
+  chosen: ScoredSequence;
+  rejected: ScoredSequence;
+}
+
+export interface PairSet {
+  pairs: PairExample[];
+  /** Pairs dropped because their prompt alone is max_length tokens or more. */
+  dropped: number;
+  /** Pairs with a sequence cut to max_length. */
+  truncated: number;
+}
+
+function scored(enc: { ids: number[]; lossMask: boolean[] }, maxLength: number): ScoredSequence {
+  const start = enc.lossMask.indexOf(true);
+  return { ids: Int32Array.from(enc.ids.slice(0, maxLength)), completionStart: start < 0 ? enc.ids.length : start };
+}
+
+/** Reads, checks and tokenizes preference records ({prompt?, chosen, rejected}); throws DataError naming bad lines. */
+export function loadPairs(path: string, tokenizer: ChatTokenizer, args: Pick<TrainingArguments, 'max_length'>): PairSet {
+  const pairs: PairExample[] = [];
+  let dropped = 0;
+  let truncated = 0;
+  for (const { line, record } of readRecords(path, 'dpo')) {
+    if (record.format !== 'preference') {
+      throw new DataError(`${path} line ${line + 1} is a ${record.format} record; this stage needs preference pairs ({"prompt", "chosen", "rejected"} or {"chosen", "rejected"}).`);
+    }
+    const enc = tokenizer.encodePreference(record);
+    const pair = { chosen: scored(enc.chosen, args.max_length), rejected: scored(enc.rejected, args.max_length) };
+    if (pair.chosen.completionStart >= args.max_length || pair.rejected.completionStart >= args.max_length) {
+      dropped++;
+      continue;
+    }
+    if (enc.chosen.ids.length > args.max_length || enc.rejected.ids.length > args.max_length) truncated++;
+    pairs.push(pair);
+  }
+  if (pairs.length === 0) throw new DataError(`${path} has no preference pair to train on${dropped > 0 ? ` (${dropped} dropped: their prompts alone fill max_length=${args.max_length}; raise max_length)` : ''}.`);
+  return { pairs, dropped, truncated };
+}
+
+/** The pairs' sequences as examples, for the memory check (a micro-batch runs chosen and rejected together). */
+export function pairSequences(pairs: PairExample[]): Example[] {
+  return pairs.flatMap((p) => [p.chosen, p.rejected].map((s) => ({ ids: s.ids, target: Uint8Array.from(s.ids, (_, t) => (t >= s.completionStart ? 1 : 0)) })));
+}
