@@ -2,7 +2,7 @@
 // it gets and the prompts it samples. One owner, so the editor and the CLI start the same run.
 
 import { DEFAULT_LORA } from './defaults.ts';
-import type { LoraConfig, SamplesConfig, TrainingArguments } from './types.ts';
+import type { LoraConfig, SamplesConfig, Stage, TrainingArguments } from './types.ts';
 
 /**
  * Settings for a recipe-less run. The built-in tiny model starts from random weights: TRL's 2e-5 would
@@ -10,10 +10,13 @@ import type { LoraConfig, SamplesConfig, TrainingArguments } from './types.ts';
  * pretrained model gets LoRA (see `quickStartLora`) with a LoRA learning rate, and a batch and length
  * that fit a laptop's memory. `maxSteps` (the `anneal.train.maxSteps` setting) caps any run.
  */
-export function quickStartArgs(model: string, maxSteps: number): Partial<TrainingArguments> {
+export function quickStartArgs(model: string, maxSteps: number, stage: Stage = 'sft'): Partial<TrainingArguments> {
   const args: Partial<TrainingArguments> = {};
-  if (model !== 'tiny') Object.assign(args, PRETRAINED_ARGS);
-  if (model === 'tiny') {
+  if (model !== 'tiny') Object.assign(args, PRETRAINED_ARGS, PREFERENCE_STAGES.includes(stage) ? PRETRAINED_PREFERENCE_ARGS : {});
+  if (model === 'tiny' && PREFERENCE_STAGES.includes(stage)) {
+    // examples/dpo.anneal.yaml's settings: the tiny model moves at a from-scratch rate.
+    Object.assign(args, { learning_rate: 5e-4, per_device_train_batch_size: 8, logging_steps: 5 } satisfies Partial<TrainingArguments>);
+  } else if (model === 'tiny') {
     Object.assign(args, {
       learning_rate: 5e-3,
       lr_scheduler_type: 'cosine',
@@ -47,19 +50,30 @@ const PRETRAINED_ARGS = {
   logging_steps: 1,
 } satisfies Partial<TrainingArguments>;
 
+/** Stages that compare a chosen with a rejected completion: a learning rate well below SFT's (the seeds: "lr below SFT's"). */
+const PREFERENCE_STAGES: readonly Stage[] = ['dpo'];
+
+// Preference optimisation with LoRA moves the policy away from its reference on purpose, slowly: 5e-5
+// is the usual LoRA rate for DPO (TRL's 1e-6 is for full fine-tuning), and each pair is two sequences,
+// so half the SFT batch gives the same memory.
+const PRETRAINED_PREFERENCE_ARGS = {
+  learning_rate: 5e-5,
+  per_device_train_batch_size: 2,
+} satisfies Partial<TrainingArguments>;
+
 /** LoRA for a recipe-less run on a pretrained model (null for `tiny`, which trains from scratch). */
 export function quickStartLora(model: string): LoraConfig | null {
   return model === 'tiny' ? null : { ...DEFAULT_LORA };
 }
 
 /** What a recipe-less run chose for the user and why, for its log (empty when there is nothing to say). */
-export function quickStartNotes(model: string): string[] {
+export function quickStartNotes(model: string, stage: Stage = 'sft'): string[] {
   if (model === 'tiny') return [];
-  const a = PRETRAINED_ARGS;
+  const a = { ...PRETRAINED_ARGS, ...quickStartArgs(model, 0, stage) };
   const l = DEFAULT_LORA;
   return [
     `no recipe: LoRA r=${l.r}, alpha=${l.alpha}, dropout=${l.dropout} on all linear layers (full fine-tuning needs about 4x the weights' memory for gradients and Adam, and rarely helps a small dataset)`,
-    `no recipe: learning_rate=${a.learning_rate} with ${a.lr_scheduler_type} decay and ${a.warmup_ratio * 100}% warmup (a LoRA rate; TRL's 2e-5 is for full fine-tuning), batch ${a.per_device_train_batch_size} x max_length ${a.max_length} tokens with gradient_checkpointing (each layer recomputed in the backward pass) to fit memory; write a recipe (*.anneal.yaml) to change any of these`,
+    `no recipe: learning_rate=${a.learning_rate} with ${a.lr_scheduler_type} decay and ${a.warmup_ratio * 100}% warmup (a LoRA rate for ${stage}; TRL's ${stage === 'sft' ? '2e-5' : '1e-6'} is for full fine-tuning), batch ${a.per_device_train_batch_size} x max_length ${a.max_length} tokens with gradient_checkpointing (each layer recomputed in the backward pass) to fit memory; write a recipe (*.anneal.yaml) to change any of these`,
   ];
 }
 

@@ -232,7 +232,7 @@ export class RunManager {
   private launch(run: RunInfo): void {
     const dir = this.store.dir(run.id);
     const job: TrainJob = {
-      stage: 'sft',
+      stage: run.stage,
       runDir: dir,
       model: run.model,
       data: run.data,

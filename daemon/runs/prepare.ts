@@ -2,6 +2,7 @@
 // data with the same core code as `anneal validate`, so bad input is refused with the offending lines
 // instead of failing inside the trainer. Reads only the files the request names.
 
+import { TRAINED_STAGES } from '../engine/stages/trained.ts';
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { ResponseError } from 'vscode-jsonrpc/node';
@@ -80,8 +81,8 @@ function checkDataFile(path: string, stage: Stage): FileDiagnostics | undefined 
 /** Turns a `runs/start` request into a validated run, or throws the ResponseError to answer with. */
 export function prepareRun(raw: Record<string, unknown>): PreparedRun {
   const params = raw as unknown as StartRunParams;
-  if (params.stage !== 'sft') {
-    throw invalidParams(`This daemon trains only "sft" so far; got stage ${JSON.stringify(params.stage)}.`);
+  if (!TRAINED_STAGES.includes(params.stage)) {
+    throw invalidParams(`This daemon trains ${TRAINED_STAGES.join(' and ')} so far; got stage ${JSON.stringify(params.stage)}.`);
   }
   if (params.recipe === undefined && params.data === undefined) throw invalidParams('Invalid params: give a recipe or data.train.');
   if (params.data !== undefined && (typeof params.data !== 'object' || params.data === null)) throw invalidParams('Invalid params: data must be { train, eval? }.');
@@ -114,7 +115,8 @@ export function prepareRun(raw: Record<string, unknown>): PreparedRun {
     throw invalidInput(`The recipe ${recipePath} has ${recipeErrors.length} error(s); fix them and start again.`, [{ file: recipePath, diagnostics: recipeErrors }]);
   }
   const recipe = resolved.recipe;
-  if (recipe.stage !== 'sft') throw invalidParams(`The recipe's stage is "${recipe.stage}"; this daemon trains only "sft" so far.`);
+  if (!TRAINED_STAGES.includes(recipe.stage)) throw invalidParams(`The recipe's stage is "${recipe.stage}"; this daemon trains ${TRAINED_STAGES.join(' and ')} so far.`);
+  if (params.stage !== recipe.stage) throw invalidParams(`The recipe ${recipePath} is for stage "${recipe.stage}", not "${params.stage}"; run \`anneal train ${recipe.stage}\` or change the recipe's stage.`);
   const data = recipe.data;
 
   const problems = [data.train, data.eval].filter((f): f is string => f !== undefined).map((f) => checkDataFile(f, recipe.stage)).filter((p): p is FileDiagnostics => p !== undefined);
@@ -131,7 +133,7 @@ export function prepareRun(raw: Record<string, unknown>): PreparedRun {
     lora: recipe.lora,
     samples: recipe.samples,
     ...(recipe.output_dir ? { exportDir: recipe.output_dir } : {}),
-    ...(params.recipe === undefined ? { notes: quickStartNotes(recipe.model) } : {}),
+    ...(params.recipe === undefined ? { notes: quickStartNotes(recipe.model, recipe.stage) } : {}),
   };
 }
 
@@ -146,7 +148,7 @@ function quickStartRecipe(params: StartRunParams): Record<string, unknown> {
   const train = typeof params.data?.train === 'string' ? params.data.train : undefined;
   const samples = params.samples ?? (train ? quickStartSamples(samplePrompts(readHead(train)), maxSteps, model) : undefined);
   const lora = quickStartLora(model);
-  return { stage: params.stage, model, data: params.data, ...quickStartArgs(model, maxSteps), ...(lora ? { lora } : {}), ...(samples ? { samples } : {}) };
+  return { stage: params.stage, model, data: params.data, ...quickStartArgs(model, maxSteps, params.stage), ...(lora ? { lora } : {}), ...(samples ? { samples } : {}) };
 }
 
 /** The first bytes of a file (enough for its first records), or '' when it cannot be read. */

@@ -1,6 +1,7 @@
 // One client connection: the `initialize` handshake, the run requests, and the run streams this
 // client subscribed to. A slow or vanished client only loses its own stream.
 
+import { TRAINED_STAGES } from '../engine/stages/trained.ts';
 import os from 'node:os';
 import type WebSocket from 'ws';
 import { ResponseError, type MessageConnection, type NotificationType } from 'vscode-jsonrpc/node';
@@ -103,7 +104,7 @@ export function serveSession(socket: WebSocket, ctx: SessionContext): void {
       ...(probe.error ? { backendError: probe.error } : {}),
       ...(ctx.backendForced ? { backendForced: ctx.backendForced } : {}),
       device: { platform: process.platform, arch: process.arch, cpus: os.cpus().length, memoryBytes: os.totalmem(), node: process.version },
-      capabilities: { stages: ['sft'], maxConcurrentRuns: ctx.maxConcurrentRuns, maxFrameBytes: MAX_FRAME_BYTES },
+      capabilities: { stages: [...TRAINED_STAGES], maxConcurrentRuns: ctx.maxConcurrentRuns, maxFrameBytes: MAX_FRAME_BYTES },
     };
     return result;
   });

@@ -4,6 +4,7 @@ import { dpo } from './dpo.ts';
 import { sft } from './sft.ts';
 import type { Stage } from './stage.ts';
 
+/** Keyed by the names in trained.ts (TRAINED_STAGES), which the daemon reads without loading this. */
 export const STAGES: Partial<Record<TrainJob['stage'], Stage>> = {
   sft,
   dpo,
