@@ -7,7 +7,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { TrainingArguments } from '../../../core/recipe/types.ts';
 import { EpochOrder } from '../data.ts';
 import { completionLoss, sequenceBatch, type SequenceBatch } from '../logprobs.ts';
+import type { LoraAdapter } from '../lora.ts';
 import type { MetricsWindow } from '../metrics.ts';
+import type { LlamaModel } from '../model.ts';
 import { loadPairs, pairSequences, type PairExample, type PairSet } from '../preferenceData.ts';
 import { ReferenceLogProbs } from '../reference.ts';
 import { DPO_LOSS_TYPES, dpoLoss, F_DIVERGENCES, type DpoLossType, type DpoSettings, type FDivergence } from './dpoLoss.ts';
@@ -39,9 +41,10 @@ export function dpoSettings(args: TrainingArguments): DpoSettings {
   };
 }
 
-/** One micro-batch of pairs: its loss (times `scale`) and, into `out`, TRL's metrics for it. */
-function pairLoss(
-  ctx: ObjectiveContext,
+/** One micro-batch of pairs ([chosen ; rejected] rows): its loss (times `scale`) and, into `out`, TRL's metrics for it. */
+export function pairLoss(
+  model: LlamaModel,
+  lora: LoraAdapter | null,
   b: SequenceBatch,
   reference: Float64Array[],
   settings: DpoSettings,
@@ -53,8 +56,8 @@ function pairLoss(
   const chosenToken = Float32Array.from(b.rowOf, (r) => (r < B ? 1 : 0));
   const chosenTokens = chosenToken.reduce((a, v) => a + v, 0);
   const rejectedTokens = b.rowOf.length - chosenTokens;
-  const opts = { adapter: ctx.lora ?? undefined, frozenBase: ctx.lora !== null, checkpointLayers, want: ['entropy', 'correct', 'logitMean'] as const };
-  return completionLoss(ctx.model, b, opts, (lp) => {
+  const opts = { adapter: lora ?? undefined, frozenBase: lora !== null, checkpointLayers, want: ['entropy', 'correct', 'logitMean'] as const };
+  return completionLoss(model, b, opts, (lp) => {
     const [chosen, rejected] = tf.split(lp.sums, 2) as [tf.Tensor1D, tf.Tensor1D];
     const mask = tf.tensor1d(chosenToken);
     const refChosen = Float32Array.from(reference, (r) => r[0]!);
@@ -106,7 +109,7 @@ function pairLoss(
 }
 
 /** A micro-batch's rows: every pair's chosen sequence, then every pair's rejected one. */
-function rows(pairs: PairExample[], padId: number): SequenceBatch {
+export function rows(pairs: PairExample[], padId: number): SequenceBatch {
   return sequenceBatch([...pairs.map((p) => p.chosen), ...pairs.map((p) => p.rejected)], padId);
 }
 
@@ -138,7 +141,7 @@ function objective(train: PairSet, evalSet: PairSet | null, settings: DpoSetting
       const out = new Map<string, number>();
       return {
         tokens: b.tokens,
-        loss: () => pairLoss(ctx, b, indices.map((i) => reference.get(i)), settings, 1 / normaliser, out, checkpointLayers),
+        loss: () => pairLoss(ctx.model, ctx.lora, b, indices.map((i) => reference.get(i)), settings, 1 / normaliser, out, checkpointLayers),
         record: (window) => record(window, out),
       };
     },
@@ -147,7 +150,7 @@ function objective(train: PairSet, evalSet: PairSet | null, settings: DpoSetting
         const { items, indices } = evalOrder!.batchAt(0, i);
         evalReference!.ensure(indices);
         const out = new Map<string, number>();
-        const loss = tf.tidy(() => pairLoss(ctx, rows(items, padId), indices.map((k) => evalReference!.get(k)), settings, 1, out, false).dataSync()[0]!);
+        const loss = tf.tidy(() => pairLoss(ctx.model, ctx.lora, rows(items, padId), indices.map((k) => evalReference!.get(k)), settings, 1, out, false).dataSync()[0]!);
         window.add('loss', loss);
         record(window, out);
       }

@@ -39,10 +39,16 @@ export interface DpoInputs {
 // log(sigmoid(x)) = -softplus(-x). Not tf.logSigmoid: its gradient reads its input from a closure, which
 // tfjs has disposed by the backward pass when the input is an intermediate (as every one here is).
 const logSigmoid = (x: tf.Tensor) => tf.neg(tf.softplus(tf.neg(x)));
-/** Ascending sort of a 1-D tensor, differentiable (torch.sort's values): a gather by the sorted order. */
+/**
+ * Ascending sort of a 1-D tensor, differentiable (torch.sort's values): a product with the sorting
+ * permutation (a gather's gradient needs UnsortedSegmentSum, which wasm lacks).
+ */
 function sorted(x: tf.Tensor1D): tf.Tensor1D {
+  const n = x.shape[0];
   const order = Array.from(x.dataSync(), (v, i) => [v, i] as const).sort((a, b) => a[0] - b[0] || a[1] - b[1]).map(([, i]) => i);
-  return tf.gather(x, tf.tensor1d(order, 'int32'));
+  const permutation = new Float32Array(n * n);
+  order.forEach((from, to) => (permutation[to * n + from] = 1));
+  return tf.reshape(tf.matMul(tf.tensor2d(permutation, [n, n]), tf.reshape(x, [n, 1])), [n]) as tf.Tensor1D;
 }
 
 /** f'(t) of the chosen f-divergence at t = exp(logratio): the scores whose difference is compared. */
