@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
-import { bmm, embedding, linear, linearFrozen, rmsNorm, weightedCrossEntropy } from '../../../daemon/engine/ops.ts';
+import { bmm, embedding, headLogProbs, linear, linearFrozen, rmsNorm, weightedCrossEntropy, type TokenStat } from '../../../daemon/engine/ops.ts';
+import { perSequence } from '../../../daemon/engine/logprobs.ts';
 import { checkGradient, randomTensor, useBackend } from './helpers.ts';
 
 before(async () => {
@@ -68,4 +69,51 @@ test('rmsNorm: gradients match finite differences', () => {
   const f = (a: tf.Tensor, b: tf.Tensor) => rmsNorm(a, b as tf.Tensor1D, 1e-6);
   checkGradient(f, [x, w], 0);
   checkGradient(f, [x, w], 1);
+});
+
+test('headLogProbs: per-token log-probs, their statistics, and gradients for hidden states and a trainable head match finite differences', () => {
+  const x = randomTensor([6, 5], 21);
+  const head = randomTensor([9, 5], 22, 0.8);
+  const labels = tf.tensor1d([3, 0, 8, 2, 2, 7], 'int32');
+  const stats: Partial<Record<TokenStat, tf.Tensor1D>> = {};
+  // 18 logits per chunk: three chunks of two rows.
+  const lp = headLogProbs(x as tf.Tensor2D, head as tf.Tensor2D, labels, ['correct', 'entropy', 'logitMean'], stats, 18).arraySync();
+  const logits = tf.matMul(x, head, false, true);
+  const full = tf.logSoftmax(logits).arraySync() as number[][];
+  const z = logits.arraySync() as number[][];
+  const ls = labels.arraySync();
+  full.forEach((row, i) => {
+    assert.ok(Math.abs(lp[i]! - row[ls[i]!]!) < 1e-5, `row ${i}: ${lp[i]} vs ${row[ls[i]!]}`);
+    const entropy = -row.reduce((a, l) => a + Math.exp(l) * l, 0);
+    assert.ok(Math.abs(stats.entropy!.arraySync()[i]! - entropy) < 1e-5, `entropy of row ${i}`);
+    assert.ok(Math.abs(stats.logitMean!.arraySync()[i]! - z[i]!.reduce((a, v) => a + v, 0) / z[i]!.length) < 1e-5, `mean logit of row ${i}`);
+    assert.equal(stats.correct!.arraySync()[i], z[i]!.indexOf(Math.max(...z[i]!)) === ls[i] ? 1 : 0);
+  });
+  for (const t of Object.values(stats)) t.dispose();
+  const w = tf.variable(head, true);
+  checkGradient((a) => headLogProbs(a as tf.Tensor2D, w as unknown as tf.Tensor2D, labels, [], {}, 18), [x], 0);
+  // The head's gradient through the variable (as under full fine-tuning of a tied embedding).
+  const probe = randomTensor([6], 23);
+  const analytic = tf.variableGrads(() => tf.sum(tf.mul(headLogProbs(x as tf.Tensor2D, w as unknown as tf.Tensor2D, labels, [], {}, 18), probe)) as tf.Scalar, [w]).grads[w.name]!.dataSync();
+  const base = head.dataSync();
+  const eps = 1e-2;
+  for (let i = 0; i < base.length; i++) {
+    const at = (d: number) => {
+      const shifted = Float32Array.from(base);
+      shifted[i]! += d;
+      return tf.tidy(() => tf.sum(tf.mul(headLogProbs(x as tf.Tensor2D, tf.tensor2d(shifted, [9, 5]), labels, [], {}, 18), probe)).dataSync()[0]!);
+    };
+    const numeric = (at(eps) - at(-eps)) / (2 * eps);
+    assert.ok(Math.abs(numeric - analytic[i]!) < 2e-2 * Math.max(1, Math.abs(numeric)), `head gradient ${i}: ${analytic[i]} vs ${numeric}`);
+  }
+  w.dispose();
+});
+
+test('perSequence: sums of per-token values per sequence, with the gradient spread back to each token', () => {
+  const values = randomTensor([5], 31) as tf.Tensor1D;
+  const rowOf = Int32Array.from([0, 0, 2, 1, 2]);
+  const sums = perSequence(values, rowOf, 3).arraySync();
+  const v = values.arraySync();
+  assert.deepEqual(sums.map((s) => Number(s.toFixed(5))), [v[0]! + v[1]!, v[3]!, v[2]! + v[4]!].map((s) => Number(s.toFixed(5))));
+  checkGradient((a) => perSequence(a as tf.Tensor1D, rowOf, 3), [values], 0);
 });
