@@ -66,8 +66,13 @@ export function kindOfFormat(format: RecordFormat): DatasetKind {
 export function kindOfStage(stage: Stage): DatasetKind {
   switch (stage) {
     case 'dpo':
+    case 'orpo':
+    case 'cpo':
+    case 'simpo':
     case 'reward':
       return 'preference';
+    case 'kto':
+      return 'unpaired-preference';
     case 'grpo':
       return 'prompt-only';
     case 'cpt':
@@ -82,7 +87,8 @@ const ACCEPTED: Record<DatasetKind, RecordFormat[]> = {
   preference: ['preference-explicit', 'preference-implicit'],
   'prompt-only': ['prompt-only', 'prompt-completion'],
   text: ['text'],
-  'unpaired-preference': ['unpaired-preference'],
+  // KTO unpairs preference pairs itself (TRL's unpair_preference_dataset): each pair is two examples.
+  'unpaired-preference': ['unpaired-preference', 'preference-explicit', 'preference-implicit'],
 };
 
 /** Whether a file of `kind` can hold records of `format`. */

@@ -5,6 +5,9 @@
 
 import type { LoraConfig, SamplesConfig, Stage, TrainingArguments } from './types.ts';
 
+/** Every stage a recipe may name, in the order of the seeds' pipeline. */
+export const STAGES: readonly Stage[] = ['sft', 'cpt', 'dpo', 'kto', 'orpo', 'cpo', 'simpo', 'reward', 'grpo'];
+
 /** Every training argument with TRL's default for `stage`. */
 export function defaultTrainingArguments(stage: Stage): TrainingArguments {
   const base: TrainingArguments = {
@@ -47,6 +50,16 @@ export function defaultTrainingArguments(stage: Stage): TrainingArguments {
       return { ...base, loss_type: 'nll' };
     case 'dpo':
       return { ...base, learning_rate: 1e-6, beta: 0.1, loss_type: 'sigmoid', label_smoothing: 0, f_divergence_type: 'reverse_kl', f_alpha_divergence_coef: 0.5, discopop_tau: 0.05, disable_dropout: true };
+    case 'kto':
+      return { ...base, learning_rate: 1e-6, beta: 0.1, loss_type: 'kto', desirable_weight: 1, undesirable_weight: 1, disable_dropout: true };
+    case 'orpo':
+      return { ...base, learning_rate: 1e-6, beta: 0.1, disable_dropout: true };
+    case 'cpo':
+      return { ...base, learning_rate: 1e-6, beta: 0.1, loss_type: 'sigmoid', label_smoothing: 0, cpo_alpha: 1, simpo_gamma: 0.5, disable_dropout: true };
+    case 'simpo':
+      // TRL's SimPO is CPOTrainer with loss_type simpo; SimPO proper has no NLL term (cpo_alpha 0), and
+      // the SimPO paper's beta is 2.0 (TRL's CPOConfig keeps 0.1; its docs give 2.0 for SimPO).
+      return { ...base, learning_rate: 1e-6, beta: 2, loss_type: 'simpo', label_smoothing: 0, cpo_alpha: 0, simpo_gamma: 0.5, disable_dropout: true };
     case 'reward':
       return { ...base, learning_rate: 1e-4, disable_dropout: true };
     case 'grpo':
@@ -70,7 +83,18 @@ export const DEFAULT_SAMPLES: Omit<SamplesConfig, 'prompts'> = { every_steps: 50
 
 /** Keys that only some stages read; the rest ignore them. */
 export const STAGE_ONLY_KEYS: Record<string, Stage[]> = {
-  beta: ['dpo', 'grpo'],
+  beta: ['dpo', 'kto', 'orpo', 'cpo', 'simpo', 'grpo'],
+  loss_weights: ['dpo'],
+  label_smoothing: ['dpo', 'cpo', 'simpo'],
+  f_divergence_type: ['dpo'],
+  f_alpha_divergence_coef: ['dpo'],
+  discopop_tau: ['dpo'],
+  desirable_weight: ['kto'],
+  undesirable_weight: ['kto'],
+  cpo_alpha: ['cpo', 'simpo'],
+  simpo_gamma: ['cpo', 'simpo'],
+  alpha: ['cpo', 'simpo'],
+  center_rewards_coefficient: ['reward'],
   num_generations: ['grpo'],
   max_completion_length: ['grpo'],
   temperature: ['grpo'],
@@ -85,7 +109,12 @@ export const STAGE_ONLY_KEYS: Record<string, Stage[]> = {
 export const LOSS_TYPES: Record<Stage, string[]> = {
   sft: ['nll', 'dft'],
   cpt: ['nll', 'dft'],
-  dpo: ['sigmoid', 'ipo', 'hinge'],
+  // TRL 1.16's DPOTrainer (dpo_trainer.py, _compute_loss); several may be combined with loss_weights.
+  dpo: ['sigmoid', 'hinge', 'ipo', 'exo_pair', 'nca_pair', 'robust', 'bco_pair', 'sppo_hard', 'aot', 'aot_unpaired', 'apo_zero', 'apo_down', 'discopop', 'sft', 'sigmoid_norm'],
+  kto: ['kto', 'apo_zero_unpaired'],
+  orpo: [],
+  cpo: ['sigmoid', 'hinge', 'ipo', 'simpo', 'alphapo'],
+  simpo: ['simpo', 'alphapo'],
   reward: [],
   grpo: ['grpo', 'bnpo', 'dr_grpo', 'dapo'],
 };

@@ -3,8 +3,12 @@
 // editors without Anneal (yaml-language-server, VS Code's JSON support) get completion too.
 // Hard limits only (a learning rate must be positive); advice on sensible ranges lives in
 // semantic.ts as warnings.
+import { LOSS_TYPES, STAGES } from './defaults.ts';
 
 type Schema = Record<string, unknown>;
+
+/** Every loss_type a stage accepts (defaults.ts LOSS_TYPES), for the schema's enum. */
+const LOSS_TYPE_NAMES = [...new Set(Object.values(LOSS_TYPES).flat())];
 
 const num = (description: string, example: number, extra: Schema = {}): Schema => ({ type: 'number', description, examples: [example], ...extra });
 const int = (description: string, example: number, extra: Schema = {}): Schema => ({ type: 'integer', description, examples: [example], ...extra });
@@ -37,10 +41,27 @@ const trainingArguments: Record<string, Schema> = {
   assistant_only_loss: bool('Conversations: loss on assistant turns only (SFT).', true),
   load_in_4bit: bool('Keep the frozen base model\'s linear weights quantized (a GGUF file\'s own blocks, else 4-bit Q4_0) and dequantize each layer only while it is used (QLoRA): the base takes 4-8 bits a weight instead of 32, for about a third more time per step. Needs `lora`.', true),
   gradient_checkpointing: bool('Recompute each layer in the backward pass instead of keeping its activations: a fraction of the memory for about a third more time per step; the same training.', true),
-  beta: num('DPO: strength of the KL penalty toward the reference model; GRPO: KL coefficient.', 0.1, { minimum: 0 }),
-  loss_type: str('DPO: sigmoid, ipo or hinge; GRPO: grpo, bnpo or dapo; SFT: nll or dft.', 'sigmoid', {
-    enum: ['sigmoid', 'ipo', 'hinge', 'grpo', 'bnpo', 'dr_grpo', 'dapo', 'nll', 'dft'],
-  }),
+  beta: num('DPO/KTO/CPO/SimPO: strength of the pull toward the reference (or, for SimPO, the reward scale); ORPO: weight of the odds-ratio term; GRPO: KL coefficient.', 0.1, { minimum: 0 }),
+  loss_type: {
+    description: 'The loss: SFT nll or dft; DPO sigmoid, hinge, ipo, exo_pair, nca_pair, robust, bco_pair, sppo_hard, aot, aot_unpaired, apo_zero, apo_down, discopop, sft or sigmoid_norm (a list combines several, weighted by loss_weights); KTO kto or apo_zero_unpaired; CPO sigmoid, hinge, ipo, simpo or alphapo; GRPO grpo, bnpo, dr_grpo or dapo.',
+    examples: ['sigmoid', ['sigmoid', 'bco_pair', 'sft']],
+    anyOf: [
+      { type: 'string', enum: LOSS_TYPE_NAMES },
+      { type: 'array', items: { type: 'string', enum: LOSS_TYPE_NAMES }, minItems: 1 },
+    ],
+  },
+  loss_weights: { type: 'array', description: 'DPO: one weight per loss_type; the loss is their weighted sum (MPO).', examples: [[0.8, 0.2, 1.0]], items: { type: 'number' }, minItems: 1 },
+  label_smoothing: num('DPO/CPO: assumed probability that a pair\'s labels are flipped (robust, exo_pair and smoothed sigmoid).', 0.1, { minimum: 0, exclusiveMaximum: 0.5 }),
+  f_divergence_type: str('DPO: the divergence regularising the policy toward the reference.', 'reverse_kl', { enum: ['reverse_kl', 'forward_kl', 'js_divergence', 'alpha_divergence'] }),
+  f_alpha_divergence_coef: num('DPO: alpha of alpha_divergence.', 0.5),
+  discopop_tau: num('DPO: temperature of the discopop loss.', 0.05, { exclusiveMinimum: 0 }),
+  disable_dropout: bool('Turn dropout off (LoRA\'s included) so the policy and its reference are compared like for like (preference stages: on).', true),
+  desirable_weight: num('KTO: weight of the desirable (label true) examples\' losses.', 1, { exclusiveMinimum: 0 }),
+  undesirable_weight: num('KTO: weight of the undesirable (label false) examples\' losses.', 1, { exclusiveMinimum: 0 }),
+  cpo_alpha: num('CPO/SimPO: weight of the NLL on the chosen completions (0 = SimPO proper).', 1, { minimum: 0 }),
+  simpo_gamma: num('CPO/SimPO: the target reward margin of loss_type simpo.', 0.5),
+  alpha: num('CPO/SimPO: AlphaPO\'s alpha (0 = plain log-probabilities).', 0.25),
+  center_rewards_coefficient: num('Reward modelling: weight of the penalty on the rewards\' squared mean (TRL recommends 0.01).', 0.01, { minimum: 0 }),
   num_generations: int('GRPO: completions sampled per prompt (the group).', 8, { minimum: 2 }),
   max_completion_length: int('GRPO: longest sampled completion in tokens.', 256, { minimum: 1 }),
   temperature: num('GRPO: sampling temperature for completions.', 0.9, { exclusiveMinimum: 0 }),
@@ -65,7 +86,7 @@ export const recipeSchema: Schema = {
   properties: {
     $schema: { type: 'string', description: 'Schema this file follows (for editors).' },
     model: str('`tiny` (the built-in demo model), a Hugging Face model folder or a `.gguf` file (llama.cpp, Ollama) relative to this recipe, an Ollama name `name:tag` (from the local Ollama store), or a Hub id `org/name[@revision]` (taken from the Hugging Face cache, downloaded there when missing).', 'tiny', { minLength: 1 }),
-    stage: str('Training stage.', 'sft', { enum: ['sft', 'dpo', 'reward', 'grpo', 'cpt'] }),
+    stage: str('Training stage.', 'sft', { enum: [...STAGES] }),
     data: {
       type: 'object',
       description: 'Dataset files (JSONL), relative to this recipe.',

@@ -12,12 +12,11 @@ import type { FileAccess } from '../fileAccess.ts';
 import { cachedSnapshot, hubRefOf, snapshotMissing, type HubRef } from '../hubCache.ts';
 import { isGgufPath, parseOllamaRef, resolveOllamaModel } from '../ollamaStore.ts';
 import { RECIPE_CODES, type RecipeCode } from './codes.ts';
-import { DEFAULT_LORA, defaultTrainingArguments, LOSS_TYPES, STAGE_ONLY_KEYS } from './defaults.ts';
+import { DEFAULT_LORA, defaultTrainingArguments, LOSS_TYPES, STAGE_ONLY_KEYS, STAGES } from './defaults.ts';
 import { hasKey, keyRange, valueRange, type RecipeDocument } from './document.ts';
 import { dataFacts, modelFacts } from './files.ts';
 import type { Stage } from './types.ts';
 
-const STAGES: Stage[] = ['sft', 'dpo', 'reward', 'grpo', 'cpt'];
 
 const KIND_WORDS: Record<DatasetKind, string> = {
   sft: 'SFT data (messages, prompt/completion, alpaca, sharegpt or text)',
@@ -57,6 +56,10 @@ function lrRange(stage: Stage, lora: boolean): [number, number] {
     case 'cpt':
       return lora ? [5e-5, 5e-4] : [5e-6, 1e-4];
     case 'dpo':
+    case 'kto':
+    case 'orpo':
+    case 'cpo':
+    case 'simpo':
       return [1e-6, 5e-5];
     case 'reward':
       return [1e-6, 2e-4];
@@ -246,18 +249,24 @@ export function semanticDiagnostics(
   // Keys the stage ignores, and loss types of another stage.
   for (const [key, stages] of Object.entries(STAGE_ONLY_KEYS)) {
     if (set(key) && !stages.includes(stage)) {
-      add('recipe-key-unused', `\`${key}\` is only used by ${stages.join(' and ')}; stage ${stage} ignores it — remove it or change the stage.`, keyRange(document, [key]));
+      add('recipe-key-unused', `\`${key}\` is only used by ${stages.length > 1 ? `${stages.slice(0, -1).join(', ')} and ${stages.at(-1)}` : stages[0]}; stage ${stage} ignores it — remove it or change the stage.`, keyRange(document, [key]));
     }
   }
-  if (typeof recipe.loss_type === 'string' && set('loss_type') && LOSS_TYPES[stage].length && !LOSS_TYPES[stage].includes(recipe.loss_type)) {
+  const lossTypes = typeof recipe.loss_type === 'string' ? [recipe.loss_type] : Array.isArray(recipe.loss_type) ? recipe.loss_type.filter((t): t is string => typeof t === 'string') : [];
+  const unknownLoss = lossTypes.find((t) => !LOSS_TYPES[stage].includes(t));
+  if (set('loss_type') && LOSS_TYPES[stage].length === 0) {
+    add('recipe-key-unused', `\`loss_type\` is not used by stage ${stage} (${stage === 'orpo' ? 'the odds-ratio loss' : 'Bradley-Terry loss'}); remove it.`, keyRange(document, ['loss_type']));
+  } else if (set('loss_type') && unknownLoss !== undefined) {
     out.push({
       code: 'recipe-invalid-value',
       severity: RECIPE_CODES['recipe-invalid-value'],
-      message: `loss_type \`${recipe.loss_type}\` is not a ${stage} loss; use one of ${LOSS_TYPES[stage].join(', ')}.`,
+      message: `loss_type \`${unknownLoss}\` is not a ${stage} loss; use one of ${LOSS_TYPES[stage].join(', ')}.`,
       range: valueRange(document, ['loss_type']),
     });
-  } else if (set('loss_type') && LOSS_TYPES[stage].length === 0) {
-    add('recipe-key-unused', `\`loss_type\` is not used by stage ${stage} (Bradley-Terry loss); remove it.`, keyRange(document, ['loss_type']));
+  } else if (Array.isArray(recipe.loss_type) && stage !== 'dpo') {
+    out.push({ code: 'recipe-invalid-value', severity: RECIPE_CODES['recipe-invalid-value'], message: `Only DPO combines several loss types; give stage ${stage} one loss_type.`, range: valueRange(document, ['loss_type']) });
+  } else if (Array.isArray(recipe.loss_weights) && recipe.loss_weights.length !== Math.max(1, lossTypes.length)) {
+    out.push({ code: 'recipe-invalid-value', severity: RECIPE_CODES['recipe-invalid-value'], message: `loss_weights has ${recipe.loss_weights.length} value(s) for ${Math.max(1, lossTypes.length)} loss type(s); give one weight per loss_type.`, range: valueRange(document, ['loss_weights']) });
   }
   if (set('eval_steps') && !(data && typeof data.eval === 'string') && !overrides.data?.eval) {
     add('recipe-eval-steps-without-eval', '`eval_steps` is set but there is no evaluation data; add `data.eval` or remove `eval_steps`.', keyRange(document, ['eval_steps']));

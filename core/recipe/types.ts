@@ -2,7 +2,7 @@
 // handed to TRL unchanged; Anneal-only keys (model, stage, data, lora, samples, rewards, gates) sit
 // beside them.
 
-export type Stage = 'sft' | 'dpo' | 'reward' | 'grpo' | 'cpt';
+export type Stage = 'sft' | 'cpt' | 'dpo' | 'kto' | 'orpo' | 'cpo' | 'simpo' | 'reward' | 'grpo';
 
 export interface LoraConfig {
   r: number;
@@ -62,6 +62,15 @@ export interface TrainingArguments {
   f_divergence_type?: string;
   f_alpha_divergence_coef?: number;
   discopop_tau?: number;
+  /** KTO: weights of the desirable and undesirable examples' losses. */
+  desirable_weight?: number;
+  undesirable_weight?: number;
+  /** CPO/SimPO: weight of the NLL on the chosen completions; SimPO's target margin; AlphaPO's alpha. */
+  cpo_alpha?: number;
+  simpo_gamma?: number;
+  alpha?: number;
+  /** Reward modelling: pulls the rewards' mean toward 0 (TRL recommends 0.01). */
+  center_rewards_coefficient?: number;
   num_generations?: number;
   max_completion_length?: number;
   temperature?: number;

@@ -4,6 +4,7 @@
 // the metrics TRL logs are kept under its names. Each micro-batch's loss is divided by the number of
 // micro-batches in the step, as transformers' Trainer does for DPO.
 import * as tf from '@tensorflow/tfjs-core';
+import { LOSS_TYPES } from '../../../core/recipe/defaults.ts';
 import type { TrainingArguments } from '../../../core/recipe/types.ts';
 import { EpochOrder } from '../data.ts';
 import { completionLoss, sequenceBatch, type SequenceBatch } from '../logprobs.ts';
@@ -12,14 +13,14 @@ import type { MetricsWindow } from '../metrics.ts';
 import type { LlamaModel } from '../model.ts';
 import { loadPairs, pairSequences, type PairExample, type PairSet } from '../preferenceData.ts';
 import { ReferenceLogProbs } from '../reference.ts';
-import { DPO_LOSS_TYPES, dpoLoss, F_DIVERGENCES, type DpoLossType, type DpoSettings, type FDivergence } from './dpoLoss.ts';
+import { dpoLoss, F_DIVERGENCES, type DpoLossType, type DpoSettings, type FDivergence } from './dpoLoss.ts';
 import type { Objective, ObjectiveContext, Stage, StageData } from './stage.ts';
 
 /** The recipe's DPO keys with TRL's defaults; refuses values TRL would refuse, in one sentence. */
 export function dpoSettings(args: TrainingArguments): DpoSettings {
   const types = args.loss_type === undefined ? ['sigmoid'] : Array.isArray(args.loss_type) ? args.loss_type : [args.loss_type];
   for (const t of types) {
-    if (!(DPO_LOSS_TYPES as readonly string[]).includes(t)) throw new Error(`loss_type \`${t}\` is not a DPO loss; use one of ${DPO_LOSS_TYPES.join(', ')}.`);
+    if (!LOSS_TYPES.dpo.includes(t)) throw new Error(`loss_type \`${t}\` is not a DPO loss; use one of ${LOSS_TYPES.dpo.join(', ')}.`);
   }
   const weights = args.loss_weights ?? types.map(() => 1);
   if (weights.length !== types.length) throw new Error(`loss_weights has ${weights.length} value(s) for ${types.length} loss type(s); give one weight per loss_type.`);

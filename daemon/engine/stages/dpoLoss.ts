@@ -4,11 +4,10 @@
 // TRL's own numbers in test/unit/engine/preferenceGolden.test.ts (fixtures: test/fixtures/trl/).
 import * as tf from '@tensorflow/tfjs-core';
 
-export const DPO_LOSS_TYPES = [
-  'sigmoid', 'hinge', 'ipo', 'exo_pair', 'nca_pair', 'robust', 'bco_pair', 'sppo_hard',
-  'aot', 'aot_unpaired', 'apo_zero', 'apo_down', 'discopop', 'sft', 'sigmoid_norm',
-] as const;
-export type DpoLossType = (typeof DPO_LOSS_TYPES)[number];
+/** The names core/recipe/defaults.ts lists in LOSS_TYPES.dpo (what recipes are checked against). */
+export type DpoLossType =
+  | 'sigmoid' | 'hinge' | 'ipo' | 'exo_pair' | 'nca_pair' | 'robust' | 'bco_pair' | 'sppo_hard'
+  | 'aot' | 'aot_unpaired' | 'apo_zero' | 'apo_down' | 'discopop' | 'sft' | 'sigmoid_norm';
 
 export const F_DIVERGENCES = ['reverse_kl', 'forward_kl', 'js_divergence', 'alpha_divergence'] as const;
 export type FDivergence = (typeof F_DIVERGENCES)[number];

@@ -15,6 +15,10 @@ import { isDatasetPath, isRecipePath, recipeFacts, recipeForDataset } from './tr
 export const STAGE_TITLES: Record<Stage, string> = {
   sft: 'SFT',
   dpo: 'DPO',
+  kto: 'KTO',
+  orpo: 'ORPO',
+  cpo: 'CPO',
+  simpo: 'SimPO',
   reward: 'Reward Model',
   grpo: 'GRPO',
   cpt: 'Continued Pre-training',

@@ -172,12 +172,17 @@ test('LoRA alpha usually r or 2r; effective batch of 1', () => {
 test('keys the stage ignores, loss types of another stage, eval_steps without eval, double warmup', () => {
   const unused = only(check(sft('beta: 0.1\n')), 'recipe-key-unused');
   assert.deepEqual(span(unused), [4, 0, 4, 4]);
-  assert.match(unused.message, /`beta` is only used by dpo and grpo; stage sft ignores it/);
+  assert.match(unused.message, /`beta` is only used by dpo, kto, orpo, cpo, simpo and grpo; stage sft ignores it/);
   assert.deepEqual(codes(check(sft('num_generations: 8\n'))), ['recipe-key-unused']);
   assert.deepEqual(codes(check(recipe('dpo', 'preference.jsonl', 'packing: true\n'))), ['recipe-key-unused']);
   const loss = only(check(recipe('dpo', 'preference.jsonl', 'loss_type: dapo\n')), 'recipe-invalid-value');
-  assert.match(loss.message, /loss_type `dapo` is not a dpo loss; use one of sigmoid, ipo, hinge/);
+  assert.match(loss.message, /loss_type `dapo` is not a dpo loss; use one of sigmoid, hinge, ipo, exo_pair/);
   assert.deepEqual(codes(check(recipe('dpo', 'preference.jsonl', 'loss_type: ipo\n'))), []);
+  // MPO: several DPO losses with one weight each; other stages take one loss.
+  assert.deepEqual(codes(check(recipe('dpo', 'preference.jsonl', 'loss_type: [sigmoid, bco_pair, sft]\nloss_weights: [0.8, 0.2, 1.0]\n'))), []);
+  assert.match(only(check(recipe('dpo', 'preference.jsonl', 'loss_type: [sigmoid, sft]\nloss_weights: [1]\n')), 'recipe-invalid-value').message, /loss_weights has 1 value\(s\) for 2 loss type\(s\)/);
+  assert.match(only(check(recipe('dpo', 'preference.jsonl', 'loss_type: [sigmoid, nll]\n')), 'recipe-invalid-value').message, /loss_type `nll` is not a dpo loss/);
+  assert.match(only(check(recipe('kto', 'preference.jsonl', 'loss_type: [kto, apo_zero_unpaired]\n')), 'recipe-invalid-value').message, /Only DPO combines several loss types/);
   assert.match(only(check(sft('loss_type: sigmoid\n')), 'recipe-invalid-value').message, /loss_type `sigmoid` is not a sft loss; use one of nll, dft/);
   assert.deepEqual(codes(check(sft('loss_type: dft\n'))), []);
   assert.deepEqual(codes(check(recipe('reward', 'preference.jsonl', 'loss_type: sigmoid\n'))), ['recipe-key-unused']);
