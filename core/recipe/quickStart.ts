@@ -51,7 +51,7 @@ const PRETRAINED_ARGS = {
 } satisfies Partial<TrainingArguments>;
 
 /** Stages that compare a chosen with a rejected completion: a learning rate well below SFT's (the seeds: "lr below SFT's"). */
-const PREFERENCE_STAGES: readonly Stage[] = ['dpo'];
+const PREFERENCE_STAGES: readonly Stage[] = ['dpo', 'kto', 'orpo', 'cpo', 'simpo'];
 
 // Preference optimisation with LoRA moves the policy away from its reference on purpose, slowly: 5e-5
 // is the usual LoRA rate for DPO (TRL's 1e-6 is for full fine-tuning), and each pair is two sequences,

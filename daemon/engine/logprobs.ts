@@ -7,10 +7,15 @@ import type { LinearAdapter, LlamaModel } from './model.ts';
 import { causalBias, forward } from './model.ts';
 import { headLogProbs, type TokenStat } from './ops.ts';
 
-/** One sequence: its token ids; tokens from `completionStart` on are the completion (scored). */
+/**
+ * One sequence: its token ids; tokens from `completionStart` on are the completion, whose
+ * log-probabilities are summed. `scoreFrom` (default: completionStart) scores earlier tokens too,
+ * outside the sums (ORPO's NLL covers the prompt as well).
+ */
 export interface ScoredSequence {
   ids: Int32Array;
   completionStart: number;
+  scoreFrom?: number;
 }
 
 /** Sequences right-padded into one batch, and the flattened positions whose next token is scored. */
@@ -26,6 +31,8 @@ export interface SequenceBatch {
   labels: Int32Array;
   /** The sequence each selected position belongs to. */
   rowOf: Int32Array;
+  /** 1 where the selected position predicts a completion token (the others are scored, not summed). */
+  inCompletion: Float32Array;
   /** Completion tokens per sequence (TRL's completion_mask.sum(1)). */
   counts: Float32Array;
   /** Non-padding tokens. */
@@ -42,6 +49,7 @@ export function sequenceBatch(seqs: ScoredSequence[], padId: number): SequenceBa
   const select: number[] = [];
   const labels: number[] = [];
   const rowOf: number[] = [];
+  const inCompletion: number[] = [];
   const counts = new Float32Array(B);
   let tokens = 0;
   seqs.forEach((s, r) => {
@@ -49,23 +57,25 @@ export function sequenceBatch(seqs: ScoredSequence[], padId: number): SequenceBa
       ids[r * T + t] = s.ids[t]!;
       positions[r * T + t] = t;
       segments[r * T + t] = 1;
-      if (t >= Math.max(1, s.completionStart)) {
+      if (t >= Math.max(1, s.scoreFrom ?? s.completionStart)) {
         select.push(r * T + t - 1);
         labels.push(s.ids[t]!);
         rowOf.push(r);
-        counts[r]!++;
+        const completion = t >= s.completionStart ? 1 : 0;
+        inCompletion.push(completion);
+        counts[r]! += completion;
       }
     }
     tokens += s.ids.length;
   });
-  return { batch: B, length: T, ids, positions, segments, select: Int32Array.from(select), labels: Int32Array.from(labels), rowOf: Int32Array.from(rowOf), counts, tokens };
+  return { batch: B, length: T, ids, positions, segments, select: Int32Array.from(select), labels: Int32Array.from(labels), rowOf: Int32Array.from(rowOf), inCompletion: Float32Array.from(inCompletion), counts, tokens };
 }
 
 /** What sequenceLogProbs returns: tensors for the caller's loss; statistics kept for its metrics. */
 export interface SequenceLogProbs {
   /** Per-token log-probabilities of the selected positions [M] (differentiable). */
   tokens: tf.Tensor1D;
-  /** Their sum per sequence [B] (differentiable). */
+  /** The sum per sequence of the completion tokens' log-probabilities [B] (differentiable). */
   sums: tf.Tensor1D;
   /** Per-token statistics asked for, [M] each (no gradient). */
   stats: Partial<Record<TokenStat, tf.Tensor1D>>;
@@ -96,7 +106,8 @@ export function completionLoss(model: LlamaModel, b: SequenceBatch, opts: LogPro
   const lossHead = (hidden: tf.Tensor2D, head: tf.Tensor2D) => {
     const stats: Partial<Record<TokenStat, tf.Tensor1D>> = {};
     const tokens = headLogProbs(hidden, head, labels, opts.want ?? [], stats);
-    return loss({ tokens, sums: perSequence(tokens, b.rowOf, b.batch), stats });
+    const completion = b.inCompletion.every((c) => c === 1) ? tokens : tf.mul(tokens, tf.tensor1d(b.inCompletion));
+    return loss({ tokens, sums: perSequence(completion as tf.Tensor1D, b.rowOf, b.batch), stats });
   };
   return forward(
     model,

@@ -1,6 +1,8 @@
 // The stages this engine trains, by the recipe's `stage:` name.
 import type { TrainJob } from '../api.ts';
+import { cpo, simpo } from './cpo.ts';
 import { dpo } from './dpo.ts';
+import { orpo } from './orpo.ts';
 import { sft } from './sft.ts';
 import type { Stage } from './stage.ts';
 
@@ -8,4 +10,7 @@ import type { Stage } from './stage.ts';
 export const STAGES: Partial<Record<TrainJob['stage'], Stage>> = {
   sft,
   dpo,
+  orpo,
+  cpo,
+  simpo,
 };

@@ -10,7 +10,7 @@ import type { TrainingArguments } from '../../../core/recipe/types.ts';
 import type { LoraAdapter } from '../../../daemon/engine/lora.ts';
 import { sequenceBatch, sequenceLogProbs, type ScoredSequence } from '../../../daemon/engine/logprobs.ts';
 import type { LlamaModel } from '../../../daemon/engine/model.ts';
-import { dpoSettings, pairLoss } from '../../../daemon/engine/stages/dpo.ts';
+import { dpoPairLoss, dpoSettings } from '../../../daemon/engine/stages/dpo.ts';
 import { useBackend } from './helpers.ts';
 import { assertClose, assertGradients, loadFixtureAdapter, loadFixtureModel, readGolden, type GoldenCase } from './trlFixtures.ts';
 
@@ -44,18 +44,18 @@ test(`the pairs collate as TRL ${golden.trl_version}'s DataCollatorForPreference
 /** Runs one case; returns our loss, metrics, per-sequence log-probs and gradients. */
 function runCase(c: GoldenCase, policy: LlamaModel, lora: LoraAdapter | null, reference: Float64Array) {
   const args = { ...defaultTrainingArguments('dpo'), ...(c.config as Partial<TrainingArguments>) } as TrainingArguments;
-  const settings = dpoSettings(args);
+  const loss = dpoPairLoss(dpoSettings(args));
   const b = sequenceBatch(pairRows(typeof c.config.max_length === 'number' ? c.config.max_length : Infinity), PAD);
   const B = golden.examples.length;
   const refs = Array.from({ length: B }, (_, i) => Float64Array.of(reference[i]!, reference[B + i]!));
   const out = new Map<string, number>();
   const vars = [...(lora ? lora.params : policy.params).values()];
   const names = new Map([...(lora ? lora.params : policy.params)].map(([n, v]) => [v.name, n]));
-  const { value, grads } = tf.variableGrads(() => pairLoss(policy, lora, b, refs, settings, 1, out, false), vars);
-  const loss = value.dataSync()[0]!;
+  const { value, grads } = tf.variableGrads(() => loss(policy, lora, b, refs, 1, out, false), vars);
+  const lossValue = value.dataSync()[0]!;
   value.dispose();
   const byName = new Map(Object.entries(grads).map(([k, g]) => [names.get(k)!, g]));
-  return { loss, out, byName, logps: sequenceLogProbs(policy, b, lora ?? undefined) };
+  return { loss: lossValue, out, byName, logps: sequenceLogProbs(policy, b, lora ?? undefined) };
 }
 
 function compare(c: GoldenCase, got: ReturnType<typeof runCase>, rename?: (n: string) => string | null) {
