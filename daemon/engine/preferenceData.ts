@@ -52,3 +52,59 @@ export function loadPairs(path: string, tokenizer: ChatTokenizer, args: Pick<Tra
 export function pairSequences(pairs: PairExample[]): Example[] {
   return pairs.flatMap((p) => [p.chosen, p.rejected].map((s) => ({ ids: s.ids, target: Uint8Array.from(s.ids, (_, t) => (t >= s.completionStart ? 1 : 0)) })));
 }
+
+/** One KTO example: a prompt, a completion and whether the completion is desirable. */
+export interface UnpairedExample {
+  prompt: Int32Array;
+  completion: Int32Array;
+  label: boolean;
+}
+
+export interface UnpairedSet {
+  examples: UnpairedExample[];
+  dropped: number;
+  desirable: number;
+  undesirable: number;
+}
+
+/**
+ * Reads unpaired preference records ({prompt, completion, label}); a pair ({prompt?, chosen,
+ * rejected}) becomes a desirable and an undesirable example, as TRL's unpair_preference_dataset
+ * makes them. Throws DataError naming bad lines, or when the file holds one class only.
+ */
+export function loadUnpaired(path: string, tokenizer: ChatTokenizer, args: Pick<TrainingArguments, 'max_length'>): UnpairedSet {
+  const examples: UnpairedExample[] = [];
+  let dropped = 0;
+  const add = (enc: { ids: number[]; lossMask: boolean[] }, label: boolean) => {
+    const start = enc.lossMask.indexOf(true);
+    const cut = start < 0 ? enc.ids.length : start;
+    if (cut >= args.max_length) {
+      dropped++;
+      return;
+    }
+    examples.push({ prompt: Int32Array.from(enc.ids.slice(0, cut)), completion: Int32Array.from(enc.ids.slice(cut)), label });
+  };
+  for (const { line, record } of readRecords(path, 'kto')) {
+    if (record.format === 'unpaired-preference') add(tokenizer.encodeRecord(record), record.label);
+    else if (record.format === 'preference') {
+      const enc = tokenizer.encodePreference(record);
+      add(enc.chosen, true);
+      add(enc.rejected, false);
+    } else throw new DataError(`${path} line ${line + 1} is a ${record.format} record; KTO needs {"prompt", "completion", "label"} records (or preference pairs, which it splits).`);
+  }
+  const desirable = examples.filter((e) => e.label).length;
+  const undesirable = examples.length - desirable;
+  if (examples.length === 0) throw new DataError(`${path} has no example to train on${dropped > 0 ? ` (${dropped} dropped: their prompts alone fill max_length=${args.max_length})` : ''}.`);
+  if (desirable === 0 || undesirable === 0) {
+    throw new DataError(`${path} has only ${desirable === 0 ? 'undesirable (label false)' : 'desirable (label true)'} examples; KTO learns from both kinds, so add some with label ${desirable === 0 ? 'true' : 'false'}.`);
+  }
+  return { examples, dropped, desirable, undesirable };
+}
+
+/** Prompt i followed by completion j, cut to `maxLength` keeping the start (TRL's KTO collator). */
+export function joined(prompt: Int32Array, completion: Int32Array, maxLength: number): ScoredSequence {
+  const ids = new Int32Array(prompt.length + completion.length);
+  ids.set(prompt);
+  ids.set(completion, prompt.length);
+  return { ids: ids.subarray(0, maxLength), completionStart: prompt.length };
+}

@@ -2,6 +2,7 @@
 import type { TrainJob } from '../api.ts';
 import { cpo, simpo } from './cpo.ts';
 import { dpo } from './dpo.ts';
+import { kto } from './kto.ts';
 import { orpo } from './orpo.ts';
 import { sft } from './sft.ts';
 import type { Stage } from './stage.ts';
@@ -10,6 +11,7 @@ import type { Stage } from './stage.ts';
 export const STAGES: Partial<Record<TrainJob['stage'], Stage>> = {
   sft,
   dpo,
+  kto,
   orpo,
   cpo,
   simpo,
