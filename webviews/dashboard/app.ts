@@ -13,7 +13,8 @@ import { loadPrefs, savePrefs } from '../shared/prefs.ts';
 import { MetricChart, type ChartLine } from './chart.ts';
 import { etaSeconds, stepsPerSecond } from './eta.ts';
 import { groupMetrics, isSmoothed } from './grouping.ts';
-import { MetricStore, applyNotification } from './metricStore.ts';
+import { headlineNumbers } from './headline.ts';
+import { MetricStore, applyNotification, type RunMetrics } from './metricStore.ts';
 import { progressText, runActions, statusText } from './statusLine.ts';
 
 /** Run colours, from the theme's chart palette, in the order runs are picked. */
@@ -48,6 +49,8 @@ export class DashboardApp {
   private readonly statusEl = h('div', { class: 'status', id: 'run-status', role: 'status' }, 'Connecting to the daemon…');
   private readonly progressBar = h('progress', { id: 'run-progress', max: 1, value: 0 });
   private readonly progressEl = h('span', { class: 'progress-text muted', id: 'progress-text' });
+  private readonly headlineEl = h('div', { class: 'headline', id: 'headline', hidden: true });
+  private headlineKey = '';
   private readonly banner = h('div', { class: 'anneal-banner', id: 'connection-banner', hidden: true });
   private readonly chartsEl = h('main', { class: 'groups', id: 'charts' });
   private readonly emptyEl = h('p', { class: 'muted empty', id: 'no-runs', hidden: true }, 'No runs yet. Start one with “Anneal: Train SFT” or ', h('code', {}, 'anneal train sft --data FILE'), '.');
@@ -90,7 +93,7 @@ export class DashboardApp {
     );
     const progress = h('div', { class: 'progress' }, this.progressBar, this.progressEl);
     if (this.boot.host === 'browser') this.root.append(browserNav('dashboard', () => this.feed.shown.slice()));
-    this.root.append(toolbar, this.titleEl, this.statusEl, progress, this.banner, this.emptyEl, this.chartsEl);
+    this.root.append(toolbar, this.titleEl, this.statusEl, progress, this.headlineEl, this.banner, this.emptyEl, this.chartsEl);
   }
 
   private wire(): void {
@@ -238,6 +241,7 @@ export class DashboardApp {
     const shown = this.feed.shown;
     const main = shown[0] ? this.store.runs.get(shown[0]) : undefined;
     this.drawStatus(main?.run, main?.lastStep ?? 0, main);
+    this.drawHeadline(main);
 
     const names = new Set<string>();
     for (const id of shown) for (const name of this.store.runs.get(id)?.series.keys() ?? []) names.add(name);
@@ -288,7 +292,26 @@ export class DashboardApp {
     for (const section of sections) if (section.parentElement !== this.chartsEl || this.chartsEl.lastElementChild !== section) this.chartsEl.append(section);
   }
 
-  private drawStatus(run: RunInfo | undefined, lastStep: number, metrics: ReturnType<MetricStore['run']> | undefined): void {
+  /** The main run's reward accuracy and margin, large, when it reports them (preference stages). */
+  private drawHeadline(metrics: RunMetrics | undefined): void {
+    const numbers = metrics ? headlineNumbers(metrics.series) : [];
+    const key = numbers.map((n) => `${n.metric}=${n.text}@${n.step}`).join('|');
+    if (key === this.headlineKey) return;
+    this.headlineKey = key;
+    this.headlineEl.hidden = numbers.length === 0;
+    this.headlineEl.replaceChildren(
+      ...numbers.map((n) =>
+        h(
+          'div',
+          { class: 'headline-number', 'data-headline': n.metric, 'data-value': String(n.value), title: `${n.metric} at step ${n.step}` },
+          h('span', { class: 'headline-label' }, n.metric),
+          h('span', { class: 'headline-value' }, n.text),
+        ),
+      ),
+    );
+  }
+
+  private drawStatus(run: RunInfo | undefined, lastStep: number, metrics: RunMetrics | undefined): void {
     setAttr(document.body, 'data-run-status', run?.status);
     setAttr(document.body, 'data-run-id', run?.id);
     this.titleEl.textContent = run ? `${run.id} — ${runLabel(run).replace(/ · [a-z]+$/, '')}${this.feed.shown.length > 1 ? ` (+${this.feed.shown.length - 1} overlaid)` : ''}` : '';

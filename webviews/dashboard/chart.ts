@@ -5,6 +5,7 @@
 import uPlot from 'uplot';
 import { h, setAttr } from '../shared/dom.ts';
 import { downsampleIndices, gather } from './downsample.ts';
+import { formatValue } from './format.ts';
 import type { Series } from './series.ts';
 
 /** One run's line on a chart. */
@@ -18,14 +19,6 @@ export interface ChartLine {
 export interface ChartOptions {
   smoothing: number;
   log: boolean;
-}
-
-/** Numbers as a trainer prints them: 4 significant digits, exponent for the very small or large. */
-export function formatValue(v: number | null | undefined): string {
-  if (v === null || v === undefined || !Number.isFinite(v)) return '–';
-  const a = Math.abs(v);
-  if (a !== 0 && (a < 1e-3 || a >= 1e6)) return v.toExponential(2).replace(/\.?0+e/, 'e');
-  return Number(v.toPrecision(4)).toString();
 }
 
 /** Resolves a CSS colour expression (variables, color-mix) to a colour canvas understands. */

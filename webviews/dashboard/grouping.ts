@@ -1,11 +1,23 @@
 // Which charts the dashboard shows and in what order: every metric a run reports, grouped by its
 // namespace (`rewards/chosen` -> `rewards`); TRL's bare names (loss, grad_norm, ...) are training
-// metrics and share the `train` group with `train/*`.
+// metrics and share the `train` group with `train/*`. A preference run (DPO, KTO, ORPO, CPO, SimPO)
+// is judged by its reward margin and accuracy more than by its loss, so `rewards` comes right after
+// `train`, margin and accuracy first, in the eval group too.
 
-/** Metrics shown first, in this order, when present. */
-const LEADING = ['loss', 'eval/loss', 'learning_rate', 'grad_norm', 'train/tokens_per_second'];
+/** Metrics shown first within their group, in this order, when present. */
+const LEADING = [
+  'loss',
+  'eval/loss',
+  'rewards/margins',
+  'rewards/accuracies',
+  'eval/rewards/margins',
+  'eval/rewards/accuracies',
+  'learning_rate',
+  'grad_norm',
+  'train/tokens_per_second',
+];
 /** Groups shown first; the rest follow alphabetically. */
-const GROUP_ORDER = ['train', 'eval'];
+const GROUP_ORDER = ['train', 'rewards', 'eval'];
 
 /** The namespace a metric belongs to. */
 export function namespaceOf(metric: string): string {

@@ -1,5 +1,5 @@
 // The dashboard's pure logic: the metric store and its reducer, downsampling, EMA smoothing, ETA,
-// grouping by namespace, status text.
+// grouping by namespace, status text, a preference run's headline numbers.
 
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,6 +12,7 @@ import { smooth } from '../../../webviews/dashboard/smoothing.ts';
 import { etaSeconds, formatDuration, recordArrival, stepsPerSecond, type StepArrival } from '../../../webviews/dashboard/eta.ts';
 import { groupMetrics, isSmoothed, namespaceOf } from '../../../webviews/dashboard/grouping.ts';
 import { progressText, runActions, statusText } from '../../../webviews/dashboard/statusLine.ts';
+import { headlineNumbers } from '../../../webviews/dashboard/headline.ts';
 import { resubscribeFrom } from '../../../webviews/shared/resubscribe.ts';
 
 function runInfo(over: Partial<RunInfo> = {}): RunInfo {
@@ -200,16 +201,36 @@ describe('ETA', () => {
 });
 
 describe('grouping', () => {
-  test('namespaces, leading metrics first, train and eval before the rest', () => {
+  test('namespaces, leading metrics first, train, rewards and eval before the rest', () => {
     assert.equal(namespaceOf('loss'), 'train');
     assert.equal(namespaceOf('rewards/chosen'), 'rewards');
+    assert.equal(namespaceOf('eval/rewards/margins'), 'eval');
     const groups = groupMetrics(['step', 'rewards/margins', 'grad_norm', 'eval/loss', 'epoch', 'loss', 'learning_rate', 'train/tokens_per_second', 'kl', 'rewards/chosen', 'eval/mean_token_accuracy', 'aux/x']);
     assert.deepEqual(groups, [
       { name: 'train', metrics: ['loss', 'learning_rate', 'grad_norm', 'train/tokens_per_second', 'epoch', 'kl'] },
+      { name: 'rewards', metrics: ['rewards/margins', 'rewards/chosen'] },
       { name: 'eval', metrics: ['eval/loss', 'eval/mean_token_accuracy'] },
       { name: 'aux', metrics: ['aux/x'] },
-      { name: 'rewards', metrics: ['rewards/chosen', 'rewards/margins'] },
     ]);
+  });
+
+  test('a DPO run (every metric TRL logs, train and eval): rewards right after train, margin and accuracy first', () => {
+    const dpo = ['loss', 'grad_norm', 'learning_rate', 'epoch', 'num_tokens', 'train/tokens_per_second', 'entropy', 'logits/chosen', 'logits/rejected', 'mean_token_accuracy', 'rewards/chosen', 'rewards/rejected', 'rewards/accuracies', 'rewards/margins', 'logps/chosen', 'logps/rejected'];
+    const evals = ['loss', 'entropy', 'logits/chosen', 'rewards/chosen', 'rewards/rejected', 'rewards/accuracies', 'rewards/margins'].map((m) => `eval/${m}`);
+    const groups = groupMetrics(['step', ...dpo, ...evals]);
+    assert.deepEqual(groups.map((g) => g.name), ['train', 'rewards', 'eval', 'logits', 'logps']);
+    assert.deepEqual(groups[1]!.metrics, ['rewards/margins', 'rewards/accuracies', 'rewards/chosen', 'rewards/rejected']);
+    assert.deepEqual(groups[2]!.metrics, ['eval/loss', 'eval/rewards/margins', 'eval/rewards/accuracies', 'eval/entropy', 'eval/logits/chosen', 'eval/rewards/chosen', 'eval/rewards/rejected']);
+    assert.equal(groups[0]!.metrics[0], 'loss');
+  });
+
+  test('KTO (margins, no accuracies) and ORPO (its own loss terms in train) group the same way', () => {
+    const kto = groupMetrics(['loss', 'kl', 'rewards/chosen', 'rewards/rejected', 'rewards/margins', 'logps/chosen']);
+    assert.deepEqual(kto.map((g) => g.name), ['train', 'rewards', 'logps']);
+    assert.deepEqual(kto[1]!.metrics, ['rewards/margins', 'rewards/chosen', 'rewards/rejected']);
+    const orpo = groupMetrics(['loss', 'nll_loss', 'log_odds_ratio', 'log_odds_chosen', 'rewards/accuracies', 'rewards/margins']);
+    assert.deepEqual(orpo[0]!.metrics, ['loss', 'log_odds_chosen', 'log_odds_ratio', 'nll_loss']);
+    assert.deepEqual(orpo[1]!.metrics, ['rewards/margins', 'rewards/accuracies']);
   });
 
   test('schedules and counters are never smoothed', () => {
@@ -217,6 +238,34 @@ describe('grouping', () => {
     assert.equal(isSmoothed('rewards/margins'), true);
     assert.equal(isSmoothed('learning_rate'), false);
     assert.equal(isSmoothed('num_tokens'), false);
+  });
+});
+
+describe('headline numbers', () => {
+  test('a preference run shows its latest reward accuracy and margin, train then eval', () => {
+    const r = new MetricStore().run('dpo-1');
+    r.add({ step: 1, loss: 0.693, 'rewards/accuracies': 0.125, 'rewards/margins': -0.0000013 }, true, 0);
+    r.add({ step: 1, 'eval/loss': 0.88, 'eval/rewards/accuracies': 0.5416666, 'eval/rewards/margins': 0.4968844 }, true, 0);
+    r.add({ step: 2, loss: 0.57, 'rewards/accuracies': 0.875, 'rewards/margins': 0.3510257 }, true, 0);
+    assert.deepEqual(headlineNumbers(r.series), [
+      { metric: 'rewards/accuracies', text: '0.875', value: 0.875, step: 2 },
+      { metric: 'rewards/margins', text: '0.351', value: 0.3510257, step: 2 },
+      { metric: 'eval/rewards/accuracies', text: '0.5417', value: 0.5416666, step: 1 },
+      { metric: 'eval/rewards/margins', text: '0.4969', value: 0.4968844, step: 1 },
+    ]);
+  });
+
+  test('KTO has a margin but no accuracy; SFT has neither; a resumed run shows its redone value', () => {
+    const kto = new MetricStore().run('kto-1');
+    kto.add({ step: 4, loss: 0.56, kl: 0, 'rewards/margins': -1.5168 }, true, 0);
+    assert.deepEqual(headlineNumbers(kto.series).map((n) => [n.metric, n.text]), [['rewards/margins', '-1.517']]);
+    const sft = new MetricStore().run('sft-1');
+    sft.add({ step: 1, loss: 2, mean_token_accuracy: 0.5 }, true, 0);
+    assert.deepEqual(headlineNumbers(sft.series), []);
+    const resumed = new MetricStore().run('dpo-2');
+    for (let s = 1; s <= 5; s++) resumed.add({ step: s, 'rewards/margins': s }, true, 0);
+    resumed.add({ step: 3, 'rewards/margins': 30 }, true, 0);
+    assert.deepEqual(headlineNumbers(resumed.series), [{ metric: 'rewards/margins', text: '30', value: 30, step: 3 }]);
   });
 });
 

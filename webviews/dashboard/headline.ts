@@ -1,0 +1,29 @@
+// The numbers a preference run is judged by, shown large above the charts: how often the model
+// prefers the chosen answer (`rewards/accuracies`) and by how much (`rewards/margins`), on the
+// training batches and, when the run evaluates, on the eval set. A loss alone says little here: DPO's
+// starts at ln 2 whatever the data, and KTO's and ORPO's mix in other terms.
+
+import { formatValue } from './format.ts';
+import type { Series } from './series.ts';
+
+/** Headline metrics in the order they are shown; a run shows those it reports (KTO has no accuracy). */
+export const HEADLINE_METRICS = ['rewards/accuracies', 'rewards/margins', 'eval/rewards/accuracies', 'eval/rewards/margins'] as const;
+
+export interface HeadlineNumber {
+  metric: string;
+  /** The latest value, as the charts write it. */
+  text: string;
+  value: number;
+  step: number;
+}
+
+/** The latest value of each headline metric the run reports (none for SFT and the other stages). */
+export function headlineNumbers(series: ReadonlyMap<string, Series>): HeadlineNumber[] {
+  const out: HeadlineNumber[] = [];
+  for (const metric of HEADLINE_METRICS) {
+    const s = series.get(metric);
+    if (!s || s.last === undefined || s.lastStep === undefined) continue;
+    out.push({ metric, text: formatValue(s.last), value: s.last, step: s.lastStep });
+  }
+  return out;
+}
