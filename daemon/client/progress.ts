@@ -23,6 +23,29 @@ function formatDuration(seconds: number): string {
 
 const fmt = (v: number | undefined, digits = 4) => (v === undefined || !Number.isFinite(v) ? '-' : v.toPrecision(digits));
 
+/** A reward margin: three decimals near zero (where it starts), three significant digits beyond. */
+function fmtMargin(v: number): string {
+  if (Math.abs(v) >= 1) return String(Number(v.toPrecision(3)));
+  const s = v.toFixed(3);
+  return s === '-0.000' ? '0.000' : s;
+}
+
+const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+
+/**
+ * The numbers of one logged record, `prefix` '' for training and 'eval/' for evaluation: the loss,
+ * then for a preference run (DPO, KTO, ORPO, CPO, SimPO) how often the chosen answer wins and by how
+ * much, which say more about such a run than its loss does. KTO reports a margin but no accuracy.
+ */
+function metricParts(m: MetricRecord, prefix: '' | 'eval/'): string[] {
+  const parts = [`${prefix}loss ${fmt(m[`${prefix}loss`])}`];
+  const acc = m[`${prefix}rewards/accuracies`];
+  const margin = m[`${prefix}rewards/margins`];
+  if (finite(acc)) parts.push(`${prefix ? 'eval/acc' : 'acc'} ${acc.toFixed(2)}`);
+  if (finite(margin)) parts.push(`${prefix ? 'eval/margin' : 'margin'} ${fmtMargin(margin)}`);
+  return parts;
+}
+
 /** One JSON object per event on stdout. */
 export function jsonView(write: (s: string) => void = (s) => process.stdout.write(s)): RunView {
   const out = (o: object) => write(JSON.stringify(o) + '\n');
@@ -43,9 +66,15 @@ export function humanView(stream: NodeJS.WriteStream = process.stderr, showLogs 
   let barDrawn = false;
   let firstSeen: { step: number; time: number } | undefined;
   let lastTenth = -1;
+  let lastBar = '';
   const clearBar = () => {
     if (barDrawn) stream.write('\r\x1b[2K');
     barDrawn = false;
+  };
+  const drawBar = (text: string) => {
+    // A line wider than the terminal wraps, and \r would then redraw only its last row.
+    stream.write(`\r\x1b[2K${stream.columns ? text.slice(0, stream.columns - 1) : text}`);
+    barDrawn = true;
   };
   const line = (s: string) => {
     clearBar();
@@ -66,8 +95,7 @@ export function humanView(stream: NodeJS.WriteStream = process.stderr, showLogs 
         const width = 24;
         const filled = Math.round(fraction * width);
         const text = `${'█'.repeat(filled)}${'░'.repeat(width - filled)} ${run.message ?? ''}`;
-        stream.write(`\r\x1b[2K${stream.columns ? text.slice(0, stream.columns - 1) : text}`);
-        barDrawn = true;
+        drawBar(text);
         lastStatus = '';
         return;
       }
@@ -84,19 +112,28 @@ export function humanView(stream: NodeJS.WriteStream = process.stderr, showLogs 
       const perStep = m.step > firstSeen.step ? (now - firstSeen.time) / 1000 / (m.step - firstSeen.step) : NaN;
       const eta = total !== undefined ? formatDuration(perStep * (total - m.step)) : '?';
       const tps = m['train/tokens_per_second'];
-      const parts = [`loss ${fmt(m.loss)}`];
-      if (m['eval/loss'] !== undefined) parts.push(`eval/loss ${fmt(m['eval/loss'])}`);
-      if (tps !== undefined) parts.push(`${Math.round(tps)} tok/s`);
+      // The engine logs a step's training numbers and its evaluation as two records.
+      const isTrain = m.loss !== undefined;
+      const isEval = m['eval/loss'] !== undefined;
+      if (!isTrain && !isEval) return;
+      const parts = [...(isTrain ? metricParts(m, '') : []), ...(isEval ? metricParts(m, 'eval/') : [])];
+      if (isTrain && tps !== undefined) parts.push(`${Math.round(tps)} tok/s`);
       const stepText = total !== undefined ? `${m.step}/${total}` : String(m.step);
       if (!tty) {
-        if (m.loss !== undefined || m['eval/loss'] !== undefined) stream.write(`step ${stepText} ${parts.join('  ')}  ETA ${eta}\n`);
+        stream.write(`step ${stepText} ${parts.join('  ')}  ETA ${eta}\n`);
+        return;
+      }
+      if (!isTrain) {
+        // Evaluations are few and worth keeping: a line in the scrollback, with the bar redrawn below it.
+        line(`eval @ step ${stepText}: ${parts.join('  ')}`);
+        if (lastBar) drawBar(lastBar);
         return;
       }
       const width = 24;
       const filled = total ? Math.min(width, Math.round((m.step / total) * width)) : 0;
       const bar = '█'.repeat(filled) + '░'.repeat(width - filled);
-      stream.write(`\r\x1b[2Kstep ${stepText} ${bar} ${parts.join('  ')}  ETA ${eta}`);
-      barDrawn = true;
+      lastBar = `step ${stepText} ${bar} ${parts.join('  ')}  ETA ${eta}`;
+      drawBar(lastBar);
     },
     sample(s) {
       line(`sample @ step ${s.step}: ${JSON.stringify(s.prompt).slice(0, 60)} -> ${JSON.stringify(s.completion).slice(0, 120)}`);
