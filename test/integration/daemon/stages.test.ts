@@ -1,0 +1,134 @@
+// Every preference stage the daemon trains, through the CLI as a user runs it: `anneal train <stage>
+// --data examples/preference.jsonl --model tiny` on one real daemon (the CLI finds it through the
+// state dir), the real engine on the tiny model. Each run streams TRL's metric names for its stage
+// and `anneal runs` lists it; the human progress line carries the reward accuracy and margin; a stage
+// the daemon does not train is refused with the stages it does.
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { CLI, ROOT, connect, readMetricsFile, startTestDaemon, stopTestDaemon, tempDir, type TestDaemon } from './helpers.ts';
+
+const DATA = join(ROOT, 'examples/preference.jsonl');
+/** Enough for two logged steps on tiny (a few seconds a stage), and every stage's names appear at each. */
+const MAX_STEPS = 4;
+
+const LOGITS = ['logits/chosen', 'logits/rejected'];
+const LOGPS = ['logps/chosen', 'logps/rejected'];
+const REWARDS = ['rewards/chosen', 'rewards/rejected', 'rewards/accuracies', 'rewards/margins'];
+/** What every stage logs, as TRL's Trainer does. */
+const COMMON = ['loss', 'grad_norm', 'learning_rate', 'epoch', 'num_tokens', 'train/tokens_per_second'];
+
+/** TRL 1.16's metric names per stage (each trainer's `_metrics` keys). */
+const EXPECTED: Record<string, string[]> = {
+  dpo: [...COMMON, 'entropy', ...LOGITS, 'mean_token_accuracy', ...REWARDS, ...LOGPS],
+  // KTO's rewards are per class, not per pair: a margin, but no accuracy.
+  kto: [...COMMON, 'kl', 'entropy', ...LOGITS, 'rewards/chosen', 'rewards/rejected', 'rewards/margins', ...LOGPS],
+  orpo: [...COMMON, 'nll_loss', 'log_odds_ratio', 'log_odds_chosen', ...REWARDS, ...LOGPS, ...LOGITS],
+  cpo: [...COMMON, 'nll_loss', ...REWARDS, ...LOGPS, ...LOGITS],
+  simpo: [...COMMON, 'nll_loss', ...REWARDS, ...LOGPS, ...LOGITS],
+};
+
+interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function cli(args: string[]): Promise<CliResult> {
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
+}
+
+const jsonLines = (text: string) => text.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+
+describe('preference stages through the CLI on one daemon (real engine, tiny model)', () => {
+  const cleanups: (() => void)[] = [];
+  after(() => cleanups.forEach((fn) => fn()));
+  const stateDir = tempDir({ after: (fn) => cleanups.push(fn) });
+  let daemon: TestDaemon;
+  const trained: { stage: string; runId: string; steps: number }[] = [];
+
+  before(async () => {
+    daemon = await startTestDaemon(stateDir);
+  });
+  after(() => stopTestDaemon(daemon));
+
+  test('the daemon says it trains every preference stage', async () => {
+    const client = await connect(daemon);
+    const stages = client.info.capabilities.stages;
+    client.close();
+    for (const stage of Object.keys(EXPECTED)) assert.ok(stages.includes(stage as never), `capabilities.stages ${stages.join(', ')} lacks ${stage}`);
+  });
+
+  for (const [stage, names] of Object.entries(EXPECTED)) {
+    test(`anneal train ${stage}: exit 0, a ${stage}- run, TRL's ${stage} metric names streamed and stored`, async (t) => {
+      const started = Date.now();
+      const r = await cli(['train', stage, '--data', DATA, '--model', 'tiny', '--max-steps', String(MAX_STEPS), '--json', '--state-dir', stateDir]);
+      assert.equal(r.code, 0, `exit ${r.code}: ${r.stderr}`);
+      const events = jsonLines(r.stdout);
+      const statuses = events.filter((e) => e.event === 'status');
+      const runId: string = statuses[0]?.runId;
+      assert.ok(runId?.startsWith(`${stage}-`), `run id ${runId} starts with the stage`);
+      assert.equal(statuses.at(-1).status, 'completed');
+      assert.equal(statuses.at(-1).step, MAX_STEPS);
+
+      const metrics = events.filter((e) => e.event === 'metrics');
+      const train = metrics.filter((m) => typeof m.loss === 'number');
+      assert.ok(train.length >= 1, 'at least one logged training step');
+      for (const m of train) {
+        const missing = names.filter((n) => !(n in m));
+        assert.deepEqual(missing, [], `step ${m.step} of ${stage} lacks ${missing.join(', ')}`);
+        assert.ok(Number.isFinite(m.loss), `finite loss at step ${m.step}`);
+      }
+      // The same records are on disk, as `anneal logs`/the dashboard replay them.
+      assert.deepEqual(readMetricsFile(stateDir, runId), metrics.map(({ event: _e, ...rest }) => rest));
+      trained.push({ stage, runId, steps: MAX_STEPS });
+      t.diagnostic(`${stage}: ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    });
+  }
+
+  test('anneal train dpo without --json: the progress line shows acc and margin beside the loss', async () => {
+    const r = await cli(['train', 'dpo', '--data', DATA, '--model', 'tiny', '--max-steps', '2', '--state-dir', stateDir]);
+    assert.equal(r.code, 0, `exit ${r.code}: ${r.stderr}`);
+    // Not a TTY: one plain line per logged step.
+    assert.match(r.stdout, /^step 2\/2 loss \d+\.\d+ {2}acc [01]\.\d\d {2}margin -?\d+\.\d+ {2}\d+ tok\/s {2}ETA /m);
+    const runId = /^Run (dpo-\S+) started/m.exec(r.stdout)?.[1];
+    assert.ok(runId, r.stdout);
+    trained.push({ stage: 'dpo', runId, steps: 2 });
+  });
+
+  test('anneal runs --json lists every run with its stage, completed', async () => {
+    const r = await cli(['runs', '--json', '--state-dir', stateDir]);
+    assert.equal(r.code, 0, r.stderr);
+    const runs = jsonLines(r.stdout);
+    for (const { stage, runId, steps } of trained) {
+      const run = runs.find((x) => x.id === runId);
+      assert.ok(run, `${runId} listed`);
+      assert.equal(run.stage, stage);
+      assert.equal(run.status, 'completed');
+      assert.equal(run.step, steps);
+    }
+    assert.equal(trained.length, Object.keys(EXPECTED).length + 1, 'every stage above trained');
+  });
+
+  test('anneal train grpo is refused, naming the stages this daemon trains', async () => {
+    const client = await connect(daemon);
+    const stages = client.info.capabilities.stages;
+    client.close();
+    const r = await cli(['train', 'grpo', '--data', DATA, '--model', 'tiny', '--state-dir', stateDir]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.equal(r.stderr.trim(), `anneal: This daemon cannot train stage "grpo" yet; it can train: ${stages.join(', ')}.`);
+    const json = await cli(['train', 'grpo', '--data', DATA, '--model', 'tiny', '--json', '--state-dir', stateDir]);
+    assert.equal(json.code, 2);
+    assert.deepEqual(jsonLines(json.stdout), [{ event: 'error', message: `This daemon cannot train stage "grpo" yet; it can train: ${stages.join(', ')}.` }]);
+    // Nothing was started.
+    const runs = jsonLines((await cli(['runs', '--json', '--state-dir', stateDir])).stdout);
+    assert.equal(runs.filter((x) => x.stage === 'grpo').length, 0);
+  });
+});
