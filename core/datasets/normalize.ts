@@ -189,13 +189,13 @@ export function normalizeRecord(value: unknown): NormalizedRecord | undefined {
       const chosen = normalizeTurns(value.chosen);
       const rejected = normalizeTurns(value.rejected);
       if (prompt === undefined || chosen === undefined || rejected === undefined) return undefined;
-      return { format: 'preference', prompt, chosen, rejected };
+      return { format: 'preference', prompt, chosen, rejected, ...marginOf(value) };
     }
     case 'preference-implicit': {
       const chosen = normalizeTurns(value.chosen);
       const rejected = normalizeTurns(value.rejected);
       if (chosen === undefined || rejected === undefined || typeof chosen !== typeof rejected) return undefined;
-      return { format: 'preference', ...splitImplicit(chosen, rejected) };
+      return { format: 'preference', ...splitImplicit(chosen, rejected), ...marginOf(value) };
     }
     case 'prompt-only': {
       const prompt = normalizeTurns(value.prompt);
@@ -246,4 +246,9 @@ export function toMessagesRecord(lineText: string): string | undefined {
   if (format === 'sharegpt' && value.tools !== undefined) out.tools = value.tools;
   for (const [k, v] of Object.entries(value)) if (!FORMAT_KEYS.has(k)) out[k] = v;
   return JSON.stringify(out);
+}
+
+/** TRL's optional `margin` column of reward-model data: how much more the chosen answer is preferred. */
+function marginOf(value: Record<string, unknown>): { margin?: number } {
+  return typeof value.margin === 'number' && Number.isFinite(value.margin) ? { margin: value.margin } : {};
 }

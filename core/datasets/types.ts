@@ -46,7 +46,7 @@ export type NormalizedRecord =
   /** Loss on the completion only. */
   | { format: 'prompt-completion'; prompt: Turns; completion: Turns }
   /** Implicit-prompt pairs are split into the shared prompt and the differing continuations. */
-  | { format: 'preference'; prompt: Turns; chosen: Turns; rejected: Turns }
+  | { format: 'preference'; prompt: Turns; chosen: Turns; rejected: Turns; margin?: number }
   | { format: 'prompt-only'; prompt: Turns; extra: Record<string, unknown> }
   | { format: 'unpaired-preference'; prompt: Turns; completion: Turns; label: boolean };
 

@@ -5,6 +5,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { LoraConfig, Stage, TrainingArguments } from '../../core/recipe/types.ts';
+import type * as tf from '@tensorflow/tfjs-core';
 import { gpt2Checkpoint } from './gpt2Config.ts';
 import type { LoraAdapter } from './lora.ts';
 import type { LlamaModel } from './model.ts';
@@ -48,11 +49,28 @@ export function writeFolderAtomically(dir: string, fill: (tmp: string) => void):
   }
 }
 
-/** Weights a trained model is saved as: adapter (PEFT) or full model (HF folder). */
-export function writeWeights(dir: string, model: LlamaModel, lora: LoraAdapter | null, baseName: string): void {
+/**
+ * Weights a trained model is saved as: adapter (PEFT) or full model (HF folder). With a `head` (a
+ * reward model's score.weight) the model is a sequence classifier: PEFT's SEQ_CLS adapter with the
+ * head as a module to save (base_model.model.score.weight), or LlamaForSequenceClassification with
+ * num_labels 1 and no LM head, so transformers and PEFT load either as they would their own.
+ */
+export function writeWeights(dir: string, model: LlamaModel, lora: LoraAdapter | null, baseName: string, head: Map<string, tf.Variable> | null = null): void {
   if (lora) {
-    writeSafetensors(join(dir, 'adapter_model.safetensors'), lora.peftTensors(), { format: 'pt' });
-    writeFileSync(join(dir, 'adapter_config.json'), JSON.stringify(lora.peftConfig(baseName), null, 2));
+    const tensors = lora.peftTensors();
+    for (const [name, t] of tensorsOf(head ?? new Map())) tensors.set(`base_model.model.${name}`, t);
+    writeSafetensors(join(dir, 'adapter_model.safetensors'), tensors, { format: 'pt' });
+    const config = lora.peftConfig(baseName);
+    if (head) Object.assign(config, { task_type: 'SEQ_CLS', modules_to_save: [...new Set([...head.keys()].map((n) => n.split('.')[0]!))] });
+    writeFileSync(join(dir, 'adapter_config.json'), JSON.stringify(config, null, 2));
+  } else if (head) {
+    const c = model.config;
+    if (c.model_type === 'gpt2') throw new Error('Saving a GPT-2 reward model is not supported; train it with LoRA (its adapter and head are saved for PEFT).');
+    const tensors = new Map([...tensorsOf(model.params)].filter(([name]) => name !== 'lm_head.weight'));
+    for (const [name, t] of tensorsOf(head)) tensors.set(name, t);
+    writeSafetensors(join(dir, 'model.safetensors'), tensors, { format: 'pt' });
+    const config = { ...c, architectures: ['LlamaForSequenceClassification'], torch_dtype: 'float32', num_labels: 1, id2label: { 0: 'LABEL_0' }, label2id: { LABEL_0: 0 } };
+    writeFileSync(join(dir, 'config.json'), JSON.stringify(config, null, 2));
   } else {
     const c = model.config;
     const tensors = tensorsOf(model.params);
@@ -71,12 +89,13 @@ export function saveCheckpoint(
   lora: LoraAdapter | null,
   optimizer: AdamWState,
   baseName: string,
+  head: Map<string, tf.Variable> | null = null,
 ): string {
   const dir = join(runDir, 'checkpoints', `step-${state.step}`);
   writeFolderAtomically(dir, (tmp) => {
-    writeWeights(tmp, model, lora, baseName);
+    writeWeights(tmp, model, lora, baseName, head);
     const moments = new Map<string, NamedTensor>();
-    const shapes = lora ? lora.params : model.params;
+    const shapes = new Map([...(lora ? lora.params : model.params), ...(head ?? [])]);
     for (const [k, m] of optimizer.m) moments.set(`m.${k}`, { shape: shapes.get(k)!.shape, data: m });
     for (const [k, v] of optimizer.v) moments.set(`v.${k}`, { shape: shapes.get(k)!.shape, data: v });
     writeSafetensors(join(tmp, 'optimizer.safetensors'), moments, { adam_step: String(optimizer.step) });

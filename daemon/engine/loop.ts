@@ -65,15 +65,16 @@ export const train: Train = async (job: TrainJob, events: TrainEvents, signal: A
   // The variables own the weights now; the host copies (the model's size again) can go.
   source.weights.clear();
   const lora = job.lora ? new LoraAdapter(model, job.lora, args.seed) : null;
-  const trainable = lora ? lora.params : model.params;
+  // Built before a checkpoint's weights are loaded: a stage with a reference model takes its
+  // reference log-probs of a full fine-tune from the starting weights.
+  const objective = data.objective({ model, lora, args, totalMicroBatches: totalSteps * accum, log: events.log });
+  const head = objective.head ?? null;
+
+  const trainable = new Map([...(lora ? lora.params : model.params), ...(head ?? [])]);
   const names = new Map([...trainable].map(([name, v]) => [v.name, name])); // tf variable name -> HF/PEFT name
   const optimizer = new AdamW(trainable, { beta1: args.adam_beta1, beta2: args.adam_beta2, epsilon: args.adam_epsilon, weightDecay: args.weight_decay });
   const trainableCount = [...trainable.values()].reduce((a, v) => a + v.size, 0);
   events.log(`model ${job.model}: ${parameterCount(source.config)} parameters, ${trainableCount} trainable (${lora ? `LoRA r=${job.lora!.r}` : 'full fine-tuning'}); ${data.records} training records, ${data.perEpoch} micro-batches per epoch, ${totalSteps} steps`);
-
-  // Built before a checkpoint's weights are loaded: a stage with a reference model takes its
-  // reference log-probs of a full fine-tune from the starting weights.
-  const objective = data.objective({ model, lora, args, totalMicroBatches: totalSteps * accum, log: events.log });
 
   let step = 0;
   let micro = 0;
@@ -82,7 +83,8 @@ export const train: Train = async (job: TrainJob, events: TrainEvents, signal: A
     const ck = readCheckpoint(job.resumeFrom);
     if ((ck.state.stage ?? 'sft') !== job.stage) throw new Error(`Checkpoint ${job.resumeFrom} is from a ${ck.state.stage ?? 'sft'} run; resume it with that stage, not ${job.stage}.`);
     // A full model is saved in its checkpoint layout (GPT-2's Conv1D weights are [in, out]): read it back as a model folder is read.
-    const saved = lora ? ck.weights : checkWeights(source.config, ck.weights);
+    const headWeights = new Map([...ck.weights].filter(([name]) => head?.has(name)));
+    const saved = lora ? ck.weights : new Map([...checkWeights(source.config, new Map([...ck.weights].filter(([name]) => !head?.has(name)))), ...headWeights]);
     for (const [name, v] of trainable) {
       const t = saved.get(lora ? `base_model.model.${name}` : name);
       if (!t) throw new Error(`Checkpoint ${job.resumeFrom} lacks ${name}; it was made with a different model or LoRA setting.`);
@@ -95,7 +97,7 @@ export const train: Train = async (job: TrainJob, events: TrainEvents, signal: A
 
   const state = (): TrainerState => ({ stage: job.stage, step, micro, epoch: micro / data.perEpoch, numTokens, totalSteps, seed: args.seed, model: job.model, lora: job.lora, args });
   const checkpoint = () => {
-    const path = saveCheckpoint(job.runDir, state(), model, lora, optimizer.state(), source.baseName);
+    const path = saveCheckpoint(job.runDir, state(), model, lora, optimizer.state(), source.baseName, head);
     events.checkpoint({ step, path });
   };
 
@@ -215,7 +217,7 @@ export const train: Train = async (job: TrainJob, events: TrainEvents, signal: A
     if (!stopped) {
       events.status({ phase: 'saving', message: `writing ${outputDir}` });
       writeFolderAtomically(outputDir, (tmp) => {
-        writeWeights(tmp, model, lora, source.baseName);
+        writeWeights(tmp, model, lora, source.baseName, head);
         for (const [file, text] of source.tokenizerFiles) writeFileSync(join(tmp, file), text);
       });
       events.status({ phase: 'done' });

@@ -44,6 +44,8 @@ export interface ModelSource {
   baseName: string;
   /** load_in_4bit: the frozen decoder linear weights, kept quantized (not in `weights`). */
   quantized?: Map<string, QuantizedWeight>;
+  /** A sequence classifier's (reward model's) `score.weight` [1, hidden], when the folder is one. */
+  head?: Map<string, NamedTensor>;
 }
 
 /**
@@ -75,17 +77,28 @@ export function loadModelSource(model: string, seed: number): ModelSource {
       baseName: 'anneal/tiny',
     };
   }
-  const configPath = join(model, 'config.json');
-  if (!existsSync(configPath)) throw new Error(`${configPath} not found; "model" must be "tiny" or a Hugging Face model folder.`);
-  const raw = JSON.parse(readFileSync(configPath, 'utf8')) as Record<string, unknown>;
-  const config = withPath(model, () => readModelConfig(raw));
-  const all = readWeights(model);
-  const weights = withPath(model, () => checkWeights(config, all));
+  const { config, weights, head } = readModelFolder(model);
   const tokenizerFiles = new Map<string, string>();
   for (const f of ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'chat_template.jinja', 'generation_config.json']) {
     if (existsSync(join(model, f))) tokenizerFiles.set(f, readFileSync(join(model, f), 'utf8'));
   }
-  return { config, weights, tokenizer: loadTokenizerFromFolder(model, nodeFiles), tokenizerFiles, baseName: model };
+  return { config, weights, tokenizer: loadTokenizerFromFolder(model, nodeFiles), tokenizerFiles, baseName: model, ...(head ? { head } : {}) };
+}
+
+/** A Hugging Face model folder's config and checked weights (and a reward model's score head), without its tokenizer. */
+export function readModelFolder(model: string): { config: ModelConfig; weights: Map<string, NamedTensor>; head?: Map<string, NamedTensor> } {
+  const configPath = join(model, 'config.json');
+  if (!existsSync(configPath)) throw new Error(`${configPath} not found; "model" must be "tiny" or a Hugging Face model folder.`);
+  const raw = JSON.parse(readFileSync(configPath, 'utf8')) as Record<string, unknown>;
+  const all = readWeights(model);
+  // A reward model (transformers' *ForSequenceClassification) has a score head instead of an LM
+  // head: the head is kept apart, and the decoder reads as a tied model (its logits are never used).
+  const classifier = Array.isArray(raw.architectures) && raw.architectures.some((a) => typeof a === 'string' && a.endsWith('ForSequenceClassification'));
+  const score = classifier ? all.get('score.weight') : undefined;
+  if (score) all.delete('score.weight');
+  const config = withPath(model, () => readModelConfig(classifier && !all.has('lm_head.weight') ? { ...raw, tie_word_embeddings: true } : raw));
+  const weights = withPath(model, () => checkWeights(config, all));
+  return { config, weights, ...(score ? { head: new Map([['score.weight', score]]) } : {}) };
 }
 
 /** Runs `f`, prefixing the model folder its error is about. */

@@ -3,7 +3,7 @@
 // the scored ones, EOS appended to standard text), cut to max_length keeping the start, as TRL's
 // DataCollatorForPreference does. A pair whose prompt alone fills max_length is dropped and counted
 // (TRL's _prepare_dataset filter): nothing of its completions would be left to compare.
-import type { TrainingArguments } from '../../core/recipe/types.ts';
+import type { Stage, TrainingArguments } from '../../core/recipe/types.ts';
 import type { ChatTokenizer } from '../../core/tokenize/index.ts';
 import { DataError, readRecords, type Example } from './data.ts';
 import type { ScoredSequence } from './logprobs.ts';
@@ -11,14 +11,23 @@ import type { ScoredSequence } from './logprobs.ts';
 export interface PairExample {
   chosen: ScoredSequence;
   rejected: ScoredSequence;
+  /** TRL's optional `margin` column (reward modelling). */
+  margin?: number;
 }
 
 export interface PairSet {
   pairs: PairExample[];
   /** Pairs dropped because their prompt alone is max_length tokens or more. */
   dropped: number;
-  /** Pairs with a sequence cut to max_length. */
+  /** Pairs with a sequence cut to max_length (or, when the stage drops them, dropped for it). */
   truncated: number;
+}
+
+export interface PairOptions {
+  /** The recipe stage reading the file (for the checker). */
+  stage: Stage;
+  /** What a sequence longer than max_length gets: cut keeping the start (DPO), or its pair dropped (reward modelling, as TRL filters). */
+  overLength: 'truncate' | 'drop';
 }
 
 function scored(enc: { ids: number[]; lossMask: boolean[] }, maxLength: number): ScoredSequence {
@@ -27,21 +36,24 @@ function scored(enc: { ids: number[]; lossMask: boolean[] }, maxLength: number):
 }
 
 /** Reads, checks and tokenizes preference records ({prompt?, chosen, rejected}); throws DataError naming bad lines. */
-export function loadPairs(path: string, tokenizer: ChatTokenizer, args: Pick<TrainingArguments, 'max_length'>): PairSet {
+export function loadPairs(path: string, tokenizer: ChatTokenizer, args: Pick<TrainingArguments, 'max_length'>, options: PairOptions = { stage: 'dpo', overLength: 'truncate' }): PairSet {
   const pairs: PairExample[] = [];
   let dropped = 0;
   let truncated = 0;
-  for (const { line, record } of readRecords(path, 'dpo')) {
+  for (const { line, record } of readRecords(path, options.stage)) {
     if (record.format !== 'preference') {
       throw new DataError(`${path} line ${line + 1} is a ${record.format} record; this stage needs preference pairs ({"prompt", "chosen", "rejected"} or {"chosen", "rejected"}).`);
     }
     const enc = tokenizer.encodePreference(record);
-    const pair = { chosen: scored(enc.chosen, args.max_length), rejected: scored(enc.rejected, args.max_length) };
+    const pair: PairExample = { chosen: scored(enc.chosen, args.max_length), rejected: scored(enc.rejected, args.max_length), ...(record.margin !== undefined ? { margin: record.margin } : {}) };
     if (pair.chosen.completionStart >= args.max_length || pair.rejected.completionStart >= args.max_length) {
       dropped++;
       continue;
     }
-    if (enc.chosen.ids.length > args.max_length || enc.rejected.ids.length > args.max_length) truncated++;
+    if (enc.chosen.ids.length > args.max_length || enc.rejected.ids.length > args.max_length) {
+      truncated++;
+      if (options.overLength === 'drop') continue;
+    }
     pairs.push(pair);
   }
   if (pairs.length === 0) throw new DataError(`${path} has no preference pair to train on${dropped > 0 ? ` (${dropped} dropped: their prompts alone fill max_length=${args.max_length}; raise max_length)` : ''}.`);

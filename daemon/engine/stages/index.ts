@@ -4,6 +4,7 @@ import { cpo, simpo } from './cpo.ts';
 import { dpo } from './dpo.ts';
 import { kto } from './kto.ts';
 import { orpo } from './orpo.ts';
+import { reward } from './reward.ts';
 import { sft } from './sft.ts';
 import type { Stage } from './stage.ts';
 
@@ -15,4 +16,5 @@ export const STAGES: Partial<Record<TrainJob['stage'], Stage>> = {
   orpo,
   cpo,
   simpo,
+  reward,
 };

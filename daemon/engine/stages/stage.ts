@@ -35,6 +35,11 @@ export interface Objective {
   /** Runs the eval set (when there is one) into `window`, under the stage's metric names (`loss` first). */
   evaluate(window: MetricsWindow): void;
   hasEval: boolean;
+  /**
+   * Trainable weights the stage adds to the model's (a reward model's `score.weight`), under their
+   * transformers names; trained with the rest, saved in checkpoints and outputs (checkpoint.ts).
+   */
+  head?: Map<string, tf.Variable>;
   /** Frees what the objective holds (reference log-probs live on the host; tensors, if any). */
   dispose(): void;
 }

@@ -1,4 +1,4 @@
-// KTO, ORPO, CPO and SimPO through the training loop on the tiny model and examples/preference.jsonl
+// KTO, ORPO, CPO, SimPO and reward modelling through the training loop on the tiny model and examples/preference.jsonl
 // (KTO splits each pair into a desirable and an undesirable example): each moves the chosen answers' score up
 // against the rejected ones' between its first and last evaluation, logs TRL's metric names for its stage, leaves no tensor
 // behind, and refuses data it cannot train on before any step.
@@ -12,6 +12,7 @@ import { defaultTrainingArguments } from '../../../core/recipe/defaults.ts';
 import type { Stage, TrainingArguments } from '../../../core/recipe/types.ts';
 import type { TrainEvents, TrainJob } from '../../../daemon/engine/api.ts';
 import { train } from '../../../daemon/engine/loop.ts';
+import { readSafetensors } from '../../../daemon/engine/safetensors.ts';
 import { useBackend } from './helpers.ts';
 
 const root = join(import.meta.dirname, '../../..');
@@ -69,4 +70,40 @@ test('KTO refuses a file with one class, and a batch of one (no mismatched compl
   }).join('\n') + '\n');
   await assert.rejects(run('kto', { max_steps: 1 }, one).promise, /only desirable \(label true\) examples; KTO learns from both kinds/);
   await assert.rejects(run('kto', { max_steps: 1, per_device_train_batch_size: 1 }).promise, /per_device_train_batch_size to 2 or more/);
+});
+
+test('reward model on tiny: eval accuracy and margin rise, TRL metric names, saved as a PEFT SEQ_CLS adapter with the score head; a stopped run resumes onto the identical curve', async () => {
+  const lora = { r: 8, alpha: 16, dropout: 0, target_modules: 'all-linear' as const };
+  const args = { learning_rate: 3e-3, per_device_train_batch_size: 4, max_steps: 24, eval_steps: 12, logging_steps: 4 };
+  const metrics: { step: number; [k: string]: number }[] = [];
+  const job = (runDir = mkdtempSync(join(tmpdir(), 'anneal-reward-'))): TrainJob => ({
+    stage: 'reward', runDir, model: 'tiny', data: { train: pairs, eval: pairs }, lora, backend: process.env.ANNEAL_TEST_BACKEND ?? 'wasm',
+    args: { ...defaultTrainingArguments('reward'), save_steps: 0, max_length: 128, ...args },
+  });
+  const events = (into: typeof metrics, onMetrics?: (m: { step: number }) => void): TrainEvents => ({ status: () => {}, metrics: (m) => (into.push(m), onMetrics?.(m)), sample: () => {}, log: () => {}, checkpoint: () => {} });
+  const res = await train(job(), events(metrics), new AbortController().signal);
+  const evals = metrics.filter((m) => 'eval/loss' in m);
+  console.log(`reward: eval accuracy ${evals[0]!['eval/accuracy']} -> ${evals.at(-1)!['eval/accuracy']}, margin ${evals[0]!['eval/margin']!.toFixed(3)} -> ${evals.at(-1)!['eval/margin']!.toFixed(3)}`);
+  assert.ok(evals.at(-1)!['eval/accuracy']! >= 0.75, `eval accuracy ${evals.at(-1)!['eval/accuracy']}`);
+  assert.ok(evals.at(-1)!['eval/margin']! > evals[0]!['eval/margin']!, 'the margin grows');
+  for (const k of ['accuracy', 'margin', 'min_reward', 'mean_reward', 'max_reward', 'num_tokens']) assert.ok(k in metrics.find((m) => m.step === 4)!, `metric ${k} missing`);
+  const config = JSON.parse(readFileSync(join(res.outputDir, 'adapter_config.json'), 'utf8'));
+  assert.equal(config.task_type, 'SEQ_CLS');
+  assert.deepEqual(config.modules_to_save, ['score']);
+  assert.ok(readSafetensors(join(res.outputDir, 'adapter_model.safetensors')).tensors.has('base_model.model.score.weight'));
+
+  // Stop at step 4 and resume: the head comes back from the checkpoint with the adapter and the moments.
+  const short = { ...args, max_steps: 10 };
+  const straight: typeof metrics = [];
+  await train({ ...job(), args: { ...job().args, ...short } }, events(straight), new AbortController().signal);
+  const ctl = new AbortController();
+  const first: typeof metrics = [];
+  const j1 = { ...job(), args: { ...job().args, ...short } };
+  await train(j1, events(first, (m) => m.step === 4 && ctl.abort()), ctl.signal);
+  const second: typeof metrics = [];
+  await train({ ...j1, resumeFrom: join(j1.runDir, 'checkpoints', 'step-4') }, events(second), new AbortController().signal);
+  const resumed = [...first, ...second].filter((m) => 'loss' in m);
+  const uninterrupted = straight.filter((m) => 'loss' in m);
+  assert.deepEqual(resumed.map((m) => m.step), uninterrupted.map((m) => m.step));
+  uninterrupted.forEach((m, i) => assert.ok(Math.abs(m.loss! - resumed[i]!.loss!) <= 1e-5 * Math.max(1, Math.abs(m.loss!)), `step ${m.step}: ${m.loss} vs resumed ${resumed[i]!.loss}`));
 });

@@ -4,10 +4,10 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { LoraAdapter } from '../../../daemon/engine/lora.ts';
-import { assignData, checkWeights, createModel, type LlamaModel } from '../../../daemon/engine/model.ts';
-import { readModelConfig } from '../../../daemon/engine/modelConfig.ts';
-import { readSafetensors } from '../../../daemon/engine/safetensors.ts';
+import type { LoraAdapter } from '../../../daemon/engine/lora.ts';
+import { createModel, type LlamaModel } from '../../../daemon/engine/model.ts';
+import { readModelFolder } from '../../../daemon/engine/modelSource.ts';
+import { loadPeftAdapter, readPeftAdapter } from '../../../daemon/engine/peftAdapter.ts';
 
 export const FIXTURES = join(import.meta.dirname, '../../fixtures/trl');
 
@@ -31,25 +31,15 @@ export function readGolden<E>(stage: string): Golden<E> {
   return JSON.parse(readFileSync(join(FIXTURES, `${stage}.json`), 'utf8')) as Golden<E>;
 }
 
-/** A fixture model folder (policy, ref) as trainable variables. */
+/** A fixture model folder (policy, ref) as trainable variables, read as the engine reads any model folder. */
 export function loadFixtureModel(folder: string, trainable = true): LlamaModel {
-  const dir = join(FIXTURES, folder);
-  const config = readModelConfig(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')));
-  return createModel(config, checkWeights(config, readSafetensors(join(dir, 'model.safetensors')).tensors), trainable);
+  const { config, weights } = readModelFolder(join(FIXTURES, folder));
+  return createModel(config, weights, trainable);
 }
 
-/** The fixture's PEFT adapter on `model` (frozen base), its weights as PEFT saved them. */
+/** The fixture's PEFT adapter on `model` (frozen base), read as the engine reads any adapter folder. */
 export function loadFixtureAdapter(model: LlamaModel, folder = 'lora'): LoraAdapter {
-  const dir = join(FIXTURES, folder);
-  const cfg = JSON.parse(readFileSync(join(dir, 'adapter_config.json'), 'utf8')) as { r: number; lora_alpha: number; target_modules: string[] };
-  const lora = new LoraAdapter(model, { r: cfg.r, alpha: cfg.lora_alpha, dropout: 0, target_modules: cfg.target_modules }, 0);
-  const saved = readSafetensors(join(dir, 'adapter_model.safetensors')).tensors;
-  for (const [name, v] of lora.params) {
-    const t = saved.get(`base_model.model.${name}`);
-    assert.ok(t, `adapter lacks ${name}`);
-    assignData(v, t.data);
-  }
-  return lora;
+  return loadPeftAdapter(model, readPeftAdapter(join(FIXTURES, folder)), 0).lora;
 }
 
 /** |a - b| <= tol * max(1, |b|), elementwise, with the worst offender in the message. */
