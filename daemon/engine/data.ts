@@ -74,10 +74,11 @@ export function loadExamples(
   path: string,
   tokenizer: ChatTokenizer,
   args: Pick<TrainingArguments, 'assistant_only_loss' | 'completion_only_loss' | 'max_length'>,
+  stage: 'sft' | 'cpt' = 'sft',
 ): { examples: Example[]; truncated: number } {
   const examples: Example[] = [];
   let truncated = 0;
-  for (const { line, record } of readRecords(path, 'sft')) {
+  for (const { line, record } of readRecords(path, stage)) {
     if (record.format !== 'conversation' && record.format !== 'prompt-completion' && record.format !== 'text') {
       throw new DataError(`${path} line ${line + 1} is a ${record.format} record; SFT needs messages, prompt-completion or text records.`);
     }

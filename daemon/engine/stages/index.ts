@@ -5,12 +5,13 @@ import { dpo } from './dpo.ts';
 import { kto } from './kto.ts';
 import { orpo } from './orpo.ts';
 import { reward } from './reward.ts';
-import { sft } from './sft.ts';
+import { cpt, sft } from './sft.ts';
 import type { Stage } from './stage.ts';
 
 /** Keyed by the names in trained.ts (TRAINED_STAGES), which the daemon reads without loading this. */
 export const STAGES: Partial<Record<TrainJob['stage'], Stage>> = {
   sft,
+  cpt,
   dpo,
   kto,
   orpo,

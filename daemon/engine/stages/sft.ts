@@ -1,7 +1,8 @@
-// Supervised fine-tuning (and continued pre-training, which is SFT on `text` records): next-token
-// cross-entropy on the tokens that carry loss (data.ts decides which), normalised by the loss tokens
-// of the whole optimizer step (transformers' num_items_in_batch), so gradient accumulation equals
-// one big batch. TRL's `nll` and `dft` loss types.
+// Supervised fine-tuning, and continued pre-training (TRL: SFTTrainer on `text` records, EOS appended,
+// packing available; the `cpt` stage checks the data is text): next-token cross-entropy on the tokens
+// that carry loss (data.ts decides which), normalised by the loss tokens of the whole optimizer step
+// (transformers' num_items_in_batch), so gradient accumulation equals one big batch. TRL's `nll` and
+// `dft` loss types. Evaluation reports the loss over all eval tokens and its perplexity.
 import * as tf from '@tensorflow/tfjs-core';
 import type { TrainingArguments } from '../../../core/recipe/types.ts';
 import { LOSS_TYPES } from '../../../core/recipe/defaults.ts';
@@ -36,12 +37,12 @@ function batchLoss(model: LlamaModel, lora: LoraAdapter | null, b: Batch, scale:
  * Train and eval examples with their loaders. Records are cut to the loader's row length (max_length,
  * capped by the model's position table), so none overflows a packed row or outruns the positions.
  */
-export function prepareData(data: TrainJob['data'], args: TrainingArguments, source: ModelSource) {
+export function prepareData(data: TrainJob['data'], args: TrainingArguments, source: ModelSource, stage: 'sft' | 'cpt' = 'sft') {
   const tok = source.tokenizer;
   const maxLength = Math.min(args.max_length, source.config.max_position_embeddings);
   const cut = { ...args, max_length: maxLength };
-  const trainSet = loadExamples(data.train, tok, cut);
-  const evalSet = data.eval ? loadExamples(data.eval, tok, cut) : null;
+  const trainSet = loadExamples(data.train, tok, cut, stage);
+  const evalSet = data.eval ? loadExamples(data.eval, tok, cut, stage) : null;
   const loader = new BatchLoader(trainSet.examples, { batchSize: args.per_device_train_batch_size, maxLength, packing: args.packing, seed: args.seed, padId: tok.padId, shuffle: true });
   const evalLoader = evalSet ? new BatchLoader(evalSet.examples, { batchSize: args.per_device_eval_batch_size, maxLength, packing: false, seed: args.seed, padId: tok.padId, shuffle: false }) : null;
   return { trainSet, evalSet, loader, evalLoader, maxLength };
@@ -81,32 +82,39 @@ function objective(data: ReturnType<typeof prepareData>, lossType: SftLossType, 
         count += b.lossTokens;
       }
       window.add('loss', nll / Math.max(1, count));
+      window.add('perplexity', Math.exp(nll / Math.max(1, count)));
       window.add('mean_token_accuracy', correct / Math.max(1, count));
     },
     dispose() {},
   };
 }
 
-export const sft: Stage = {
-  checkArgs(args) {
-    const known = LOSS_TYPES.sft;
-    const t = args.loss_type;
-    if (t !== undefined && (typeof t !== 'string' || !known.includes(t))) throw new Error(`loss_type \`${String(t)}\` is not an SFT loss; use ${known.join(' or ')}.`);
-  },
-  load(job, args, source): StageData {
-    const data = prepareData(job.data, args, source);
-    const notes: string[] = [];
-    if (data.trainSet.truncated > 0) {
-      const why = data.maxLength < args.max_length ? `the model's max_position_embeddings, below max_length=${args.max_length}` : 'max_length';
-      notes.push(`${data.trainSet.truncated} training record(s) were cut to ${data.maxLength} tokens (${why})`);
-    }
-    const lossType = (args.loss_type ?? 'nll') as SftLossType;
-    return {
-      records: data.trainSet.examples.length,
-      perEpoch: data.loader.perEpoch,
-      memory: { train: data.trainSet.examples, eval: data.evalSet?.examples ?? null, rowsPerExample: 1, maxLength: data.maxLength },
-      notes,
-      objective: (ctx) => objective(data, lossType, ctx),
-    };
-  },
-};
+/** SFT, or continued pre-training (the same objective on `text` data, which the checker then requires). */
+function sftStage(stage: 'sft' | 'cpt'): Stage {
+  return {
+    checkArgs(args) {
+      const known = LOSS_TYPES[stage];
+      const t = args.loss_type;
+      if (t !== undefined && (typeof t !== 'string' || !known.includes(t))) throw new Error(`loss_type \`${String(t)}\` is not an SFT loss; use ${known.join(' or ')}.`);
+    },
+    load(job, args, source): StageData {
+      const data = prepareData(job.data, args, source, stage);
+      const notes: string[] = [];
+      if (data.trainSet.truncated > 0) {
+        const why = data.maxLength < args.max_length ? `the model's max_position_embeddings, below max_length=${args.max_length}` : 'max_length';
+        notes.push(`${data.trainSet.truncated} training record(s) were cut to ${data.maxLength} tokens (${why})${stage === 'cpt' && !args.packing ? '; packing: true trains on every token of long documents instead' : ''}`);
+      }
+      const lossType = (args.loss_type ?? 'nll') as SftLossType;
+      return {
+        records: data.trainSet.examples.length,
+        perEpoch: data.loader.perEpoch,
+        memory: { train: data.trainSet.examples, eval: data.evalSet?.examples ?? null, rowsPerExample: 1, maxLength: data.maxLength },
+        notes,
+        objective: (ctx) => objective(data, lossType, ctx),
+      };
+    },
+  };
+}
+
+export const sft = sftStage('sft');
+export const cpt = sftStage('cpt');
