@@ -13,7 +13,7 @@ import { loadPrefs, savePrefs } from '../shared/prefs.ts';
 import { MetricChart, type ChartLine } from './chart.ts';
 import { etaSeconds, stepsPerSecond } from './eta.ts';
 import { groupMetrics, isSmoothed } from './grouping.ts';
-import { headlineNumbers } from './headline.ts';
+import { headlines, type HeadlineNumber } from './headline.ts';
 import { MetricStore, applyNotification, type RunMetrics } from './metricStore.ts';
 import { progressText, runActions, statusText } from './statusLine.ts';
 
@@ -294,18 +294,20 @@ export class DashboardApp {
 
   /** The main run's reward accuracy and margin, large, when it reports them (preference stages). */
   private drawHeadline(metrics: RunMetrics | undefined): void {
-    const numbers = metrics ? headlineNumbers(metrics.series) : [];
-    const key = numbers.map((n) => `${n.metric}=${n.text}@${n.step}`).join('|');
+    const cards = metrics ? headlines(metrics.series) : [];
+    const key = cards.map((c) => [c.train, c.eval].map((n) => (n ? `${n.metric}=${n.text}@${n.step}` : '')).join(',')).join('|');
     if (key === this.headlineKey) return;
     this.headlineKey = key;
-    this.headlineEl.hidden = numbers.length === 0;
+    this.headlineEl.hidden = cards.length === 0;
+    const number = (n: HeadlineNumber | undefined, cls: string, prefix: string) =>
+      n && h('span', { class: cls, 'data-headline': n.metric, 'data-value': String(n.value), title: `${n.metric} at step ${n.step}` }, prefix, n.text);
     this.headlineEl.replaceChildren(
-      ...numbers.map((n) =>
+      ...cards.map((c) =>
         h(
           'div',
-          { class: 'headline-number', 'data-headline': n.metric, 'data-value': String(n.value), title: `${n.metric} at step ${n.step}` },
-          h('span', { class: 'headline-label' }, n.metric),
-          h('span', { class: 'headline-value' }, n.text),
+          { class: 'headline-number' },
+          h('span', { class: 'headline-label' }, c.metric),
+          h('span', { class: 'headline-values' }, number(c.train, 'headline-value', ''), number(c.eval, 'headline-eval', 'eval ')),
         ),
       ),
     );

@@ -7,7 +7,7 @@ import { formatValue } from './format.ts';
 import type { Series } from './series.ts';
 
 /** Headline metrics in the order they are shown; a run shows those it reports (KTO has no accuracy). */
-export const HEADLINE_METRICS = ['rewards/accuracies', 'rewards/margins', 'eval/rewards/accuracies', 'eval/rewards/margins'] as const;
+export const HEADLINE_METRICS = ['rewards/accuracies', 'rewards/margins'] as const;
 
 export interface HeadlineNumber {
   metric: string;
@@ -17,13 +17,26 @@ export interface HeadlineNumber {
   step: number;
 }
 
-/** The latest value of each headline metric the run reports (none for SFT and the other stages). */
-export function headlineNumbers(series: ReadonlyMap<string, Series>): HeadlineNumber[] {
-  const out: HeadlineNumber[] = [];
+/** One headline metric: its latest training value and, beside it, its latest eval value. */
+export interface Headline {
+  metric: string;
+  train?: HeadlineNumber;
+  eval?: HeadlineNumber;
+}
+
+function latest(series: ReadonlyMap<string, Series>, metric: string): HeadlineNumber | undefined {
+  const s = series.get(metric);
+  if (!s || s.last === undefined || s.lastStep === undefined) return undefined;
+  return { metric, text: formatValue(s.last), value: s.last, step: s.lastStep };
+}
+
+/** The headline metrics the run reports, with their latest values (none for SFT and the other stages). */
+export function headlines(series: ReadonlyMap<string, Series>): Headline[] {
+  const out: Headline[] = [];
   for (const metric of HEADLINE_METRICS) {
-    const s = series.get(metric);
-    if (!s || s.last === undefined || s.lastStep === undefined) continue;
-    out.push({ metric, text: formatValue(s.last), value: s.last, step: s.lastStep });
+    const train = latest(series, metric);
+    const evaluated = latest(series, `eval/${metric}`);
+    if (train || evaluated) out.push({ metric, ...(train && { train }), ...(evaluated && { eval: evaluated }) });
   }
   return out;
 }

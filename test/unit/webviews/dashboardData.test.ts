@@ -12,7 +12,7 @@ import { smooth } from '../../../webviews/dashboard/smoothing.ts';
 import { etaSeconds, formatDuration, recordArrival, stepsPerSecond, type StepArrival } from '../../../webviews/dashboard/eta.ts';
 import { groupMetrics, isSmoothed, namespaceOf } from '../../../webviews/dashboard/grouping.ts';
 import { progressText, runActions, statusText } from '../../../webviews/dashboard/statusLine.ts';
-import { headlineNumbers } from '../../../webviews/dashboard/headline.ts';
+import { headlines } from '../../../webviews/dashboard/headline.ts';
 import { resubscribeFrom } from '../../../webviews/shared/resubscribe.ts';
 
 function runInfo(over: Partial<RunInfo> = {}): RunInfo {
@@ -242,30 +242,36 @@ describe('grouping', () => {
 });
 
 describe('headline numbers', () => {
-  test('a preference run shows its latest reward accuracy and margin, train then eval', () => {
+  test('a preference run shows its latest reward accuracy and margin, each with its eval value', () => {
     const r = new MetricStore().run('dpo-1');
     r.add({ step: 1, loss: 0.693, 'rewards/accuracies': 0.125, 'rewards/margins': -0.0000013 }, true, 0);
     r.add({ step: 1, 'eval/loss': 0.88, 'eval/rewards/accuracies': 0.5416666, 'eval/rewards/margins': 0.4968844 }, true, 0);
     r.add({ step: 2, loss: 0.57, 'rewards/accuracies': 0.875, 'rewards/margins': 0.3510257 }, true, 0);
-    assert.deepEqual(headlineNumbers(r.series), [
-      { metric: 'rewards/accuracies', text: '0.875', value: 0.875, step: 2 },
-      { metric: 'rewards/margins', text: '0.351', value: 0.3510257, step: 2 },
-      { metric: 'eval/rewards/accuracies', text: '0.5417', value: 0.5416666, step: 1 },
-      { metric: 'eval/rewards/margins', text: '0.4969', value: 0.4968844, step: 1 },
+    assert.deepEqual(headlines(r.series), [
+      {
+        metric: 'rewards/accuracies',
+        train: { metric: 'rewards/accuracies', text: '0.875', value: 0.875, step: 2 },
+        eval: { metric: 'eval/rewards/accuracies', text: '0.5417', value: 0.5416666, step: 1 },
+      },
+      {
+        metric: 'rewards/margins',
+        train: { metric: 'rewards/margins', text: '0.351', value: 0.3510257, step: 2 },
+        eval: { metric: 'eval/rewards/margins', text: '0.4969', value: 0.4968844, step: 1 },
+      },
     ]);
   });
 
   test('KTO has a margin but no accuracy; SFT has neither; a resumed run shows its redone value', () => {
     const kto = new MetricStore().run('kto-1');
     kto.add({ step: 4, loss: 0.56, kl: 0, 'rewards/margins': -1.5168 }, true, 0);
-    assert.deepEqual(headlineNumbers(kto.series).map((n) => [n.metric, n.text]), [['rewards/margins', '-1.517']]);
+    assert.deepEqual(headlines(kto.series), [{ metric: 'rewards/margins', train: { metric: 'rewards/margins', text: '-1.517', value: -1.5168, step: 4 } }]);
     const sft = new MetricStore().run('sft-1');
-    sft.add({ step: 1, loss: 2, mean_token_accuracy: 0.5 }, true, 0);
-    assert.deepEqual(headlineNumbers(sft.series), []);
+    sft.add({ step: 1, loss: 2, mean_token_accuracy: 0.5, 'eval/loss': 2.5 }, true, 0);
+    assert.deepEqual(headlines(sft.series), []);
     const resumed = new MetricStore().run('dpo-2');
     for (let s = 1; s <= 5; s++) resumed.add({ step: s, 'rewards/margins': s }, true, 0);
     resumed.add({ step: 3, 'rewards/margins': 30 }, true, 0);
-    assert.deepEqual(headlineNumbers(resumed.series), [{ metric: 'rewards/margins', text: '30', value: 30, step: 3 }]);
+    assert.deepEqual(headlines(resumed.series).map((c) => c.train?.text), ['30']);
   });
 });
 
