@@ -9,29 +9,15 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync 
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { Browser, Frame, Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { ensureServerBuilt } from '../integration/lsp/lspClient.ts';
 import { ensureInstalled, startCodeServer, type CodeServer } from './codeServer.ts';
-import { LONG, openFile, openWorkbench, runCommand } from './workbench.ts';
+import { LONG, openFile, openWorkbench, runCommand, viewFrame } from './workbench.ts';
 
 const repoRoot = resolve(import.meta.dirname, '../..');
 const artifacts = join(repoRoot, 'test-results/e2e');
 /** Long enough that the run is still going when the test stops it; samples come every 25 steps. */
 const MAX_STEPS = 400;
-
-/** The webview frame whose body has data-view-kind=`kind` (code-server nests it two iframes deep). */
-async function viewFrame(page: Page, kind: string): Promise<Frame> {
-  const deadline = Date.now() + LONG;
-  while (Date.now() < deadline) {
-    for (const frame of page.frames()) {
-      const found = await frame.$(`body[data-view-kind="${kind}"]`).catch(() => null);
-      if (found) return frame;
-    }
-    // Wait for the next frame to load rather than spinning.
-    await page.waitForEvent('framenavigated', { timeout: 2000 }).catch(() => undefined);
-  }
-  throw new Error(`no ${kind} webview appeared within ${LONG} ms`);
-}
 
 /** The first line of the active editor as rendered (Monaco draws spaces as U+00A0). */
 async function firstEditorLine(page: Page): Promise<string> {

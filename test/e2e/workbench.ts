@@ -1,7 +1,8 @@
 // Opens the VS Code workbench of a running code-server in headless Chromium, with this repository
 // loaded as the extension under development, and waits until the Explorer lists the workspace; plus
-// the two ways tests drive it as a user would: the command palette and Quick Open.
-import { chromium, type Browser, type Page } from 'playwright-core';
+// the two ways tests drive it as a user would (the command palette and Quick Open) and a way to reach
+// the inside of our webviews.
+import { chromium, type Browser, type Frame, type Page } from 'playwright-core';
 import { chromiumPath, type CodeServer } from './codeServer.ts';
 
 /** How long one workbench step may take (first loads on a busy machine are slow). */
@@ -56,4 +57,18 @@ export async function runCommand(page: Page, title: string): Promise<void> {
 export async function openFile(page: Page, name: string): Promise<void> {
   await pickFromQuickInput(page, 'Control+P', name, name);
   await page.waitForSelector(`.tab.active[aria-label*="${name}"]`, { timeout: LONG });
+}
+
+/** The webview frame whose body has data-view-kind=`kind` (code-server nests it two iframes deep). */
+export async function viewFrame(page: Page, kind: string): Promise<Frame> {
+  const deadline = Date.now() + LONG;
+  while (Date.now() < deadline) {
+    for (const frame of page.frames()) {
+      const found = await frame.$(`body[data-view-kind="${kind}"]`).catch(() => null);
+      if (found) return frame;
+    }
+    // Wait for the next frame to load rather than spinning.
+    await page.waitForEvent('framenavigated', { timeout: 2000 }).catch(() => undefined);
+  }
+  throw new Error(`no ${kind} webview appeared within ${LONG} ms`);
 }
