@@ -2,6 +2,7 @@
 // folder's contents. Dataset results are cached by path and text, so re-checking a recipe on every
 // keystroke does not re-check an unchanged 100k-line file.
 
+import { adapterBaseModel } from '../modelRef.ts';
 import { checkDataset, type DatasetSummary } from '../datasets/index.ts';
 import type { Diagnostic } from '../diagnostics.ts';
 import type { FileAccess } from '../fileAccess.ts';
@@ -53,10 +54,25 @@ export interface ModelFacts {
   context?: number;
 }
 
-/** What a model folder holds and lacks. */
+/**
+ * What a model folder holds and lacks. A PEFT adapter folder (an earlier run's output) is a model
+ * too: its weights, and the base its adapter_config.json names (a folder is checked in turn).
+ */
 export function modelFacts(dir: string, files: FileAccess): ModelFacts {
   const entries = files.listDir(dir);
   const missing: string[] = [];
+  if (entries.includes('adapter_config.json')) {
+    if (!entries.includes('adapter_model.safetensors')) missing.push('adapter_model.safetensors');
+    let base: string;
+    try {
+      base = adapterBaseModel(dir, files);
+    } catch (err) {
+      return { missing: [...missing, (err as Error).message] };
+    }
+    if (base === 'tiny' || !files.exists(base)) return { missing };
+    const baseFacts = files.isDirectory(base) ? modelFacts(base, files) : { missing: [] };
+    return { missing: [...missing, ...baseFacts.missing.map((m) => `${m} (in the base model ${base})`)], context: baseFacts.context };
+  }
   if (!entries.includes('config.json')) missing.push('config.json');
   if (!entries.some((e) => e.endsWith('.safetensors'))) missing.push('*.safetensors weights');
   if (!entries.includes('tokenizer.json')) missing.push('tokenizer.json');

@@ -13,9 +13,8 @@ import { readCheckpoint, saveCheckpoint, writeFolderAtomically, writeWeights, ty
 import { LoraAdapter } from './lora.ts';
 import { MetricsWindow } from './metrics.ts';
 import { assignData, checkWeights, createModel, disposeModel, parameterCount } from './model.ts';
-import { openModelSource, type ModelSource } from './modelSource.ts';
-import { quantizedFootprint } from './quantized.ts';
-import { describeDownload, resolveModel, type DownloadProgress } from '../models/hub.ts';
+import { loadPeftAdapter } from './peftAdapter.ts';
+import { openStartModel } from './startModel.ts';
 import { AdamW, clipByGlobalNorm } from './optim.ts';
 import { hashSeed, Rng } from './rng.ts';
 import { generate } from './sample.ts';
@@ -37,18 +36,8 @@ export const train: Train = async (job: TrainJob, events: TrainEvents, signal: A
   events.log(`backend: ${backend.name} (${backend.device})${backend.skipped.map((s) => `; skipped ${s.name}: ${s.reason}`).join('')}`);
   guardWasmAllocations();
 
-  // A Hub id becomes its snapshot in the Hugging Face cache, downloaded first (with progress) when missing.
-  const onProgress = (p: DownloadProgress) => events.status({ phase: 'loading', message: describeDownload(p), progress: { done: p.done, total: p.total } });
-  const folder = await resolveModel(job.model, { signal, onProgress, log: events.log });
-  if (args.load_in_4bit && !job.lora) {
-    throw new Error('load_in_4bit keeps the base model quantized and frozen, so it needs LoRA; add `lora: {}` to the recipe (or remove load_in_4bit for full fine-tuning).');
-  }
-  const source: ModelSource = await openModelSource(folder.dir, args.seed, { loadIn4bit: args.load_in_4bit === true });
-  if (source.quantized) {
-    const { bytes, floatBytes } = quantizedFootprint(source.quantized);
-    events.log(`load_in_4bit: ${source.quantized.size} frozen linear weights kept quantized in ${(bytes / 2 ** 20).toFixed(0)} MiB instead of ${(floatBytes / 2 ** 20).toFixed(0)} MiB of float32, dequantized layer by layer as they are used`);
-  }
-  if (folder.hub) source.baseName = folder.hub.id;
+  const start = await openStartModel(job, args, events, signal);
+  const { source, lora: loraConfig } = start;
   const tok = source.tokenizer;
   const data = stage.load(job, args, source);
   for (const note of data.notes) events.log(note);
@@ -59,22 +48,25 @@ export const train: Train = async (job: TrainJob, events: TrainEvents, signal: A
   // A stage that runs several sequences per record (chosen and rejected) sizes its micro-batches in sequences.
   const rows = data.memory.rowsPerExample;
   const memoryArgs = { ...args, per_device_train_batch_size: args.per_device_train_batch_size * rows, per_device_eval_batch_size: args.per_device_eval_batch_size * rows };
-  const memory = TrainingMemory.check({ config: source.config, args: memoryArgs, lora: job.lora, backend: backend.name, train: data.memory.train, eval: data.memory.eval, maxLength: data.memory.maxLength, sampling: (job.samples?.prompts.length ?? 0) > 0 }, events.log);
+  const memory = TrainingMemory.check({ config: source.config, args: memoryArgs, lora: loraConfig, backend: backend.name, train: data.memory.train, eval: data.memory.eval, maxLength: data.memory.maxLength, sampling: (job.samples?.prompts.length ?? 0) > 0 }, events.log);
   let phase: Phase = 'training step';
-  const model = createModel(source.config, source.weights, job.lora === null, source.quantized);
+  const model = createModel(source.config, source.weights, loraConfig === null, source.quantized);
   // The variables own the weights now; the host copies (the model's size again) can go.
   source.weights.clear();
-  const lora = job.lora ? new LoraAdapter(model, job.lora, args.seed) : null;
+  // A continued adapter trains from its saved weights; a second, frozen copy is the reference.
+  const continued = start.adapter ? () => loadPeftAdapter(model, start.adapter!.folder, args.seed, start.adapter!.dir).lora : null;
+  const lora = continued ? continued() : loraConfig ? new LoraAdapter(model, loraConfig, args.seed) : null;
+  const reference = continued ? continued() : undefined;
   // Built before a checkpoint's weights are loaded: a stage with a reference model takes its
   // reference log-probs of a full fine-tune from the starting weights.
-  const objective = data.objective({ model, lora, args, totalMicroBatches: totalSteps * accum, log: events.log });
+  const objective = data.objective({ model, lora, reference, args, totalMicroBatches: totalSteps * accum, log: events.log });
   const head = objective.head ?? null;
 
   const trainable = new Map([...(lora ? lora.params : model.params), ...(head ?? [])]);
   const names = new Map([...trainable].map(([name, v]) => [v.name, name])); // tf variable name -> HF/PEFT name
   const optimizer = new AdamW(trainable, { beta1: args.adam_beta1, beta2: args.adam_beta2, epsilon: args.adam_epsilon, weightDecay: args.weight_decay });
   const trainableCount = [...trainable.values()].reduce((a, v) => a + v.size, 0);
-  events.log(`model ${job.model}: ${parameterCount(source.config)} parameters, ${trainableCount} trainable (${lora ? `LoRA r=${job.lora!.r}` : 'full fine-tuning'}); ${data.records} training records, ${data.perEpoch} micro-batches per epoch, ${totalSteps} steps`);
+  events.log(`model ${job.model}: ${parameterCount(source.config)} parameters, ${trainableCount} trainable (${lora ? `LoRA r=${loraConfig!.r}${start.adapter ? ', continued' : ''}` : 'full fine-tuning'}); ${data.records} training records, ${data.perEpoch} micro-batches per epoch, ${totalSteps} steps`);
 
   let step = 0;
   let micro = 0;
@@ -95,7 +87,7 @@ export const train: Train = async (job: TrainJob, events: TrainEvents, signal: A
     events.log(`resumed from ${job.resumeFrom} at step ${step}`);
   }
 
-  const state = (): TrainerState => ({ stage: job.stage, step, micro, epoch: micro / data.perEpoch, numTokens, totalSteps, seed: args.seed, model: job.model, lora: job.lora, args });
+  const state = (): TrainerState => ({ stage: job.stage, step, micro, epoch: micro / data.perEpoch, numTokens, totalSteps, seed: args.seed, model: job.model, lora: loraConfig, args });
   const checkpoint = () => {
     const path = saveCheckpoint(job.runDir, state(), model, lora, optimizer.state(), source.baseName, head);
     events.checkpoint({ step, path });
@@ -230,6 +222,7 @@ export const train: Train = async (job: TrainJob, events: TrainEvents, signal: A
     objective.dispose();
     optimizer.dispose();
     lora?.dispose();
+    reference?.dispose();
     disposeModel(model);
   }
 };

@@ -99,7 +99,7 @@ function objective(s: KtoSettings, train: UnpairedSet, evalSet: UnpairedSet | nu
   const keyed = (set: UnpairedSet) => {
     const N = set.examples.length;
     const seq = (key: number) => [joined(set.examples[Math.floor(key / N)]!.prompt, set.examples[key % N]!.completion, maxLength)];
-    return { N, seq, reference: new ReferenceLogProbs(ctx.model, seq, padId, args.per_device_eval_batch_size) };
+    return { N, seq, reference: new ReferenceLogProbs(ctx.model, seq, padId, args.per_device_eval_batch_size, ctx.reference) };
   };
   const trainKeys = keyed(train);
   const evalKeys = evalSet ? keyed(evalSet) : null;

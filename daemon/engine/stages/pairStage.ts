@@ -38,8 +38,8 @@ function objective(spec: PairStageSpec, train: PairSet, evalSet: PairSet | null,
   const order = new EpochOrder(train.pairs, { batchSize: args.per_device_train_batch_size, seed: args.seed, shuffle: true });
   const evalOrder = evalSet ? new EpochOrder(evalSet.pairs, { batchSize: args.per_device_eval_batch_size, seed: args.seed, shuffle: false }) : null;
   const both = (pairs: PairExample[]) => (i: number) => [pairs[i]!.chosen, pairs[i]!.rejected];
-  const reference = spec.reference ? new ReferenceLogProbs(ctx.model, both(train.pairs), padId, args.per_device_eval_batch_size) : null;
-  const evalReference = spec.reference && evalSet ? new ReferenceLogProbs(ctx.model, both(evalSet.pairs), padId, args.per_device_eval_batch_size) : null;
+  const reference = spec.reference ? new ReferenceLogProbs(ctx.model, both(train.pairs), padId, args.per_device_eval_batch_size, ctx.reference) : null;
+  const evalReference = spec.reference && evalSet ? new ReferenceLogProbs(ctx.model, both(evalSet.pairs), padId, args.per_device_eval_batch_size, ctx.reference) : null;
   if (reference && !ctx.lora) {
     const used = new Set<number>();
     for (let m = 0; m < ctx.totalMicroBatches; m++) for (const i of order.batchAt(Math.floor(m / order.perEpoch), m % order.perEpoch).indices) used.add(i);

@@ -7,7 +7,7 @@ import type { TrainJob } from '../api.ts';
 import type { Example } from '../data.ts';
 import type { LoraAdapter } from '../lora.ts';
 import type { MetricsWindow } from '../metrics.ts';
-import type { LlamaModel } from '../model.ts';
+import type { LinearAdapter, LlamaModel } from '../model.ts';
 import type { ModelSource } from '../modelSource.ts';
 
 /** One micro-batch of the training data: the `index`-th of epoch `epoch`. */
@@ -48,6 +48,12 @@ export interface ObjectiveContext {
   model: LlamaModel;
   /** null = full fine-tuning. */
   lora: LoraAdapter | null;
+  /**
+   * What the reference model is, for stages that have one: the base with this adapter (a continued
+   * adapter's frozen starting copy); absent: the base alone (a new adapter off, or full fine-tuning's
+   * starting weights).
+   */
+  reference?: LinearAdapter;
   args: TrainingArguments;
   /** Micro-batches the run will train on (for reference log-probs computed before the first step). */
   totalMicroBatches: number;

@@ -112,3 +112,17 @@ test('bad input: prompts that fill max_length are dropped with a count; SFT data
   await assert.rejects(train(job({ args: { max_steps: 1, loss_type: 'nll' } }), recorder().events, new AbortController().signal), /loss_type `nll` is not a DPO loss/);
   await assert.rejects(train(job({ args: { max_steps: 1, loss_type: ['sigmoid', 'sft'], loss_weights: [1] } }), recorder().events, new AbortController().signal), /loss_weights has 1 value/);
 });
+
+test('DPO after SFT: `model` names the SFT run\'s adapter; its base is loaded, the adapter continues, and the reference is the adapter as it started (first loss ln 2)', async () => {
+  const sftArgs = { ...defaultTrainingArguments('sft'), save_steps: 0, logging_steps: 1, max_steps: 4, learning_rate: 5e-3, per_device_train_batch_size: 4, max_length: 64 };
+  const sft = await train({ stage: 'sft', runDir: mkdtempSync(join(tmpdir(), 'anneal-sft-')), model: 'tiny', data: { train: join(root, 'examples/sft.jsonl') }, lora: { r: 4, alpha: 8, dropout: 0, target_modules: 'all-linear' }, backend: process.env.ANNEAL_TEST_BACKEND ?? 'wasm', args: sftArgs }, recorder().events, new AbortController().signal);
+  const rec = recorder();
+  const res = await train(job({ model: sft.outputDir, args: { max_steps: 3, learning_rate: 5e-3 } }), rec.events, new AbortController().signal);
+  assert.ok(rec.logs.some((l) => l.includes('is a LoRA adapter (r=4); training continues it on its base model tiny')), rec.logs.join('\n'));
+  const first = rec.metrics.find((m) => m.step === 1 && 'loss' in m)!;
+  assert.ok(Math.abs(first.loss! - Math.LN2) < 1e-5, `first loss ${first.loss}: the reference is the starting adapter`);
+  assert.ok(rec.metrics.at(-1)!['rewards/margins'] !== 0, 'the adapter moved');
+  const saved = JSON.parse(readFileSync(join(res.outputDir, 'adapter_config.json'), 'utf8'));
+  assert.equal(saved.base_model_name_or_path, 'anneal/tiny', 'the new adapter names the base, not the SFT adapter');
+  assert.equal(saved.r, 4);
+});

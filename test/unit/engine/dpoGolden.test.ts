@@ -98,3 +98,15 @@ test('LoRA: the reference is the base model with the adapter left out, and the a
   // PEFT names its gradients base_model.model.<module>.lora_A[.default].weight; the adapter's own names drop both prefixes.
   compare(c, runCase(c, policy, lora, reference), (n) => (n.includes('.default.') ? null : n.replace(/^base_model\.model\./, '')));
 });
+
+test('continuing a trained adapter: the reference is a frozen copy of it (TRL\'s "ref" adapter), so the first loss is ln 2 and the gradients equal TRL\'s', () => {
+  const c = golden.cases.find((k) => k.name === 'peft_pretrained_adapter_sigmoid')!;
+  const policy = loadFixtureModel('policy', false);
+  const lora = loadFixtureAdapter(policy);
+  const frozen = loadFixtureAdapter(policy);
+  const reference = sequenceLogProbs(policy, sequenceBatch(pairRows(), PAD), frozen);
+  const B = golden.examples.length;
+  assertClose(Array.from(reference.subarray(0, B)), c.logps.ref_chosen!, 1e-5, 'reference chosen = base + starting adapter');
+  assertClose([c.loss], [Math.LN2], 1e-6, "TRL's loss");
+  compare(c, runCase(c, policy, lora, reference), (n) => (n.includes('.default.') || n.includes('.ref.') ? null : n.replace(/^base_model\.model\./, '')));
+});
