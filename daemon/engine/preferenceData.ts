@@ -13,6 +13,8 @@ export interface PairExample {
   rejected: ScoredSequence;
   /** TRL's optional `margin` column (reward modelling). */
   margin?: number;
+  /** The record's line in its file (0-based). */
+  line: number;
 }
 
 export interface PairSet {
@@ -45,7 +47,7 @@ export function loadPairs(path: string, tokenizer: ChatTokenizer, args: Pick<Tra
       throw new DataError(`${path} line ${line + 1} is a ${record.format} record; this stage needs preference pairs ({"prompt", "chosen", "rejected"} or {"chosen", "rejected"}).`);
     }
     const enc = tokenizer.encodePreference(record);
-    const pair: PairExample = { chosen: scored(enc.chosen, args.max_length), rejected: scored(enc.rejected, args.max_length), ...(record.margin !== undefined ? { margin: record.margin } : {}) };
+    const pair: PairExample = { chosen: scored(enc.chosen, args.max_length), rejected: scored(enc.rejected, args.max_length), line, ...(record.margin !== undefined ? { margin: record.margin } : {}) };
     if (pair.chosen.completionStart >= args.max_length || pair.rejected.completionStart >= args.max_length) {
       dropped++;
       continue;

@@ -33,7 +33,7 @@ function check(stage: 'cpo' | 'orpo', lossOf: (args: TrainingArguments) => PairL
     const policy = loadFixtureModel('policy');
     const chosen = side(golden, 'chosen');
     const rejected = side(golden, 'rejected');
-    const pairs = chosen.map((c, i) => ({ chosen: c, rejected: rejected[i]! }));
+    const pairs = chosen.map((c, i) => ({ chosen: c, rejected: rejected[i]!, line: i }));
     const names = new Map([...policy.params].map(([n, v]) => [v.name, n]));
     for (const c of golden.cases as GoldenCase[]) {
       const args = { ...defaultTrainingArguments(stage), ...(c.config as Partial<TrainingArguments>) } as TrainingArguments;

@@ -38,7 +38,7 @@ test(`reward model: ${golden.cases.map((c) => c.name).join(', ')} equal TRL ${go
   const names = new Map([...model.params, ['score.weight', score] as const].map(([n, v]) => [v.name, n]));
   for (const c of golden.cases) {
     const withMargin = c.name === 'margin';
-    const pairs = golden.examples.map((p) => ({ chosen: seq(p, p.chosen_ids), rejected: seq(p, p.rejected_ids), ...(withMargin ? { margin: p.margin } : {}) }));
+    const pairs = golden.examples.map((p, line) => ({ line, chosen: seq(p, p.chosen_ids), rejected: seq(p, p.rejected_ids), ...(withMargin ? { margin: p.margin } : {}) }));
     const b = pairRows(pairs, 0);
     assert.deepEqual(Array.from({ length: b.batch }, (_, r) => Array.from(b.ids.subarray(r * b.length, (r + 1) * b.length))), golden.collated.input_ids);
     const rewards = sequenceRewards(model, undefined, score as tf.Tensor as tf.Tensor2D, b, 0);
