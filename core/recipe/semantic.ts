@@ -49,18 +49,23 @@ const SUGGESTED_STAGE: Partial<Record<RecordFormat, Stage>> = {
   'prompt-only': 'grpo',
 };
 
-/** Learning-rate ranges [low, high] from the guides, per stage; SFT/CPT split by LoRA vs full. */
+/** Stages that learn from chosen/rejected (or desirable/undesirable) answers. */
+const PREFERENCE: readonly Stage[] = ['dpo', 'kto', 'orpo', 'cpo', 'simpo'];
+
+/** Learning-rate ranges [low, high] from the guides, per stage; SFT/CPT and the preference stages split by LoRA vs full. */
 function lrRange(stage: Stage, lora: boolean): [number, number] {
   switch (stage) {
     case 'sft':
     case 'cpt':
       return lora ? [5e-5, 5e-4] : [5e-6, 1e-4];
+    // Below SFT's (the seeds: preference tuning nudges a model SFT has shaped); a LoRA adapter's
+    // updates are smaller than full fine-tuning's, so its usual rates run a few times higher.
     case 'dpo':
     case 'kto':
     case 'orpo':
     case 'cpo':
     case 'simpo':
-      return [1e-6, 5e-5];
+      return lora ? [5e-6, 2e-4] : [1e-6, 5e-5];
     case 'reward':
       return [1e-6, 2e-4];
     case 'grpo':
@@ -283,7 +288,7 @@ export function semanticDiagnostics(
   if (lr !== undefined && set('learning_rate') && model !== 'tiny') {
     const [low, high] = lrRange(stage, lora !== undefined);
     if (lr < low || lr > high) {
-      const kind = stage === 'sft' || stage === 'cpt' ? (lora ? ' with LoRA' : ' for full fine-tuning') : '';
+      const kind = PREFERENCE.includes(stage) || stage === 'sft' || stage === 'cpt' ? (lora ? ' with LoRA' : ' for full fine-tuning') : '';
       add(
         'recipe-lr-range',
         `learning_rate ${fmt(lr)} is ${lr > high ? 'above' : 'below'} the usual ${stage.toUpperCase()} range${kind} (${fmt(low)} to ${fmt(high)}); ${lr > high ? 'training may diverge' : 'the model may barely change'} — try ${fmt(lr > high ? high : low)}.`,
@@ -300,8 +305,8 @@ export function semanticDiagnostics(
     );
   }
   const epochs = num(recipe.num_train_epochs);
-  if (stage === 'dpo' && epochs !== undefined && set('num_train_epochs') && (value('max_steps') ?? -1) < 0 && (epochs < 1 || epochs > 2)) {
-    add('recipe-epochs-range', `DPO usually runs 1 to 2 epochs; ${epochs} ${epochs > 2 ? 'tends to overfit the preferences' : 'may not see the data enough'}.`, valueRange(document, ['num_train_epochs']));
+  if (PREFERENCE.includes(stage) && epochs !== undefined && set('num_train_epochs') && (value('max_steps') ?? -1) < 0 && (epochs < 1 || epochs > 2)) {
+    add('recipe-epochs-range', `${stage.toUpperCase()} usually runs 1 to 2 epochs; ${epochs} ${epochs > 2 ? 'tends to overfit the preferences' : 'may not see the data enough'}.`, valueRange(document, ['num_train_epochs']));
   }
   if (stage === 'grpo') {
     const gens = num(recipe.num_generations);

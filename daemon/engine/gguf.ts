@@ -3,7 +3,7 @@
 // `tokenizer.*` metadata. The header is parsed by @huggingface/gguf; tensor data is read per tensor
 // (a large file never sits in memory whole) and decoded by ./dequantize.ts.
 import { closeSync, openSync, readSync } from 'node:fs';
-import { basename } from 'node:path';
+import { resolve } from 'node:path';
 import { gguf } from '@huggingface/gguf';
 import { loadChatTokenizer } from '../../core/tokenize/chatTokenizer.ts';
 import { tokenizerFilesFromGguf } from '../../core/tokenize/gguf.ts';
@@ -217,6 +217,7 @@ export async function loadGgufSource(path: string, options: { loadIn4bit?: boole
     ...(quantized ? { quantized } : {}),
     tokenizer: loadChatTokenizer(tokenizerJson, tokenizerConfig, { extraStopIds: eos === undefined ? [] : [Number(eos)] }),
     tokenizerFiles: ggufTokenizerFiles(header),
-    baseName: String(header.metadata['general.name'] ?? basename(path)),
+    // The file itself, not its general.name: an adapter trained on it must find its base again (a later stage, scoring).
+    baseName: resolve(path),
   };
 }

@@ -62,13 +62,14 @@ test('overrides replace the model and data before the checks run', () => {
   assert.deepEqual(wrong.diagnostics.map((d) => d.code), ['recipe-stage-data-mismatch']);
 });
 
-test('every example recipe validates with no diagnostics at all', () => {
+test('every example recipe validates with no diagnostics at all (a Hub model not yet in this machine\'s cache aside)', () => {
   const dir = fileURLToPath(new URL('../../../examples/', import.meta.url));
   const recipes = readdirSync(dir).filter((f) => /\.anneal\.(ya?ml|json)$/.test(f));
   for (const name of ['dpo', 'reward', 'grpo', 'cpt']) assert.ok(recipes.includes(`${name}.anneal.yaml`), name);
   for (const file of recipes) {
     const r = checkRecipe(readFileSync(dir + file, 'utf8'), dir + file, nodeFiles);
-    assert.deepEqual(r.diagnostics, [], file);
+    // Whether the Hub model is cached is this machine's state, not the recipe's: that note is all it may say.
+    assert.deepEqual(r.diagnostics.filter((d) => d.code !== 'recipe-model-hub-download'), [], file);
     assert.ok(r.recipe, file);
   }
 });
