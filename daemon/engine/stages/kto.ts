@@ -11,11 +11,11 @@ import type { TrainingArguments } from '../../../core/recipe/types.ts';
 import { EpochOrder } from '../data.ts';
 import { completionLoss, sequenceBatch, sequenceLogProbs, type SequenceBatch } from '../logprobs.ts';
 import type { LoraAdapter } from '../lora.ts';
-import type { MetricsWindow } from '../metrics.ts';
 import type { LlamaModel } from '../model.ts';
 import { joined, loadUnpaired, type UnpairedSet } from '../preferenceData.ts';
 import { ReferenceLogProbs } from '../reference.ts';
 import { mean } from './pairStage.ts';
+import { meanLossObjective } from './meanLossObjective.ts';
 import type { Objective, ObjectiveContext, Stage, StageData } from './stage.ts';
 
 export interface KtoSettings {
@@ -130,31 +130,15 @@ function objective(s: KtoSettings, train: UnpairedSet, evalSet: UnpairedSet | nu
     const kl = k.kl.length > 0 ? klEstimate(sequenceLogProbs(ctx.model, sequenceBatch(k.kl.flatMap(keys.seq), padId), ctx.lora ?? undefined), k.kl.map((key) => keys.reference.get(key)[0]!)) : 0;
     return { b: sequenceBatch(k.main.flatMap(keys.seq), padId), labels: indices.map((i) => set.examples[i]!.label), reference: k.main.map((key) => keys.reference.get(key)[0]!), kl };
   };
-  const record = (window: MetricsWindow, out: Map<string, number>) => {
-    for (const [k, v] of out) window.add(k, v);
-  };
-  return {
-    hasEval: evalOrder !== null,
-    normaliser: (step) => step.length,
-    micro(mb, normaliser) {
-      const p = prepare(trainKeys, train, order.batchAt(mb.epoch, mb.index).indices);
-      const out = new Map<string, number>();
-      return {
-        tokens: p.b.tokens,
-        loss: () => ktoLoss(s, ctx.model, ctx.lora, p.b, p.labels, p.reference, p.kl, 1 / normaliser, out, checkpointLayers),
-        record: (window) => record(window, out),
-      };
+  return meanLossObjective({
+    train: order,
+    eval: evalOrder,
+    checkpointLayers,
+    prepare({ indices }, split) {
+      const p = split === 'train' ? prepare(trainKeys, train, indices) : prepare(evalKeys!, evalSet!, indices);
+      return { tokens: p.b.tokens, loss: (scale, out, layers) => ktoLoss(s, ctx.model, ctx.lora, p.b, p.labels, p.reference, p.kl, scale, out, layers) };
     },
-    evaluate(window) {
-      for (let i = 0; i < evalOrder!.perEpoch; i++) {
-        const p = prepare(evalKeys!, evalSet!, evalOrder!.batchAt(0, i).indices);
-        const out = new Map<string, number>();
-        window.add('loss', tf.tidy(() => ktoLoss(s, ctx.model, ctx.lora, p.b, p.labels, p.reference, p.kl, 1, out, false).dataSync()[0]!));
-        record(window, out);
-      }
-    },
-    dispose() {},
-  };
+  });
 }
 
 export const kto: Stage = {

@@ -3,15 +3,15 @@
 // divided by the step's micro-batch count (transformers' Trainer divides by gradient accumulation
 // steps), eval averaged over batches, and (for the stages that have one) the reference model's
 // log-probs (reference.ts). A stage adds its loss and metrics (PairLoss).
-import * as tf from '@tensorflow/tfjs-core';
+import type * as tf from '@tensorflow/tfjs-core';
 import type { TrainingArguments } from '../../../core/recipe/types.ts';
 import { EpochOrder } from '../data.ts';
 import { sequenceBatch, type SequenceBatch } from '../logprobs.ts';
 import type { LoraAdapter } from '../lora.ts';
-import type { MetricsWindow } from '../metrics.ts';
 import type { LlamaModel } from '../model.ts';
 import { loadPairs, pairSequences, type PairExample, type PairSet } from '../preferenceData.ts';
 import { ReferenceLogProbs } from '../reference.ts';
+import { meanLossObjective } from './meanLossObjective.ts';
 import type { Objective, ObjectiveContext, Stage, StageData } from './stage.ts';
 
 /** One micro-batch's loss times `scale`, with TRL's metrics for it put in `out`. `reference`: per pair [chosen, rejected] (stages with a reference). */
@@ -52,36 +52,16 @@ function objective(spec: PairStageSpec, train: PairSet, evalSet: PairSet | null,
     r.ensure(indices);
     return indices.map((i) => r.get(i));
   };
-  const checkpointLayers = args.gradient_checkpointing === true;
-  const record = (window: MetricsWindow, out: Map<string, number>) => {
-    for (const [k, v] of out) window.add(k, v);
-  };
-  return {
-    hasEval: evalOrder !== null,
-    normaliser: (step) => step.length,
-    micro(mb, normaliser) {
-      const { items, indices } = order.batchAt(mb.epoch, mb.index);
-      const refs = refsOf(reference, indices);
+  return meanLossObjective({
+    train: order,
+    eval: evalOrder,
+    checkpointLayers: args.gradient_checkpointing === true,
+    prepare({ items, indices }, split) {
+      const refs = refsOf(split === 'train' ? reference : evalReference, indices);
       const b = pairRows(items, padId, spec.scoreChosenPrompt);
-      const out = new Map<string, number>();
-      return {
-        tokens: b.tokens,
-        loss: () => loss(ctx.model, ctx.lora, b, refs, 1 / normaliser, out, checkpointLayers),
-        record: (window) => record(window, out),
-      };
+      return { tokens: b.tokens, loss: (scale, out, checkpointLayers) => loss(ctx.model, ctx.lora, b, refs, scale, out, checkpointLayers) };
     },
-    evaluate(window) {
-      for (let i = 0; i < evalOrder!.perEpoch; i++) {
-        const { items, indices } = evalOrder!.batchAt(0, i);
-        const refs = refsOf(evalReference, indices);
-        const out = new Map<string, number>();
-        const value = tf.tidy(() => loss(ctx.model, ctx.lora, pairRows(items, padId, spec.scoreChosenPrompt), refs, 1, out, false).dataSync()[0]!);
-        window.add('loss', value);
-        record(window, out);
-      }
-    },
-    dispose() {},
-  };
+  });
 }
 
 /** A preference stage from its loss: data loading, notes and the objective are shared. */

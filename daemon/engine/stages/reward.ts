@@ -8,11 +8,11 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { TrainingArguments } from '../../../core/recipe/types.ts';
 import { EpochOrder } from '../data.ts';
 import type { LoraAdapter } from '../lora.ts';
-import type { MetricsWindow } from '../metrics.ts';
 import type { LlamaModel } from '../model.ts';
 import { loadPairs, pairSequences, type PairExample, type PairSet } from '../preferenceData.ts';
 import { newScoreHead, rewardLoss, SCORE_HEAD } from '../scoreHead.ts';
 import { mean, pairRows } from './pairStage.ts';
+import { meanLossObjective } from './meanLossObjective.ts';
 import type { Objective, ObjectiveContext, Stage, StageData } from './stage.ts';
 
 export function rewardCoefficient(args: TrainingArguments): number {
@@ -50,35 +50,18 @@ function objective(center: number, train: PairSet, evalSet: PairSet | null, padI
   const head = new Map([[SCORE_HEAD, score]]);
   const order = new EpochOrder(train.pairs, { batchSize: args.per_device_train_batch_size, seed: args.seed, shuffle: true });
   const evalOrder = evalSet ? new EpochOrder(evalSet.pairs, { batchSize: args.per_device_eval_batch_size, seed: args.seed, shuffle: false }) : null;
-  const checkpointLayers = args.gradient_checkpointing === true;
-  const record = (window: MetricsWindow, out: Map<string, number>) => {
-    for (const [k, v] of out) window.add(k, v);
-  };
   const s2 = score as tf.Tensor as tf.Tensor2D;
-  return {
+  return meanLossObjective({
+    train: order,
+    eval: evalOrder,
+    checkpointLayers: args.gradient_checkpointing === true,
     head,
-    hasEval: evalOrder !== null,
-    normaliser: (step) => step.length,
-    micro(mb, normaliser) {
-      const { items } = order.batchAt(mb.epoch, mb.index);
-      const out = new Map<string, number>();
-      return {
-        tokens: items.reduce((a, p) => a + p.chosen.ids.length + p.rejected.ids.length, 0),
-        loss: () => pairRewardLoss(model, ctx.lora, s2, items, padId, center, 1 / normaliser, out, checkpointLayers),
-        record: (window) => record(window, out),
-      };
-    },
-    evaluate(window) {
-      for (let i = 0; i < evalOrder!.perEpoch; i++) {
-        const out = new Map<string, number>();
-        window.add('loss', tf.tidy(() => pairRewardLoss(model, ctx.lora, s2, evalOrder!.batchAt(0, i).items, padId, center, 1, out, false).dataSync()[0]!));
-        record(window, out);
-      }
-    },
-    dispose() {
-      score.dispose();
-    },
-  };
+    prepare: ({ items }) => ({
+      tokens: items.reduce((a, p) => a + p.chosen.ids.length + p.rejected.ids.length, 0),
+      loss: (scale, out, layers) => pairRewardLoss(model, ctx.lora, s2, items, padId, center, scale, out, layers),
+    }),
+    dispose: () => score.dispose(),
+  });
 }
 
 export const reward: Stage = {
