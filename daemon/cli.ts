@@ -11,6 +11,7 @@ import { registerStop } from './commands/stop.ts';
 import { registerResume } from './commands/resume.ts';
 import { registerLogs } from './commands/logs.ts';
 import { registerDashboard } from './commands/dashboard.ts';
+import { registerScorePairs } from './commands/scorePairs.ts';
 import { ANNEAL_VERSION } from '../core/version.ts';
 
 const program = new Command()
@@ -32,6 +33,7 @@ registerStop(program);
 registerResume(program);
 registerLogs(program);
 registerDashboard(program);
+registerScorePairs(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   console.error(`anneal: ${err instanceof Error ? err.message : String(err)}`);

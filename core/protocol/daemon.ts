@@ -5,6 +5,7 @@
 import { NotificationType, ParameterStructures, RequestType } from 'vscode-jsonrpc';
 import type { SamplesConfig, Stage, TrainingArguments } from '../recipe/types.ts';
 import type { BackendInfo, FileDiagnostics, MetricRecord, RunInfo, SampleRecord } from './runs.ts';
+import type { ScorePairsParams, ScorePairsProgress, ScorePairsResult } from './scorePairs.ts';
 
 /** Bumped on any incompatible change; `initialize` refuses a client speaking another version. */
 export const PROTOCOL_VERSION = 1;
@@ -26,8 +27,12 @@ export const DaemonErrorCodes = {
   InvalidInput: -31005,
   /** The run is in a state that does not allow the request (e.g. deleting a running run). */
   InvalidState: -31006,
+  /** Scoring pairs failed: the message says why (data that is not preference pairs, a model with nothing to score with). */
+  ScoringFailed: -31007,
   /** The params are missing or of the wrong type. */
   InvalidParams: -32602,
+  /** The client cancelled the request (JSON-RPC's RequestCancelled). */
+  RequestCancelled: -32800,
 } as const;
 
 export interface ProtocolMismatchData {
@@ -223,4 +228,23 @@ export namespace RunLogNotification {
 export namespace RunsChangedNotification {
   export const method = 'runs/changed' as const;
   export const type = new NotificationType<{ run?: RunInfo; deleted?: string }>(method, ParameterStructures.byName);
+}
+
+// ---- pair scoring -----------------------------------------------------------------------------
+
+/**
+ * Client -> daemon. Scores every pair of a preference file with a run's output (or a model folder) in
+ * a short-lived child process: reward-model scores, or the implicit reward against the base. Progress
+ * arrives as `pairs/scoreProgress` when `progressToken` is set; cancelling the request (or closing the
+ * connection) ends the child. Errors: RunNotFound, InvalidState (run not completed), ScoringFailed.
+ */
+export namespace ScorePairs {
+  export const method = 'pairs/score' as const;
+  export const type = new RequestType<ScorePairsParams, ScorePairsResult, void>(method, ParameterStructures.byName);
+}
+
+/** Daemon -> the client that asked. How far a `pairs/score` request is (pairs done of total). */
+export namespace ScorePairsProgressNotification {
+  export const method = 'pairs/scoreProgress' as const;
+  export const type = new NotificationType<ScorePairsProgress>(method, ParameterStructures.byName);
 }

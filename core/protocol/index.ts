@@ -5,3 +5,4 @@ export * from './runId.ts';
 export * from './handshake.ts';
 export * from './frames.ts';
 export * from './worker.ts';
+export * from './scorePairs.ts';

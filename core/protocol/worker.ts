@@ -2,6 +2,7 @@
 // the engine; the daemon is the only writer of the run's files and forwards every event to clients.
 
 import type { BackendInfo, MetricRecord, PhaseProgress, RunPhase, SampleRecord } from './runs.ts';
+import type { ScorePairsResult } from './scorePairs.ts';
 
 /** Daemon -> worker. `Job` is the engine's TrainJob (declared at the engine boundary, daemon/engine/api.ts). */
 export type DaemonToWorker<Job = unknown> =
@@ -48,4 +49,25 @@ export type ProbeToDaemon = { type: 'probe'; backend: BackendInfo } | { type: 'p
 export function isProbeMessage(value: unknown): value is ProbeToDaemon {
   const type = typeof value === 'object' && value !== null ? (value as { type?: unknown }).type : undefined;
   return type === 'probe' || type === 'probe-error';
+}
+
+/**
+ * Daemon -> `dist/worker.js --score`, once, after the child said `score-ready`: score these pairs.
+ * `Job` is the engine's ScorePairsJob (daemon/engine/scorePairs.ts).
+ */
+export type DaemonToScorer<Job = unknown> = { type: 'score'; job: Job };
+
+/** `dist/worker.js --score` -> daemon; the child exits after `score-result` or `score-error`. */
+export type ScorerToDaemon =
+  | { type: 'score-ready'; pid: number }
+  | { type: 'score-progress'; done: number; total: number }
+  | { type: 'score-result'; result: Omit<ScorePairsResult, 'runId' | 'modelDir'> }
+  /** `message` is the engine's sentence for the user; `stack` goes to the daemon log. */
+  | { type: 'score-error'; message: string; stack?: string };
+
+const SCORER_MESSAGE_TYPES = new Set(['score-ready', 'score-progress', 'score-result', 'score-error']);
+
+/** True when an IPC payload is one of the score child's messages. */
+export function isScorerMessage(value: unknown): value is ScorerToDaemon {
+  return typeof value === 'object' && value !== null && SCORER_MESSAGE_TYPES.has((value as { type?: unknown }).type as string);
 }

@@ -1,11 +1,15 @@
-// dist/worker.js: the process one run trains in (forked by the daemon, see workerProcess.ts), and,
-// with `--probe`, the daemon's short-lived backend probe (backendProbe.ts).
-// All the logic is in workerMain.ts / probeMain.ts; this entry only binds them to the real engine.
+// dist/worker.js: the process one run trains in (forked by the daemon, see workerProcess.ts); with
+// `--probe`, the daemon's short-lived backend probe (backendProbe.ts); with `--score`, a short-lived
+// child scoring a file's preference pairs for `pairs/score` (scoreChild.ts).
+// All the logic is in workerMain.ts / probeMain.ts / scoreMain.ts; this entry only binds them to the real engine.
 
 import { selectBackend } from '../engine/backend.ts';
 import { train } from '../engine/loop.ts';
+import { scorePairs } from '../engine/scorePairs.ts';
 import { runProbe } from './probeMain.ts';
+import { runScorer } from './scoreMain.ts';
 import { runWorker } from './workerMain.ts';
 
 if (process.argv.includes('--probe')) runProbe(selectBackend);
+else if (process.argv.includes('--score')) runScorer(scorePairs);
 else runWorker(train);

@@ -74,6 +74,8 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
   const checkWorkerPath = options.checkWorkerPath ?? join(dirname(options.workerPath), 'checkWorker.js');
   const prepare = (params: Record<string, unknown>) => prepareRunOffThread(params, checkWorkerPath, options.log);
 
+  const scoring = { runs: { get: (id: string) => manager.get(id), dir: (id: string) => manager.store.dir(id) }, workerPath: options.workerPath, backend: options.backend, log: options.log };
+
   const http = createServer(handleHttp);
   const wss = new WebSocketServer({
     noServer: true,
@@ -92,7 +94,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
       ws.on('error', () => {});
-      serveSession(ws, { manager, stateDir: options.stateDir, maxConcurrentRuns: options.maxConcurrentRuns, prepare, backend, backendForced: options.backend });
+      serveSession(ws, { manager, stateDir: options.stateDir, maxConcurrentRuns: options.maxConcurrentRuns, prepare, backend, backendForced: options.backend, scoring });
     });
   });
   http.on('clientError', (_err, socket) => socket.destroy());

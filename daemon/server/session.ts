@@ -7,8 +7,8 @@ import type WebSocket from 'ws';
 import { ResponseError, type MessageConnection, type NotificationType } from 'vscode-jsonrpc/node';
 import {
   DaemonErrorCodes, DeleteRun, GetRun, Initialize, ListRuns, MAX_FRAME_BYTES, PROTOCOL_VERSION, ResumeRun,
-  RunLogNotification, RunMetricsNotification, RunSampleNotification, RunStatusNotification, RunsChangedNotification, StartRun, StopRun,
-  Subscribe, Unsubscribe, type InitializeResult, type SubscribeParams, type SubscribeResult,
+  RunLogNotification, RunMetricsNotification, RunSampleNotification, RunStatusNotification, RunsChangedNotification, ScorePairs,
+  ScorePairsProgressNotification, StartRun, StopRun, Subscribe, Unsubscribe, type InitializeResult, type SubscribeParams, type SubscribeResult,
 } from '../../core/protocol/daemon.ts';
 import { checkProtocolVersion } from '../../core/protocol/handshake.ts';
 import type { RunInfo } from '../../core/protocol/runs.ts';
@@ -17,6 +17,7 @@ import type { RunManager } from '../runs/manager.ts';
 import type { PreparedRun } from '../runs/prepare.ts';
 import type { BackendProbeResult } from '../runs/backendProbe.ts';
 import { connectionOverSocket } from '../client/wsTransport.ts';
+import { handleScorePairs, type ScoreDeps } from './scoreRequest.ts';
 
 /** Bytes queued to a client before it counts as stuck and is dropped (the run goes on). */
 const MAX_BUFFERED_BYTES = 32 * 1024 * 1024;
@@ -31,6 +32,8 @@ export interface SessionContext {
   backend(): Promise<BackendProbeResult>;
   /** The forced backend, if any. */
   backendForced?: string;
+  /** What `pairs/score` needs: the runs, the worker bundle its child runs, the daemon log. */
+  scoring: ScoreDeps;
 }
 
 interface Subscription {
@@ -48,6 +51,8 @@ function requireObject(params: unknown): Record<string, unknown> {
 export function serveSession(socket: WebSocket, ctx: SessionContext): void {
   const connection: MessageConnection = connectionOverSocket(socket);
   const subscriptions = new Map<string, Subscription>();
+  /** This connection's `pairs/score` children, aborted when it closes. */
+  const scorings = new Set<AbortController>();
   let initialized = false;
 
   const notify = <P>(type: NotificationType<P>, params: P) => {
@@ -129,6 +134,10 @@ export function serveSession(socket: WebSocket, ctx: SessionContext): void {
     return {};
   }));
   connection.onRequest(Subscribe.type, guarded((params) => subscribe(requireObject(params) as unknown as SubscribeParams)));
+  connection.onRequest(ScorePairs.type, (params, token) => {
+    if (!initialized) throw new ResponseError(DaemonErrorCodes.NotInitialized, 'Send `initialize` first.');
+    return handleScorePairs(params, token, ctx.scoring, scorings, (p) => notify(ScorePairsProgressNotification.type, p));
+  });
 
   /**
    * Replays the stored history, then registers the live stream, all in one tick of the event loop:
@@ -163,6 +172,7 @@ export function serveSession(socket: WebSocket, ctx: SessionContext): void {
   }
 
   connection.onClose(() => {
+    for (const scoring of scorings) scoring.abort();
     unlisten();
     subscriptions.clear();
     connection.dispose();
