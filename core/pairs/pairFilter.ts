@@ -1,11 +1,13 @@
-// Filtering the pair index: only flagged pairs, and/or a case-insensitive search over the prompt and
-// both sides. Positions in the filtered view map to pair indexes. Searching reads each line's raw
-// JSON first and parses only lines that may match, so a query over 50 MB costs one lowercase scan.
+// Filtering the pair index: only flagged pairs, only pairs a model scored below 0, and/or a
+// case-insensitive search over the prompt and both sides; optionally ordered by margin. Positions in
+// the filtered view map to pair indexes. Searching reads each line's raw JSON first and parses only
+// lines that may match, so a query over 50 MB costs one lowercase scan.
 
 import type { PairFilter } from '../protocol/webview.ts';
 import type { PairIndex } from './pairIndex.ts';
 import type { Progress } from '../report/checkSteps.ts';
 import { parsePair, turnsText } from './pairView.ts';
+import { sortByMargin } from './pairScores.ts';
 
 /** The filtered view: pair indexes in order, or undefined for "all pairs" (identity, no allocation). */
 export type FilteredPairs = Int32Array | undefined;
@@ -13,9 +15,14 @@ export type FilteredPairs = Int32Array | undefined;
 /** Pairs checked per step of `filterSteps`. */
 export const FILTER_CHUNK = 5000;
 
-/** True when the filter keeps every pair. */
+/** True when the filter keeps every pair in line order. */
 export function isIdentityFilter(filter: PairFilter): boolean {
-  return !filter.onlyFlagged && filter.search.trim() === '';
+  return !filter.onlyFlagged && filter.search.trim() === '' && !filter.onlyNegative && filter.sort !== 'margin';
+}
+
+/** The filter as it applies: without margins (the file is not scored) the score filter and order are off. */
+export function effectiveFilter(filter: PairFilter, margins: Float64Array | undefined): PairFilter {
+  return margins ? filter : { onlyFlagged: filter.onlyFlagged, search: filter.search };
 }
 
 /** Number of pairs in the filtered view. */
@@ -53,8 +60,12 @@ export function pairMatchesSearch(lineText: string, needle: string): boolean {
   );
 }
 
-/** Builds the filtered view in chunks, yielding progress; `getLine` returns a document line's text. */
-export function* filterSteps(index: PairIndex, filter: PairFilter, getLine: (line: number) => string, chunk = FILTER_CHUNK): Generator<Progress, FilteredPairs> {
+/**
+ * Builds the filtered view in chunks, yielding progress; `getLine` returns a document line's text,
+ * `margins` each pair's score margin (NaN: unscored), absent when the file has no scores.
+ */
+export function* filterSteps(index: PairIndex, requested: PairFilter, getLine: (line: number) => string, chunk = FILTER_CHUNK, margins?: Float64Array): Generator<Progress, FilteredPairs> {
+  const filter = effectiveFilter(requested, margins);
   if (isIdentityFilter(filter)) return undefined;
   const needle = filter.search.trim().toLowerCase();
   const out: number[] = [];
@@ -63,17 +74,19 @@ export function* filterSteps(index: PairIndex, filter: PairFilter, getLine: (lin
     const end = Math.min(n, start + chunk);
     for (let i = start; i < end; i++) {
       if (filter.onlyFlagged && index.flagged[i] === 0) continue;
+      // NaN (unscored) is not below 0 either.
+      if (filter.onlyNegative && !(margins![i] < 0)) continue;
       if (needle && !pairMatchesSearch(getLine(index.lines[i]), needle)) continue;
       out.push(i);
     }
     if (end < n) yield { done: end, total: n };
   }
-  return Int32Array.from(out);
+  return filter.sort === 'margin' ? sortByMargin(out, margins!) : Int32Array.from(out);
 }
 
 /** Runs `filterSteps` to completion (small documents, tests). */
-export function filterPairs(index: PairIndex, filter: PairFilter, getLine: (line: number) => string): FilteredPairs {
-  const steps = filterSteps(index, filter, getLine);
+export function filterPairs(index: PairIndex, filter: PairFilter, getLine: (line: number) => string, margins?: Float64Array): FilteredPairs {
+  const steps = filterSteps(index, filter, getLine, FILTER_CHUNK, margins);
   for (;;) {
     const step = steps.next();
     if (step.done) return step.value;

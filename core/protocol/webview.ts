@@ -6,6 +6,7 @@
 
 import type { Diagnostic, Severity } from '../diagnostics.ts';
 import type { DatasetSummary, RecordFormat, Turns } from '../datasets/types.ts';
+import type { PairScoreKind } from './scorePairs.ts';
 
 /** The panels Anneal opens; each bundle is `dist/webviews/<kind>.js`. */
 export type ViewKind = 'dashboard' | 'samples' | 'pairs' | 'report';
@@ -49,13 +50,33 @@ export interface PairView {
   rejectedTokens?: number;
   /** The record's diagnostics (identical pair, length bias share, polite prefix, ...). */
   flags: { code: string; severity: Severity; message: string }[];
+  /** The model's scores of this record's current text, when the file was scored (see core/pairs/pairScores.ts). */
+  score?: { chosen: number; rejected: number; margin: number };
+}
+
+/** What scored the file's pairs and how they came out, for the inspector's header. */
+export interface PairsScoreSummary {
+  kind: PairScoreKind;
+  /** What scored them, in words. */
+  description: string;
+  /** Pairs with a score; of those, `negative` have a margin below 0. */
+  scored: number;
+  negative: number;
+  /** Pairs without one: edited or added since scoring, or left out (prompt too long). */
+  unscored: number;
 }
 
 export interface PairFilter {
   onlyFlagged: boolean;
   /** Case-insensitive text that must appear in the prompt, chosen or rejected. */
   search: string;
+  /** Only pairs whose model score has a margin below 0 (ignored while the file has no scores). */
+  onlyNegative?: boolean;
+  /** `margin`: lowest margin first, unscored pairs last (ignored while the file has no scores); default `line`. */
+  sort?: PairSort;
 }
+
+export type PairSort = 'line' | 'margin';
 
 /** host -> view: the document (re)loaded or changed; `total` pairs match the current filter. */
 export interface PairsResetMessage {
@@ -71,6 +92,8 @@ export interface PairsResetMessage {
   version?: number;
   /** Unit of chosenTokens/rejectedTokens: present (the tokenizer's label) when a model tokenizer counts them. */
   tokenizer?: string;
+  /** Present once a model scored the file's pairs. */
+  scores?: PairsScoreSummary;
 }
 
 /** host -> view: the pairs at filtered positions [start, start + pairs.length). */
@@ -122,6 +145,16 @@ export interface PairsSelectMessage {
   position: number;
 }
 
+/** view -> host: score the pairs with a model (the host asks which, then runs `anneal.scorePairs`). */
+export interface PairsScoreMessage {
+  type: 'pairs/score';
+}
+
+/** view -> host: forget the file's scores. */
+export interface PairsClearScoresMessage {
+  type: 'pairs/clearScores';
+}
+
 /** host -> view: long work is under way (indexing a large file); the view shows `label` and done/total. */
 export interface ViewProgressMessage {
   type: 'view/progress';
@@ -154,6 +187,21 @@ export interface ReportDataMessage {
   tokenizer?: string;
   /** True when `diagnostics` or `duplicates` were cut to the host's cap (counts stay exact). */
   truncated?: boolean;
+  /** Present once a model scored the file's pairs: the distribution of their margins. */
+  margins?: ReportMargins;
+}
+
+/** The margins of the file's scored pairs (core/pairs/marginHistogram.ts). */
+export interface ReportMargins {
+  description: string;
+  scored: number;
+  /** Margin below 0: the model prefers the rejected answer. */
+  negative: number;
+  /** Pairs without a score (edited or added since scoring, or left out). */
+  unscored: number;
+  /** Bin edges (counts.length + 1, ascending, 0 among them) and counts per bin [edge i, edge i+1). */
+  edges: number[];
+  counts: number[];
 }
 
 // ---- panel shell ------------------------------------------------------------------------------
@@ -186,6 +234,8 @@ export type ViewToHost =
   | PairsSetFilterMessage
   | PairsEditMessage
   | PairsNextFlaggedMessage
+  | PairsScoreMessage
+  | PairsClearScoresMessage
   | RevealLineMessage;
 
 /** State a panel's serializer stores so the view comes back after a window reload. */

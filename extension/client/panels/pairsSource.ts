@@ -1,13 +1,14 @@
 // The pair inspector's model of one document, without any vscode API so the benchmark drives the
 // same code: a line mirror updated from content changes, the incremental DatasetModel the index is
-// read from, the current filter, and the pages the view asks for. Long steps run in chunks and give
+// read from, a model's scores of the pairs (if any), the current filter, and the pages the view asks for. Long steps run in chunks and give
 // the event loop a turn in between; a newer load or filter cancels an older one.
 import type { DatasetModel } from '../../../core/datasets/model.ts';
 import type { DatasetCheckOptions } from '../../../core/datasets/types.ts';
-import { filteredCount, filterSteps, isIdentityFilter, nextFlagged, pairAt, type FilteredPairs } from '../../../core/pairs/pairFilter.ts';
+import { effectiveFilter, filteredCount, filterSteps, isIdentityFilter, nextFlagged, pairAt, type FilteredPairs } from '../../../core/pairs/pairFilter.ts';
 import { indexSteps, pairIndexFromModel, pairPosition, type PairIndex } from '../../../core/pairs/pairIndex.ts';
 import type { Progress } from '../../../core/report/checkSteps.ts';
 import { fileHints, pairViewOf, type CountSides } from '../../../core/pairs/pairView.ts';
+import { marginSummary, pairMargins, type ScoredFile } from '../../../core/pairs/pairScores.ts';
 import type { PairFilter, PairsPageMessage, PairsResetMessage, PairView } from '../../../core/protocol/webview.ts';
 import { TextLines, type ContentChange } from '../../server/textLines.ts';
 import { yieldToEventLoop } from './yield.ts';
@@ -23,6 +24,9 @@ export class PairsSource {
   private index: PairIndex | undefined;
   private view: FilteredPairs;
   private filter: PairFilter;
+  private scores: ScoredFile | undefined;
+  /** Each pair's margin (NaN: unscored), for the current index and scores; undefined without scores. */
+  private margins: Float64Array | undefined;
   private generation = 0;
   private stale = false;
   version = -1;
@@ -59,6 +63,7 @@ export class PairsSource {
         this.lines = lines;
         this.model = step.value.model;
         this.index = step.value.index;
+        this.margins = this.marginsOf(this.index);
         this.version = version;
         this.stale = false;
         break;
@@ -91,8 +96,21 @@ export class PairsSource {
     if (!this.model) return false;
     const generation = ++this.generation;
     this.index = pairIndexFromModel(this.model);
+    this.margins = this.marginsOf(this.index);
     this.stale = false;
     return this.applyFilter(this.filter, onProgress, generation);
+  }
+
+  /** Puts a model's scores on the pairs (undefined removes them) and re-applies the filter; false when overtaken. */
+  async setScores(scores: ScoredFile | undefined, onProgress?: ProgressListener): Promise<boolean> {
+    this.scores = scores;
+    if (!this.index || this.stale) return true; // applied when the index is (re)built
+    this.margins = this.marginsOf(this.index);
+    return this.applyFilter(this.filter, onProgress, ++this.generation);
+  }
+
+  private marginsOf(index: PairIndex): Float64Array | undefined {
+    return this.scores ? pairMargins(index, (line) => this.lineText(line), this.scores) : undefined;
   }
 
   /** Changes the filter; false when a newer load or filter overtook it. */
@@ -101,14 +119,15 @@ export class PairsSource {
   }
 
   private async applyFilter(filter: PairFilter, onProgress: ProgressListener | undefined, generation: number): Promise<boolean> {
-    this.filter = { onlyFlagged: filter.onlyFlagged, search: filter.search };
+    this.filter = { onlyFlagged: filter.onlyFlagged, search: filter.search, onlyNegative: filter.onlyNegative === true, sort: filter.sort === 'margin' ? 'margin' : 'line' };
     const index = this.index;
     if (!index) return false;
-    if (isIdentityFilter(filter)) {
+    const margins = this.margins;
+    if (isIdentityFilter(effectiveFilter(this.filter, margins))) {
       this.view = undefined;
       return true;
     }
-    const steps = filterSteps(index, filter, (line) => this.lineText(line));
+    const steps = filterSteps(index, this.filter, (line) => this.lineText(line), undefined, margins);
     for (;;) {
       const step = steps.next();
       if (step.done) {
@@ -118,7 +137,7 @@ export class PairsSource {
       }
       onProgress?.('Filtering', step.value);
       await yieldToEventLoop();
-      if (generation !== this.generation || this.index !== index) return false;
+      if (generation !== this.generation || this.index !== index || this.margins !== margins) return false;
     }
   }
 
@@ -145,6 +164,7 @@ export class PairsSource {
       version: this.version,
     };
     if (this.tokenizer) message.tokenizer = this.tokenizer;
+    if (this.scores && this.margins) message.scores = { kind: this.scores.kind, description: this.scores.description, ...marginSummary(this.margins) };
     return message;
   }
 
@@ -160,6 +180,8 @@ export class PairsSource {
         const view = pairViewOf(this.lineText(line), line, index.flagsByLine.get(line) ?? [], this.countSides);
         if (!view) continue;
         view.flags.push(...fileHints(view, index.fileFlags));
+        const score = this.margins && !Number.isNaN(this.margins[i]) ? this.scores?.byText.get(this.lineText(line)) : undefined;
+        if (score) view.score = { ...score };
         pairs.push(view);
       }
     }
