@@ -1,5 +1,5 @@
-// Every preference stage the daemon trains, through the CLI as a user runs it: `anneal train <stage>
-// --data examples/preference.jsonl --model tiny` on one real daemon (the CLI finds it through the
+// Every stage the daemon trains beyond SFT, through the CLI as a user runs it: `anneal train <stage>
+// --data examples/preference.jsonl --model tiny` (text.jsonl for cpt) on one real daemon (the CLI finds it through the
 // state dir), the real engine on the tiny model. Each run streams TRL's metric names for its stage
 // and `anneal runs` lists it; the human progress line carries the reward accuracy and margin; a stage
 // the daemon does not train is refused with the stages it does.
@@ -28,7 +28,12 @@ const EXPECTED: Record<string, string[]> = {
   orpo: [...COMMON, 'nll_loss', 'log_odds_ratio', 'log_odds_chosen', ...REWARDS, ...LOGPS, ...LOGITS],
   cpo: [...COMMON, 'nll_loss', ...REWARDS, ...LOGPS, ...LOGITS],
   simpo: [...COMMON, 'nll_loss', ...REWARDS, ...LOGPS, ...LOGITS],
+  reward: [...COMMON, 'accuracy', 'margin', 'min_reward', 'mean_reward', 'max_reward'],
+  cpt: [...COMMON, 'mean_token_accuracy'],
 };
+
+/** The file each stage trains on: pairs, except continued pre-training's plain text. */
+const dataFor = (stage: string) => join(ROOT, stage === 'cpt' ? 'examples/text.jsonl' : 'examples/preference.jsonl');
 
 interface CliResult {
   code: number | null;
@@ -47,7 +52,7 @@ function cli(args: string[]): Promise<CliResult> {
 
 const jsonLines = (text: string) => text.split('\n').filter(Boolean).map((l) => JSON.parse(l));
 
-describe('preference stages through the CLI on one daemon (real engine, tiny model)', () => {
+describe('every stage but SFT through the CLI on one daemon (real engine, tiny model)', () => {
   const cleanups: (() => void)[] = [];
   after(() => cleanups.forEach((fn) => fn()));
   const stateDir = tempDir({ after: (fn) => cleanups.push(fn) });
@@ -59,7 +64,7 @@ describe('preference stages through the CLI on one daemon (real engine, tiny mod
   });
   after(() => stopTestDaemon(daemon));
 
-  test('the daemon says it trains every preference stage', async () => {
+  test('the daemon says it trains every one of these stages', async () => {
     const client = await connect(daemon);
     const stages = client.info.capabilities.stages;
     client.close();
@@ -69,7 +74,7 @@ describe('preference stages through the CLI on one daemon (real engine, tiny mod
   for (const [stage, names] of Object.entries(EXPECTED)) {
     test(`anneal train ${stage}: exit 0, a ${stage}- run, TRL's ${stage} metric names streamed and stored`, async (t) => {
       const started = Date.now();
-      const r = await cli(['train', stage, '--data', DATA, '--model', 'tiny', '--max-steps', String(MAX_STEPS), '--json', '--state-dir', stateDir]);
+      const r = await cli(['train', stage, '--data', dataFor(stage), '--model', 'tiny', '--max-steps', String(MAX_STEPS), '--json', '--state-dir', stateDir]);
       assert.equal(r.code, 0, `exit ${r.code}: ${r.stderr}`);
       const events = jsonLines(r.stdout);
       const statuses = events.filter((e) => e.event === 'status');
