@@ -6,8 +6,11 @@
 import { formatValue } from './format.ts';
 import type { Series } from './series.ts';
 
-/** Headline metrics in the order they are shown; a run shows those it reports (KTO has no accuracy). */
-export const HEADLINE_METRICS = ['rewards/accuracies', 'rewards/margins'] as const;
+/**
+ * Headline metrics in the order they are shown; a run shows those it reports (KTO has no accuracy; a
+ * reward model logs its pairs' `accuracy` and `margin` under TRL's RewardTrainer names).
+ */
+export const HEADLINE_METRICS = ['rewards/accuracies', 'rewards/margins', 'accuracy', 'margin'] as const;
 
 export interface HeadlineNumber {
   metric: string;

@@ -273,6 +273,13 @@ describe('headline numbers', () => {
     resumed.add({ step: 3, 'rewards/margins': 30 }, true, 0);
     assert.deepEqual(headlines(resumed.series).map((c) => c.train?.text), ['30']);
   });
+
+  test('a reward model shows its pair accuracy and margin (RewardTrainer names)', () => {
+    const rm = new MetricStore().run('reward-1');
+    rm.add({ step: 5, loss: 0.3, accuracy: 0.75, margin: 1.2, min_reward: -1, mean_reward: 0, max_reward: 1 }, true, 0);
+    rm.add({ step: 5, 'eval/loss': 0.2, 'eval/accuracy': 1, 'eval/margin': 1.8 }, true, 0);
+    assert.deepEqual(headlines(rm.series).map((h) => [h.metric, h.train?.text, h.eval?.text]), [['accuracy', '0.75', '1'], ['margin', '1.2', '1.8']]);
+  });
 });
 
 describe('status line', () => {
