@@ -7,6 +7,7 @@ import { isRecipePath } from './train/trainPlan.ts';
 
 export const INSPECT_PAIRS_COMMAND = 'anneal.inspectPairs';
 export const SHOW_REPORT_COMMAND = 'anneal.showDatasetReport';
+export const SCORE_PAIRS_COMMAND = 'anneal.scorePairs';
 
 /** True when the first records look like preference pairs (a `chosen` and a `rejected` key). */
 export function looksLikePreference(document: vscode.TextDocument): boolean {

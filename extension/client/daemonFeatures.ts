@@ -6,6 +6,7 @@ import { DaemonConnection } from './daemon/daemonConnection.ts';
 import { registerDaemonCommands } from './daemon/daemonCommands.ts';
 import { DaemonStatusBar } from './daemonStatusBar.ts';
 import { registerDatasetCommands } from './datasetCommands.ts';
+import { registerScorePairsCommand } from './pairs/scoreCommand.ts';
 import { DashboardPanel } from './panels/dashboardPanel.ts';
 import { SamplesPanel } from './panels/samplesPanel.ts';
 import { registerRunCommands, registerRunNotices } from './runs/runCommands.ts';
@@ -36,6 +37,7 @@ export function activateDaemonFeatures(context: vscode.ExtensionContext): Servic
     ...registerRunCommands(services),
     ...registerDaemonCommands(services),
     ...registerDatasetCommands(context),
+    registerScorePairsCommand(services),
     DashboardPanel.registerSerializer(deps),
     SamplesPanel.registerSerializer(deps),
     vscode.languages.registerCodeLensProvider(

@@ -1,6 +1,8 @@
 // The pair inspector view. The host owns the document; this page only shows the rows in view (a
 // virtual list over `pairs/requestPage` windows), sends filters and edits, and re-reads everything
 // after each `pairs/reset` (the document changed or the filter did). It never holds the whole file.
+// Once a model scored the file, the header says by what and how many pairs it finds backwards, and
+// the list can be ordered by margin and cut to the pairs below 0.
 
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-checkbox/index.js';
@@ -15,6 +17,7 @@ import { vscodeApi } from '../shared/vscodeChannel.ts';
 import { keyAction, type KeyAction } from './keys.ts';
 import { PageCache } from './pageCache.ts';
 import { editableText, pairCard, placeholderCard, type CardActions, type EditState } from './render.ts';
+import { scoreSummaryText } from './scoreText.ts';
 import { rowsPerPage, scrollTopToShow, spacerHeight, visibleRows } from './virtualWindow.ts';
 
 /** Height of one card slot (card + gap), px; cards are fixed-height so the list can be virtual. */
@@ -44,6 +47,15 @@ const unit = h('span', { class: 'unit muted', 'data-testid': 'unit' });
 const fileFlags = h('div', { class: 'file-flags', 'data-testid': 'file-flags' });
 const search = h('vscode-textfield', { placeholder: 'Search prompt, chosen and rejected  (/)', 'data-testid': 'search', 'aria-label': 'Search pairs' }) as HTMLElement & { value: string };
 const onlyFlagged = h('vscode-checkbox', { 'data-testid': 'only-flagged', label: 'Only flagged' }) as HTMLElement & { checked: boolean };
+const scoreButton = h('vscode-button', { 'data-testid': 'score', secondary: true, title: 'Score every pair with a trained model: a reward run, or a DPO/SFT run\'s adapter against its base' }, 'Score with a model…');
+// Shown once the file has scores.
+const scoredBy = h('span', { class: 'scored-by', 'data-testid': 'scored-by' });
+const negativeCount = h('span', { class: 'negative-count', 'data-testid': 'negative-count' });
+const unscoredNote = h('span', { class: 'muted', 'data-testid': 'unscored' });
+const byMargin = h('vscode-checkbox', { 'data-testid': 'sort-margin', label: 'Lowest margin first' }) as HTMLElement & { checked: boolean };
+const onlyNegative = h('vscode-checkbox', { 'data-testid': 'only-negative', label: 'Only margin < 0 (model prefers rejected)' }) as HTMLElement & { checked: boolean };
+const clearScores = h('a', { href: '#', class: 'clear-scores', 'data-testid': 'clear-scores', title: 'Forget these scores' }, 'Clear scores');
+const scoresRow = h('div', { class: 'scores', 'data-testid': 'scores', hidden: true }, h('div', { class: 'row' }, scoredBy, negativeCount, unscoredNote), h('div', { class: 'row' }, byMargin, onlyNegative, clearScores));
 const status = h('span', { class: 'status', 'data-testid': 'status', role: 'status', 'aria-live': 'polite' });
 const progress = h('vscode-progress-bar', { class: 'progress', hidden: true, 'data-testid': 'progress' });
 const keysHint = h('span', { class: 'keys muted' }, 'j/k or ↑/↓ move · n/N flagged · s swap · e/E edit · Del delete · Enter open');
@@ -52,7 +64,8 @@ const header = h(
   { class: 'pairs-header' },
   h('div', { class: 'row' }, title, counts, unit),
   fileFlags,
-  h('div', { class: 'row toolbar' }, search, onlyFlagged, status),
+  h('div', { class: 'row toolbar' }, search, onlyFlagged, scoreButton, status),
+  scoresRow,
   h('div', { class: 'row' }, keysHint),
   progress,
 );
@@ -63,6 +76,8 @@ document.body.append(header, empty, list);
 
 search.value = filter.search;
 onlyFlagged.checked = filter.onlyFlagged;
+byMargin.checked = filter.sort === 'margin';
+onlyNegative.checked = filter.onlyNegative === true;
 
 // ---- rendering --------------------------------------------------------------------------------
 
@@ -253,7 +268,7 @@ document.addEventListener('keydown', (event) => {
 
 let searchTimer: ReturnType<typeof setTimeout> | undefined;
 function sendFilter(): void {
-  filter = { onlyFlagged: onlyFlagged.checked, search: search.value };
+  filter = { onlyFlagged: onlyFlagged.checked, search: search.value, onlyNegative: onlyNegative.checked, sort: byMargin.checked ? 'margin' : 'line' };
   saveState();
   post({ type: 'pairs/setFilter', filter });
 }
@@ -271,6 +286,18 @@ search.addEventListener('keydown', (event) => {
   }
 });
 onlyFlagged.addEventListener('change', sendFilter);
+byMargin.addEventListener('change', () => {
+  sendFilter();
+  // A new order: start from its top (the most suspect pair).
+  selected = 0;
+  list.scrollTop = 0;
+});
+onlyNegative.addEventListener('change', sendFilter);
+scoreButton.addEventListener('click', () => post({ type: 'pairs/score' }));
+clearScores.addEventListener('click', (event) => {
+  event.preventDefault();
+  post({ type: 'pairs/clearScores' });
+});
 list.addEventListener('scroll', scheduleRender, { passive: true });
 list.addEventListener('focus', () => {
   focusWanted = true;
@@ -280,6 +307,21 @@ new ResizeObserver(scheduleRender).observe(list);
 
 // ---- messages ---------------------------------------------------------------------------------
 
+/** The scores row: what scored the pairs and how many are backwards, with the margin order and filter. */
+function showScores(message: PairsResetMessage): void {
+  const s = message.scores;
+  scoresRow.hidden = !s;
+  document.body.dataset.scored = s ? 'true' : 'false';
+  scoreButton.textContent = s ? 'Score again…' : 'Score with a model…';
+  if (!s) return;
+  const text = scoreSummaryText(s);
+  scoredBy.textContent = text.scoredBy;
+  negativeCount.textContent = text.negative;
+  negativeCount.classList.toggle('has-negative', s.negative > 0);
+  negativeCount.dataset.negative = String(s.negative);
+  unscoredNote.textContent = text.unscored ?? '';
+}
+
 function showReset(message: PairsResetMessage): void {
   reset = message;
   progress.hidden = true;
@@ -288,6 +330,7 @@ function showReset(message: PairsResetMessage): void {
   counts.textContent = `${shown} · ${message.flagged.toLocaleString('en-US')} flagged`;
   unit.textContent = message.tokenizer ? `lengths in tokens (${message.tokenizer})` : 'lengths in characters (set anneal.model.path to count tokens)';
   fileFlags.replaceChildren(...message.fileFlags.map((f) => h('div', { class: `file-flag sev-${f.severity}`, 'data-code': f.code }, h('span', { class: 'flag-code' }, f.code), ' ', f.message)));
+  showScores(message);
   empty.textContent = message.allPairs === 0 ? 'No preference pairs in this file (records need "chosen" and "rejected").' : 'No pairs match the filter.';
   cache.clear();
   if (edit && message.total === 0) edit = undefined;

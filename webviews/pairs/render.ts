@@ -6,6 +6,7 @@ import type { Message, Turns } from '../../core/datasets/types.ts';
 import type { PairView } from '../../core/protocol/webview.ts';
 import { h } from '../shared/dom.ts';
 import { diffSides, type Segment } from './wordDiff.ts';
+import { formatScore, marginTitle } from './scoreText.ts';
 
 /** Plain text of a side for the diff: the string, or `role: content` blocks. */
 export function sideText(turns: Turns): string {
@@ -71,10 +72,13 @@ function sideNode(pair: PairView, side: 'chosen' | 'rejected', segments: Segment
   const chars = side === 'chosen' ? pair.chosenChars : pair.rejectedChars;
   const tokens = side === 'chosen' ? pair.chosenTokens : pair.rejectedTokens;
   const other = side === 'chosen' ? pair.rejectedChars : pair.chosenChars;
+  const score = pair.score ? (side === 'chosen' ? pair.score.chosen : pair.score.rejected) : undefined;
+  const otherScore = pair.score ? (side === 'chosen' ? pair.score.rejected : pair.score.chosen) : undefined;
   const head = h(
     'div',
     { class: 'side-head' },
     h('span', { class: 'side-name' }, side),
+    score === undefined ? null : h('span', { class: `side-score${score > otherScore! ? ' preferred' : ''}`, 'data-testid': `${side}-score`, title: score > otherScore! ? `The model scores this side higher` : 'The model scores this side lower' }, `score ${formatScore(score)}`),
     h('span', { class: `len${chars > other ? ' longer' : ''}`, 'data-testid': `${side}-length` }, lengthLabel(chars, tokens)),
   );
   const section = h('section', { class: `side ${side}`, 'data-side': side }, head);
@@ -126,6 +130,7 @@ export function pairCard(pair: PairView, position: number, selected: boolean, ed
       'div',
       { class: 'pair-head' },
       h('a', { class: 'line', href: '#', 'data-testid': 'reveal', title: 'Show this line in the editor (Enter)' }, `line ${pair.line + 1}`),
+      pair.score ? h('span', { class: `margin ${pair.score.margin < 0 ? 'negative' : 'positive'}`, 'data-testid': 'margin', 'data-margin': pair.score.margin, title: marginTitle(pair.score) }, `margin ${formatScore(pair.score.margin)}`) : null,
       h('span', { class: 'format muted' }, `${pair.format === 'preference-implicit' ? 'implicit' : 'explicit'} · ${style}${diff.skipped === 'long' ? ' · too long to diff' : diff.skipped === 'different' ? ' · sides differ throughout' : ''}`),
       flags,
       h(

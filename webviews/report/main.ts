@@ -1,6 +1,7 @@
 // The dataset report view: the host's `report/data` drawn as a page — counts, diagnostics by code,
 // a length histogram (SVG bars), duplicates and the first problems with links that reveal the line
-// in the editor. Re-drawn whole on each message (the host sends one per document change).
+// in the editor; once a model scored the pairs, the distribution of their margins with 0 marked.
+// Re-drawn whole on each message (the host sends one per document change).
 
 import '@vscode-elements/elements/dist/vscode-progress-bar/index.js';
 import '../shared/theme.css';
@@ -11,6 +12,7 @@ import type { HostToView, ReportDataMessage, ViewToHost } from '../../core/proto
 import { h } from '../shared/dom.ts';
 import { vscodeApi } from '../shared/vscodeChannel.ts';
 import { histogramBars } from './bars.ts';
+import { marginLayout } from './marginBars.ts';
 
 const api = vscodeApi();
 const post = (message: ViewToHost): void => api?.postMessage(message);
@@ -95,6 +97,52 @@ function histogram(data: ReportDataMessage): SVGSVGElement {
   return svg;
 }
 
+function svgEl(tag: string, attrs: Record<string, string | number>, text?: string): SVGElement {
+  const el = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
+  if (text !== undefined) el.textContent = text;
+  return el;
+}
+
+/** The margins' histogram: bins below 0 in the warning colour, the 0 line marked. */
+function marginChart(m: NonNullable<ReportDataMessage['margins']>): SVGSVGElement {
+  const width = 640;
+  const height = 140;
+  const layout = marginLayout(m.edges, m.counts, width, height - 14);
+  const svg = svgEl('svg', { viewBox: `0 0 ${width} ${height + 34}`, class: 'histogram margins', role: 'img', 'aria-label': `Score margins: ${m.negative} of ${m.scored} below 0` }) as SVGSVGElement;
+  for (const bar of layout.bars) {
+    const rect = svgEl('rect', { x: bar.x, y: height - bar.height, width: bar.width, height: bar.height, class: `bar${bar.negative ? ' negative' : ''}`, 'data-count': bar.count });
+    rect.append(svgEl('title', {}, `margin ${bar.range}: ${n(bar.count)} pairs`));
+    svg.append(rect);
+    if (bar.count > 0) svg.append(svgEl('text', { x: bar.x + bar.width / 2, y: Math.max(9, height - bar.height - 3), class: 'count', 'text-anchor': 'middle' }, n(bar.count)));
+  }
+  svg.append(svgEl('line', { x1: 0, x2: width, y1: height + 0.5, y2: height + 0.5, class: 'axis' }));
+  svg.append(svgEl('line', { x1: layout.zeroX, x2: layout.zeroX, y1: 0, y2: height + 4, class: 'zero', 'data-testid': 'zero-line' }));
+  layout.ticks.forEach((t, i) => {
+    const anchor = i === 0 ? 'start' : i === layout.ticks.length - 1 ? 'end' : 'middle';
+    svg.append(svgEl('text', { x: t.x, y: height + 16, class: `tick${t.x === layout.zeroX ? ' zero-label' : ''}`, 'text-anchor': anchor }, t.label));
+  });
+  svg.append(svgEl('text', { x: layout.zeroX - 4, y: height + 30, class: 'tick side-label', 'text-anchor': 'end' }, '← prefers rejected'));
+  svg.append(svgEl('text', { x: layout.zeroX + 4, y: height + 30, class: 'tick side-label', 'text-anchor': 'start' }, 'prefers chosen →'));
+  return svg;
+}
+
+function marginSection(m: NonNullable<ReportDataMessage['margins']>): HTMLElement {
+  return section(
+    'Score margins',
+    'margins',
+    h('p', { class: 'muted' }, `Scored by the ${m.description}. A pair's margin is the chosen answer's score minus the rejected one's.`),
+    h(
+      'p',
+      { 'data-testid': 'margin-counts' },
+      h('span', { class: m.negative > 0 ? 'negative-count' : '', 'data-negative': m.negative }, `${n(m.negative)} of ${n(m.scored)} scored pairs below 0`),
+      m.negative > 0 ? ' (the model prefers their rejected answer: check their labels in the pair inspector)' : ' (the model prefers every chosen answer)',
+      m.unscored > 0 ? ` · ${n(m.unscored)} unscored (edited or added since, or too long)` : '',
+    ),
+    marginChart(m),
+  );
+}
+
 function diagnosticRow(d: Diagnostic): HTMLElement {
   return h('tr', {}, h('td', {}, lineLink(d.range.start.line)), h('td', {}, h('span', { class: `sev sev-${d.severity}` }, d.severity)), h('td', { class: 'code' }, d.code), h('td', {}, d.message));
 }
@@ -120,6 +168,7 @@ function draw(data: ReportDataMessage): void {
       stat('near duplicates', n(s.nearDuplicates)),
       stat('invalid lines', n(s.invalidLines), s.invalidLines > 0 ? 'sev-error' : ''),
     ),
+    ...(data.margins ? [marginSection(data.margins)] : []),
     section(
       'Formats',
       'formats',

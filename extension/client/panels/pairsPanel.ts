@@ -1,7 +1,8 @@
 // The pair inspector panel: one per preference file. The host keeps the document's pair index
 // (PairsSource) and answers the view's page requests, filters and edits. Edits go through a
 // WorkspaceEdit on the open document, so they show in the editor and undo works; the view refreshes
-// from the changed document (debounced), never from its own guess.
+// from the changed document (debounced), never from its own guess. A model's scores of the file
+// (scoreStore) are put on the pairs whenever they change.
 import * as vscode from 'vscode';
 import { deleteLineRange, PairEditError, setSide, swapSides } from '../../../core/pairs/pairEdit.ts';
 import type { PairEdit, PairFilter, PanelState, ViewToHost } from '../../../core/protocol/webview.ts';
@@ -9,6 +10,8 @@ import { checkSetupFor } from './datasetOptions.ts';
 import { baseName, besideEditor, openDataset, revealLine } from './documentPanels.ts';
 import { PanelHost } from './panelHost.ts';
 import { PairsSource } from './pairsSource.ts';
+import { SCORE_PAIRS_COMMAND } from '../codeLens.ts';
+import { scoreStore, type ScoreEvent } from '../pairs/scoreStore.ts';
 
 /** Quiet time after the last change before the index and the view refresh. */
 const REFRESH_DELAY_MS = 200;
@@ -34,6 +37,12 @@ export class PairsPanel {
     const document = await openDataset(uri);
     const host = PanelHost.open(context, { kind: 'pairs', title: `Pairs: ${baseName(uri)}`, state: { kind: 'pairs', uri: uri.toString() }, column: besideEditor(document) });
     return new PairsPanel(host, document);
+  }
+
+  /** The file of the pair inspector that has the focus, if one has. */
+  static focusedUri(): vscode.Uri | undefined {
+    for (const panel of PairsPanel.open.values()) if (!panel.host.disposed && panel.host.panel.active) return panel.document.uri;
+    return undefined;
   }
 
   /** Takes over a revived panel (see revivePairsPanel). */
@@ -65,6 +74,7 @@ export class PairsPanel {
         if (this.isOurs(closed)) this.closed = true;
       }),
       { dispose: () => this.disposeTimers() },
+      scoreStore.listen((event) => this.onScores(event)),
     );
     host.onDidDispose(() => {
       if (PairsPanel.open.get(document.uri.toString()) === this) PairsPanel.open.delete(document.uri.toString());
@@ -76,7 +86,22 @@ export class PairsPanel {
   private newSource(filter?: PairFilter): PairsSource {
     const setup = checkSetupFor(this.document.uri);
     if (setup.problem) void vscode.window.showWarningMessage(`Anneal: ${setup.problem}`);
-    return new PairsSource(setup.options, setup.countSides, setup.tokenizer, filter);
+    const source = new PairsSource(setup.options, setup.countSides, setup.tokenizer, filter);
+    void source.setScores(scoreStore.get(this.document.uri.toString()));
+    return source;
+  }
+
+  /** New scores for this file go onto the pairs; a scoring under way shows its progress in the header. */
+  private async onScores(event: ScoreEvent): Promise<void> {
+    if (event.uri !== this.document.uri.toString()) return;
+    if (event.kind === 'progress') {
+      this.host.post({ type: 'view/progress', label: event.label, done: event.done, total: event.total });
+      return;
+    }
+    const source = this.source;
+    if (event.kind === 'scores' && !(await source.setScores(scoreStore.get(event.uri), this.progress))) return;
+    if (source === this.source && source.loaded && !source.isStale) this.host.post(source.resetMessage(baseName(this.document.uri)));
+    else void this.sendAll();
   }
 
   private progress = (label: string, p: { done: number; total: number }): void => {
@@ -154,6 +179,12 @@ export class PairsPanel {
           return;
         case 'reveal':
           await revealLine(await this.liveDocument(), message.line);
+          return;
+        case 'pairs/score':
+          await vscode.commands.executeCommand(SCORE_PAIRS_COMMAND, this.document.uri);
+          return;
+        case 'pairs/clearScores':
+          scoreStore.set(this.document.uri.toString(), undefined);
           return;
         default:
           return;

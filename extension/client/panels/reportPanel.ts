@@ -1,6 +1,7 @@
 // The dataset report panel: the language server's per-file summary as a page. The host checks the
 // document's text with core/datasets (the code the server runs) in chunks, builds the page data,
-// and refreshes after edits (debounced). Clicking a line on the page reveals it in the editor.
+// and refreshes after edits (debounced). Clicking a line on the page reveals it in the editor. When a
+// model scored the file's pairs (scoreStore), the page also shows how their margins are distributed.
 import * as vscode from 'vscode';
 import type { DatasetModel } from '../../../core/datasets/model.ts';
 import { checkSteps } from '../../../core/report/checkSteps.ts';
@@ -11,6 +12,8 @@ import { baseName, besideEditor, openDataset, revealLine } from './documentPanel
 import { PanelHost } from './panelHost.ts';
 import { TextLines } from '../../server/textLines.ts';
 import { yieldToEventLoop } from './yield.ts';
+import { scoreStore } from '../pairs/scoreStore.ts';
+import { reportMargins } from './reportMargins.ts';
 
 /** Quiet time after the last edit before the report is recomputed. */
 const REFRESH_DELAY_MS = 400;
@@ -69,6 +72,9 @@ export class ReportPanel {
         if (event.affectsConfiguration('anneal', uri)) this.schedule();
       }),
       { dispose: () => this.timer && clearTimeout(this.timer) },
+      scoreStore.listen((event) => {
+        if (event.kind === 'scores' && event.uri === uri.toString()) this.schedule();
+      }),
     );
     host.onDidDispose(() => {
       this.generation++;
@@ -94,7 +100,10 @@ export class ReportPanel {
       if (setup.problem) void vscode.window.showWarningMessage(`Anneal: ${setup.problem}`);
       const model = await checkDocumentText(document.getText(), setup.options, (done, total) => this.progress(done, total), () => generation !== this.generation);
       if (!model || generation !== this.generation) return;
-      this.host.post(reportData(baseName(this.uri), model.report(), { tokenizer: setup.tokenizer }));
+      const data = reportData(baseName(this.uri), model.report(), { tokenizer: setup.tokenizer });
+      const scores = scoreStore.get(this.uri.toString());
+      if (scores) data.margins = reportMargins(document.getText(), data.summary.formats, scores);
+      this.host.post(data);
     } catch (error) {
       void vscode.window.showErrorMessage(`Anneal: the dataset report failed (${error instanceof Error ? error.message : String(error)}); see the "Anneal Language Server" output.`);
     }

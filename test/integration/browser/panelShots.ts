@@ -4,6 +4,9 @@
 // logic (PairsSource, checkSteps + reportData) over a real file. Edits are applied to the text here.
 //
 //   node --import tsx test/integration/browser/panelShots.ts [outDir] [file.jsonl]
+//
+// SCORES=scores.jsonl (the output of `anneal score-pairs --json` on the same file) puts a model's
+// scores on the pairs and the report, and adds the scored screenshots.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -13,11 +16,23 @@ import { checkSteps } from '../../../core/report/checkSteps.ts';
 import { reportData } from '../../../core/report/reportData.ts';
 import type { HostToView, ViewToHost } from '../../../core/protocol/webview.ts';
 import { PairsSource } from '../../../extension/client/panels/pairsSource.ts';
+import { reportMargins } from '../../../extension/client/panels/reportMargins.ts';
+import { scoredFile, type ScoredFile } from '../../../core/pairs/pairScores.ts';
 
 const root = resolve(__dirname, '../../..');
 const outDir = resolve(process.argv[2] ?? join(root, 'test-results/panels'));
 const file = process.argv[3] ?? join(root, 'test/fixtures/pairs/inspector.jsonl');
 mkdirSync(outDir, { recursive: true });
+
+/** The scores of `anneal score-pairs --json` (1-based lines) on `text`'s lines, when SCORES names such a file. */
+function scoresFor(text: string): ScoredFile | undefined {
+  if (!process.env.SCORES) return undefined;
+  const events = readFileSync(process.env.SCORES, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  const head = events.find((e) => e.event === 'result');
+  const scores = events.filter((e) => e.event === 'pair').map((e) => ({ line: e.line - 1, chosen: e.chosen, rejected: e.rejected, margin: e.margin }));
+  const lines = text.split('\n');
+  return scoredFile({ kind: head.kind, description: head.description, scores, skipped: head.skipped }, (l) => lines[l]);
+}
 
 function pageHtml(kind: 'pairs' | 'report'): string {
   const dist = pathToFileURL(join(root, 'dist/webviews')).href;
@@ -48,6 +63,8 @@ async function pairsShots(page: Page): Promise<void> {
   let version = 1;
   const source = new PairsSource({});
   await source.load(text, version);
+  const scores = scoresFor(text);
+  if (scores) await source.setScores(scores);
   const name = file.slice(file.lastIndexOf('/') + 1);
   await openView('pairs', async (m, send) => {
     if (m.type === 'ready') return send(source.resetMessage(name));
@@ -105,6 +122,17 @@ async function pairsShots(page: Page): Promise<void> {
   await page.keyboard.type('capital');
   await page.waitForTimeout(600);
   await page.screenshot({ path: join(outDir, 'pairs-6-search.png') });
+  if (!scores) return;
+  await page.locator('vscode-textfield[data-testid="search"]').click();
+  await page.keyboard.press('Control+A');
+  await page.keyboard.press('Backspace');
+  await page.waitForTimeout(600);
+  await page.locator('vscode-checkbox[data-testid="sort-margin"]').click();
+  await page.waitForTimeout(300);
+  await page.screenshot({ path: join(outDir, 'pairs-7-by-margin.png') });
+  await page.locator('vscode-checkbox[data-testid="only-negative"]').click();
+  await page.waitForTimeout(300);
+  await page.screenshot({ path: join(outDir, 'pairs-8-negative.png') });
 }
 
 async function reportShots(page: Page): Promise<void> {
@@ -113,6 +141,8 @@ async function reportShots(page: Page): Promise<void> {
   let step = steps.next();
   while (!step.done) step = steps.next();
   const data = reportData(file.slice(file.lastIndexOf('/') + 1), step.value.report());
+  const scores = scoresFor(text);
+  if (scores) data.margins = reportMargins(text, data.summary.formats, scores);
   const revealed: number[] = [];
   await openView('report', async (m, send) => {
     if (m.type === 'ready') return send(data);
