@@ -363,4 +363,4 @@ window.addEventListener('message', (event: MessageEvent) => {
 });
 
 post({ type: 'ready' });
-if (filter.search || filter.onlyFlagged) post({ type: 'pairs/setFilter', filter });
+if (filter.search || filter.onlyFlagged || filter.onlyNegative || filter.sort === 'margin') post({ type: 'pairs/setFilter', filter });

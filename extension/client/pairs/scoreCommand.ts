@@ -45,6 +45,9 @@ function errorSentence(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** Files being scored now: a second request for one waits for the first rather than loading the model twice. */
+const scoring = new Set<string>();
+
 export function registerScorePairsCommand(services: Services): vscode.Disposable {
   return vscode.commands.registerCommand(SCORE_PAIRS_COMMAND, (arg?: unknown) => scorePairs(services, arg));
 }
@@ -58,6 +61,10 @@ async function scorePairs(services: Services, arg: unknown): Promise<void> {
   }
   if (uri.scheme !== 'file') {
     void vscode.window.showWarningMessage(`Anneal: ${baseName(uri)} is not a file on disk; the daemon scores files it can read, so save it to a folder first.`);
+    return;
+  }
+  if (scoring.has(uri.toString())) {
+    void vscode.window.showInformationMessage(`Anneal: the pairs of ${baseName(uri)} are being scored already; cancel that from its notification to start another.`);
     return;
   }
   const document = await vscode.workspace.openTextDocument(uri);
@@ -85,14 +92,15 @@ async function scorePairs(services: Services, arg: unknown): Promise<void> {
   if (!model) return;
   const what = picked.target.kind === 'run' ? picked.target.run.id : baseName(vscode.Uri.file(model));
 
-  // The inspector shows the progress and then the scores; the snapshot ties each scored line to its text.
+  // The inspector shows the progress and then the scores. The snapshot of the file as the daemon reads
+  // it ties each scored line to its text (the lines as VS Code splits them).
   await PairsPanel.show(context, uri);
-  const snapshot: string[] = [];
-  for (let i = 0; i < document.lineCount; i++) snapshot.push(document.lineAt(i).text);
+  const snapshot = new TextDecoder().decode(await vscode.workspace.fs.readFile(uri)).split(/\r\n|\r|\n/);
   const key = uri.toString();
   const progressToken = randomUUID();
   const label = `Scoring pairs with ${what}`;
   let result: ScorePairsResult | undefined;
+  scoring.add(key);
   try {
     result = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Anneal: ${label}`, cancellable: true }, async (progress, token) => {
       let reported = 0;
@@ -116,6 +124,8 @@ async function scorePairs(services: Services, arg: unknown): Promise<void> {
     if (codeOf(error) === DaemonErrorCodes.RequestCancelled) return;
     void vscode.window.showErrorMessage(`Anneal: could not score the pairs of ${baseName(uri)}: ${errorSentence(error)}`);
     return;
+  } finally {
+    scoring.delete(key);
   }
   scoreStore.set(key, scoredFile(result, (line) => snapshot[line]));
 }
