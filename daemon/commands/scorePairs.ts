@@ -57,6 +57,11 @@ export function registerScorePairs(program: Command): void {
     .option('--state-dir <dir>', 'daemon state dir (default $ANNEAL_HOME or ~/.anneal)')
     .action(async (opts: ScoreOptions) => {
       const json = opts.json === true;
+      // `anneal score-pairs ... | head`: a reader that has seen enough is not an error.
+      process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+        if (err.code === 'EPIPE') process.exit(0);
+        throw err;
+      });
       try {
         const data = resolve(opts.data);
         if (!existsSync(data)) throw new CliError(`${opts.data} does not exist.`, 2);
