@@ -6,14 +6,14 @@
 // reward accuracy and margin (train and eval) as headline numbers equal to what the run logged.
 // Screenshots: test-results/e2e/2x-*.png.
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { ensureServerBuilt } from '../integration/lsp/lspClient.ts';
 import { ensureInstalled, startCodeServer, type CodeServer } from './codeServer.ts';
-import { LONG, openFile, openWorkbench, runCommand, viewFrame } from './workbench.ts';
+import { LONG, openFile, openWorkbench, runCommand, viewFrame, closeWorkbench } from './workbench.ts';
 
 const repoRoot = resolve(import.meta.dirname, '../..');
 const artifacts = join(repoRoot, 'test-results/e2e');
@@ -60,19 +60,7 @@ describe('a DPO run in a real VS Code (code-server)', () => {
     ({ browser, page } = await openWorkbench(server, repoRoot, workspace, consoleErrors));
   });
 
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
-    // The daemon was started detached and outlives code-server.
-    try {
-      const info = JSON.parse(readFileSync(join(stateDir, 'daemon.json'), 'utf8')) as { pid: number };
-      process.kill(info.pid, 'SIGKILL');
-    } catch {
-      // never started, or gone
-    }
-    if (workspace) rmSync(workspace, { recursive: true, force: true });
-    if (stateDir) rmSync(stateDir, { recursive: true, force: true });
-  });
+  after(() => closeWorkbench({ browser, server, stateDir, workspace }));
 
   it('trains DPO from the palette; the dashboard leads with the rewards and shows accuracy and margin', async () => {
     await page.locator('.monaco-workbench').click({ position: { x: 700, y: 400 } });

@@ -8,14 +8,14 @@
 // Screenshots: test-results/e2e/3x-*.png.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Frame, Page } from 'playwright-core';
 import { ensureServerBuilt } from '../integration/lsp/lspClient.ts';
 import { ensureInstalled, startCodeServer, type CodeServer } from './codeServer.ts';
-import { LONG, openFile, openWorkbench, runCommand, viewFrame } from './workbench.ts';
+import { LONG, openFile, openWorkbench, runCommand, viewFrame, closeWorkbench } from './workbench.ts';
 
 const repoRoot = resolve(import.meta.dirname, '../..');
 const artifacts = join(repoRoot, 'test-results/e2e');
@@ -78,19 +78,7 @@ describe('scoring pairs with a trained model in a real VS Code (code-server)', (
     ({ browser, page } = await openWorkbench(server, repoRoot, workspace, consoleErrors));
   });
 
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
-    // The CLI started the daemon detached; it outlives code-server.
-    try {
-      const info = JSON.parse(readFileSync(join(stateDir, 'daemon.json'), 'utf8')) as { pid: number };
-      process.kill(info.pid, 'SIGKILL');
-    } catch {
-      // gone already
-    }
-    if (workspace) rmSync(workspace, { recursive: true, force: true });
-    if (stateDir) rmSync(stateDir, { recursive: true, force: true });
-  });
+  after(() => closeWorkbench({ browser, server, stateDir, workspace }));
 
   it('scores with the run from the inspector; ordered by margin and cut to margin < 0, the flipped pairs remain', async () => {
     await page.locator('.monaco-workbench').click({ position: { x: 700, y: 400 } });

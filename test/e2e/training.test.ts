@@ -5,14 +5,14 @@
 // "Stop Run" stops it. Then the pair inspector swaps a pair of examples/preference.jsonl (the editor's
 // text changes) and Ctrl+Z restores it, and the dataset report opens. Screenshots: test-results/e2e/.
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { ensureServerBuilt } from '../integration/lsp/lspClient.ts';
 import { ensureInstalled, startCodeServer, type CodeServer } from './codeServer.ts';
-import { LONG, openFile, openWorkbench, runCommand, viewFrame } from './workbench.ts';
+import { LONG, openFile, openWorkbench, runCommand, viewFrame, closeWorkbench } from './workbench.ts';
 
 const repoRoot = resolve(import.meta.dirname, '../..');
 const artifacts = join(repoRoot, 'test-results/e2e');
@@ -55,19 +55,7 @@ describe('Anneal training flows in a real VS Code (code-server)', () => {
     ({ browser, page } = await openWorkbench(server, repoRoot, workspace, consoleErrors));
   });
 
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
-    // The daemon was started detached; stop it (it checkpoints nothing: the run was stopped).
-    try {
-      const info = JSON.parse(readFileSync(join(stateDir, 'daemon.json'), 'utf8')) as { pid: number };
-      process.kill(info.pid, 'SIGKILL');
-    } catch {
-      // never started, or gone
-    }
-    if (workspace) rmSync(workspace, { recursive: true, force: true });
-    if (stateDir) rmSync(stateDir, { recursive: true, force: true });
-  });
+  after(() => closeWorkbench({ browser, server, stateDir, workspace }));
 
   it('trains SFT on the tiny model: loss falls on the dashboard, a sample appears, the run stops', async () => {
     await page.locator('.monaco-workbench').click({ position: { x: 700, y: 400 } });

@@ -2,6 +2,8 @@
 // loaded as the extension under development, and waits until the Explorer lists the workspace; plus
 // the two ways tests drive it as a user would (the command palette and Quick Open) and a way to reach
 // the inside of our webviews.
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { chromium, type Browser, type Frame, type Page } from 'playwright-core';
 import { chromiumPath, type CodeServer } from './codeServer.ts';
 
@@ -71,4 +73,22 @@ export async function viewFrame(page: Page, kind: string): Promise<Frame> {
     await page.waitForEvent('framenavigated', { timeout: 2000 }).catch(() => undefined);
   }
   throw new Error(`no ${kind} webview appeared within ${LONG} ms`);
+}
+
+/**
+ * Ends an e2e session: the browser, code-server, the daemon the session started (detached, so it
+ * outlives code-server; its pid is in the state dir) and the temporary folders.
+ */
+export async function closeWorkbench(s: { browser?: Browser; server?: CodeServer; stateDir?: string; workspace?: string }): Promise<void> {
+  await s.browser?.close();
+  await s.server?.stop();
+  if (s.stateDir) {
+    try {
+      const info = JSON.parse(readFileSync(join(s.stateDir, 'daemon.json'), 'utf8')) as { pid: number };
+      process.kill(info.pid, 'SIGKILL');
+    } catch {
+      // never started, or gone
+    }
+  }
+  for (const dir of [s.workspace, s.stateDir]) if (dir) rmSync(dir, { recursive: true, force: true });
 }
