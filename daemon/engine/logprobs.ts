@@ -94,6 +94,8 @@ export interface LogProbOptions {
   frozenBase: boolean;
   checkpointLayers?: boolean;
   want?: readonly TokenStat[];
+  /** Log-probs of logits / temperature (GRPO scores its samples at the temperature they were drawn at). */
+  temperature?: number;
 }
 
 /**
@@ -105,7 +107,7 @@ export function completionLoss(model: LlamaModel, b: SequenceBatch, opts: LogPro
   const labels = tf.tensor1d(b.labels, 'int32');
   const lossHead = (hidden: tf.Tensor2D, head: tf.Tensor2D) => {
     const stats: Partial<Record<TokenStat, tf.Tensor1D>> = {};
-    const tokens = headLogProbs(hidden, head, labels, opts.want ?? [], stats);
+    const tokens = headLogProbs(hidden, head, labels, opts.want ?? [], stats, undefined, opts.temperature ?? 1);
     const completion = b.inCompletion.every((c) => c === 1) ? tokens : tf.mul(tokens, tf.tensor1d(b.inCompletion));
     return loss({ tokens, sums: perSequence(completion as tf.Tensor1D, b.rowOf, b.batch), stats });
   };

@@ -208,7 +208,9 @@ export type TokenStat = 'correct' | 'entropy' | 'logitMean';
  * gradient when it is a trainable variable (a tied embedding under full fine-tuning).
  * `want` asks for per-row statistics of the same logits, kept in `stats` for the caller to dispose:
  * `correct` (1 where the argmax is the label: mean_token_accuracy), `entropy` (nats) and
- * `logitMean` (the vocabulary-mean logit: TRL's logits/chosen).
+ * `logitMean` (the vocabulary-mean logit: TRL's logits/chosen). With a `temperature`, everything is
+ * of the logits divided by it, as GRPO's log-probs of sampled completions are (TRL divides the
+ * logits by the sampling temperature).
  */
 export function headLogProbs(
   hn: tf.Tensor2D,
@@ -217,6 +219,7 @@ export function headLogProbs(
   want: readonly TokenStat[] = [],
   stats: Partial<Record<TokenStat, tf.Tensor1D>> = {},
   chunkElements = HEAD_CHUNK_ELEMENTS,
+  temperature = 1,
 ): tf.Tensor1D {
   const [rows] = hn.shape;
   const [vocab] = head.shape;
@@ -226,7 +229,8 @@ export function headLogProbs(
   for (let r = 0; r < rows; r += step) chunks.push([r, Math.min(rows, r + step)]);
   // On wasm the head is transposed once per pass, not once per chunk.
   const prepared = (w: tf.Tensor2D) => (flagsAreFree() ? w : t2(w));
-  const logitsOf = (x: tf.Tensor2D, w: tf.Tensor2D) => (flagsAreFree() ? tf.matMul(x, w, false, true) : mm(x, w));
+  const raw = (x: tf.Tensor2D, w: tf.Tensor2D) => (flagsAreFree() ? tf.matMul(x, w, false, true) : mm(x, w));
+  const logitsOf = temperature === 1 ? raw : (x: tf.Tensor2D, w: tf.Tensor2D) => tf.div(raw(x, w), temperature) as tf.Tensor2D;
   const rowsOf = (t: tf.Tensor, [a, b]: [number, number]) => tf.slice(t, [a], [b - a]) as tf.Tensor1D;
   const f = custom<tf.Tensor1D>(trainHead ? 2 : 1, ([x, w], save) => {
     const wp = prepared((trainHead ? w! : head) as tf.Tensor2D);
@@ -271,7 +275,8 @@ export function headLogProbs(
             const z = logitsOf(tf.slice(xs, [c[0], 0], [c[1] - c[0], -1]) as tf.Tensor2D, wpb);
             // wasm's OneHot returns zeros when asked for float32 output (tfjs 4.22); build int32 and cast.
             const onehot = tf.cast(tf.oneHot(rowsOf(ls, c), vocab), 'float32');
-            return tf.mul(tf.sub(onehot, tf.softmax(z)), tf.reshape(rowsOf(dy, c), [-1, 1])) as tf.Tensor2D;
+            // Through the division by the temperature too: d/dz_raw = (onehot - softmax(z)) / T.
+            return tf.mul(tf.sub(onehot, tf.softmax(z)), tf.reshape(temperature === 1 ? rowsOf(dy, c) : tf.div(rowsOf(dy, c), temperature), [-1, 1])) as tf.Tensor2D;
           });
           dx.push(mm(g, weightNow));
           if (trainHead) {

@@ -21,6 +21,11 @@ export interface SampleOptions {
   adapter?: LinearAdapter;
   /** false: every token goes through `forward`, not decode.ts's fused step (the reference it is tested against). */
   fusedDecode?: boolean;
+  /**
+   * Keep the stop token that ends a row at the end of its ids (GRPO's completion_ids end with their EOS,
+   * and a row without one was cut at maxNewTokens: truncated).
+   */
+  keepStop?: boolean;
 }
 
 /**
@@ -172,8 +177,10 @@ export function generateBatch(model: LlamaModel, prompts: number[][], opts: Samp
       for (let b = 0; b < B; b++) {
         // A finished row keeps feeding a token (the batch moves together) but records nothing more.
         const next = done[b] ? 0 : pickToken(logits.subarray(b * vocab, (b + 1) * vocab), opts.temperature, opts.topP, opts.rng, opts.topK ?? 0);
-        if (!done[b] && opts.stopIds.includes(next)) done[b] = true;
-        else if (!done[b]) outs[b]!.push(next);
+        if (!done[b] && opts.stopIds.includes(next)) {
+          done[b] = true;
+          if (opts.keepStop) outs[b]!.push(next);
+        } else if (!done[b]) outs[b]!.push(next);
         seqs[b]!.push(next);
       }
     }

@@ -109,6 +109,19 @@ test('headLogProbs: per-token log-probs, their statistics, and gradients for hid
   w.dispose();
 });
 
+test('headLogProbs at a temperature: log-probs of logits / T, and gradients that match finite differences', () => {
+  const x = randomTensor([4, 5], 41);
+  const head = randomTensor([7, 5], 42, 0.8);
+  const labels = tf.tensor1d([1, 6, 0, 3], 'int32');
+  const T = 0.7;
+  const lp = headLogProbs(x as tf.Tensor2D, head as tf.Tensor2D, labels, [], {}, 14, T).arraySync();
+  const full = tf.logSoftmax(tf.div(tf.matMul(x, head, false, true), T)).arraySync() as number[][];
+  full.forEach((row, i) => assert.ok(Math.abs(lp[i]! - row[labels.arraySync()[i]!]!) < 1e-5, `row ${i}`));
+  const w = tf.variable(head, true);
+  checkGradient((a) => headLogProbs(a as tf.Tensor2D, w as unknown as tf.Tensor2D, labels, [], {}, 14, T), [x], 0);
+  w.dispose();
+});
+
 test('perSequence: sums of per-token values per sequence, with the gradient spread back to each token', () => {
   const values = randomTensor([5], 31) as tf.Tensor1D;
   const rowOf = Int32Array.from([0, 0, 2, 1, 2]);

@@ -69,6 +69,9 @@ test('a batch of prompts of different lengths equals generating each alone, with
   const stop = alone[1]![3]!;
   const stopped = generateBatch(model, prompts, { ...opts, stopIds: [stop] });
   assert.deepEqual(stopped[1], alone[1]!.slice(0, alone[1]!.indexOf(stop)));
+  // keepStop: the stop token closes the row's ids (GRPO's completions end with their EOS).
+  const kept = generateBatch(model, prompts, { ...opts, stopIds: [stop], keepStop: true });
+  assert.deepEqual(kept[1], alone[1]!.slice(0, alone[1]!.indexOf(stop) + 1));
   assert.equal(tf.memory().numTensors, before, 'generation leaks no tensors');
   disposeModel(model);
 });
