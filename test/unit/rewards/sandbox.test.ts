@@ -112,6 +112,12 @@ describe('user reward modules that fail at load', () => {
     assertOneSentence(err.message);
   });
 
+  test('top-level code that never ends is stopped at the timeout', async () => {
+    const err = await failure(UserReward.load(fixture('loadHangs.js'), { timeoutMs: 300 }));
+    assert.equal(err.kind, 'load');
+    assert.equal(err.message, `Reward module ${fixture('loadHangs.js')} did not finish loading within 0.3 s and was stopped; check its top-level code for a loop that never ends.`);
+  });
+
   test('a missing file and a wrong extension', async () => {
     assert.match((await failure(UserReward.load(fixture('nope.ts')))).message, /nope\.ts does not exist\.$/);
     assert.match((await failure(UserReward.load(fixture('README.md')))).message, /README\.md is not a JavaScript or TypeScript file/);
@@ -167,6 +173,20 @@ describe('user reward calls that fail', () => {
     assert.equal(err.kind, 'memory');
     assert.equal(err.message, `Reward function ${fixture('memoryHog.js')} ran out of memory (its heap limit is 48 MB) and was stopped.`);
     assert.equal((await failure(reward.call({ prompts: ['p'], completions: ['c'] }))).kind, 'memory');
+  });
+
+  test('a promise that never settles times out like a loop', async () => {
+    const reward = await load('neverResolves.ts', { timeoutMs: 200 });
+    const err = await failure(reward.call({ prompts: ['p'], completions: ['c'] }));
+    assert.equal(err.kind, 'timeout');
+    assert.match(err.message, /neverResolves\.ts did not finish within 0\.2 s and was stopped/);
+  });
+
+  test('an error thrown outside the call (a timer) fails the call in flight; the next starts a fresh worker', async () => {
+    const reward = await load('throwsLater.js');
+    const err = await failure(reward.call({ prompts: ['p'], completions: ['c'] }));
+    assert.equal(err.message, `Reward function ${fixture('throwsLater.js')} crashed: late failure.`);
+    assert.equal((await failure(reward.call({ prompts: ['p'], completions: ['c'] }))).message, err.message);
   });
 
   test('a closed reward refuses calls', async () => {
