@@ -140,6 +140,9 @@ export class UserReward {
       stdout: true,
       stderr: true,
     });
+    // An idle worker must not keep the run's process alive if close() is forgotten; a call in flight
+    // holds its timeout timer, which does.
+    worker.unref();
     this.pipeOutput(worker);
     this.worker = worker;
     worker.on('message', (msg: WorkerMessage) => {
