@@ -18,6 +18,7 @@ export const RECIPE_CODES = {
   'recipe-stage-data-mismatch': 'error',
   'recipe-reward-column-missing': 'error',
   'recipe-reward-file-missing': 'error',
+  'recipe-reward-unknown': 'error',
   'recipe-model-missing': 'error',
   'recipe-model-incomplete': 'error',
   'recipe-model-hub-cached': 'info',

@@ -11,6 +11,7 @@ import type { Diagnostic, Range } from '../diagnostics.ts';
 import type { FileAccess } from '../fileAccess.ts';
 import { cachedSnapshot, hubRefOf, snapshotMissing, type HubRef } from '../hubCache.ts';
 import { isGgufPath, parseOllamaRef, resolveOllamaModel } from '../ollamaStore.ts';
+import { BUILTIN_REWARDS, findBuiltinReward, rewardColumns, rewardOptionProblems, suggestBuiltinReward, type BuiltinReward, type RewardContext, type RewardOptionProblem } from '../rewards/index.ts';
 import { RECIPE_CODES, type RecipeCode } from './codes.ts';
 import { DEFAULT_LORA, defaultTrainingArguments, LOSS_TYPES, STAGE_ONLY_KEYS, STAGES } from './defaults.ts';
 import { hasKey, keyRange, valueRange, type RecipeDocument } from './document.ts';
@@ -111,6 +112,38 @@ function hubModelCheck(hub: HubRef, files: FileAccess, folderMeant: string, add:
   return modelFacts(snapshot.dir, files).context;
 }
 
+const OPTION_CODES: Record<RewardOptionProblem['kind'], RecipeCode> = {
+  'unknown-key': 'recipe-unknown-key',
+  'wrong-type': 'recipe-wrong-type',
+  'invalid-value': 'recipe-invalid-value',
+};
+
+/** A built-in reward's `options` checked against its declaration (core/rewards): unknown keys on the key, bad values on the value. */
+function rewardOptionDiagnostics(
+  document: RecipeDocument,
+  r: Obj,
+  index: number,
+  builtin: BuiltinReward,
+  context: RewardContext,
+  add: (code: RecipeCode, message: string, range: Range, data?: unknown) => void,
+): void {
+  const at = ['rewards', index];
+  if (r.options !== undefined && !isObj(r.options)) {
+    add('recipe-wrong-type', `\`options\` of reward ${builtin.name} must be a mapping, e.g. {${Object.keys(builtin.options)[0] ?? 'key'}: ...}.`, valueRange(document, [...at, 'options']));
+    return;
+  }
+  const config = { name: builtin.name, column: typeof r.column === 'string' ? r.column : undefined, options: r.options as Record<string, unknown> | undefined };
+  for (const p of rewardOptionProblems(builtin, config, context)) {
+    const range =
+      p.key === undefined
+        ? valueRange(document, typeof r.name === 'string' && hasKey(document, [...at, 'name']) ? [...at, 'name'] : at)
+        : p.kind === 'unknown-key'
+          ? keyRange(document, [...at, 'options', p.key])
+          : valueRange(document, [...at, 'options', p.key]);
+    add(OPTION_CODES[p.kind], p.message, range, p.suggestion ? { suggestion: p.suggestion } : undefined);
+  }
+}
+
 /** Semantic diagnostics for a recipe value that passed (or partly passed) the schema. */
 export function semanticDiagnostics(
   document: RecipeDocument,
@@ -178,17 +211,43 @@ export function semanticDiagnostics(
     );
   }
 
-  // Rewards (GRPO).
+  // Rewards (GRPO): a module file, or a built-in (core/rewards) whose name, options and columns are checked here.
   const rewards = Array.isArray(recipe.rewards) ? recipe.rewards : undefined;
-  const requiredColumns: { column: string; reward: string; index: number }[] = [];
-  rewards?.forEach((r, index) => {
-    if (!isObj(r)) return;
-    if (typeof r.column === 'string') requiredColumns.push({ column: r.column, reward: String(r.name), index });
+  const requiredColumns: { column: string; reward: string; index: number; written: boolean }[] = [];
+  const rewardContext: RewardContext = {
+    readText: (path) => files.readText(path),
+    resolvePath: (path) => resolveFrom(recipeFile, path),
+    max_completion_length: value('max_completion_length'),
+  };
+  rewards?.forEach((item, index) => {
+    const r: Obj | undefined = typeof item === 'string' ? { name: item } : isObj(item) ? item : undefined;
+    if (!r) return;
+    const namePath = typeof item === 'string' ? ['rewards', index] : ['rewards', index, 'name'];
+    const builtin = typeof r.file === 'string' || typeof r.name !== 'string' ? undefined : findBuiltinReward(r.name);
+    if (builtin) {
+      if (typeof r.column === 'string' && !builtin.column) {
+        add('recipe-key-unused', `${builtin.name} reads no dataset column; remove \`column\`.`, keyRange(document, ['rewards', index, 'column']));
+      }
+      for (const column of rewardColumns(builtin, { column: typeof r.column === 'string' ? r.column : undefined })) {
+        requiredColumns.push({ column, reward: String(r.name), index, written: typeof r.column === 'string' });
+      }
+      rewardOptionDiagnostics(document, r, index, builtin, rewardContext, add);
+    } else if (typeof r.column === 'string') {
+      requiredColumns.push({ column: r.column, reward: String(r.name), index, written: true });
+    }
     if (typeof r.file === 'string') {
       const path = resolveFrom(recipeFile, r.file);
       if (!files.exists(path)) {
         add('recipe-reward-file-missing', `Reward module \`${r.file}\` not found (looked in ${path}); fix the path or use a built-in reward name.`, valueRange(document, ['rewards', index, 'file']));
       }
+    } else if (typeof r.name === 'string' && !builtin) {
+      const near = suggestBuiltinReward(r.name);
+      add(
+        'recipe-reward-unknown',
+        `\`${r.name}\` is not a built-in reward${near ? `; did you mean \`${near}\`?` : ` (${Object.keys(BUILTIN_REWARDS).join(', ')}).`} For your own function, add \`file:\` naming its module.`,
+        valueRange(document, namePath),
+        near ? { suggestion: near } : undefined,
+      );
     }
   });
   if (stage === 'grpo' && (!rewards || rewards.length === 0)) {
@@ -242,8 +301,8 @@ export function semanticDiagnostics(
       if (missing) {
         add(
           'recipe-reward-column-missing',
-          `Reward \`${req.reward}\` reads the column \`${req.column}\`, which ${missing} record${missing === 1 ? '' : 's'} of \`${shown}\` lack${missing === 1 ? 's' : ''}; add the column or change \`column\`.`,
-          valueRange(document, ['rewards', req.index, 'column']),
+          `Reward \`${req.reward}\` reads the column \`${req.column}\`${req.written ? '' : ' (its default)'}, which ${missing} record${missing === 1 ? '' : 's'} of \`${shown}\` lack${missing === 1 ? 's' : ''}; add the column or ${req.written ? 'change' : 'set'} \`column\`.`,
+          req.written ? valueRange(document, ['rewards', req.index, 'column']) : valueRange(document, typeof rewards?.[req.index] === 'string' ? ['rewards', req.index] : ['rewards', req.index, 'name']),
         );
       }
     }

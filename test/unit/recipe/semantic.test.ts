@@ -27,7 +27,7 @@ test('the stage must suit the data kind', () => {
   assert.equal(d.severity, 'error');
   assert.deepEqual(span(d), [3, 9, 3, 19]);
   assert.match(d.message, /Stage dpo needs preference data .* holds messages records \(2\); .* or change stage to sft\./);
-  assert.match(only(check(recipe('grpo', 'preference.jsonl', 'rewards: [exact]\n')), 'recipe-stage-data-mismatch').message, /or change stage to dpo/);
+  assert.match(only(check(recipe('grpo', 'preference.jsonl', 'rewards: [think_format]\n')), 'recipe-stage-data-mismatch').message, /or change stage to dpo/);
   assert.match(only(check(recipe('cpt', 'chat.jsonl')), 'recipe-stage-data-mismatch').message, /Stage cpt needs plain text data/);
   assert.equal(only(check(recipe('sft', 'preference.jsonl')), 'recipe-stage-data-mismatch').severity, 'error');
   for (const [stage, file, extra] of [
@@ -35,7 +35,7 @@ test('the stage must suit the data kind', () => {
     ['reward', 'preference.jsonl', ''],
     ['cpt', 'text.jsonl', ''],
     ['sft', 'text.jsonl', ''],
-    ['grpo', 'prompts.jsonl', 'rewards: [exact]\n'],
+    ['grpo', 'prompts.jsonl', 'rewards: [think_format]\n'],
   ]) {
     assert.deepEqual(codes(check(recipe(stage, file, extra))), [], `${stage} on ${file}`);
   }
@@ -57,6 +57,91 @@ test('GRPO needs rewards; reward columns and files must exist', () => {
   const file = only(check(recipe('grpo', 'prompts.jsonl', 'rewards:\n  - name: mine\n    file: rewards/missing.ts\n')), 'recipe-reward-file-missing');
   assert.deepEqual(span(file), [6, 10, 6, 28]);
   assert.deepEqual(codes(check(recipe('grpo', 'prompts.jsonl', 'rewards:\n  - name: mine\n    file: rewards/format.ts\n'))), []);
+});
+
+test('reward names must be built-ins unless a file is given; a close name is suggested', () => {
+  const typo = only(check(recipe('grpo', 'prompts.jsonl', 'rewards: [exact_mach]\n')), 'recipe-reward-unknown');
+  assert.equal(typo.severity, 'error');
+  assert.deepEqual(span(typo), [4, 10, 4, 20]);
+  assert.deepEqual(typo.data, { suggestion: 'exact_match' });
+  assert.match(typo.message, /^`exact_mach` is not a built-in reward; did you mean `exact_match`\? For your own function, add `file:`/);
+  const named = only(check(recipe('grpo', 'prompts.jsonl', 'rewards:\n  - name: brevity\n    weight: 0.5\n')), 'recipe-reward-unknown');
+  assert.deepEqual(span(named), [5, 10, 5, 17]);
+  assert.match(named.message, /\(answer_match, think_format, regex, json_valid, json_schema, length\)\. For your own function, add `file:`/);
+  assert.equal(named.data, undefined);
+  for (const name of ['think_format', 'format', 'json_valid', 'length']) {
+    assert.deepEqual(codes(check(recipe('grpo', 'prompts.jsonl', `rewards: [${name}]\n`))), [], name);
+  }
+});
+
+test('built-in rewards add the columns they read to the column check', () => {
+  // answer_match reads `answer` when no column is written: the diagnostic marks the name.
+  const implicit = only(check(recipe('grpo', 'prompts.jsonl', 'rewards: [exact_match]\n')), 'recipe-reward-column-missing');
+  assert.deepEqual(span(implicit), [4, 10, 4, 21]);
+  assert.match(implicit.message, /^Reward `exact_match` reads the column `answer` \(its default\), which 1 record of `prompts.jsonl` lacks; add the column or set `column`\.$/);
+  const named = only(check(recipe('grpo', 'prompts.jsonl', 'rewards:\n  - name: answer_match\n    column: solution\n')), 'recipe-reward-column-missing');
+  assert.deepEqual(span(named), [6, 12, 6, 20]);
+  assert.match(named.message, /reads the column `solution`, which 3 records of `prompts.jsonl` lack; add the column or change `column`/);
+  // A column on a reward that reads none is pointed out, not required.
+  const unused = only(check(recipe('grpo', 'prompts.jsonl', 'rewards:\n  - name: think_format\n    column: answer\n')), 'recipe-key-unused');
+  assert.deepEqual(span(unused), [6, 4, 6, 10]);
+  assert.match(unused.message, /think_format reads no dataset column; remove `column`/);
+  // Data where every record has the answer passes.
+  const dir = mkdtempSync(join(tmpdir(), 'anneal-rewards-'));
+  try {
+    writeFileSync(join(dir, 'math.jsonl'), '{"prompt":"2+2=","answer":"4"}\n{"prompt":"3+3=","answer":6}\n');
+    const ok = checkRecipe(recipe('grpo', 'math.jsonl', 'rewards:\n  - exact_match\n  - name: format\n    weight: 0.2\n'), join(dir, 'r.anneal.yaml'), nodeFiles);
+    assert.deepEqual(ok.diagnostics, []);
+    assert.deepEqual(ok.recipe?.rewards, [{ name: 'exact_match' }, { name: 'format', weight: 0.2 }]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('built-in reward options are checked on the option: unknown keys, types, values, files', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'anneal-reward-options-'));
+  writeFileSync(join(dir, 'prompts.jsonl'), '{"prompt":"name?","answer":"4"}\n');
+  mkdirSync(join(dir, 'schemas'));
+  writeFileSync(join(dir, 'schemas', 'person.json'), '{"type": "object", "required": ["name"]}');
+  writeFileSync(join(dir, 'schemas', 'broken.json'), '{"type": ');
+  // The schema does not allow `options` yet (it reports the key itself); only this check's diagnostics are looked at here.
+  const run = (rewards: string) =>
+    checkRecipe(recipe('grpo', 'prompts.jsonl', `rewards:\n${rewards}`), join(dir, 'r.anneal.yaml'), nodeFiles).diagnostics.filter((d) => !/`options`/.test(d.message) || d.code !== 'recipe-unknown-key');
+  try {
+    const typo = run('  - name: exact_match\n    options:\n      tolerence: 0.01\n');
+    assert.equal(typo.length, 1);
+    assert.equal(typo[0].code, 'recipe-unknown-key');
+    assert.deepEqual(span(typo[0]), [7, 6, 7, 15]);
+    assert.deepEqual(typo[0].data, { suggestion: 'tolerance' });
+    assert.equal(typo[0].message, 'answer_match has no option `tolerence`; did you mean `tolerance`?');
+    const wrongType = run('  - name: exact_match\n    options:\n      tolerance: small\n');
+    assert.deepEqual([wrongType[0].code, span(wrongType[0])], ['recipe-wrong-type', [7, 17, 7, 22]]);
+    assert.match(wrongType[0].message, /`tolerance` must be a number \(default 0.000001\); got "small"/);
+    const badEnum = only({ diagnostics: run('  - name: length\n    options: {unit: letters, target: 100}\n') }, 'recipe-invalid-value');
+    assert.match(badEnum.message, /`unit` must be one of chars, words, tokens; got "letters"/);
+    assert.deepEqual(span(badEnum), [6, 20, 6, 27]);
+    const both = only({ diagnostics: run('  - name: length\n    options: {target: 100, max: 200}\n') }, 'recipe-invalid-value');
+    assert.match(both.message, /length takes `target` .* or `max` .*, not both/);
+    const noPattern = only({ diagnostics: run('  - regex\n') }, 'recipe-invalid-value');
+    assert.deepEqual(span(noPattern), [5, 4, 5, 9]);
+    assert.match(noPattern.message, /regex needs a pattern: set `pattern` in its options, or `column` to a column of patterns/);
+    const badPattern = only({ diagnostics: run('  - name: regex\n    options: {pattern: "a("}\n') }, 'recipe-invalid-value');
+    assert.match(badPattern.message, /pattern `a\(` is not a valid regular expression/);
+    assert.deepEqual(run('  - name: regex\n    options: {pattern: "^\\\\d+$", flags: i}\n'), []);
+    const notMapping = only({ diagnostics: run('  - name: regex\n    options: strict\n') }, 'recipe-wrong-type');
+    assert.match(notMapping.message, /`options` of reward regex must be a mapping/);
+    // json_schema: an inline schema, or a file relative to the recipe that exists, parses and compiles.
+    assert.deepEqual(run('  - name: json_schema\n    options:\n      schema: {type: object}\n'), []);
+    assert.deepEqual(run('  - name: json_schema\n    options:\n      schema_file: schemas/person.json\n'), []);
+    const gone = only({ diagnostics: run('  - name: json_schema\n    options:\n      schema_file: schemas/gone.json\n') }, 'recipe-invalid-value');
+    assert.deepEqual(span(gone), [7, 19, 7, 36]);
+    assert.match(gone.message, /JSON Schema file `schemas\/gone.json` not found \(looked in .*schemas\/gone.json\); fix the path/);
+    assert.match(only({ diagnostics: run('  - name: json_schema\n    options: {schema_file: schemas/broken.json}\n') }, 'recipe-invalid-value').message, /is not JSON/);
+    assert.match(only({ diagnostics: run('  - name: json_schema\n    options: {schema: {type: objekt}}\n') }, 'recipe-invalid-value').message, /the JSON Schema is invalid/);
+    assert.match(only({ diagnostics: run('  - json_schema\n') }, 'recipe-invalid-value').message, /json_schema needs a schema/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('model folders must exist and hold config, weights and tokenizer', () => {
@@ -138,7 +223,7 @@ test('learning-rate ranges per stage, LoRA above full fine-tuning, not applied t
   assert.match(only(lr('sft', 'chat.jsonl', '2.0e-5', 'lora:\n  r: 16\n  alpha: 32\n'), 'recipe-lr-range').message, /below the usual SFT range with LoRA/);
   assert.deepEqual(codes(lr('dpo', 'preference.jsonl', '5.0e-7')), ['recipe-lr-range']);
   assert.deepEqual(codes(lr('dpo', 'preference.jsonl', '5.0e-6')), []);
-  assert.deepEqual(codes(lr('grpo', 'prompts.jsonl', '1.0e-4', 'rewards: [r]\n')), ['recipe-lr-range']);
+  assert.deepEqual(codes(lr('grpo', 'prompts.jsonl', '1.0e-4', 'rewards: [think_format]\n')), ['recipe-lr-range']);
   assert.deepEqual(codes(check(recipe('sft', 'chat.jsonl', 'learning_rate: 3.0e-3\n'))), [], 'tiny trains from scratch');
 });
 
@@ -148,12 +233,12 @@ test('DPO beta and epochs, GRPO group size and temperature', () => {
   assert.deepEqual(codes(check(recipe('dpo', 'preference.jsonl', 'beta: 0.3\nnum_train_epochs: 2\n'))), []);
   assert.deepEqual(codes(check(recipe('dpo', 'preference.jsonl', 'num_train_epochs: 5\n'))), ['recipe-epochs-range']);
   assert.deepEqual(codes(check(recipe('dpo', 'preference.jsonl', 'num_train_epochs: 5\nmax_steps: 100\n'))), [], 'max_steps decides the length');
-  const g = (extra: string) => codes(check(recipe('grpo', 'prompts.jsonl', `rewards: [r]\n${extra}`)));
+  const g = (extra: string) => codes(check(recipe('grpo', 'prompts.jsonl', `rewards: [think_format]\n${extra}`)));
   assert.deepEqual(g('num_generations: 2\nper_device_train_batch_size: 8\n'), ['recipe-generations-range']);
   assert.deepEqual(g('num_generations: 32\nper_device_train_batch_size: 32\n'), ['recipe-generations-range']);
   assert.deepEqual(g('temperature: 0.3\n'), ['recipe-temperature-range']);
   assert.deepEqual(g('temperature: 0.9\nnum_generations: 4\n'), []);
-  const batch = only(check(recipe('grpo', 'prompts.jsonl', 'rewards: [r]\nnum_generations: 6\n')), 'recipe-generations-batch');
+  const batch = only(check(recipe('grpo', 'prompts.jsonl', 'rewards: [think_format]\nnum_generations: 6\n')), 'recipe-generations-batch');
   assert.match(batch.message, /\(8\) is not a multiple of num_generations \(6\)/);
 });
 
