@@ -150,6 +150,11 @@ export const recipeSchema: Schema = {
           weight: num('Weight of this reward in the sum.', 1),
           column: str('Dataset column the reward compares completions with.', 'answer', { minLength: 1 }),
           file: str('A JavaScript/TypeScript module exporting the reward function, relative to this recipe.', 'rewards/format.ts', { minLength: 1 }),
+          // No `type` here: semantic.ts checks it and names the reward in the message.
+          options: {
+            description: "The built-in reward's own settings: answer_match `tolerance`, `tolerance_mode`; think_format `mode`; regex `pattern`, `flags`; json_schema `schema`, `schema_file`; length `unit`, `target`, `max`, `ramp`. Checked against the built-in.",
+            examples: [{ tolerance: 0.01 }],
+          },
         },
         additionalProperties: false,
       },

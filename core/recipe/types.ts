@@ -97,6 +97,8 @@ export interface RewardSpec {
   column?: string;
   /** Absolute path of a JS/TS module exporting the function (resolved from the recipe's folder). */
   file?: string;
+  /** A built-in's own settings (core/rewards declares and checks them). */
+  options?: Record<string, unknown>;
 }
 
 /** A recipe with every default filled and every path absolute: what a run is started from. */
