@@ -37,7 +37,14 @@ export type ResultMessage =
   | { type: 'result'; id: number; ok: true; value: unknown; metrics: Record<string, number>; extra: Record<string, unknown[]> }
   | { type: 'result'; id: number; ok: false; error: { message: string; stack?: string } };
 
-export type WorkerMessage = ReadyMessage | LoadErrorMessage | ResultMessage;
+/** Worker -> main, any time: what the module wrote with console.log / info / debug (stdout) or warn / error (stderr). */
+export interface OutputMessage {
+  type: 'output';
+  stream: 'stdout' | 'stderr';
+  text: string;
+}
+
+export type WorkerMessage = ReadyMessage | LoadErrorMessage | ResultMessage | OutputMessage;
 
 /**
  * The worker's source. It compiles the module under its real file name (so `require` resolves next
@@ -51,7 +58,12 @@ export const SANDBOX_WORKER_SOURCE = String.raw`
 const { parentPort, workerData } = require('node:worker_threads');
 const Module = require('node:module');
 const path = require('node:path');
+const { format } = require('node:util');
 if (typeof process.setSourceMapsEnabled === 'function') process.setSourceMapsEnabled(true);
+// console output travels as messages: a piped worker stdout would keep the process alive.
+for (const [method, stream] of [['log', 'stdout'], ['info', 'stdout'], ['debug', 'stdout'], ['warn', 'stderr'], ['error', 'stderr']]) {
+  console[method] = (...args) => parentPort.postMessage({ type: 'output', stream, text: format(...args) });
+}
 
 function errorOf(err) {
   if (err instanceof Error) return { message: String(err.message), stack: err.stack };

@@ -33,7 +33,11 @@ export interface UserRewardOptions {
   heapMb?: number;
   /** The worker's stack size in MB. Default 4 (Node's own default). */
   stackMb?: number;
-  /** Where the module's console output goes, one line at a time. Default: this process's stderr. */
+  /**
+   * Where the module's console output (log/info/debug: stdout, warn/error: stderr) goes, one line at a
+   * time. Default: this process's stderr, prefixed with the file name. Direct process.stdout writes
+   * are not captured.
+   */
   onOutput?: (line: string, stream: 'stdout' | 'stderr') => void;
 }
 
@@ -137,15 +141,13 @@ export class UserReward {
       // Not the parent's flags (e.g. a test's `--import tsx`): the user's module gets a plain Node.
       execArgv: [],
       resourceLimits: { maxOldGenerationSizeMb: this.heapMb, stackSizeMb: this.stackMb },
-      stdout: true,
-      stderr: true,
     });
-    // An idle worker must not keep the run's process alive if close() is forgotten; a call in flight
-    // holds its timeout timer, which does.
-    worker.unref();
-    this.pipeOutput(worker);
     this.worker = worker;
     worker.on('message', (msg: WorkerMessage) => {
+      if (msg.type === 'output') {
+        for (const line of msg.text.split('\n')) this.output(line, msg.stream);
+        return;
+      }
       if (this.pending && (msg.type !== 'result' || msg.id === this.pending.id)) {
         const p = this.pending;
         this.pending = undefined;
@@ -154,6 +156,10 @@ export class UserReward {
     });
     worker.on('error', (err: Error & { code?: string }) => this.fail(worker, this.describeCrash(err)));
     worker.on('exit', (code) => this.fail(worker, new RewardError(`Reward function ${this.file} stopped its worker (exit code ${code}).`, this.file, 'call')));
+    // An idle worker must not keep the run's process alive if close() is forgotten; a call in flight
+    // holds its timeout timer, which does.
+    // (After the listeners: adding one refs the worker's port again.)
+    worker.unref();
     let reply: WorkerMessage;
     try {
       reply = await this.request(worker, 0, () => undefined, 'load');
@@ -226,22 +232,9 @@ export class UserReward {
     if (worker) await worker.terminate();
   }
 
-  private pipeOutput(worker: Worker): void {
-    const sink = this.options.onOutput ?? ((line: string) => process.stderr.write(`[reward ${basename(this.file)}] ${line}\n`));
-    for (const stream of ['stdout', 'stderr'] as const) {
-      let buffered = '';
-      const readable = worker[stream];
-      readable.setEncoding('utf8');
-      readable.on('data', (chunk: string) => {
-        buffered += chunk;
-        let nl: number;
-        while ((nl = buffered.indexOf('\n')) >= 0) {
-          sink(buffered.slice(0, nl), stream);
-          buffered = buffered.slice(nl + 1);
-        }
-      });
-      readable.on('end', () => { if (buffered) sink(buffered, stream); });
-    }
+  private output(line: string, stream: 'stdout' | 'stderr'): void {
+    if (this.options.onOutput) this.options.onOutput(line, stream);
+    else process.stderr.write(`[reward ${basename(this.file)}] ${line}\n`);
   }
 }
 

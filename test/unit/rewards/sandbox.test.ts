@@ -3,6 +3,7 @@
 // thing a user's module can do or get wrong; every failure is one sentence naming the file, and none
 // takes this process (or its event loop) down.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { checkRewards, RewardError } from '../../../daemon/engine/rewards/rewardCheck.ts';
@@ -193,6 +194,15 @@ describe('user reward calls that fail', () => {
     const reward = await load('length.js');
     await reward.close();
     assert.equal((await failure(reward.call({ prompts: ['p'], completions: ['c'] }))).kind, 'closed');
+  });
+});
+
+describe('the process around a user reward', () => {
+  test('exits when its work is done even if close() was forgotten', () => {
+    const driver = fixture('drivers/noClose.ts');
+    const child = spawnSync(process.execPath, ['--import', 'tsx', driver, fixture('length.js')], { encoding: 'utf8', timeout: 20_000 });
+    assert.equal(child.status, 0, child.stderr);
+    assert.equal(child.stdout.trim(), '[0.5]');
   });
 });
 
