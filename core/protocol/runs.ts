@@ -2,7 +2,7 @@
 // run's record (`run.json`), its metrics (`metrics.jsonl`) and its samples (`samples.jsonl`).
 
 import type { Diagnostic } from '../diagnostics.ts';
-import type { LoraConfig, SamplesConfig, Stage, TrainingArguments } from '../recipe/types.ts';
+import type { LoraConfig, RewardSpec, SamplesConfig, Stage, TrainingArguments } from '../recipe/types.ts';
 
 /**
  * queued -> running -> completed | failed | stopped; `stopping` while a stop is checkpointing;
@@ -76,6 +76,8 @@ export interface RunInfo {
   args: TrainingArguments;
   lora: LoraConfig | null;
   samples?: SamplesConfig;
+  /** GRPO's reward functions (built-in names, or modules with absolute paths). */
+  rewards?: RewardSpec[];
   /** The last step with logged metrics (0 before the first). */
   step: number;
   totalSteps?: number;

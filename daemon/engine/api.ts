@@ -1,7 +1,7 @@
 // The boundary between the run machinery (daemon/runs: process, files, IPC) and the engine (tensors).
 // The engine is a library: it gets a job and callbacks, and never touches sockets or the run store.
 
-import type { LoraConfig, SamplesConfig, Stage, TrainingArguments } from '../../core/recipe/types.ts';
+import type { LoraConfig, RewardSpec, SamplesConfig, Stage, TrainingArguments } from '../../core/recipe/types.ts';
 
 /** Which tfjs backend was chosen and why the ones above it on the ladder were skipped. */
 export interface BackendReport {
@@ -22,6 +22,8 @@ export interface TrainJob {
   /** null = full fine-tuning. */
   lora: LoraConfig | null;
   samples?: SamplesConfig;
+  /** GRPO's reward functions: built-in names (core/rewards) or modules with absolute paths. */
+  rewards?: RewardSpec[];
   /** Continue from this checkpoint folder: same data order, same RNG stream, same loss curve. */
   resumeFrom?: string;
   /** Force a backend instead of walking the ladder. */

@@ -135,6 +135,12 @@ export const train: Train = async (job: TrainJob, events: TrainEvents, signal: A
       // whole step, gradients summed, so accumulation equals one big batch.
       const batches: MicroBatch[] = [];
       for (let k = 0; k < accum; k++, micro++) batches.push({ epoch: Math.floor(micro / data.perEpoch), index: micro % data.perEpoch });
+      if (objective.prepareStep) {
+        phase = 'sampling';
+        if (lora) lora.training = false;
+        await objective.prepareStep(batches, step);
+        phase = 'training step';
+      }
       const normaliser = objective.normaliser(batches);
       const lr = learningRate(args, step, totalSteps);
       let acc: Map<string, tf.Tensor> | null = null;

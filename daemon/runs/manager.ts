@@ -119,6 +119,7 @@ export class RunManager {
       args: prepared.args,
       lora: prepared.lora,
       samples: prepared.samples,
+      ...(prepared.rewards ? { rewards: prepared.rewards } : {}),
       ...(prepared.exportDir ? { exportDir: prepared.exportDir } : {}),
       step: 0,
       resumes: [],
@@ -239,6 +240,7 @@ export class RunManager {
       args: run.args,
       lora: run.lora,
       samples: run.samples,
+      ...(run.rewards ? { rewards: run.rewards } : {}),
       resumeFrom: run.checkpoint?.path,
       ...(this.options.backend ? { backend: this.options.backend } : {}),
     };

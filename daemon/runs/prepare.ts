@@ -18,7 +18,7 @@ import { parseHubRef } from '../../core/hubCache.ts';
 import { parseOllamaRef } from '../../core/ollamaStore.ts';
 
 /** A run's validated input: what the engine's TrainJob is built from (the run record's fields of the same names). */
-export type PreparedRun = Pick<RunInfo, 'stage' | 'model' | 'data' | 'recipe' | 'args' | 'lora' | 'samples' | 'exportDir'> & {
+export type PreparedRun = Pick<RunInfo, 'stage' | 'model' | 'data' | 'recipe' | 'args' | 'lora' | 'samples' | 'rewards' | 'exportDir'> & {
   /** Lines for the run's log: what a recipe-less run chose for the user, and why. */
   notes?: string[];
 };
@@ -132,6 +132,7 @@ export function prepareRun(raw: Record<string, unknown>): PreparedRun {
     args: { ...recipe.args, ...checkOverrides(params.args, recipe.args) },
     lora: recipe.lora,
     samples: recipe.samples,
+    ...(recipe.rewards ? { rewards: recipe.rewards } : {}),
     ...(recipe.output_dir ? { exportDir: recipe.output_dir } : {}),
     ...(params.recipe === undefined ? { notes: quickStartNotes(recipe.model, recipe.stage) } : {}),
   };

@@ -2,6 +2,7 @@
 import type { TrainJob } from '../api.ts';
 import { cpo, simpo } from './cpo.ts';
 import { dpo } from './dpo.ts';
+import { grpo } from './grpo.ts';
 import { kto } from './kto.ts';
 import { orpo } from './orpo.ts';
 import { reward } from './reward.ts';
@@ -18,4 +19,5 @@ export const STAGES: Partial<Record<TrainJob['stage'], Stage>> = {
   cpo,
   simpo,
   reward,
+  grpo,
 };

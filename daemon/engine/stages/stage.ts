@@ -28,6 +28,11 @@ export interface MicroStep {
 
 /** A stage's training objective on a built model. */
 export interface Objective {
+  /**
+   * Work for a whole optimizer step before its micro-batches (GRPO samples the step's completions and
+   * scores them here: its advantages and normaliser span the step). `step` is the number of steps done.
+   */
+  prepareStep?(batches: MicroBatch[], step: number): Promise<void>;
   /** What each micro-batch's loss in one optimizer step is divided by. */
   normaliser(step: MicroBatch[]): number;
   /** Prepares micro-batch `b` (work outside the gradient, such as reference log-probs, happens here). */
