@@ -119,8 +119,8 @@ describe('daemon server', () => {
     const conn = connectionOverSocket(socket);
     conn.listen();
     const init = await conn.sendRequest(Initialize.type, { protocolVersion: 1, clientName: 'raw', unknown: { x: 1 } } as never);
-    // Every stage the engine trains (GRPO is still to come).
-    assert.deepEqual(init.capabilities.stages, ['sft', 'cpt', 'dpo', 'kto', 'orpo', 'cpo', 'simpo', 'reward']);
+    // Every stage the engine trains.
+    assert.deepEqual(init.capabilities.stages, ['sft', 'cpt', 'dpo', 'kto', 'orpo', 'cpo', 'simpo', 'reward', 'grpo']);
     assert.equal((await conn.sendRequest(ListRuns.type, {})).runs.length, 0);
     conn.dispose();
     socket.close();

@@ -122,18 +122,32 @@ describe('every stage but SFT through the CLI on one daemon (real engine, tiny m
     assert.equal(trained.length, Object.keys(EXPECTED).length + 1, 'every stage above trained');
   });
 
-  test('anneal train grpo is refused, naming the stages this daemon trains', async () => {
+  test('anneal train grpo with examples/grpo.anneal.yaml: sampled groups scored by its reward, TRL\'s GRPO metric names', async () => {
+    const r = await cli(['train', 'grpo', '--config', join(ROOT, 'examples/grpo.anneal.yaml'), '--max-steps', '2', '--json', '--state-dir', stateDir]);
+    assert.equal(r.code, 0, `exit ${r.code}: ${r.stderr}`);
+    const metrics = jsonLines(r.stdout).filter((e) => e.event === 'metrics' && typeof e.loss === 'number');
+    assert.ok(metrics.length >= 1);
+    for (const k of ['reward', 'reward_std', 'frac_reward_zero_std', 'rewards/exact_match/mean', 'rewards/exact_match/std', 'entropy', 'clip_ratio/region_mean', 'completions/mean_length', 'completions/clipped_ratio']) {
+      assert.ok(k in metrics.at(-1)!, `metric ${k} missing`);
+    }
+    // Recipe-less, GRPO has nothing to score with: one sentence, before any step.
+    const bare = await cli(['train', 'grpo', '--data', join(ROOT, 'examples/prompts.jsonl'), '--model', 'tiny', '--json', '--state-dir', stateDir]);
+    assert.notEqual(bare.code, 0);
+    assert.match(bare.stdout + bare.stderr, /GRPO needs reward functions/);
+  });
+
+  test('anneal train ppo is refused, naming the stages this daemon trains', async () => {
     const client = await connect(daemon);
     const stages = client.info.capabilities.stages;
     client.close();
-    const r = await cli(['train', 'grpo', '--data', DATA, '--model', 'tiny', '--state-dir', stateDir]);
+    const r = await cli(['train', 'ppo', '--data', DATA, '--model', 'tiny', '--state-dir', stateDir]);
     assert.equal(r.code, 2, r.stderr);
-    assert.equal(r.stderr.trim(), `anneal: This daemon cannot train stage "grpo" yet; it can train: ${stages.join(', ')}.`);
-    const json = await cli(['train', 'grpo', '--data', DATA, '--model', 'tiny', '--json', '--state-dir', stateDir]);
+    assert.equal(r.stderr.trim(), `anneal: This daemon cannot train stage "ppo" yet; it can train: ${stages.join(', ')}.`);
+    const json = await cli(['train', 'ppo', '--data', DATA, '--model', 'tiny', '--json', '--state-dir', stateDir]);
     assert.equal(json.code, 2);
-    assert.deepEqual(jsonLines(json.stdout), [{ event: 'error', message: `This daemon cannot train stage "grpo" yet; it can train: ${stages.join(', ')}.` }]);
+    assert.deepEqual(jsonLines(json.stdout), [{ event: 'error', message: `This daemon cannot train stage "ppo" yet; it can train: ${stages.join(', ')}.` }]);
     // Nothing was started.
     const runs = jsonLines((await cli(['runs', '--json', '--state-dir', stateDir])).stdout);
-    assert.equal(runs.filter((x) => x.stage === 'grpo').length, 0);
+    assert.equal(runs.filter((x) => x.stage === 'ppo').length, 0);
   });
 });
