@@ -4,7 +4,9 @@
 // from core/rewards, user modules in a worker thread, rewards/); grpoAdvantages turns the scores
 // into advantages over each group and grpoLoss pushes the policy toward the better completions.
 // One generation per step (TRL's steps_per_generation = gradient accumulation) and one pass over it
-// (num_iterations 1, so the importance ratio is 1 and the old log-probs are the current ones).
+// (num_iterations 1, so the importance ratio is 1 and the old log-probs are the current ones). With
+// beta > 0 the k3 KL to the reference (the base with the LoRA adapter left out) joins the loss.
+import * as tf from '@tensorflow/tfjs-core';
 import { nodeFiles } from '../../../core/nodeFiles.ts';
 import { createBuiltinReward, checkRewardValues } from '../../../core/rewards/index.ts';
 import type { RewardSpec, TrainingArguments } from '../../../core/recipe/types.ts';
@@ -43,7 +45,6 @@ const num = (v: unknown): number | undefined => (typeof v === 'number' ? v : und
 export function grpoSettings(args: TrainingArguments): GrpoSettings {
   const k = args as unknown as Keys;
   const loss = grpoLossSettings({ ...k, max_completion_length: args.max_completion_length ?? 512 } as never);
-  if (loss.beta !== 0) throw new Error('beta > 0 (a KL penalty to the reference) is not wired into GRPO training yet; leave beta at 0, TRL\'s default.');
   const generations = args.num_generations ?? 8;
   if (!(generations >= 2)) throw new Error(`num_generations is ${generations}; GRPO compares completions within a group, so it needs at least 2.`);
   if (args.per_device_train_batch_size % generations !== 0) {
@@ -100,6 +101,8 @@ async function loadRewards(specs: RewardSpec[], maxCompletion: number): Promise<
 /** One micro-batch's sampled rows, ready for the loss. */
 interface Prepared {
   seqs: ScoredSequence[];
+  /** The reference's per-token log-probs laid out [B, width] (beta > 0), else null. */
+  refLogps: Float32Array | null;
   lengths: number[];
   mask: Float32Array;
   advantages: Float64Array;
@@ -109,6 +112,9 @@ interface Prepared {
 
 function objective(prompts: PromptExample[], s: GrpoSettings, specs: RewardSpec[], tok: ChatTokenizer, ctx: ObjectiveContext): Objective {
   const { args, model } = ctx;
+  if (s.loss.beta !== 0 && !ctx.lora) {
+    throw new Error('GRPO with beta > 0 keeps the policy near a reference model: with LoRA that is the base (the adapter left out); full fine-tuning would need a second copy of the model. Use LoRA (`lora: {}`), or beta 0 (TRL\'s default).');
+  }
   const order = new EpochOrder(prompts, { batchSize: args.per_device_train_batch_size / s.generations, seed: args.seed, shuffle: true });
   const prepared = new Map<string, Prepared>();
   const pending = new Map<string, number>();
@@ -178,8 +184,18 @@ function objective(prompts: PromptExample[], s: GrpoSettings, specs: RewardSpec[
           return { ids, completionStart: p.ids.length };
         });
         const width = Math.max(1, ...ls);
+        // The reference (adapter off, or a continued adapter's frozen start) scores the same tokens at the same temperature.
+        let refLogps: Float32Array | null = null;
+        if (s.loss.beta !== 0) {
+          tf.tidy(() => {
+            completionLoss(model, sequenceBatch(seqs, tok.padId), { adapter: ctx.reference, frozenBase: true, temperature: s.temperature }, (lp) => {
+              refLogps = completionGridValues(lp.tokens.dataSync(), ls, width);
+              return tf.scalar(0);
+            });
+          });
+        }
         const active = ls.map((n, i) => (s.maskTruncated && truncated[k * per + i] ? 0 : n));
-        prepared.set(key(b), { seqs, lengths: ls, mask: completionGridValues(active.map((n, i) => Array.from({ length: ls[i]! }, (_, t) => (t < n ? 1 : 0))).flat(), ls, width), advantages: adv.advantages.slice(k * per, (k + 1) * per), width, tokens: seqs.reduce((a, q) => a + q.ids.length, 0) });
+        prepared.set(key(b), { seqs, refLogps, lengths: ls, mask: completionGridValues(active.map((n, i) => Array.from({ length: ls[i]! }, (_, t) => (t < n ? 1 : 0))).flat(), ls, width), advantages: adv.advantages.slice(k * per, (k + 1) * per), width, tokens: seqs.reduce((a, q) => a + q.ids.length, 0) });
         pending.set(key(b), numItems);
       });
     },
@@ -199,7 +215,7 @@ function objective(prompts: PromptExample[], s: GrpoSettings, specs: RewardSpec[
             const entropies = completionGridValues(lp.stats.entropy!.dataSync(), p.lengths, p.width);
             lp.stats.entropy!.dispose();
             const out = grpoLoss(
-              { logps: completionGrid(lp.tokens, p.lengths, p.width), mask: p.mask, advantages: p.advantages, oldLogps: null, refLogps: null, entropies, numItemsInBatch: numItems, gradientAccumulationSteps: Math.max(1, args.gradient_accumulation_steps), stepsPerGeneration: Math.max(1, args.gradient_accumulation_steps) },
+              { logps: completionGrid(lp.tokens, p.lengths, p.width), mask: p.mask, advantages: p.advantages, oldLogps: null, refLogps: p.refLogps, entropies, numItemsInBatch: numItems, gradientAccumulationSteps: Math.max(1, args.gradient_accumulation_steps), stepsPerGeneration: Math.max(1, args.gradient_accumulation_steps) },
               s.loss,
             );
             metrics = out.metrics;

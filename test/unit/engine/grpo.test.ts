@@ -79,3 +79,18 @@ test('a reward module that throws fails the run at the first step with its messa
   await assert.rejects(run([], { max_steps: 2 }).promise, /GRPO needs reward functions/);
   await assert.rejects(run(REWARDS, { per_device_train_batch_size: 6 }).promise, /must be a multiple of num_generations \(4\)/);
 });
+
+test('beta > 0 with LoRA: the KL to the base (adapter off) is logged and starts at 0; full fine-tuning with beta > 0 is refused', async () => {
+  const lora = { r: 8, alpha: 16, dropout: 0, target_modules: 'all-linear' as const };
+  const metrics: { step: number; [k: string]: number }[] = [];
+  const job: TrainJob = {
+    stage: 'grpo', runDir: mkdtempSync(join(tmpdir(), 'anneal-grpo-kl-')), model: 'tiny', data: { train: join(root, 'examples/prompts.jsonl') }, lora, backend: process.env.ANNEAL_TEST_BACKEND ?? 'wasm', rewards: REWARDS,
+    args: { ...defaultTrainingArguments('grpo'), save_steps: 0, logging_steps: 1, per_device_train_batch_size: 8, num_generations: 4, max_completion_length: 16, learning_rate: 1e-2, max_steps: 3, beta: 0.04 },
+  };
+  await train(job, { status: () => {}, metrics: (m) => metrics.push(m), sample: () => {}, log: () => {}, checkpoint: () => {} }, new AbortController().signal);
+  const logged = metrics.filter((m) => 'loss' in m);
+  assert.ok(logged.every((m) => typeof m.kl === 'number' && m.kl >= 0), JSON.stringify(logged.map((m) => m.kl)));
+  assert.ok(Math.abs(logged[0]!.kl!) < 1e-6, `the policy is its reference at step 1: kl ${logged[0]!.kl}`);
+  assert.ok(logged.at(-1)!.kl! > 0, 'the adapter moved the policy away from the base');
+  await assert.rejects(run(REWARDS, { beta: 0.04, max_steps: 1 }).promise, /full fine-tuning would need a second copy of the model/);
+});
