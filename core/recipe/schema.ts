@@ -66,6 +66,13 @@ const trainingArguments: Record<string, Schema> = {
   max_completion_length: int('GRPO: longest sampled completion in tokens.', 256, { minimum: 1 }),
   temperature: num('GRPO: sampling temperature for completions.', 0.9, { exclusiveMinimum: 0 }),
   epsilon: num('GRPO: clipping range of the policy ratio.', 0.2, { exclusiveMinimum: 0 }),
+  epsilon_high: num('GRPO: upper clipping range (DAPO\'s clip-higher); defaults to epsilon.', 0.28, { exclusiveMinimum: 0 }),
+  top_p: num('GRPO: nucleus sampling threshold for completions.', 1, { exclusiveMinimum: 0, maximum: 1 }),
+  top_k: int('GRPO: sample among the k most likely tokens (0: no limit).', 0, { minimum: 0 }),
+  scale_rewards: str('GRPO: how rewards are scaled into advantages: by the group\'s std, the batch\'s, or not at all (Dr. GRPO).', 'group', { enum: ['group', 'batch', 'none'] }),
+  multi_objective_aggregation: str('GRPO: sum the weighted rewards, then normalise; or normalise each reward, then sum.', 'sum_then_normalize', { enum: ['sum_then_normalize', 'normalize_then_sum'] }),
+  mask_truncated_completions: bool('GRPO: leave completions cut at max_completion_length out of the loss.', false),
+  importance_sampling_level: str('GRPO: token-level ratios, or one per sequence (GSPO).', 'token', { enum: ['token', 'sequence'] }),
 };
 
 const message: Schema = {

@@ -75,6 +75,13 @@ export interface TrainingArguments {
   max_completion_length?: number;
   temperature?: number;
   epsilon?: number;
+  epsilon_high?: number;
+  top_p?: number;
+  top_k?: number;
+  scale_rewards?: 'group' | 'batch' | 'none';
+  multi_objective_aggregation?: 'sum_then_normalize' | 'normalize_then_sum';
+  mask_truncated_completions?: boolean;
+  importance_sampling_level?: 'token' | 'sequence';
 }
 
 export interface Recipe extends Partial<TrainingArguments> {
