@@ -76,14 +76,19 @@ export function pairStage(spec: PairStageSpec): Stage {
       if (train.dropped > 0) notes.push(`${train.dropped} pair(s) dropped: the prompt alone is ${maxLength} tokens or more (max_length), so nothing of their completions would be compared`);
       if (train.truncated > 0) notes.push(`${train.truncated} pair(s) had a sequence cut to ${maxLength} tokens (max_length, keeping the start)`);
       const padId = source.tokenizer.padId;
-      return {
-        records: train.pairs.length,
-        perEpoch: Math.ceil(train.pairs.length / args.per_device_train_batch_size),
-        memory: { train: pairSequences(train.pairs), eval: evalSet ? pairSequences(evalSet.pairs) : null, rowsPerExample: 2, maxLength },
-        notes,
-        objective: (ctx) => objective(spec, train, evalSet, padId, ctx),
-      };
+      return pairStageData(train, evalSet, args, maxLength, notes, (ctx) => objective(spec, train, evalSet, padId, ctx));
     },
+  };
+}
+
+/** The StageData of a stage trained on pairs: each micro-batch runs chosen and rejected sequences. */
+export function pairStageData(train: PairSet, evalSet: PairSet | null, args: TrainingArguments, maxLength: number, notes: string[], build: StageData['objective']): StageData {
+  return {
+    records: train.pairs.length,
+    perEpoch: Math.ceil(train.pairs.length / args.per_device_train_batch_size),
+    memory: { train: pairSequences(train.pairs), eval: evalSet ? pairSequences(evalSet.pairs) : null, rowsPerExample: 2, maxLength },
+    notes,
+    objective: build,
   };
 }
 

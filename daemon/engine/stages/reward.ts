@@ -9,9 +9,9 @@ import type { TrainingArguments } from '../../../core/recipe/types.ts';
 import { EpochOrder } from '../data.ts';
 import type { LoraAdapter } from '../lora.ts';
 import type { LlamaModel } from '../model.ts';
-import { loadPairs, pairSequences, type PairExample, type PairSet } from '../preferenceData.ts';
+import { loadPairs, type PairExample, type PairSet } from '../preferenceData.ts';
 import { newScoreHead, rewardLoss, SCORE_HEAD } from '../scoreHead.ts';
-import { mean, pairRows } from './pairStage.ts';
+import { mean, pairRows, pairStageData } from './pairStage.ts';
 import { meanLossObjective } from './meanLossObjective.ts';
 import type { Objective, ObjectiveContext, Stage, StageData } from './stage.ts';
 
@@ -76,12 +76,6 @@ export const reward: Stage = {
     if (dropped > 0) notes.push(`${dropped} pair(s) dropped: longer than max_length=${maxLength} tokens (TRL filters them rather than score a cut answer)`);
     const center = rewardCoefficient(args);
     const padId = source.tokenizer.padId;
-    return {
-      records: train.pairs.length,
-      perEpoch: Math.ceil(train.pairs.length / args.per_device_train_batch_size),
-      memory: { train: pairSequences(train.pairs), eval: evalSet ? pairSequences(evalSet.pairs) : null, rowsPerExample: 2, maxLength },
-      notes,
-      objective: (ctx) => objective(center, train, evalSet, padId, ctx),
-    };
+    return pairStageData(train, evalSet, args, maxLength, notes, (ctx) => objective(center, train, evalSet, padId, ctx));
   },
 };
