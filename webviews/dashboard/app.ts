@@ -15,6 +15,7 @@ import { etaSeconds, stepsPerSecond } from './eta.ts';
 import { groupMetrics, isSmoothed } from './grouping.ts';
 import { headlines, type HeadlineNumber } from './headline.ts';
 import { MetricStore, applyNotification, type RunMetrics } from './metricStore.ts';
+import { signalWarning } from './signalWarning.ts';
 import { progressText, runActions, statusText } from './statusLine.ts';
 
 /** Run colours, from the theme's chart palette, in the order runs are picked. */
@@ -52,6 +53,7 @@ export class DashboardApp {
   private readonly headlineEl = h('div', { class: 'headline', id: 'headline', hidden: true });
   private headlineKey = '';
   private readonly banner = h('div', { class: 'anneal-banner', id: 'connection-banner', hidden: true });
+  private readonly signalEl = h('div', { class: 'anneal-banner signal-warning', id: 'signal-warning', role: 'alert', hidden: true });
   private readonly chartsEl = h('main', { class: 'groups', id: 'charts' });
   private readonly emptyEl = h('p', { class: 'muted empty', id: 'no-runs', hidden: true }, 'No runs yet. Start one with “Anneal: Train SFT” or ', h('code', {}, 'anneal train sft --data FILE'), '.');
 
@@ -93,7 +95,7 @@ export class DashboardApp {
     );
     const progress = h('div', { class: 'progress' }, this.progressBar, this.progressEl);
     if (this.boot.host === 'browser') this.root.append(browserNav('dashboard', () => this.feed.shown.slice()));
-    this.root.append(toolbar, this.titleEl, this.statusEl, progress, this.headlineEl, this.banner, this.emptyEl, this.chartsEl);
+    this.root.append(toolbar, this.titleEl, this.statusEl, progress, this.headlineEl, this.signalEl, this.banner, this.emptyEl, this.chartsEl);
   }
 
   private wire(): void {
@@ -242,6 +244,7 @@ export class DashboardApp {
     const main = shown[0] ? this.store.runs.get(shown[0]) : undefined;
     this.drawStatus(main?.run, main?.lastStep ?? 0, main);
     this.drawHeadline(main);
+    this.drawSignalWarning(main);
 
     const names = new Set<string>();
     for (const id of shown) for (const name of this.store.runs.get(id)?.series.keys() ?? []) names.add(name);
@@ -311,6 +314,14 @@ export class DashboardApp {
         ),
       ),
     );
+  }
+
+  /** GRPO: a warning while most of the latest step's groups had equal rewards (no learning signal). */
+  private drawSignalWarning(metrics: RunMetrics | undefined): void {
+    const warning = metrics ? signalWarning(metrics.series) : undefined;
+    this.signalEl.hidden = !warning;
+    setAttr(this.signalEl, 'data-value', warning ? String(warning.value) : undefined);
+    if (this.signalEl.textContent !== (warning?.text ?? '')) this.signalEl.textContent = warning?.text ?? '';
   }
 
   private drawStatus(run: RunInfo | undefined, lastStep: number, metrics: RunMetrics | undefined): void {

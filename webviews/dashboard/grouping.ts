@@ -2,11 +2,17 @@
 // namespace (`rewards/chosen` -> `rewards`); TRL's bare names (loss, grad_norm, ...) are training
 // metrics and share the `train` group with `train/*`. A preference run (DPO, KTO, ORPO, CPO, SimPO)
 // is judged by its reward margin and accuracy more than by its loss, so `rewards` comes right after
-// `train`, margin and accuracy first, in the eval group too.
+// `train`, margin and accuracy first, in the eval group too. A GRPO run is judged by its reward: TRL
+// logs the total bare (`reward`, `reward_std`, `frac_reward_zero_std`) and each function under
+// `rewards/<fn>/mean|std`, so the bare ones join `rewards`, first; its completion lengths and clip
+// ratios follow in their own groups, the numbers a user reads first leading.
 
 /** Metrics shown first within their group, in this order, when present. */
 const LEADING = [
   'loss',
+  'reward',
+  'reward_std',
+  'frac_reward_zero_std',
   'eval/loss',
   'rewards/margins',
   'rewards/accuracies',
@@ -15,12 +21,20 @@ const LEADING = [
   'learning_rate',
   'grad_norm',
   'train/tokens_per_second',
+  'completions/mean_length',
+  'completions/clipped_ratio',
+  'clip_ratio/region_mean',
+  'clip_ratio/low_mean',
+  'clip_ratio/high_mean',
 ];
 /** Groups shown first; the rest follow alphabetically. */
-const GROUP_ORDER = ['train', 'rewards', 'eval'];
+const GROUP_ORDER = ['train', 'rewards', 'eval', 'completions', 'clip_ratio'];
+/** Bare metric names that belong with the namespaced rewards (GRPO's totals, as TRL names them). */
+const REWARD_TOTALS = new Set(['reward', 'reward_std', 'frac_reward_zero_std']);
 
 /** The namespace a metric belongs to. */
 export function namespaceOf(metric: string): string {
+  if (REWARD_TOTALS.has(metric)) return 'rewards';
   const slash = metric.indexOf('/');
   return slash < 0 ? 'train' : metric.slice(0, slash);
 }

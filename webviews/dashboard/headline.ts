@@ -1,16 +1,17 @@
 // The numbers a preference run is judged by, shown large above the charts: how often the model
 // prefers the chosen answer (`rewards/accuracies`) and by how much (`rewards/margins`), on the
 // training batches and, when the run evaluates, on the eval set. A loss alone says little here: DPO's
-// starts at ln 2 whatever the data, and KTO's and ORPO's mix in other terms.
+// starts at ln 2 whatever the data, and KTO's and ORPO's mix in other terms. A GRPO run's number is
+// its mean total reward (`reward`): what the policy is being pushed to raise.
 
 import { formatValue } from './format.ts';
 import type { Series } from './series.ts';
 
 /**
  * Headline metrics in the order they are shown; a run shows those it reports (KTO has no accuracy; a
- * reward model logs its pairs' `accuracy` and `margin` under TRL's RewardTrainer names).
+ * reward model logs its pairs' `accuracy` and `margin` under TRL's RewardTrainer names; GRPO `reward`).
  */
-export const HEADLINE_METRICS = ['rewards/accuracies', 'rewards/margins', 'accuracy', 'margin'] as const;
+export const HEADLINE_METRICS = ['rewards/accuracies', 'rewards/margins', 'accuracy', 'margin', 'reward'] as const;
 
 export interface HeadlineNumber {
   metric: string;

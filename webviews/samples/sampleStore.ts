@@ -1,14 +1,18 @@
 // The samples view's model: every completion sampled during training, by run, step and prompt.
 // Two readings of the same data: step by step (what did the model say at step 200?) and prompt by
-// prompt (how did the answer to this prompt change over training?).
+// prompt (how did the answer to this prompt change over training?). Online RL (GRPO/PPO) records carry
+// how each completion was scored; groups.ts reads a step of those as its prompts' groups.
 
 import { RunSampleNotification, RunStatusNotification } from '../../core/protocol/daemon.ts';
 import type { RunInfo, SampleRecord } from '../../core/protocol/runs.ts';
+import { validScored, type StepSample } from './groups.ts';
 
 export interface StepSamples {
   step: number;
   /** In arrival order; a prompt may have several completions at one step. */
-  samples: { prompt: string; completion: string }[];
+  samples: StepSample[];
+  /** Some completion of this step was scored (an online-RL generation batch). */
+  scored: boolean;
 }
 
 export class RunSamples {
@@ -33,11 +37,13 @@ export class RunSamples {
     if (last !== undefined && record.step < last) this.truncateFrom(record.step);
     let entry = this.steps[this.steps.length - 1];
     if (!entry || entry.step !== record.step) {
-      entry = { step: record.step, samples: [] };
+      entry = { step: record.step, samples: [], scored: false };
       // Replays and live records arrive in step order, so appending keeps `steps` sorted.
       this.steps.push(entry);
     }
-    entry.samples.push({ prompt: record.prompt, completion: record.completion });
+    const scored = validScored(record.scored);
+    entry.samples.push(scored ? { prompt: record.prompt, completion: record.completion, scored } : { prompt: record.prompt, completion: record.completion });
+    if (scored) entry.scored = true;
     if (!this.prompts.includes(record.prompt)) this.prompts.push(record.prompt);
     this.count++;
     this.version++;
@@ -49,6 +55,16 @@ export class RunSamples {
       this.count -= this.steps.pop()!.samples.length;
     }
     this.version++;
+  }
+
+  /** The steps with scored completions, ascending (the steps the groups view pages through). */
+  scoredSteps(): number[] {
+    return this.steps.filter((e) => e.scored).map((e) => e.step);
+  }
+
+  /** The samples of one step (undefined when the step holds none). */
+  stepAt(step: number): StepSamples | undefined {
+    return this.steps.find((e) => e.step === step);
   }
 
   /** One prompt's completions, step by step (the prompt-centric view). */

@@ -1,5 +1,6 @@
 // The dashboard's pure logic: the metric store and its reducer, downsampling, EMA smoothing, ETA,
-// grouping by namespace, status text, a preference run's headline numbers.
+// grouping by namespace, status text, a preference run's headline numbers, GRPO's grouping, headline
+// and no-signal warning.
 
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,6 +14,7 @@ import { etaSeconds, formatDuration, recordArrival, stepsPerSecond, type StepArr
 import { groupMetrics, isSmoothed, namespaceOf } from '../../../webviews/dashboard/grouping.ts';
 import { progressText, runActions, statusText } from '../../../webviews/dashboard/statusLine.ts';
 import { headlines } from '../../../webviews/dashboard/headline.ts';
+import { signalWarning, ZERO_STD_WARNING } from '../../../webviews/dashboard/signalWarning.ts';
 import { resubscribeFrom } from '../../../webviews/shared/resubscribe.ts';
 
 function runInfo(over: Partial<RunInfo> = {}): RunInfo {
@@ -233,6 +235,29 @@ describe('grouping', () => {
     assert.deepEqual(orpo[1]!.metrics, ['rewards/margins', 'rewards/accuracies']);
   });
 
+  test('a GRPO run (every metric the engine logs): rewards right after train, the total first, then lengths and clip ratios', () => {
+    const grpo = [
+      'loss', 'grad_norm', 'learning_rate', 'epoch', 'num_tokens', 'kl', 'entropy',
+      'reward', 'reward_std', 'frac_reward_zero_std', 'rewards/exact_match/mean', 'rewards/exact_match/std', 'rewards/think_format/mean', 'rewards/think_format/std',
+      'completions/mean_length', 'completions/min_length', 'completions/max_length', 'completions/clipped_ratio',
+      'completions/mean_terminated_length', 'completions/min_terminated_length', 'completions/max_terminated_length',
+      'clip_ratio/low_mean', 'clip_ratio/low_min', 'clip_ratio/high_mean', 'clip_ratio/high_max', 'clip_ratio/region_mean',
+    ];
+    const groups = groupMetrics(['step', ...grpo]);
+    assert.deepEqual(groups.map((g) => g.name), ['train', 'rewards', 'completions', 'clip_ratio']);
+    assert.deepEqual(groups[0]!.metrics, ['loss', 'learning_rate', 'grad_norm', 'entropy', 'epoch', 'kl', 'num_tokens']);
+    assert.deepEqual(groups[1]!.metrics, [
+      'reward', 'reward_std', 'frac_reward_zero_std',
+      'rewards/exact_match/mean', 'rewards/exact_match/std', 'rewards/think_format/mean', 'rewards/think_format/std',
+    ]);
+    assert.deepEqual(groups[2]!.metrics.slice(0, 2), ['completions/mean_length', 'completions/clipped_ratio']);
+    assert.equal(groups[2]!.metrics.length, 7);
+    assert.deepEqual(groups[3]!.metrics, ['clip_ratio/region_mean', 'clip_ratio/low_mean', 'clip_ratio/high_mean', 'clip_ratio/high_max', 'clip_ratio/low_min']);
+    assert.equal(namespaceOf('reward'), 'rewards');
+    assert.equal(namespaceOf('frac_reward_zero_std'), 'rewards');
+    assert.equal(namespaceOf('mean_reward'), 'train', 'a reward model\'s batch statistics stay with training');
+  });
+
   test('schedules and counters are never smoothed', () => {
     assert.equal(isSmoothed('loss'), true);
     assert.equal(isSmoothed('rewards/margins'), true);
@@ -279,6 +304,35 @@ describe('headline numbers', () => {
     rm.add({ step: 5, loss: 0.3, accuracy: 0.75, margin: 1.2, min_reward: -1, mean_reward: 0, max_reward: 1 }, true, 0);
     rm.add({ step: 5, 'eval/loss': 0.2, 'eval/accuracy': 1, 'eval/margin': 1.8 }, true, 0);
     assert.deepEqual(headlines(rm.series).map((h) => [h.metric, h.train?.text, h.eval?.text]), [['accuracy', '0.75', '1'], ['margin', '1.2', '1.8']]);
+  });
+});
+
+describe('GRPO headline and no-signal warning', () => {
+  test('a GRPO run shows its latest mean reward', () => {
+    const r = new MetricStore().run('grpo-1');
+    r.add({ step: 5, loss: 0, reward: 0.125, reward_std: 0.33, frac_reward_zero_std: 0.5 }, true, 0);
+    r.add({ step: 10, loss: 0, reward: 0.4375, reward_std: 0.5, frac_reward_zero_std: 0 }, true, 0);
+    assert.deepEqual(headlines(r.series), [{ metric: 'reward', train: { metric: 'reward', text: '0.4375', value: 0.4375, step: 10 } }]);
+  });
+
+  test('warns from 75% zero-variance groups at the latest step, and stops warning when it falls', () => {
+    assert.equal(ZERO_STD_WARNING, 0.75);
+    const r = new MetricStore().run('grpo-1');
+    assert.equal(signalWarning(r.series), undefined, 'nothing logged');
+    r.add({ step: 5, reward: 0, frac_reward_zero_std: 0.5 }, true, 0);
+    assert.equal(signalWarning(r.series), undefined);
+    r.add({ step: 10, reward: 0, frac_reward_zero_std: 0.75 }, true, 0);
+    const w = signalWarning(r.series);
+    assert.equal(w?.step, 10);
+    assert.equal(w?.value, 0.75);
+    assert.match(w!.text, /^At step 10, 75% of the prompt groups got the same reward for every completion/);
+    assert.match(w!.text, /no learning signal/);
+    assert.match(w!.text, /too hard or too easy for the model; adjust the rewards .* or the data/);
+    r.add({ step: 15, reward: 0.2, frac_reward_zero_std: 0.25 }, true, 0);
+    assert.equal(signalWarning(r.series), undefined);
+    const sft = new MetricStore().run('sft-1');
+    sft.add({ step: 1, loss: 2 }, true, 0);
+    assert.equal(signalWarning(sft.series), undefined, 'other stages never warn');
   });
 });
 
