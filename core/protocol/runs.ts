@@ -45,6 +45,28 @@ export interface SampleRecord {
   step: number;
   prompt: string;
   completion: string;
+  /** Online RL (GRPO/PPO): how this completion, one of its prompt's group, was scored. */
+  scored?: ScoredCompletion;
+}
+
+/**
+ * One completion of a GRPO/PPO generation batch. The records of a step that share `group` are one
+ * prompt's completions; `rewards` holds each reward function's score under its name (null: it had
+ * no opinion, or failed with `error`).
+ */
+export interface ScoredCompletion {
+  /** The prompt's index among the step's groups (0-based). */
+  group: number;
+  rewards: Record<string, number | null>;
+  /** The weighted total the advantage was computed from (null when every reward was null). */
+  reward: number | null;
+  advantage: number;
+  /** Completion tokens, the stop token included. */
+  length: number;
+  /** Cut at max_completion_length without a stop token. */
+  truncated: boolean;
+  /** A reward function's failure on this completion's call, its message. */
+  error?: string;
 }
 
 /** A checkpoint the engine finished writing (the folder is complete once it is reported). */

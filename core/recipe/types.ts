@@ -93,17 +93,29 @@ export interface Recipe extends Partial<TrainingArguments> {
   lora?: Partial<LoraConfig> | null;
   samples?: Partial<SamplesConfig>;
   rewards?: unknown[];
+  /** TRL's GRPOConfig key: one weight per reward, in order (default all 1); resolved onto each RewardSpec's `weight`. */
+  reward_weights?: number[];
   gates?: unknown;
 }
 
-/** A GRPO reward function: a built-in name, or a named function with a weight, a data column, a module file. */
+/**
+ * A GRPO reward function: a built-in name, a module `file` exporting the function, or a trained
+ * reward `model` (exactly one of the three; with a file or model, `name` only labels its metrics).
+ */
 export interface RewardSpec {
   name: string;
+  /** Its weight in the sum (absent: 1; 0: logged, not optimised). The recipe's `reward_weights` land here. */
   weight?: number;
   /** Dataset column handed to the function (e.g. the reference `answer`). */
   column?: string;
   /** Absolute path of a JS/TS module exporting the function (resolved from the recipe's folder). */
   file?: string;
+  /**
+   * A reward model scoring each prompt + completion: an absolute folder (a reward run's output, a
+   * *ForSequenceClassification model or a PEFT adapter of one; written relative to the recipe) or a
+   * Hub id `org/name[@revision]`.
+   */
+  model?: string;
   /** A built-in's own settings (core/rewards declares and checks them). */
   options?: Record<string, unknown>;
 }

@@ -1,6 +1,7 @@
 // The boundary between the run machinery (daemon/runs: process, files, IPC) and the engine (tensors).
 // The engine is a library: it gets a job and callbacks, and never touches sockets or the run store.
 
+import type { SampleRecord } from '../../core/protocol/runs.ts';
 import type { LoraConfig, RewardSpec, SamplesConfig, Stage, TrainingArguments } from '../../core/recipe/types.ts';
 
 /** Which tfjs backend was chosen and why the ones above it on the ladder were skipped. */
@@ -35,7 +36,7 @@ export interface TrainEvents {
   status(s: { phase: 'loading' | 'training' | 'saving' | 'done'; message?: string; progress?: { done: number; total: number }; totalSteps?: number; backend?: BackendReport }): void;
   /** TRL metric names: loss, learning_rate, grad_norm, epoch, num_tokens, the stage's own (mean_token_accuracy, rewards/margins, ...), eval/..., train/tokens_per_second. */
   metrics(m: { step: number; [name: string]: number }): void;
-  sample(s: { step: number; prompt: string; completion: string }): void;
+  sample(s: SampleRecord): void;
   log(line: string): void;
   checkpoint(c: { step: number; path: string }): void;
 }

@@ -21,6 +21,7 @@ import { generate } from './sample.ts';
 import { learningRate } from './schedule.ts';
 import { guardWasmAllocations, TrainingMemory, type Phase } from './memory.ts';
 import { defaultTrainingArguments } from '../../core/recipe/defaults.ts';
+import { shownPrompt } from './rollout.ts';
 import { STAGES } from './stages/index.ts';
 import type { MicroBatch } from './stages/stage.ts';
 
@@ -59,7 +60,7 @@ export const train: Train = async (job: TrainJob, events: TrainEvents, signal: A
   const reference = continued ? continued() : undefined;
   // Built before a checkpoint's weights are loaded: a stage with a reference model takes its
   // reference log-probs of a full fine-tune from the starting weights.
-  const objective = data.objective({ model, lora, reference, args, totalMicroBatches: totalSteps * accum, log: events.log });
+  const objective = data.objective({ model, lora, reference, args, totalMicroBatches: totalSteps * accum, log: events.log, sample: events.sample });
   const head = objective.head ?? null;
 
   const trainable = new Map([...(lora ? lora.params : model.params), ...(head ?? [])]);
@@ -114,8 +115,7 @@ export const train: Train = async (job: TrainJob, events: TrainEvents, signal: A
         rng: new Rng(hashSeed(args.seed, step, i)),
         adapter: lora ?? undefined,
       });
-      const shown = typeof prompt === 'string' ? prompt : prompt.filter((m) => m.role === 'user').pop()?.content ?? '';
-      events.sample({ step, prompt: shown, completion: tok.decode(ids, { skipSpecial: true }) });
+      events.sample({ step, prompt: shownPrompt(prompt as string | Message[]), completion: tok.decode(ids, { skipSpecial: true }) });
     });
   };
 
@@ -138,7 +138,14 @@ export const train: Train = async (job: TrainJob, events: TrainEvents, signal: A
       if (objective.prepareStep) {
         phase = 'sampling';
         if (lora) lora.training = false;
-        await objective.prepareStep(batches, step);
+        const ready = await objective.prepareStep(batches, step, signal);
+        if (!ready) {
+          // Stopped while sampling: this step never happened; checkpoint the last one done.
+          micro -= accum;
+          checkpoint();
+          stopped = true;
+          break;
+        }
         phase = 'training step';
       }
       const normaliser = objective.normaliser(batches);

@@ -135,6 +135,36 @@ export function stepInputs(seqs: number[][], pads: number[], T: number, past: nu
  * Returns the new ids of each row, without its stop token.
  */
 export function generateBatch(model: LlamaModel, prompts: number[][], opts: SampleOptions): number[][] {
+  const tokens = batchTokens(model, prompts, opts);
+  for (;;) {
+    const next = tokens.next();
+    if (next.done) return next.value;
+  }
+}
+
+/**
+ * generateBatch that lets the event loop run between tokens (every `sliceMs` or so), so a stop request
+ * reaching the run's process is seen mid-generation: then it stops, frees what it held and returns null.
+ */
+export async function generateBatchAsync(model: LlamaModel, prompts: number[][], opts: SampleOptions, signal: AbortSignal, sliceMs = 200): Promise<number[][] | null> {
+  if (signal.aborted) return null;
+  const tokens = batchTokens(model, prompts, opts);
+  let since = performance.now();
+  for (;;) {
+    const next = tokens.next();
+    if (next.done) return next.value;
+    if (performance.now() - since < sliceMs) continue;
+    await new Promise((r) => setImmediate(r));
+    since = performance.now();
+    if (signal.aborted) {
+      tokens.return([]);
+      return null;
+    }
+  }
+}
+
+/** generateBatch one token at a time: yields after each token of the batch, returns the rows' new ids. */
+function* batchTokens(model: LlamaModel, prompts: number[][], opts: SampleOptions): Generator<void, number[][]> {
   const limit = model.config.max_position_embeddings;
   const B = prompts.length;
   const rows = prompts.map((p) => p.slice(-Math.max(1, limit - 1)));
@@ -183,6 +213,7 @@ export function generateBatch(model: LlamaModel, prompts: number[][], opts: Samp
         } else if (!done[b]) outs[b]!.push(next);
         seqs[b]!.push(next);
       }
+      yield;
     }
   } finally {
     if (cache) disposeCache(cache);

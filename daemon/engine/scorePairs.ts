@@ -6,18 +6,11 @@
 //    beta * (log pi(y|x) - log pi_ref(y|x)), with the base (adapter off) as the reference.
 // A pair's margin is chosen minus rejected; a negative margin means the model prefers the rejected
 // answer: a mislabelled pair, or one the model has not learnt.
-import * as tf from '@tensorflow/tfjs-core';
-import { adapterBaseModel } from '../../core/modelRef.ts';
-import { nodeFiles } from '../../core/nodeFiles.ts';
-import { resolveModel } from '../models/hub.ts';
 import { selectBackend } from './backend.ts';
 import { sequenceLogProbs } from './logprobs.ts';
-import type { LoraAdapter } from './lora.ts';
-import { createModel, disposeModel } from './model.ts';
-import { openModelSource } from './modelSource.ts';
-import { isPeftAdapter, loadPeftAdapter, readPeftAdapter } from './peftAdapter.ts';
 import { loadPairs } from './preferenceData.ts';
 import { sequenceRewards } from './scoreHead.ts';
+import { openScoringModel } from './scoringModel.ts';
 import { pairRows } from './stages/pairStage.ts';
 
 export interface ScorePairsJob {
@@ -55,41 +48,23 @@ const PAIRS_PER_PASS = 4;
 
 export async function scorePairs(job: ScorePairsJob, progress: (done: number, total: number) => void = () => {}, signal?: AbortSignal): Promise<ScorePairsResult> {
   await selectBackend(job.backend);
-  const resolved = await resolveModel(job.model, { signal });
-  let adapterDir: string | null = null;
-  let baseRef = resolved.dir;
-  if (resolved.dir !== 'tiny' && isPeftAdapter(resolved.dir)) {
-    adapterDir = resolved.dir;
-    baseRef = (await resolveModel(adapterBaseModel(resolved.dir, nodeFiles), { signal })).dir;
-  }
-  const source = await openModelSource(baseRef, job.seed ?? 42);
-  const model = createModel(source.config, source.weights, false);
-  source.weights.clear();
-  let lora: LoraAdapter | null = null;
-  let head: tf.Variable | null = null;
+  const scoring = await openScoringModel(job.model, job.seed ?? 42, signal);
+  const { model, lora, head, baseRef } = scoring;
   try {
-    if (adapterDir) {
-      const loaded = loadPeftAdapter(model, readPeftAdapter(adapterDir), 0, adapterDir);
-      lora = loaded.lora;
-      head = loaded.head?.get('score.weight') ?? null;
-    } else if (source.head) {
-      const s = source.head.get('score.weight')!;
-      head = tf.variable(tf.tensor2d(s.data, s.shape as [number, number]), false);
-    }
     if (!head && !lora) {
       throw new Error(`${job.model} is a plain model: it has no score head (train one with the reward stage) and no adapter to compare with its base (give a DPO or SFT run's output), so there is nothing to score pairs with.`);
     }
-    const maxLength = Math.min(job.maxLength ?? 1024, source.config.max_position_embeddings);
-    const set = loadPairs(job.data, source.tokenizer, { max_length: maxLength }, { stage: 'dpo', overLength: 'truncate' });
+    const maxLength = Math.min(job.maxLength ?? 1024, scoring.config.max_position_embeddings);
+    const set = loadPairs(job.data, scoring.tokenizer, { max_length: maxLength }, { stage: 'dpo', overLength: 'truncate' });
     const beta = job.beta ?? 0.1;
-    const padId = source.tokenizer.padId;
+    const padId = scoring.tokenizer.padId;
     const scores: PairScore[] = [];
     for (let i = 0; i < set.pairs.length; i += PAIRS_PER_PASS) {
       if (signal?.aborted) throw new Error('Scoring was cancelled.');
       const pairs = set.pairs.slice(i, i + PAIRS_PER_PASS);
       const b = pairRows(pairs, padId);
       let values: ArrayLike<number>;
-      if (head) values = sequenceRewards(model, lora ?? undefined, head as tf.Tensor as tf.Tensor2D, b, padId);
+      if (head) values = sequenceRewards(model, lora ?? undefined, head, b, padId);
       else {
         const policy = sequenceLogProbs(model, b, lora!);
         const reference = sequenceLogProbs(model, b);
@@ -104,12 +79,10 @@ export async function scorePairs(job: ScorePairsJob, progress: (done: number, to
       await new Promise((r) => setImmediate(r));
     }
     const description = head
-      ? `reward model ${job.model}${adapterDir ? ` (adapter on ${baseRef})` : ''}`
+      ? scoring.description
       : `implicit reward of ${job.model} against its base ${baseRef} (beta ${beta})`;
     return { kind: head ? 'reward-model' : 'implicit-reward', description, scores, skipped: set.dropped };
   } finally {
-    lora?.dispose();
-    head?.dispose();
-    disposeModel(model);
+    scoring.dispose();
   }
 }

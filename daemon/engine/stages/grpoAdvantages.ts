@@ -24,6 +24,8 @@ export interface AdvantageSettings {
 export interface GroupAdvantages {
   /** One per row; 0 for a row no reward function scored. */
   advantages: Float64Array;
+  /** Each row's weighted reward sum (NaN where no function scored it): what the samples view shows. */
+  totals: Float64Array;
   /** `reward`, `reward_std`, `rewards/<name>/mean|std`, `frac_reward_zero_std`, as TRL names them. */
   metrics: Record<string, number>;
 }
@@ -128,5 +130,5 @@ export function grpoAdvantages(rewards: readonly (readonly number[])[], names: r
   metrics.reward = nanMean(sums);
   metrics.reward_std = nanStd(sums);
   metrics.frac_reward_zero_std = std.reduce((n, v) => n + (Math.abs(v) <= 1e-8 ? 1 : 0), 0) / rows;
-  return { advantages, metrics };
+  return { advantages, totals: sums, metrics };
 }

@@ -2,6 +2,7 @@
 // micro-batch and what it is normalised by) and its metrics. Everything else (backend, model,
 // adapter, optimizer, schedule, checkpoints, samples, logging) is the loop's and the same for all.
 import type * as tf from '@tensorflow/tfjs-core';
+import type { SampleRecord } from '../../../core/protocol/runs.ts';
 import type { TrainingArguments } from '../../../core/recipe/types.ts';
 import type { TrainJob } from '../api.ts';
 import type { Example } from '../data.ts';
@@ -31,8 +32,9 @@ export interface Objective {
   /**
    * Work for a whole optimizer step before its micro-batches (GRPO samples the step's completions and
    * scores them here: its advantages and normaliser span the step). `step` is the number of steps done.
+   * Returns false when `signal` stopped it before the step was ready (the step is then not trained).
    */
-  prepareStep?(batches: MicroBatch[], step: number): Promise<void>;
+  prepareStep?(batches: MicroBatch[], step: number, signal: AbortSignal): Promise<boolean>;
   /** What each micro-batch's loss in one optimizer step is divided by. */
   normaliser(step: MicroBatch[]): number;
   /** Prepares micro-batch `b` (work outside the gradient, such as reference log-probs, happens here). */
@@ -63,6 +65,8 @@ export interface ObjectiveContext {
   /** Micro-batches the run will train on (for reference log-probs computed before the first step). */
   totalMicroBatches: number;
   log(line: string): void;
+  /** A completion for the samples view (GRPO's groups, with their rewards). */
+  sample(record: SampleRecord): void;
 }
 
 /** A stage's data, read, checked and tokenized before the model is built. */

@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { createModel, disposeModel, initialWeights } from '../../../daemon/engine/model.ts';
 import { tinyConfig } from '../../../daemon/engine/modelSource.ts';
 import { Rng } from '../../../daemon/engine/rng.ts';
-import { generate, generateBatch, pickToken } from '../../../daemon/engine/sample.ts';
+import { generate, generateBatch, generateBatchAsync, pickToken } from '../../../daemon/engine/sample.ts';
 import { tinyTokenizer } from '../../../core/tokenize/index.ts';
 import { useBackend } from './helpers.ts';
 
@@ -73,5 +73,26 @@ test('a batch of prompts of different lengths equals generating each alone, with
   const kept = generateBatch(model, prompts, { ...opts, stopIds: [stop], keepStop: true });
   assert.deepEqual(kept[1], alone[1]!.slice(0, alone[1]!.indexOf(stop) + 1));
   assert.equal(tf.memory().numTensors, before, 'generation leaks no tensors');
+  disposeModel(model);
+});
+
+test('generateBatchAsync yields to the event loop between tokens and equals generateBatch; a stop returns null and frees everything', async () => {
+  const config = tinyConfig();
+  const model = createModel(config, initialWeights(config, 3), false);
+  const tok = tinyTokenizer();
+  const prompts = ['Spell dake', 'Hi'].map((p) => tok.encodePrompt(p));
+  const opts = { maxNewTokens: 12, temperature: 0, topP: 1, stopIds: [] as number[], rng: new Rng(1) };
+  const before = tf.memory().numTensors;
+  let ticks = 0;
+  const timer = setInterval(() => ticks++, 0);
+  const ctl = new AbortController();
+  const same = await generateBatchAsync(model, prompts, opts, ctl.signal, 0);
+  assert.deepEqual(same, generateBatch(model, prompts, opts));
+  assert.ok(ticks > 0, 'other work ran while it generated');
+  const stopping = generateBatchAsync(model, prompts, opts, ctl.signal, 0);
+  setImmediate(() => ctl.abort());
+  assert.equal(await stopping, null);
+  clearInterval(timer);
+  assert.equal(tf.memory().numTensors, before, 'a stopped generation leaks no tensors');
   disposeModel(model);
 });
