@@ -107,6 +107,7 @@ export const STAGE_ONLY_KEYS: Record<string, Stage[]> = {
   mask_truncated_completions: ['grpo'],
   importance_sampling_level: ['grpo'],
   rewards: ['grpo'],
+  reward_weights: ['grpo'],
   packing: ['sft', 'cpt'],
   completion_only_loss: ['sft'],
   assistant_only_loss: ['sft'],

@@ -2,10 +2,16 @@
 // folder's contents. Dataset results are cached by path and text, so re-checking a recipe on every
 // keystroke does not re-check an unchanged 100k-line file.
 
+import { dirname, isAbsolute, resolve } from 'node:path';
 import { adapterBaseModel } from '../modelRef.ts';
 import { checkDataset, type DatasetSummary } from '../datasets/index.ts';
 import type { Diagnostic } from '../diagnostics.ts';
 import type { FileAccess } from '../fileAccess.ts';
+
+/** Resolve a path written in a recipe against the recipe's folder. */
+export function resolveFrom(recipeFile: string, path: string): string {
+  return isAbsolute(path) ? path : resolve(dirname(recipeFile), path);
+}
 
 export interface DataFacts {
   summary: DatasetSummary;
@@ -94,4 +100,32 @@ export function modelFacts(dir: string, files: FileAccess): ModelFacts {
     }
   }
   return { missing, context };
+}
+
+/**
+ * Whether a model folder can score text as a reward: `yes` for a sequence classifier (a PEFT adapter
+ * with task_type SEQ_CLS or a saved `score` module, a config.json naming *ForSequenceClassification),
+ * `no` for another model, `not-a-model` without config.json or adapter_config.json. A folder that
+ * does not say passes as `yes`: the engine decides from the weights.
+ */
+export function rewardModelKind(dir: string, files: FileAccess): 'yes' | 'no' | 'not-a-model' {
+  const entries = files.listDir(dir);
+  const json = (name: string): Record<string, unknown> | undefined => {
+    try {
+      const value: unknown = JSON.parse(files.readText(`${dir}/${name}`) ?? '');
+      return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  if (entries.includes('adapter_config.json')) {
+    const adapter = json('adapter_config.json');
+    if (!adapter) return 'yes';
+    if (adapter.task_type === 'SEQ_CLS' || (Array.isArray(adapter.modules_to_save) && adapter.modules_to_save.includes('score'))) return 'yes';
+    return typeof adapter.task_type === 'string' ? 'no' : 'yes';
+  }
+  if (!entries.includes('config.json')) return 'not-a-model';
+  const architectures = json('config.json')?.architectures;
+  if (!Array.isArray(architectures) || architectures.length === 0) return 'yes';
+  return architectures.some((a) => typeof a === 'string' && a.endsWith('ForSequenceClassification')) ? 'yes' : 'no';
 }

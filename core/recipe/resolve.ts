@@ -4,7 +4,8 @@ import type { FileAccess } from '../fileAccess.ts';
 import { hubRefOf } from '../hubCache.ts';
 import { DEFAULT_LORA, DEFAULT_SAMPLES, defaultTrainingArguments } from './defaults.ts';
 import { TRAINING_ARGUMENT_KEYS } from './schema.ts';
-import { resolveFrom, type RecipeOverrides } from './semantic.ts';
+import { resolveFrom } from './files.ts';
+import type { RecipeOverrides } from './semantic.ts';
 import type { Recipe, ResolvedRecipe, RewardSpec, SamplesConfig, TrainingArguments } from './types.ts';
 
 /**
@@ -35,10 +36,16 @@ export function applyDefaults(recipe: Recipe, recipeFile: string, overrides: Rec
   if (recipe.samples?.prompts) resolved.samples = { ...DEFAULT_SAMPLES, ...recipe.samples } as SamplesConfig;
   if (recipe.output_dir !== undefined) resolved.output_dir = resolveFrom(recipeFile, recipe.output_dir);
   if (recipe.rewards) {
-    resolved.rewards = recipe.rewards.map((r): RewardSpec => {
-      if (typeof r === 'string') return { name: r };
-      const spec = { ...(r as RewardSpec) };
+    const weights = recipe.reward_weights;
+    resolved.rewards = recipe.rewards.map((r, i): RewardSpec => {
+      const spec: RewardSpec = typeof r === 'string' ? { name: r } : { ...(r as RewardSpec) };
+      if (spec.weight === undefined && weights?.[i] !== undefined) spec.weight = weights[i];
       if (spec.file !== undefined) spec.file = resolveFrom(recipeFile, spec.file);
+      if (spec.model !== undefined) {
+        // Like the recipe's own model: a Hub id that is no existing path stays an id.
+        const path = resolveFrom(recipeFile, spec.model);
+        spec.model = files && hubRefOf(spec.model, path, files) ? spec.model : path;
+      }
       return spec;
     });
   }

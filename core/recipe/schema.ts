@@ -146,7 +146,7 @@ export const recipeSchema: Schema = {
     },
     rewards: {
       type: 'array',
-      description: 'GRPO reward functions: a built-in name, or {name, weight, column, file}.',
+      description: 'GRPO reward functions: a built-in name, or {name, weight, column, file, options}, or {name, model} for a trained reward model.',
       examples: [[{ name: 'exact_match', column: 'answer' }]],
       minItems: 1,
       items: {
@@ -154,9 +154,14 @@ export const recipeSchema: Schema = {
         required: ['name'],
         properties: {
           name: str('Reward function name.', 'exact_match', { minLength: 1 }),
-          weight: num('Weight of this reward in the sum.', 1),
+          weight: num('Weight of this reward in the sum (default 1; 0 logs the reward without optimising it). Or give every weight in `reward_weights`.', 1),
           column: str('Dataset column the reward compares completions with.', 'answer', { minLength: 1 }),
           file: str('A JavaScript/TypeScript module exporting the reward function, relative to this recipe.', 'rewards/format.ts', { minLength: 1 }),
+          model: str(
+            'A trained reward model scoring each prompt and completion: the output folder of a reward run (stage: reward), a *ForSequenceClassification model or a PEFT adapter of one, relative to this recipe, or a Hub id `org/name`. Instead of a built-in name or `file`.',
+            'runs/reward/output',
+            { minLength: 1 },
+          ),
           // No `type` here: semantic.ts checks it and names the reward in the message.
           options: {
             description: "The built-in reward's own settings: answer_match `tolerance`, `tolerance_mode`; think_format `mode`; regex `pattern`, `flags`; json_schema `schema`, `schema_file`; length `unit`, `target`, `max`, `ramp`. Checked against the built-in.",
@@ -165,6 +170,13 @@ export const recipeSchema: Schema = {
         },
         additionalProperties: false,
       },
+    },
+    reward_weights: {
+      type: 'array',
+      description: "GRPO (TRL's GRPOConfig): one weight per reward function, in the order of `rewards` (default: all 1); 0 logs a reward without optimising it. Instead of each reward's `weight`.",
+      examples: [[1, 0.5]],
+      items: { type: 'number' },
+      minItems: 1,
     },
     gates: {
       type: 'object',

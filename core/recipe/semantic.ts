@@ -4,18 +4,18 @@
 // and learning-rate ranges (for pretrained models) are not applied to the built-in `tiny` model,
 // which demos train from scratch.
 
-import { isAbsolute, resolve, dirname } from 'node:path';
+import { dirname } from 'node:path';
 import { kindAccepts, kindOfStage } from '../datasets/index.ts';
 import type { DatasetKind, RecordFormat } from '../datasets/types.ts';
-import type { Diagnostic, Range } from '../diagnostics.ts';
+import type { Diagnostic, Range, RelatedInformation } from '../diagnostics.ts';
 import type { FileAccess } from '../fileAccess.ts';
 import { cachedSnapshot, hubRefOf, snapshotMissing, type HubRef } from '../hubCache.ts';
 import { isGgufPath, parseOllamaRef, resolveOllamaModel } from '../ollamaStore.ts';
-import { BUILTIN_REWARDS, findBuiltinReward, rewardColumns, rewardOptionProblems, suggestBuiltinReward, type BuiltinReward, type RewardContext, type RewardOptionProblem } from '../rewards/index.ts';
 import { RECIPE_CODES, type RecipeCode } from './codes.ts';
 import { DEFAULT_LORA, defaultTrainingArguments, LOSS_TYPES, STAGE_ONLY_KEYS, STAGES } from './defaults.ts';
 import { hasKey, keyRange, valueRange, type RecipeDocument } from './document.ts';
-import { dataFacts, modelFacts } from './files.ts';
+import { dataFacts, modelFacts, resolveFrom } from './files.ts';
+import { rewardDiagnostics } from './rewardChecks.ts';
 import type { Stage } from './types.ts';
 
 
@@ -86,10 +86,7 @@ export interface RecipeOverrides {
   data?: { train: string; eval?: string };
 }
 
-/** Resolve a path written in a recipe against the recipe's folder. */
-export function resolveFrom(recipeFile: string, path: string): string {
-  return isAbsolute(path) ? path : resolve(dirname(recipeFile), path);
-}
+export { resolveFrom };
 
 /**
  * A Hub model id: in the cache (information, and its context length for the max_length check) or to
@@ -112,38 +109,6 @@ function hubModelCheck(hub: HubRef, files: FileAccess, folderMeant: string, add:
   return modelFacts(snapshot.dir, files).context;
 }
 
-const OPTION_CODES: Record<RewardOptionProblem['kind'], RecipeCode> = {
-  'unknown-key': 'recipe-unknown-key',
-  'wrong-type': 'recipe-wrong-type',
-  'invalid-value': 'recipe-invalid-value',
-};
-
-/** A built-in reward's `options` checked against its declaration (core/rewards): unknown keys on the key, bad values on the value. */
-function rewardOptionDiagnostics(
-  document: RecipeDocument,
-  r: Obj,
-  index: number,
-  builtin: BuiltinReward,
-  context: RewardContext,
-  add: (code: RecipeCode, message: string, range: Range, data?: unknown) => void,
-): void {
-  const at = ['rewards', index];
-  if (r.options !== undefined && !isObj(r.options)) {
-    add('recipe-wrong-type', `\`options\` of reward ${builtin.name} must be a mapping, e.g. {${Object.keys(builtin.options)[0] ?? 'key'}: ...}.`, valueRange(document, [...at, 'options']));
-    return;
-  }
-  const config = { name: builtin.name, column: typeof r.column === 'string' ? r.column : undefined, options: r.options as Record<string, unknown> | undefined };
-  for (const p of rewardOptionProblems(builtin, config, context)) {
-    const range =
-      p.key === undefined
-        ? valueRange(document, typeof r.name === 'string' && hasKey(document, [...at, 'name']) ? [...at, 'name'] : at)
-        : p.kind === 'unknown-key'
-          ? keyRange(document, [...at, 'options', p.key])
-          : valueRange(document, [...at, 'options', p.key]);
-    add(OPTION_CODES[p.kind], p.message, range, p.suggestion ? { suggestion: p.suggestion } : undefined);
-  }
-}
-
 /** Semantic diagnostics for a recipe value that passed (or partly passed) the schema. */
 export function semanticDiagnostics(
   document: RecipeDocument,
@@ -153,8 +118,8 @@ export function semanticDiagnostics(
   overrides: RecipeOverrides = {},
 ): Diagnostic[] {
   const out: Diagnostic[] = [];
-  const add = (code: RecipeCode, message: string, range: Range, data?: unknown) =>
-    out.push({ code, severity: RECIPE_CODES[code], message, range, ...(data === undefined ? {} : { data }) });
+  const add = (code: RecipeCode, message: string, range: Range, data?: unknown, related?: RelatedInformation[]) =>
+    out.push({ code, severity: RECIPE_CODES[code], message, range, ...(data === undefined ? {} : { data }), ...(related ? { related } : {}) });
   const stage = STAGES.includes(recipe.stage as Stage) ? (recipe.stage as Stage) : undefined;
   const defaults = stage ? defaultTrainingArguments(stage) : undefined;
   const value = (key: string): number | undefined => num(recipe[key]) ?? num((defaults as Obj | undefined)?.[key]);
@@ -211,48 +176,18 @@ export function semanticDiagnostics(
     );
   }
 
-  // Rewards (GRPO): a module file, or a built-in (core/rewards) whose name, options and columns are checked here.
+  // Rewards (GRPO): built-ins, module files, reward models and their weights (rewardChecks.ts).
   const rewards = Array.isArray(recipe.rewards) ? recipe.rewards : undefined;
-  const requiredColumns: { column: string; reward: string; index: number; written: boolean }[] = [];
-  const rewardContext: RewardContext = {
-    readText: (path) => files.readText(path),
-    resolvePath: (path) => resolveFrom(recipeFile, path),
-    max_completion_length: value('max_completion_length'),
-  };
-  rewards?.forEach((item, index) => {
-    const r: Obj | undefined = typeof item === 'string' ? { name: item } : isObj(item) ? item : undefined;
-    if (!r) return;
-    const namePath = typeof item === 'string' ? ['rewards', index] : ['rewards', index, 'name'];
-    const builtin = typeof r.file === 'string' || typeof r.name !== 'string' ? undefined : findBuiltinReward(r.name);
-    if (builtin) {
-      if (typeof r.column === 'string' && !builtin.column) {
-        add('recipe-key-unused', `${builtin.name} reads no dataset column; remove \`column\`.`, keyRange(document, ['rewards', index, 'column']));
-      }
-      for (const column of rewardColumns(builtin, { column: typeof r.column === 'string' ? r.column : undefined })) {
-        requiredColumns.push({ column, reward: String(r.name), index, written: typeof r.column === 'string' });
-      }
-      rewardOptionDiagnostics(document, r, index, builtin, rewardContext, add);
-    } else if (typeof r.column === 'string') {
-      requiredColumns.push({ column: r.column, reward: String(r.name), index, written: true });
-    }
-    if (typeof r.file === 'string') {
-      const path = resolveFrom(recipeFile, r.file);
-      if (!files.exists(path)) {
-        add('recipe-reward-file-missing', `Reward module \`${r.file}\` not found (looked in ${path}); fix the path or use a built-in reward name.`, valueRange(document, ['rewards', index, 'file']));
-      }
-    } else if (typeof r.name === 'string' && !builtin) {
-      const near = suggestBuiltinReward(r.name);
-      add(
-        'recipe-reward-unknown',
-        `\`${r.name}\` is not a built-in reward${near ? `; did you mean \`${near}\`?` : ` (${Object.keys(BUILTIN_REWARDS).join(', ')}).`} For your own function, add \`file:\` naming its module.`,
-        valueRange(document, namePath),
-        near ? { suggestion: near } : undefined,
-      );
-    }
+  const requiredColumns = rewardDiagnostics({
+    document,
+    recipe,
+    recipeFile,
+    files,
+    stage,
+    maxCompletionLength: value('max_completion_length'),
+    add,
+    stageRange,
   });
-  if (stage === 'grpo' && (!rewards || rewards.length === 0)) {
-    add('recipe-rewards-missing', 'GRPO needs reward functions to score completions; add `rewards:`, e.g. `rewards: [{name: exact_match, column: answer}]`.', stageRange());
-  }
 
   // Data files.
   const data = isObj(recipe.data) ? recipe.data : undefined;

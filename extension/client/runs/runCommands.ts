@@ -7,6 +7,8 @@ import { DashboardPanel } from '../panels/dashboardPanel.ts';
 import { SamplesPanel } from '../panels/samplesPanel.ts';
 import type { Services } from '../services.ts';
 import { pickRun, runIdOf } from '../train/runTargets.ts';
+import { trustedToRun } from '../train/trust.ts';
+import { rewardModules } from '../../../core/recipe/userCode.ts';
 import { OPEN_DASHBOARD_COMMAND } from '../daemonStatusBar.ts';
 
 export const OPEN_SAMPLES_COMMAND = 'anneal.openSamples';
@@ -76,6 +78,8 @@ export function registerRunCommands(services: Services): vscode.Disposable[] {
       if (!client) return;
       const run = await pickRun(runs, arg, ['stopped', 'failed', 'interrupted'], 'resume');
       if (!run) return;
+      // A run's rewards hold absolute paths already.
+      if (!(await trustedToRun(`Run ${run.id}`, rewardModules(run.rewards, run.recipe ?? '')))) return;
       try {
         const result = await client.connection.sendRequest(ResumeRun.type, { runId: run.id });
         runs.upsert(result.run);

@@ -11,6 +11,7 @@ import { DashboardPanel } from '../panels/dashboardPanel.ts';
 import type { Services } from '../services.ts';
 import { toVsDiagnostic } from './problems.ts';
 import { isDatasetPath, isRecipePath, recipeFacts, recipeForDataset } from './trainPlan.ts';
+import { trustedToRun } from './trust.ts';
 
 export const STAGE_TITLES: Record<Stage, string> = {
   sft: 'SFT',
@@ -194,6 +195,7 @@ export async function trainStage(services: Services, stage: Stage, arg?: unknown
   const maxSteps = readConfig().trainMaxSteps;
   if (recipe) {
     if (!(await checkNoErrors(vscode.Uri.file(recipe))) || !(await ensureSaved(vscode.Uri.file(recipe)))) return;
+    if (!(await trustedToRun(basename(recipe), recipeFacts(safeRead(recipe), recipe).rewardModules ?? []))) return;
     const params: StartRunParams = { stage, recipe, ...(maxSteps > 0 ? { args: { max_steps: maxSteps } } : {}) };
     return startRun(services, params, `${STAGE_TITLES[stage]} from ${basename(recipe)}`);
   }
@@ -233,7 +235,9 @@ export async function trainRecipe(services: Services, arg?: unknown): Promise<vo
   }
   if (!(await checkNoErrors(uri)) || !(await ensureSaved(uri))) return;
   const text = openDocument(uri)?.getText() ?? safeRead(uri.fsPath);
-  const stage = recipeFacts(text, uri.fsPath).stage ?? 'sft';
+  const facts = recipeFacts(text, uri.fsPath);
+  if (!(await trustedToRun(basename(uri.fsPath), facts.rewardModules ?? []))) return;
+  const stage = facts.stage ?? 'sft';
   if (!STAGES.includes(stage)) {
     void vscode.window.showErrorMessage(`Anneal: ${basename(uri.fsPath)} names an unknown stage "${stage}"; use one of ${STAGES.join(', ')}.`);
     return;

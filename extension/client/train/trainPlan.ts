@@ -4,6 +4,7 @@
 import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { Stage } from '../../../core/recipe/types.ts';
+import { rewardModules } from '../../../core/recipe/userCode.ts';
 
 /** Recipes are `*.anneal.yaml`, `*.anneal.yml` or `*.anneal.json`. */
 export function isRecipePath(path: string): boolean {
@@ -20,20 +21,25 @@ export interface RecipeFacts {
   /** Absolute paths of the recipe's train and eval data. */
   train?: string;
   eval?: string;
+  /** Absolute paths of the reward modules it runs (workspace code: training it needs Workspace Trust); absent when none. */
+  rewardModules?: string[];
 }
 
-/** The stage and data a recipe names (paths resolved from its folder); empty when it does not parse. */
+/** The stage, data and reward modules a recipe names (paths resolved from its folder); empty when it does not parse. */
 export function recipeFacts(text: string, recipePath: string): RecipeFacts {
   let value: unknown;
   try {
-    value = parseYaml(text); // YAML 1.2 reads JSON too
+    // YAML 1.2 reads JSON too; merge keys as the recipe checker reads them, so `<<: *reward` hides no reward module.
+    value = parseYaml(text, { merge: true });
   } catch {
     return {};
   }
   if (typeof value !== 'object' || value === null) return {};
-  const v = value as { stage?: unknown; data?: { train?: unknown; eval?: unknown } };
+  const v = value as { stage?: unknown; data?: { train?: unknown; eval?: unknown }; rewards?: unknown };
   const dir = dirname(recipePath);
   const facts: RecipeFacts = {};
+  const modules = rewardModules(v.rewards, recipePath);
+  if (modules.length > 0) facts.rewardModules = modules;
   if (typeof v.stage === 'string') facts.stage = v.stage as Stage;
   if (typeof v.data?.train === 'string') facts.train = resolve(dir, v.data.train);
   if (typeof v.data?.eval === 'string') facts.eval = resolve(dir, v.data.eval);
