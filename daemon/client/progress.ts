@@ -43,6 +43,11 @@ function metricParts(m: MetricRecord, prefix: '' | 'eval/'): string[] {
   const margin = m[`${prefix}rewards/margins`];
   if (finite(acc)) parts.push(`${prefix ? 'eval/acc' : 'acc'} ${acc.toFixed(2)}`);
   if (finite(margin)) parts.push(`${prefix ? 'eval/margin' : 'margin'} ${fmtMargin(margin)}`);
+  // Online RL (GRPO): the mean reward of the step's completions, and how many groups taught nothing.
+  const reward = m[`${prefix}reward`];
+  const zeroStd = m[`${prefix}frac_reward_zero_std`];
+  if (finite(reward)) parts.push(`${prefix ? 'eval/reward' : 'reward'} ${fmtMargin(reward)}`);
+  if (finite(zeroStd) && zeroStd > 0) parts.push(`${Math.round(zeroStd * 100)}% groups flat`);
   return parts;
 }
 
@@ -67,6 +72,7 @@ export function humanView(stream: NodeJS.WriteStream = process.stderr, showLogs 
   let firstSeen: { step: number; time: number } | undefined;
   let lastTenth = -1;
   let lastBar = '';
+  let lastGroup = { step: -1, group: -1 };
   const clearBar = () => {
     if (barDrawn) stream.write('\r\x1b[2K');
     barDrawn = false;
@@ -136,6 +142,14 @@ export function humanView(stream: NodeJS.WriteStream = process.stderr, showLogs 
       drawBar(lastBar);
     },
     sample(s) {
+      if (s.scored) {
+        // A GRPO group is num_generations completions: one line per group (its first), with its reward.
+        if (s.scored.group === lastGroup.group && s.step === lastGroup.step) return;
+        lastGroup = { step: s.step, group: s.scored.group };
+        const reward = s.scored.reward === null ? 'no reward' : `reward ${fmtMargin(s.scored.reward)}`;
+        line(`group ${s.scored.group} @ step ${s.step}: ${JSON.stringify(s.prompt).slice(0, 60)} -> ${JSON.stringify(s.completion).slice(0, 100)} (${reward}${s.scored.error ? `; ${s.scored.error}` : ''})`);
+        return;
+      }
       line(`sample @ step ${s.step}: ${JSON.stringify(s.prompt).slice(0, 60)} -> ${JSON.stringify(s.completion).slice(0, 120)}`);
     },
     log(l) {

@@ -7,7 +7,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { SampleRecord } from '../../../core/protocol/runs.ts';
 import { CLI, ROOT, connect, readMetricsFile, startTestDaemon, stopTestDaemon, tempDir, type TestDaemon } from './helpers.ts';
 
 const DATA = join(ROOT, 'examples/preference.jsonl');
@@ -127,8 +129,18 @@ describe('every stage but SFT through the CLI on one daemon (real engine, tiny m
     assert.equal(r.code, 0, `exit ${r.code}: ${r.stderr}`);
     const metrics = jsonLines(r.stdout).filter((e) => e.event === 'metrics' && typeof e.loss === 'number');
     assert.ok(metrics.length >= 1);
-    for (const k of ['reward', 'reward_std', 'frac_reward_zero_std', 'rewards/exact_match/mean', 'rewards/exact_match/std', 'entropy', 'clip_ratio/region_mean', 'completions/mean_length', 'completions/clipped_ratio']) {
+    for (const k of ['reward', 'reward_std', 'frac_reward_zero_std', 'rewards/exact_match/mean', 'rewards/exact_match/std', 'rewards/concise/mean', 'entropy', 'clip_ratio/region_mean', 'completions/mean_length', 'completions/clipped_ratio']) {
       assert.ok(k in metrics.at(-1)!, `metric ${k} missing`);
+    }
+    // Every completion of the step is in the run's samples.jsonl with each reward's score (concise is the user's TypeScript module).
+    const runId = jsonLines(r.stdout).find((e) => e.event === 'status')!.runId as string;
+    const samples = readFileSync(join(stateDir, 'runs', runId, 'samples.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as SampleRecord);
+    const first = samples.filter((x) => x.step === 1);
+    assert.equal(first.length, 16, 'per_device_train_batch_size 8 x gradient_accumulation_steps 2');
+    for (const x of first) {
+      assert.deepEqual(Object.keys(x.scored!.rewards).sort(), ['concise', 'exact_match']);
+      assert.ok([0, 0.5, 1].includes(x.scored!.rewards.concise!), `concise scored ${x.scored!.rewards.concise}`);
+      assert.equal(typeof x.scored!.advantage, 'number');
     }
     // Recipe-less, GRPO has nothing to score with: one sentence, before any step.
     const bare = await cli(['train', 'grpo', '--data', join(ROOT, 'examples/prompts.jsonl'), '--model', 'tiny', '--json', '--state-dir', stateDir]);

@@ -86,3 +86,18 @@ test('--json prints each record as it came', () => {
   view.metrics(dpoStep);
   assert.deepEqual(JSON.parse(text), { event: 'metrics', ...dpoStep });
 });
+
+test('a GRPO run shows its mean reward and the share of flat groups; its groups print one line each, with the reward', () => {
+  const out = stream(false);
+  const view = humanView(out);
+  view.status(run({ stage: 'grpo', totalSteps: 40 }));
+  out.text = '';
+  view.metrics({ step: 3, loss: 0.0123, reward: 0.4375, frac_reward_zero_std: 0.25 });
+  assert.match(out.text, /^step 3\/40 loss 0\.01230  reward 0\.438  25% groups flat  ETA/);
+  out.text = '';
+  const scored = (group: number, reward: number | null, completion: string, error?: string) => ({ step: 3, prompt: 'What is 2 + 2?', completion, scored: { group, rewards: { answer_match: reward }, reward, advantage: 0, length: 5, truncated: false, ...(error ? { error } : {}) } });
+  view.sample(scored(0, 1, '4'));
+  view.sample(scored(0, 0, '5'));
+  view.sample(scored(1, null, '22', 'flaky: timed out'));
+  assert.deepEqual(out.text.trim().split('\n'), ['group 0 @ step 3: "What is 2 + 2?" -> "4" (reward 1)', 'group 1 @ step 3: "What is 2 + 2?" -> "22" (no reward; flaky: timed out)']);
+});
