@@ -5,7 +5,7 @@
 import type { Turns } from '../../core/datasets/types.ts';
 import { nodeFiles } from '../../core/nodeFiles.ts';
 import type { RewardSpec, Stage } from '../../core/recipe/types.ts';
-import { checkRewardValues, createBuiltinReward } from '../../core/rewards/index.ts';
+import { checkRewardValues, createBuiltinReward, findBuiltinReward, rewardColumns } from '../../core/rewards/index.ts';
 import type { ChatTokenizer } from '../../core/tokenize/index.ts';
 import { DataError, readRecords } from './data.ts';
 import type { LinearAdapter, LlamaModel } from './model.ts';
@@ -34,6 +34,27 @@ export function loadPrompts(path: string, tokenizer: ChatTokenizer, context: num
   }
   if (out.length === 0) throw new DataError(`${path} has no prompt to sample from.`);
   return out;
+}
+
+/**
+ * Built-in rewards that read a dataset column, checked against the prompts before the model loads: a
+ * column no record has is refused (the reward would score every completion null, silently); one some
+ * records lack is a line for the log (those rows are scored null).
+ */
+export function checkRewardColumns(specs: RewardSpec[], prompts: PromptExample[], path: string): string[] {
+  const notes: string[] = [];
+  for (const spec of specs) {
+    const builtin = spec.file || spec.model ? undefined : findBuiltinReward(spec.name);
+    for (const column of builtin ? rewardColumns(builtin, { column: spec.column }) : []) {
+      const lacking = prompts.filter((p) => p.columns[column] === undefined || p.columns[column] === null).length;
+      if (lacking === prompts.length) {
+        const have = [...new Set(prompts.flatMap((p) => Object.keys(p.columns)))];
+        throw new DataError(`Reward ${spec.name} compares completions with the column \`${column}\`, which no record of ${path} has (${have.length ? `its columns: ${have.join(', ')}` : 'it has no column besides the prompt'}); set the reward's \`column:\` or add the column to the data.`);
+      }
+      if (lacking > 0) notes.push(`${lacking} of ${prompts.length} prompts have no \`${column}\`: reward ${spec.name} scores their completions null (no signal from it)`);
+    }
+  }
+  return notes;
 }
 
 export interface SamplingSettings {

@@ -11,7 +11,7 @@ import type { RewardSpec, TrainingArguments } from '../../../core/recipe/types.t
 import type { ChatTokenizer } from '../../../core/tokenize/index.ts';
 import { EpochOrder } from '../data.ts';
 import { completionLoss, sequenceBatch, type ScoredSequence } from '../logprobs.ts';
-import { loadPrompts, loadRewards, sampleRollout, scoreRollout, shownPrompt, type LoadedReward, type PromptExample, type Rollout, type SamplingSettings } from '../rollout.ts';
+import { checkRewardColumns, loadPrompts, loadRewards, sampleRollout, scoreRollout, shownPrompt, type LoadedReward, type PromptExample, type Rollout, type SamplingSettings } from '../rollout.ts';
 import { grpoAdvantages, type AdvantageSettings } from './grpoAdvantages.ts';
 import { completionGrid, completionGridValues, grpoLoss, grpoLossSettings, type GrpoLossSettings } from './grpoLoss.ts';
 import type { MicroBatch, Objective, ObjectiveContext, Stage, StageData } from './stage.ts';
@@ -263,6 +263,7 @@ export const grpo: Stage = {
     const longest = Math.max(...prompts.map((p) => p.ids.length));
     const length = Math.min(context, longest + s.sampling.maxCompletion);
     const specs = job.rewards;
+    const columnNotes = checkRewardColumns(specs, prompts, job.data.train);
     const generationsPerEpoch = Math.ceil(prompts.length / s.promptsPerGeneration);
     return {
       records: prompts.length,
@@ -270,6 +271,7 @@ export const grpo: Stage = {
       // per_device_train_batch_size counts completions: that many prompt + completion sequences a micro-batch.
       memory: { train: prompts.map(() => ({ ids: new Int32Array(length), target: new Uint8Array(length) })), eval: null, rowsPerExample: 1, maxLength: length },
       notes: [
+        ...columnNotes,
         `${specs.length} reward function(s): ${specs.map((r) => r.name || r.model || r.file).join(', ')}; ${s.generations} completions per prompt, up to ${s.sampling.maxCompletion} tokens each; ${s.promptsPerGeneration} prompt(s) per generation, trained on ${s.numIterations === 1 ? 'once' : `${s.numIterations} times`} over ${s.stepsPerGeneration} micro-batch(es)`,
       ],
       objective: (ctx) => objective(prompts, s, specs, source.tokenizer, ctx),

@@ -171,3 +171,8 @@ test('a trained reward model as a reward: a reward run\'s output scores the comp
   assert.ok(r.samples.every((x) => typeof x.scored!.rewards.rm === 'number'));
   await assert.rejects(run([{ name: 'plain', model: 'tiny' }], { max_steps: 1 }).promise, /has no score head, so it cannot be a reward/);
 });
+
+test('bad rewards are refused before or at the first step in one sentence: a column no record has, strings returned', async () => {
+  await assert.rejects(run([{ name: 'answer_match', column: 'solution' }], { max_steps: 1 }).promise, /Reward answer_match compares completions with the column `solution`, which no record of .*prompts\.jsonl has \(its columns: answer\)/);
+  await assert.rejects(run([{ name: 'numbers', file: join(rewardsDir, 'stringsAlways.js') }], { max_steps: 1 }).promise, /stringsAlways\.js returned a string \("0\.5"\) at index 0; return a number/);
+});
