@@ -74,6 +74,7 @@ export function kindOfStage(stage: Stage): DatasetKind {
     case 'kto':
       return 'unpaired-preference';
     case 'grpo':
+    case 'ppo':
       return 'prompt-only';
     case 'cpt':
       return 'text';

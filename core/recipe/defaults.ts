@@ -6,7 +6,7 @@
 import type { LoraConfig, SamplesConfig, Stage, TrainingArguments } from './types.ts';
 
 /** Every stage a recipe may name, in the order of the seeds' pipeline. */
-export const STAGES: readonly Stage[] = ['sft', 'cpt', 'dpo', 'kto', 'orpo', 'cpo', 'simpo', 'reward', 'grpo'];
+export const STAGES: readonly Stage[] = ['sft', 'cpt', 'dpo', 'kto', 'orpo', 'cpo', 'simpo', 'reward', 'grpo', 'ppo'];
 
 /** Every training argument with TRL's default for `stage`. */
 export function defaultTrainingArguments(stage: Stage): TrainingArguments {
@@ -73,6 +73,24 @@ export function defaultTrainingArguments(stage: Stage): TrainingArguments {
         temperature: 1,
         epsilon: 0.2,
       };
+    case 'ppo':
+      // TRL 1.12's PPOConfig (the last TRL with PPO); missing_eos_penalty: none.
+      return {
+        ...base,
+        learning_rate: 3e-6,
+        temperature: 0.7,
+        response_length: 53,
+        kl_coef: 0.05,
+        kl_estimator: 'k1',
+        cliprange: 0.2,
+        cliprange_value: 0.2,
+        vf_coef: 0.1,
+        gamma: 1,
+        lam: 0.95,
+        num_ppo_epochs: 4,
+        num_mini_batches: 1,
+        whiten_rewards: false,
+      };
   }
 }
 
@@ -97,7 +115,20 @@ export const STAGE_ONLY_KEYS: Record<string, Stage[]> = {
   center_rewards_coefficient: ['reward'],
   num_generations: ['grpo'],
   max_completion_length: ['grpo'],
-  temperature: ['grpo'],
+  temperature: ['grpo', 'ppo'],
+  reward_model_path: ['ppo'],
+  response_length: ['ppo'],
+  kl_coef: ['ppo'],
+  kl_estimator: ['ppo'],
+  cliprange: ['ppo'],
+  cliprange_value: ['ppo'],
+  vf_coef: ['ppo'],
+  gamma: ['ppo'],
+  lam: ['ppo'],
+  num_ppo_epochs: ['ppo'],
+  num_mini_batches: ['ppo'],
+  whiten_rewards: ['ppo'],
+  missing_eos_penalty: ['ppo'],
   epsilon: ['grpo'],
   epsilon_high: ['grpo'],
   top_p: ['grpo'],
@@ -125,4 +156,5 @@ export const LOSS_TYPES: Record<Stage, string[]> = {
   simpo: ['simpo', 'alphapo'],
   reward: [],
   grpo: ['grpo', 'bnpo', 'dr_grpo', 'dapo'],
+  ppo: [],
 };

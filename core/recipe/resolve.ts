@@ -18,6 +18,11 @@ export function applyDefaults(recipe: Recipe, recipeFile: string, overrides: Rec
     const v = (recipe as unknown as Record<string, unknown>)[key];
     if (v !== undefined) args[key] = v;
   }
+  // PPO's reward model: a folder relative to the recipe, or a Hub id (like the recipe's own model).
+  if (typeof args.reward_model_path === 'string') {
+    const path = resolveFrom(recipeFile, args.reward_model_path);
+    args.reward_model_path = files && hubRefOf(args.reward_model_path, path, files) ? args.reward_model_path : path;
+  }
   // TRL: eval_steps left unset follows logging_steps.
   if (recipe.eval_steps === undefined) args.eval_steps = args.logging_steps;
   const modelPath = resolveFrom(recipeFile, recipe.model);

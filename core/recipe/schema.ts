@@ -64,7 +64,7 @@ const trainingArguments: Record<string, Schema> = {
   center_rewards_coefficient: num('Reward modelling: weight of the penalty on the rewards\' squared mean (TRL recommends 0.01).', 0.01, { minimum: 0 }),
   num_generations: int('GRPO: completions sampled per prompt (the group).', 8, { minimum: 2 }),
   max_completion_length: int('GRPO: longest sampled completion in tokens.', 256, { minimum: 1 }),
-  temperature: num('GRPO: sampling temperature for completions.', 0.9, { exclusiveMinimum: 0 }),
+  temperature: num('GRPO/PPO: sampling temperature for completions.', 0.9, { exclusiveMinimum: 0 }),
   epsilon: num('GRPO: clipping range of the policy ratio.', 0.2, { exclusiveMinimum: 0 }),
   epsilon_high: num('GRPO: upper clipping range (DAPO\'s clip-higher); defaults to epsilon.', 0.28, { exclusiveMinimum: 0 }),
   top_p: num('GRPO: nucleus sampling threshold for completions.', 1, { exclusiveMinimum: 0, maximum: 1 }),
@@ -73,6 +73,20 @@ const trainingArguments: Record<string, Schema> = {
   multi_objective_aggregation: str('GRPO: sum the weighted rewards, then normalise; or normalise each reward, then sum.', 'sum_then_normalize', { enum: ['sum_then_normalize', 'normalize_then_sum'] }),
   mask_truncated_completions: bool('GRPO: leave completions cut at max_completion_length out of the loss.', false),
   importance_sampling_level: str('GRPO: token-level ratios, or one per sequence (GSPO).', 'token', { enum: ['token', 'sequence'] }),
+  // PPO (TRL's PPOConfig, TRL 1.12: the last TRL with PPO).
+  reward_model_path: str('PPO: the trained reward model scoring each response: the output folder of a reward run (stage: reward) from the same base model, relative to this recipe, or a Hub id `org/name`.', 'runs/reward/output', { minLength: 1 }),
+  response_length: int('PPO: longest sampled response in tokens (generation stops at EOS).', 53, { minimum: 1 }),
+  kl_coef: num('PPO: weight of the per-token KL penalty to the reference (the base, with LoRA) in the rewards.', 0.05, { minimum: 0 }),
+  kl_estimator: str('PPO: the KL estimator of the penalty: k1 (log-ratio) or k3 (lower variance).', 'k1', { enum: ['k1', 'k3'] }),
+  cliprange: num('PPO: clipping range of the policy ratio.', 0.2, { exclusiveMinimum: 0 }),
+  cliprange_value: num('PPO: clipping range of the value predictions around the rollout\'s values.', 0.2, { exclusiveMinimum: 0 }),
+  vf_coef: num('PPO: weight of the value loss.', 0.1, { minimum: 0 }),
+  gamma: num('PPO: discount factor of the rewards.', 1, { minimum: 0, maximum: 1 }),
+  lam: num('PPO: lambda of generalised advantage estimation.', 0.95, { minimum: 0, maximum: 1 }),
+  num_ppo_epochs: int('PPO: passes over each rollout (one optimizer step each).', 4, { minimum: 1 }),
+  num_mini_batches: int('PPO: mini-batches each rollout is cut into; must divide gradient_accumulation_steps.', 1, { minimum: 1 }),
+  whiten_rewards: bool('PPO: whiten the per-token rewards before the advantages (needs mini-batches of 8 or more).', false),
+  missing_eos_penalty: num('PPO: subtracted from the score of a response that reaches response_length without EOS.', 1, { minimum: 0 }),
 };
 
 const message: Schema = {

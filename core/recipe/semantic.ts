@@ -70,6 +70,7 @@ function lrRange(stage: Stage, lora: boolean): [number, number] {
     case 'reward':
       return [1e-6, 2e-4];
     case 'grpo':
+    case 'ppo':
       return [1e-6, 2e-5];
   }
 }

@@ -2,7 +2,7 @@
 // handed to TRL unchanged; Anneal-only keys (model, stage, data, lora, samples, rewards, gates) sit
 // beside them.
 
-export type Stage = 'sft' | 'cpt' | 'dpo' | 'kto' | 'orpo' | 'cpo' | 'simpo' | 'reward' | 'grpo';
+export type Stage = 'sft' | 'cpt' | 'dpo' | 'kto' | 'orpo' | 'cpo' | 'simpo' | 'reward' | 'grpo' | 'ppo';
 
 export interface LoraConfig {
   r: number;
@@ -82,6 +82,21 @@ export interface TrainingArguments {
   multi_objective_aggregation?: 'sum_then_normalize' | 'normalize_then_sum';
   mask_truncated_completions?: boolean;
   importance_sampling_level?: 'token' | 'sequence';
+  // PPO (TRL's PPOConfig).
+  /** The trained reward model scoring PPO's responses (a reward run's output), absolute once resolved. */
+  reward_model_path?: string;
+  response_length?: number;
+  kl_coef?: number;
+  kl_estimator?: 'k1' | 'k3';
+  cliprange?: number;
+  cliprange_value?: number;
+  vf_coef?: number;
+  gamma?: number;
+  lam?: number;
+  num_ppo_epochs?: number;
+  num_mini_batches?: number;
+  whiten_rewards?: boolean;
+  missing_eos_penalty?: number;
 }
 
 export interface Recipe extends Partial<TrainingArguments> {

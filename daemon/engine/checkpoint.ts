@@ -50,12 +50,22 @@ export function writeFolderAtomically(dir: string, fill: (tmp: string) => void):
 }
 
 /**
- * Weights a trained model is saved as: adapter (PEFT) or full model (HF folder). With a `head` (a
- * reward model's score.weight) the model is a sequence classifier: PEFT's SEQ_CLS adapter with the
- * head as a module to save (base_model.model.score.weight), or LlamaForSequenceClassification with
- * num_labels 1 and no LM head, so transformers and PEFT load either as they would their own.
+ * A stage's heads other than a reward model's score (PPO's value head) are kept in this file beside the
+ * weights, under their own names, so the model stays what it is (a causal LM, or its adapter) for
+ * transformers and PEFT; a resumed run reads them back with the rest.
  */
-export function writeWeights(dir: string, model: LlamaModel, lora: LoraAdapter | null, baseName: string, head: Map<string, tf.Variable> | null = null): void {
+export const EXTRA_HEADS_FILE = 'value_head.safetensors';
+
+/**
+ * Weights a trained model is saved as: adapter (PEFT) or full model (HF folder). With a `head` holding
+ * a reward model's score.weight the model is a sequence classifier: PEFT's SEQ_CLS adapter with the
+ * head as a module to save (base_model.model.score.weight), or LlamaForSequenceClassification with
+ * num_labels 1 and no LM head, so transformers and PEFT load either as they would their own. Any
+ * other head goes to EXTRA_HEADS_FILE.
+ */
+export function writeWeights(dir: string, model: LlamaModel, lora: LoraAdapter | null, baseName: string, heads: Map<string, tf.Variable> | null = null): void {
+  const head = heads?.has('score.weight') ? heads : null;
+  if (heads && !head) writeSafetensors(join(dir, EXTRA_HEADS_FILE), tensorsOf(heads), { format: 'pt' });
   if (lora) {
     const tensors = lora.peftTensors();
     for (const [name, t] of tensorsOf(head ?? new Map())) tensors.set(`base_model.model.${name}`, t);
@@ -111,6 +121,10 @@ export function readCheckpoint(dir: string): { state: TrainerState; weights: Map
   const state = JSON.parse(readFileSync(statePath, 'utf8')) as TrainerState;
   const weightsFile = state.lora ? 'adapter_model.safetensors' : 'model.safetensors';
   const weights = readSafetensors(join(dir, weightsFile)).tensors;
+  // Extra heads under the names the trainable weights have in this checkpoint (PEFT's prefix for an adapter).
+  if (existsSync(join(dir, EXTRA_HEADS_FILE))) {
+    for (const [name, t] of readSafetensors(join(dir, EXTRA_HEADS_FILE)).tensors) weights.set(state.lora ? `base_model.model.${name}` : name, t);
+  }
   const opt = readSafetensors(join(dir, 'optimizer.safetensors'));
   const m = new Map<string, Float32Array>();
   const v = new Map<string, Float32Array>();

@@ -5,6 +5,7 @@ import { dpo } from './dpo.ts';
 import { grpo } from './grpo.ts';
 import { kto } from './kto.ts';
 import { orpo } from './orpo.ts';
+import { ppo } from './ppo.ts';
 import { reward } from './reward.ts';
 import { cpt, sft } from './sft.ts';
 import type { Stage } from './stage.ts';
@@ -20,4 +21,5 @@ export const STAGES: Partial<Record<TrainJob['stage'], Stage>> = {
   simpo,
   reward,
   grpo,
+  ppo,
 };

@@ -22,6 +22,7 @@ export const STAGE_TITLES: Record<Stage, string> = {
   simpo: 'SimPO',
   reward: 'Reward Model',
   grpo: 'GRPO',
+  ppo: 'PPO',
   cpt: 'Continued Pre-training',
 };
 export const STAGES = Object.keys(STAGE_TITLES) as Stage[];

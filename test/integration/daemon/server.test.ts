@@ -120,7 +120,7 @@ describe('daemon server', () => {
     conn.listen();
     const init = await conn.sendRequest(Initialize.type, { protocolVersion: 1, clientName: 'raw', unknown: { x: 1 } } as never);
     // Every stage the engine trains.
-    assert.deepEqual(init.capabilities.stages, ['sft', 'cpt', 'dpo', 'kto', 'orpo', 'cpo', 'simpo', 'reward', 'grpo']);
+    assert.deepEqual(init.capabilities.stages, ['sft', 'cpt', 'dpo', 'kto', 'orpo', 'cpo', 'simpo', 'reward', 'grpo', 'ppo']);
     assert.equal((await conn.sendRequest(ListRuns.type, {})).runs.length, 0);
     conn.dispose();
     socket.close();

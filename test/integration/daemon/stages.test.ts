@@ -1,14 +1,14 @@
 // Every stage the daemon trains beyond SFT, through the CLI as a user runs it: `anneal train <stage>
 // --data examples/preference.jsonl --model tiny` (text.jsonl for cpt) on one real daemon (the CLI finds it through the
 // state dir), the real engine on the tiny model. Each run streams TRL's metric names for its stage
-// and `anneal runs` lists it; the human progress line carries the reward accuracy and margin; a stage
-// the daemon does not train is refused with the stages it does.
+// and `anneal runs` lists it; the human progress line carries the reward accuracy and margin; PPO trains
+// on the reward run's output; a stage the daemon does not train is refused with the stages it does.
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import type { SampleRecord } from '../../../core/protocol/runs.ts';
 import { CLI, ROOT, connect, readMetricsFile, startTestDaemon, stopTestDaemon, tempDir, type TestDaemon } from './helpers.ts';
 
@@ -148,18 +148,40 @@ describe('every stage but SFT through the CLI on one daemon (real engine, tiny m
     assert.match(bare.stdout + bare.stderr, /GRPO needs reward functions/);
   });
 
-  test('anneal train ppo is refused, naming the stages this daemon trains', async () => {
+  test('anneal train ppo with a recipe whose reward_model_path is the reward run above: TRL\'s PPO metric names', async () => {
+    const runs = jsonLines((await cli(['runs', '--json', '--state-dir', stateDir])).stdout);
+    const rewardRun = runs.find((x) => x.stage === 'reward' && x.status === 'completed');
+    assert.ok(rewardRun, 'the reward stage trained above');
+    const dir = tempDir({ after: (fn) => cleanups.push(fn) });
+    const recipe = join(dir, 'ppo.anneal.yaml');
+    // A relative reward_model_path is resolved from the recipe's folder.
+    writeFileSync(recipe, readFileSync(join(ROOT, 'examples/ppo.anneal.yaml'), 'utf8').replace(/^reward_model_path: .*$/m, `reward_model_path: ${relative(dir, join(stateDir, 'runs', rewardRun.id, 'output'))}`).replace('train: prompts.jsonl', `train: ${join(ROOT, 'examples/prompts.jsonl')}`));
+    const r = await cli(['train', 'ppo', '--config', recipe, '--max-steps', '2', '--json', '--state-dir', stateDir]);
+    assert.equal(r.code, 0, `exit ${r.code}: ${r.stderr}`);
+    const metrics = jsonLines(r.stdout).filter((e) => e.event === 'metrics' && typeof e.loss === 'number');
+    const last = metrics.at(-1)!;
+    assert.equal(last.step, 2);
+    for (const k of ['objective/kl', 'objective/entropy', 'objective/non_score_reward', 'objective/rlhf_reward', 'objective/scores', 'policy/approxkl_avg', 'policy/clipfrac_avg', 'loss/policy_avg', 'loss/value_avg', 'val/clipfrac_avg', 'policy/entropy_avg', 'val/ratio', 'val/ratio_var', 'val/num_eos_tokens']) {
+      assert.ok(k in last, `metric ${k} missing (got ${Object.keys(last).join(', ')})`);
+    }
+    // Recipe-less, PPO has no reward model: one sentence, before any step.
+    const bare = await cli(['train', 'ppo', '--data', join(ROOT, 'examples/prompts.jsonl'), '--model', 'tiny', '--json', '--state-dir', stateDir]);
+    assert.notEqual(bare.code, 0);
+    assert.match(bare.stdout + bare.stderr, /PPO needs a trained reward model/);
+  });
+
+  test('anneal train rloo is refused, naming the stages this daemon trains', async () => {
     const client = await connect(daemon);
     const stages = client.info.capabilities.stages;
     client.close();
-    const r = await cli(['train', 'ppo', '--data', DATA, '--model', 'tiny', '--state-dir', stateDir]);
+    const r = await cli(['train', 'rloo', '--data', DATA, '--model', 'tiny', '--state-dir', stateDir]);
     assert.equal(r.code, 2, r.stderr);
-    assert.equal(r.stderr.trim(), `anneal: This daemon cannot train stage "ppo" yet; it can train: ${stages.join(', ')}.`);
-    const json = await cli(['train', 'ppo', '--data', DATA, '--model', 'tiny', '--json', '--state-dir', stateDir]);
+    assert.equal(r.stderr.trim(), `anneal: This daemon cannot train stage "rloo" yet; it can train: ${stages.join(', ')}.`);
+    const json = await cli(['train', 'rloo', '--data', DATA, '--model', 'tiny', '--json', '--state-dir', stateDir]);
     assert.equal(json.code, 2);
-    assert.deepEqual(jsonLines(json.stdout), [{ event: 'error', message: `This daemon cannot train stage "ppo" yet; it can train: ${stages.join(', ')}.` }]);
+    assert.deepEqual(jsonLines(json.stdout), [{ event: 'error', message: `This daemon cannot train stage "rloo" yet; it can train: ${stages.join(', ')}.` }]);
     // Nothing was started.
     const runs = jsonLines((await cli(['runs', '--json', '--state-dir', stateDir])).stdout);
-    assert.equal(runs.filter((x) => x.stage === 'ppo').length, 0);
+    assert.equal(runs.filter((x) => x.stage === 'rloo').length, 0);
   });
 });

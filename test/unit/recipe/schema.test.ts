@@ -92,7 +92,7 @@ test('a missing required key points at its parent key, or the document start at 
 test('an enum value gets the closest allowed value as a suggestion', () => {
   const d = only(check('model: tiny\nstage: dpoo\ndata:\n  train: preference.jsonl\n'), 'recipe-invalid-value');
   assert.deepEqual(span(d), [1, 7, 1, 11]);
-  assert.equal(d.message, '`stage` must be one of sft, cpt, dpo, kto, orpo, cpo, simpo, reward, grpo; did you mean `dpo`?');
+  assert.equal(d.message, '`stage` must be one of sft, cpt, dpo, kto, orpo, cpo, simpo, reward, grpo, ppo; did you mean `dpo`?');
   assert.deepEqual(d.data, { suggestion: 'dpo' });
 });
 
