@@ -73,6 +73,9 @@ const trainingArguments: Record<string, Schema> = {
   multi_objective_aggregation: str('GRPO: sum the weighted rewards, then normalise; or normalise each reward, then sum.', 'sum_then_normalize', { enum: ['sum_then_normalize', 'normalize_then_sum'] }),
   mask_truncated_completions: bool('GRPO: leave completions cut at max_completion_length out of the loss.', false),
   importance_sampling_level: str('GRPO: token-level ratios, or one per sequence (GSPO).', 'token', { enum: ['token', 'sequence'] }),
+  num_iterations: int('GRPO: passes over each generation batch (μ in the GRPO paper); above 1 the ratio to the sampling policy is clipped.', 1, { minimum: 1 }),
+  steps_per_generation: int('GRPO: micro-batches one generation batch is cut into (default: gradient_accumulation_steps); generation happens once per steps_per_generation × num_iterations micro-batches.', 4, { minimum: 1 }),
+  generation_batch_size: int('GRPO: completions sampled at once; another way to set steps_per_generation (= generation_batch_size / per_device_train_batch_size).', 64, { minimum: 1 }),
   // PPO (TRL's PPOConfig, TRL 1.12: the last TRL with PPO).
   reward_model_path: str('PPO: the trained reward model scoring each response: the output folder of a reward run (stage: reward) from the same base model, relative to this recipe, or a Hub id `org/name`.', 'runs/reward/output', { minLength: 1 }),
   response_length: int('PPO: longest sampled response in tokens (generation stops at EOS).', 53, { minimum: 1 }),

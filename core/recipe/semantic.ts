@@ -69,9 +69,10 @@ function lrRange(stage: Stage, lora: boolean): [number, number] {
       return lora ? [5e-6, 2e-4] : [1e-6, 5e-5];
     case 'reward':
       return [1e-6, 2e-4];
+    // Online RL moves a model by small steps; with LoRA the same reach needs a higher rate (as above).
     case 'grpo':
     case 'ppo':
-      return [1e-6, 2e-5];
+      return lora ? [1e-6, 2e-4] : [1e-6, 2e-5];
   }
 }
 
@@ -283,7 +284,7 @@ export function semanticDiagnostics(
   if (lr !== undefined && set('learning_rate') && model !== 'tiny') {
     const [low, high] = lrRange(stage, lora !== undefined);
     if (lr < low || lr > high) {
-      const kind = PREFERENCE.includes(stage) || stage === 'sft' || stage === 'cpt' ? (lora ? ' with LoRA' : ' for full fine-tuning') : '';
+      const kind = stage !== 'reward' ? (lora ? ' with LoRA' : ' for full fine-tuning') : '';
       add(
         'recipe-lr-range',
         `learning_rate ${fmt(lr)} is ${lr > high ? 'above' : 'below'} the usual ${stage.toUpperCase()} range${kind} (${fmt(low)} to ${fmt(high)}); ${lr > high ? 'training may diverge' : 'the model may barely change'} — try ${fmt(lr > high ? high : low)}.`,

@@ -8,7 +8,7 @@ import { nodeFiles } from '../../core/nodeFiles.ts';
 import type { ChatTokenizer } from '../../core/tokenize/index.ts';
 import { resolveModel } from '../models/hub.ts';
 import type { LoraAdapter } from './lora.ts';
-import { createModel, disposeModel, type LlamaModel } from './model.ts';
+import { createModel, disposeModel, ownedVariable, type LlamaModel } from './model.ts';
 import type { ModelConfig } from './modelConfig.ts';
 import { openModelSource } from './modelSource.ts';
 import { isPeftAdapter, loadPeftAdapter, readPeftAdapter } from './peftAdapter.ts';
@@ -51,7 +51,7 @@ export async function openScoringModel(ref: string, seed: number, signal?: Abort
     head = loaded.head?.get('score.weight') ?? null;
   } else if (source.head) {
     const s = source.head.get('score.weight')!;
-    head = tf.variable(tf.tensor2d(s.data, s.shape as [number, number]), false);
+    head = ownedVariable(tf.tensor2d(s.data, s.shape as [number, number]), false);
   }
   return {
     model,
