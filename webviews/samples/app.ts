@@ -253,7 +253,7 @@ export class SamplesApp {
     const shown = visibleGroups(groups, this.hideZeroVariance);
     const names = rewardNames(groups);
     const maxAbsAdvantage = Math.max(0, ...groups.flatMap((g) => g.completions.map((c) => Math.abs(c.scored.advantage))));
-    const position = `Step ${at.step}${at.newest ? ' (newest)' : ''} of ${steps.length} logged`;
+    const position = `Step ${at.step}${at.newest ? ', the newest' : ''} of ${steps.length} logged step${steps.length === 1 ? '' : 's'}`;
     this.summary.textContent = `${position} · ${groupsSummary(groups, this.hideZeroVariance)}`;
     const sections = shown.map((g) => groupSection(g, { rewardNames: names, sortByAdvantage: this.sortByAdvantage, maxAbsAdvantage }));
     const empty =

@@ -1,6 +1,8 @@
 // The DOM of one online-RL step: each prompt's group as a table of its completions, a column per
-// reward function, then the total, the advantage (a bar scaled to the step's largest) and the length.
-// What to draw (grouping, order, filter) comes from groups.ts; this file only builds elements.
+// reward function, then the total, the advantage (a bar scaled to the step's largest) and the length;
+// each completion's text on a full-width row under its numbers, so a narrow panel beside the editor
+// still reads it. What to draw (grouping, order, filter) comes from groups.ts; this file only builds
+// elements.
 
 import { formatValue } from '../dashboard/format.ts';
 import { h } from '../shared/dom.ts';
@@ -29,19 +31,22 @@ export function groupSection(group: CompletionGroup, o: GroupViewOptions): HTMLE
         'zero reward variance',
       ),
   );
+  const error = group.error ? h('div', { class: 'rl-error rl-group-error', title: 'A reward function failed on this step\u2019s completions; its scores are empty' }, `\u26a0 ${group.error}`) : null;
   const prompt = h('details', { class: 'rl-prompt' }, h('summary', { title: 'Show the whole prompt' }, oneLine(group.prompt)), h('pre', { class: 'prompt' }, group.prompt));
   const header = h(
     'tr',
     {},
     h('th', { class: 'num', title: 'Order sampled' }, '#'),
-    h('th', { class: 'text' }, 'Completion'),
     ...o.rewardNames.map((name) => h('th', { class: 'num', 'data-reward-fn': name, title: `Reward function ${name}` }, name)),
     h('th', { class: 'num', title: 'Weighted sum of the rewards: what the advantage is computed from' }, 'reward'),
     h('th', { class: 'num', title: 'How much this completion is pushed up (positive) or down (negative)' }, 'advantage'),
-    h('th', { class: 'num', title: 'Completion tokens, the stop token included' }, 'length'),
+    h('th', { class: 'num length', title: 'Completion tokens, the stop token included' }, 'length'),
+    // Takes the width the numbers leave, so they stay together on the left.
+    h('th', { class: 'fill' }),
   );
+  const columns = o.rewardNames.length + 6;
   const first = group.completions[0]?.index ?? 0;
-  const rows = orderCompletions(group, o.sortByAdvantage).map((c) => completionRow(c, c.index - first + 1, o));
+  const rows = orderCompletions(group, o.sortByAdvantage).map((c) => completionRows(c, c.index - first + 1, o, columns, group.error === undefined));
   return h(
     'section',
     {
@@ -52,18 +57,20 @@ export function groupSection(group: CompletionGroup, o: GroupViewOptions): HTMLE
     },
     head,
     prompt,
-    h('table', { class: 'rl-table' }, h('thead', {}, header), h('tbody', {}, ...rows)),
+    error,
+    h('table', { class: 'rl-table' }, h('thead', {}, header), ...rows),
   );
 }
 
-function completionRow(c: GroupCompletion, position: number, o: GroupViewOptions): HTMLElement {
+/** A completion: its numbers, then its text (and its error, unless the group says it once for all). */
+function completionRows(c: GroupCompletion, position: number, o: GroupViewOptions, columns: number, ownError: boolean): HTMLElement {
   const s = c.scored;
   const text = h('pre', { class: 'completion' }, c.completion.length > 0 ? c.completion : '(empty completion)');
-  const error = s.error ? h('div', { class: 'rl-error', title: 'A reward function failed on this completion; its score is empty' }, `\u26a0 ${s.error}`) : null;
+  const error = s.error && ownError ? h('div', { class: 'rl-error', title: 'A reward function failed on this completion; its score is empty' }, `\u26a0 ${s.error}`) : null;
   const bar = h('span', { class: 'rl-adv-bar' });
   bar.style.width = `${o.maxAbsAdvantage > 0 ? Math.min(100, (Math.abs(s.advantage) / o.maxAbsAdvantage) * 100) : 0}%`;
   const sign = s.advantage > 0 ? 'positive' : s.advantage < 0 ? 'negative' : 'zero';
-  return h(
+  const numbers = h(
     'tr',
     {
       class: `rl-row adv-${sign}`,
@@ -75,25 +82,27 @@ function completionRow(c: GroupCompletion, position: number, o: GroupViewOptions
       'data-error': s.error ? 'true' : undefined,
     },
     h('td', { class: 'num muted' }, String(position)),
-    h('td', { class: 'text' }, text, error),
     ...o.rewardNames.map((name) => {
       const v = s.rewards[name];
       return h('td', { class: 'num', 'data-reward-fn': name }, v === undefined || v === null ? '–' : formatValue(v));
     }),
     h('td', { class: 'num total' }, formatValue(s.reward)),
-    h('td', { class: 'num advantage' }, h('span', { class: 'rl-adv' }, h('span', { class: 'rl-adv-track' }, bar), h('span', { class: 'rl-adv-value' }, formatAdvantage(s.advantage)))),
+    h('td', { class: 'num advantage' }, h('span', { class: 'rl-adv' }, h('span', { class: 'rl-adv-track' }, bar), h('span', { class: 'rl-adv-value', title: String(s.advantage) }, formatAdvantage(s.advantage)))),
     h(
       'td',
       { class: 'num length' },
-      String(s.length),
+      h('span', { class: 'rl-length' }, String(s.length)),
       s.truncated && h('span', { class: 'badge rl-truncated', title: 'Cut at max_completion_length without a stop token' }, 'truncated'),
     ),
+    h('td', { class: 'fill' }),
   );
+  const body = h('tr', { class: 'rl-text' }, h('td', { colspan: columns }, text, error));
+  return h('tbody', { class: `rl-completion adv-${sign}` }, numbers, body);
 }
 
-/** Signed, so a glance down the column tells pushed-up from pushed-down. */
+/** Signed, so a glance down the column tells pushed-up from pushed-down; 3 digits are enough to compare (the title has all). */
 function formatAdvantage(v: number): string {
-  const text = formatValue(v);
+  const text = v === 0 ? '0' : Math.abs(v) < 1e-3 ? v.toExponential(1) : Number(v.toPrecision(3)).toString();
   return v > 0 ? `+${text}` : text;
 }
 

@@ -28,6 +28,8 @@ export interface CompletionGroup {
   zeroVariance: boolean;
   /** Mean of the non-null totals (null when none). */
   meanReward: number | null;
+  /** The error every completion of the group carries (a reward function failed on the whole batch): said once. */
+  error?: string;
 }
 
 /**
@@ -75,7 +77,9 @@ export function stepGroups(samples: readonly StepSample[]): CompletionGroup[] {
     .sort(([a], [b]) => a - b)
     .map(([group, g]) => {
       const totals = g.completions.map((c) => c.scored.reward);
-      return { group, prompt: g.prompt, completions: g.completions, zeroVariance: hasZeroVariance(totals), meanReward: meanOf(totals) };
+      const error = g.completions[0]?.scored.error;
+      const shared = error !== undefined && g.completions.every((c) => c.scored.error === error);
+      return { group, prompt: g.prompt, completions: g.completions, zeroVariance: hasZeroVariance(totals), meanReward: meanOf(totals), ...(shared && { error }) };
     });
 }
 
@@ -121,11 +125,13 @@ export function stepPosition(steps: readonly number[], pinned: number | undefine
   };
 }
 
+const count = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
 /** What the summary line says about a step's groups, e.g. "8 groups of 8 completions · 3 with zero reward variance (hidden)". */
 export function groupsSummary(groups: readonly CompletionGroup[], hideZeroVariance: boolean): string {
   const sizes = new Set(groups.map((g) => g.completions.length));
   const total = groups.reduce((n, g) => n + g.completions.length, 0);
-  const parts = [sizes.size === 1 ? `${groups.length} group(s) of ${[...sizes][0]} completions` : `${groups.length} group(s), ${total} completions`];
+  const parts = [sizes.size === 1 ? `${count(groups.length, 'group')} of ${count([...sizes][0]!, 'completion')}` : `${count(groups.length, 'group')}, ${count(total, 'completion')}`];
   const flat = groups.filter((g) => g.zeroVariance).length;
   if (flat > 0) parts.push(`${flat} with zero reward variance${hideZeroVariance ? ' (hidden)' : ''}`);
   return parts.join(' · ');

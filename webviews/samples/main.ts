@@ -3,6 +3,7 @@
 import '../shared/theme.css';
 import './samples.css';
 import '@vscode-elements/elements/dist/vscode-button/index.js';
+import '@vscode-elements/elements/dist/vscode-checkbox/index.js';
 import '@vscode-elements/elements/dist/vscode-single-select/index.js';
 import '@vscode-elements/elements/dist/vscode-option/index.js';
 import { bootView } from '../shared/boot.ts';

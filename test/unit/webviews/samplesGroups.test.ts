@@ -67,8 +67,8 @@ describe('step groups', () => {
     const groups = stepGroups(grpoStep(5));
     assert.deepEqual(visibleGroups(groups, true).map((g) => g.group), [0]);
     assert.deepEqual(visibleGroups(groups, false).map((g) => g.group), [0, 1]);
-    assert.equal(groupsSummary(groups, true), '2 group(s) of 4 completions · 1 with zero reward variance (hidden)');
-    assert.equal(groupsSummary(groups.slice(0, 1), false), '1 group(s) of 4 completions');
+    assert.equal(groupsSummary(groups, true), '2 groups of 4 completions · 1 with zero reward variance (hidden)');
+    assert.equal(groupsSummary(groups.slice(0, 1), false), '1 group of 4 completions');
   });
 
   test('an unscored completion (every reward null) and a failed reward keep their row', () => {
@@ -82,6 +82,16 @@ describe('step groups', () => {
     assert.equal(g!.completions[1]!.scored.error, 'reward.ts threw: bad input');
     assert.equal(g!.meanReward, 0.5);
     assert.equal(g!.zeroVariance, false);
+    assert.equal(g!.error, undefined, 'one completion\'s error stays on its row');
+  });
+
+  test('a reward function failing on the whole batch: its error is the group\'s, said once', () => {
+    const error = 'plateau: threw on purpose';
+    const rows = [0, 1, 2].map((i) => ({ prompt: 'p', completion: `c${i}`, scored: scored(0, null, 0, { rewards: { exact_match: 0, plateau: null }, error }) }));
+    const [g] = stepGroups(rows);
+    assert.equal(g!.error, error);
+    assert.equal(g!.zeroVariance, true);
+    assert.equal(g!.meanReward, null);
   });
 });
 
