@@ -2,10 +2,10 @@
 // reward for every completion, so every advantage there is 0 and the gradient has nothing to follow.
 // The engine writes the same warning to the run log at the same threshold.
 
+import { ZERO_STD_WARNING } from '../../core/rewards/signal.ts';
 import type { Series } from './series.ts';
 
-/** The share of zero-variance groups from which a step gives (almost) no learning signal. */
-export const ZERO_STD_WARNING = 0.75;
+export { ZERO_STD_WARNING };
 
 export interface SignalWarning {
   /** The latest `frac_reward_zero_std` and the step it was logged at. */

@@ -8,6 +8,7 @@
 // LoRA adapter left out) joins the loss. Each generation's groups go to the samples view.
 import * as tf from '@tensorflow/tfjs-core';
 import type { RewardSpec, TrainingArguments } from '../../../core/recipe/types.ts';
+import { ZERO_STD_WARNING } from '../../../core/rewards/signal.ts';
 import type { ChatTokenizer } from '../../../core/tokenize/index.ts';
 import { EpochOrder } from '../data.ts';
 import { completionLoss, sequenceBatch, type ScoredSequence } from '../logprobs.ts';
@@ -156,7 +157,7 @@ function objective(prompts: PromptExample[], s: GrpoSettings, specs: RewardSpec[
     };
     if (g % showEvery === 0) {
       showGroups(rollout, matrix, adv.totals, adv.advantages, failed, step + 1);
-      if ((adv.metrics.frac_reward_zero_std ?? 0) >= 0.75) {
+      if ((adv.metrics.frac_reward_zero_std ?? 0) >= ZERO_STD_WARNING) {
         ctx.log(`step ${step + 1}: ${Math.round(adv.metrics.frac_reward_zero_std! * 100)}% of groups got equal rewards for every completion, so they give no learning signal (advantage 0): the task is too hard or too easy for the model; adjust the rewards or the data`);
       }
     }
