@@ -109,6 +109,14 @@ export function rewardDiagnostics(input: RewardCheckInput): RequiredColumn[] {
   if (input.stage === 'grpo' && (!rewards || rewards.length === 0)) {
     add('recipe-rewards-missing', 'GRPO needs reward functions to score completions; add `rewards:`, e.g. `rewards: [{name: exact_match, column: answer}]`.', input.stageRange());
   }
+  // PPO's reward model (TRL's reward_model_path): the same checks as a reward `model`.
+  if (input.stage === 'ppo') {
+    if (typeof recipe.reward_model_path === 'string') {
+      rewardModelDiagnostics(recipe.reward_model_path, recipeFile, files, valueRange(document, ['reward_model_path']), add);
+    } else if (recipe.reward_model_path === undefined) {
+      add('recipe-rewards-missing', 'PPO scores each response with a trained reward model; add `reward_model_path:` naming a reward run\'s output folder (stage: reward).', input.stageRange());
+    }
+  }
   return required;
 }
 

@@ -146,3 +146,13 @@ test('a Hub id reward model stays an id; a cached snapshot is looked at', () => 
   assert.deepEqual(ok.recipe?.rewards, [{ name: 'rm', model: 'org/rm' }, { name: 'online', model: 'org/not-cached' }]);
   assert.deepEqual(codes(ws.check('  - name: c\n    model: org/causal\n', '', files)), ['recipe-reward-model-no-head']);
 });
+
+test('PPO\'s reward_model_path gets the reward-model checks, and a PPO recipe without one is told to add it', () => {
+  using ws = workspace();
+  const ppo = (extra: string) => checkRecipe(`model: tiny\nstage: ppo\ndata:\n  train: ${fixtureDir}prompts.jsonl\n${extra}`, join(ws.dir, 'r.anneal.yaml'), nodeFiles);
+  assert.match(only(ppo(''), 'recipe-rewards-missing').message, /PPO scores each response with a trained reward model; add `reward_model_path:`/);
+  const missing = only(ppo('reward_model_path: runs/reward/output\n'), 'recipe-reward-model-missing');
+  assert.equal(missing.severity, 'error');
+  assert.match(missing.message, /Reward model `runs\/reward\/output` not found/);
+  assert.match(only(ppo('reward_model_path: tiny\n'), 'recipe-reward-model-no-head').message, /without a score head/);
+});
