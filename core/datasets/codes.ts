@@ -31,6 +31,10 @@ export const DATASET_CODES = {
   'no-assistant': 'error',
   'not-ending-with-assistant': 'warning',
   'continuation-not-assistant': 'warning',
+  'no-user': 'warning',
+  'no-completion': 'error',
+  'no-trained-segment': 'error',
+  'labels-mismatch': 'error',
   // Preference and prompts
   'identical-pair': 'error',
   'implicit-prefix-mismatch': 'error',
@@ -39,6 +43,7 @@ export const DATASET_CODES = {
   'missing-column': 'error',
   // Length
   'too-long': 'warning',
+  'too-long-chars': 'warning',
   // Whole file
   'wrong-kind': 'error',
   'mixed-formats': 'warning',

@@ -5,7 +5,10 @@ import type { LineDiagnostic, LineFacts } from './lineAnalysis.ts';
 import { bandKeys, MINHASH_BINS } from './fingerprint.ts';
 import type { RecordFormat, RecordStyle } from './types.ts';
 
-const FORMATS: RecordFormat[] = ['text', 'messages', 'prompt-completion', 'alpaca', 'sharegpt', 'preference-explicit', 'preference-implicit', 'prompt-only', 'unpaired-preference'];
+const FORMATS: RecordFormat[] = [
+  'text', 'messages', 'prompt-completion', 'alpaca', 'sharegpt', 'preference-explicit', 'preference-implicit', 'prompt-only', 'unpaired-preference',
+  'sharegpt-ranking', 'unpaired-conversation', 'preference-messages', 'openai-preference', 'axolotl-dpo', 'segments', 'stepwise',
+];
 const STYLES: RecordStyle[] = ['standard', 'conversational'];
 const STATUS: LineFacts['status'][] = ['blank', 'invalid', 'record'];
 const SHAPES: (LineFacts['shape'])[] = [undefined, 'json-open', 'csv-like'];

@@ -6,7 +6,7 @@ export { DatasetModel } from './model.ts';
 export { normalizeRecord, toMessagesRecord, flattenContent, alpacaToMessages, sharegptToMessages, splitImplicit } from './normalize.ts';
 export { detectFormat, detectStyle, kindOfFormat, kindOfStage, kindAccepts } from './detect.ts';
 export { DATASET_CODES, severityOf, type DatasetCode } from './codes.ts';
-export { findDatasetInfo } from './datasetInfo.ts';
+export { findDatasetInfo, datasetOptionsFor } from './datasetInfo.ts';
 export { decodeLines, type DecodedLines } from './bytes.ts';
 export type {
   DatasetCheckOptions,

@@ -8,6 +8,7 @@ import { detectFormat, detectStyle } from './detect.ts';
 import { bandKeys, Fingerprinter } from './fingerprint.ts';
 import { contentSpan, firstKeySpan, LinePositions, locateSyntaxError, type Span } from './jsonPositions.ts';
 import { isObject, normalizeRecord } from './normalize.ts';
+import { PAIR_FIELDS } from './foreignRules.ts';
 import { checkRecord, type PendingDiagnostic } from './recordRules.ts';
 import type { Diagnostic, Severity } from '../diagnostics.ts';
 import type { Message, NormalizedRecord, RecordFormat, RecordStyle, Turns } from './types.ts';
@@ -138,7 +139,8 @@ export function analyzeLine(raw: string, ctx: LineContext, invalidUtf8At?: numbe
   }
   const anchor = firstKeySpan(text);
   facts.anchor = { start: anchor.start + offset, end: anchor.end + offset };
-  const canonical = ctx.canonicalizer ? canonicalize(value, ctx.canonicalizer) : value;
+  const mapped = ctx.canonicalizer ? canonicalize(value, ctx.canonicalizer) : undefined;
+  const canonical = mapped ? mapped.record : value;
   const format = detectFormat(canonical);
   if (!format) {
     push(facts, diag('unknown-format', 'No dataset fields found; use "messages", "prompt"/"completion", "prompt"/"chosen"/"rejected", "instruction"/"output", "conversations" or "text".', facts.anchor));
@@ -158,7 +160,7 @@ export function analyzeLine(raw: string, ctx: LineContext, invalidUtf8At?: numbe
   if (pending.length > 0) {
     const positions = new LinePositions(text);
     for (const p of pending) {
-      const path = ctx.canonicalizer ? ctx.canonicalizer.originalPath(p.path) : p.path;
+      const path = mapped ? mapped.originalPath(p.path) : p.path;
       const span = positions.span(path, p.target);
       push(facts, diag(p.code, p.message, { start: span.start + offset, end: span.end + offset }, p.data));
     }
@@ -181,12 +183,13 @@ function shapeOf(text: string): LineFacts['shape'] {
 /** Pair checks that need the normalized record: identical chosen/rejected, implicit shared prompt. */
 function checkPair(canonical: Record<string, unknown>, normalized: NormalizedRecord, format: RecordFormat, pending: PendingDiagnostic[]): void {
   if (normalized.format !== 'preference') return;
+  const sides = PAIR_FIELDS[format] ?? { chosen: 'chosen', rejected: 'rejected' };
   if (sameTurns(normalized.chosen, normalized.rejected)) {
-    pending.push({ code: 'identical-pair', message: '"chosen" and "rejected" are identical, so the pair teaches nothing; fix one or remove the record.', path: ['rejected'], target: 'value' });
+    pending.push({ code: 'identical-pair', message: `"${sides.chosen}" and "${sides.rejected}" are identical, so the pair teaches nothing; fix one or remove the record.`, path: [sides.rejected], target: 'value' });
     return;
   }
-  if (format !== 'preference-implicit') return;
-  const rejected = canonical.rejected;
+  if (format !== 'preference-implicit' && format !== 'preference-messages') return;
+  const rejected = canonical[sides.rejected];
   if (typeof rejected === 'string') {
     if (normalized.prompt === '') {
       pending.push({ code: 'implicit-prefix-mismatch', message: '"chosen" and "rejected" share no prompt text; add an explicit "prompt" field or start both with the same prompt.', path: ['rejected'], target: 'value' });
@@ -199,10 +202,10 @@ function checkPair(canonical: Record<string, unknown>, normalized: NormalizedRec
   const firstC = c[0];
   const firstR = r[0];
   if (shared === 0 || !firstC || !firstR || firstC.role !== 'assistant' || firstR.role !== 'assistant') {
-    const at = Array.isArray(rejected) && shared < rejected.length ? ['rejected', shared] : ['rejected'];
+    const at = Array.isArray(rejected) && shared < rejected.length ? [sides.rejected, shared] : [sides.rejected];
     pending.push({
       code: 'implicit-prefix-mismatch',
-      message: `"chosen" and "rejected" must repeat the same prompt turns and differ only in the final assistant reply; they first differ at message ${shared + 1}.`,
+      message: `"${sides.chosen}" and "${sides.rejected}" must repeat the same prompt turns and differ only in the final assistant reply; they first differ at message ${shared + 1}.`,
       path: at,
       target: 'value',
     });
@@ -269,6 +272,22 @@ function measure(facts: LineFacts, record: NormalizedRecord, ctx: LineContext, p
     case 'prompt-only':
       chars = feed(record.prompt, 1);
       promptKey = fp.key;
+      break;
+    case 'segments':
+      for (const seg of record.segments) {
+        if (promptKey < 0 && seg.label) promptKey = fp.key;
+        fp.update(seg.text, seg.label ? 3 : 2);
+        chars += seg.text.length;
+      }
+      if (promptKey < 0) promptKey = fp.key;
+      break;
+    case 'stepwise':
+      chars = feed(record.prompt, 1);
+      promptKey = fp.key;
+      record.completions.forEach((step, i) => {
+        fp.update(step, record.labels[i] ? 11 : 12);
+        chars += step.length;
+      });
       break;
   }
   facts.chars = chars;

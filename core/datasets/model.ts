@@ -186,8 +186,11 @@ export class DatasetModel {
   }
 }
 
-const KIND_ORDER: DatasetKind[] = ['sft', 'preference', 'prompt-only', 'text', 'unpaired-preference'];
-const FORMAT_ORDER: RecordFormat[] = ['messages', 'prompt-completion', 'alpaca', 'sharegpt', 'preference-explicit', 'preference-implicit', 'prompt-only', 'text', 'unpaired-preference'];
+const KIND_ORDER: DatasetKind[] = ['sft', 'preference', 'prompt-only', 'text', 'unpaired-preference', 'stepwise-supervision'];
+const FORMAT_ORDER: RecordFormat[] = [
+  'messages', 'prompt-completion', 'alpaca', 'sharegpt', 'preference-explicit', 'preference-implicit', 'prompt-only', 'text', 'unpaired-preference',
+  'sharegpt-ranking', 'unpaired-conversation', 'preference-messages', 'openai-preference', 'axolotl-dpo', 'segments', 'stepwise',
+];
 const STYLE_ORDER: RecordStyle[] = ['standard', 'conversational'];
 
 /** The most frequent accepted key; ties go to the earlier key in `order` so results never depend on edit history. */
@@ -225,6 +228,7 @@ const KIND_FIELDS: Record<DatasetKind, string> = {
   'prompt-only': '"prompt"',
   text: '"text"',
   'unpaired-preference': '"prompt", "completion" and "label"',
+  'stepwise-supervision': '"prompt", "completions" and "labels"',
 };
 
 /** A record whose format does not fit the file's kind, or differs from the file's usual format/style. */

@@ -3,6 +3,7 @@
 // normalises to undefined (the rules explain why), never to a guess.
 
 import { detectFormat, detectStyle, type JsonObject } from './detect.ts';
+import { normalizeForeign } from './foreignNormalize.ts';
 import type { Message, NormalizedRecord, Role, Turns } from './types.ts';
 
 const ROLES = new Set<string>(['system', 'user', 'assistant', 'tool']);
@@ -35,8 +36,9 @@ export function parseRecordObject(lineText: string): JsonObject | undefined {
 }
 
 /**
- * Text of a message content: a string, or OpenAI-style parts whose `text` parts are joined.
- * Undefined when it is neither; null counts as empty (assistant turns that only call tools).
+ * Text of a message content: a string, or content parts whose text parts are joined (OpenAI's
+ * `{"type": "text", "text"}` and LLaMA-Factory v1's `{"type": "text", "value"}`; other parts carry no
+ * text). Undefined when it is neither; null counts as empty (assistant turns that only call tools).
  */
 export function flattenContent(content: unknown): string | undefined {
   if (typeof content === 'string') return content;
@@ -46,20 +48,57 @@ export function flattenContent(content: unknown): string | undefined {
   for (const part of content) {
     if (typeof part === 'string') out += part;
     else if (isObject(part)) {
-      if (typeof part.text === 'string' && (part.type === undefined || part.type === 'text')) out += part.text;
+      if (part.type !== undefined && part.type !== 'text') continue;
+      if (typeof part.text === 'string') out += part.text;
+      else if (typeof part.value === 'string') out += part.value;
     } else return undefined;
   }
   return out;
 }
 
-/** One `{role, content, ...}` message, or undefined when its role or content is unusable. */
+/** A tool call as chat templates read it: `{type: "function", function: {name, arguments}}`. */
+function toolCall(name: unknown, args: unknown): unknown {
+  return { type: 'function', function: { name, arguments: args ?? {} } };
+}
+
+/**
+ * One message in the shape chat templates read, or undefined when its role or content is unusable.
+ * Other tools' spellings become the usual one: OpenAI's legacy `role: "function"` is a `tool` message
+ * and `function_call` a tool call; LLaMA-Factory v1's `reasoning` parts become `reasoning_content`
+ * and its `tool_call` parts tool calls. Per-message weights (`weight`, `loss_weight`) stay on the
+ * message: a weight of 0 means its tokens carry no loss.
+ */
 export function normalizeMessage(raw: unknown): Message | undefined {
-  if (!isObject(raw) || typeof raw.role !== 'string' || !ROLES.has(raw.role)) return undefined;
-  if (!('content' in raw) && !Array.isArray(raw.tool_calls)) return undefined;
+  if (!isObject(raw) || typeof raw.role !== 'string') return undefined;
+  const role = raw.role === 'function' ? 'tool' : raw.role;
+  if (!ROLES.has(role)) return undefined;
+  const legacyCall = isObject(raw.function_call) ? raw.function_call : undefined;
+  if (!('content' in raw) && !Array.isArray(raw.tool_calls) && !legacyCall) return undefined;
   const content = flattenContent(raw.content ?? null);
   if (content === undefined) return undefined;
-  const message: Message = { ...raw, role: raw.role as Role, content };
-  if (raw.tool_calls === undefined) delete message.tool_calls;
+  const message: Message = { ...raw, role: role as Role, content };
+  delete message.function_call;
+  const calls: unknown[] = Array.isArray(raw.tool_calls) ? [...raw.tool_calls] : [];
+  if (legacyCall) calls.push(toolCall(legacyCall.name, legacyCall.arguments));
+  if (Array.isArray(raw.content)) {
+    const reasoning: string[] = [];
+    for (const part of raw.content) {
+      if (!isObject(part) || typeof part.value !== 'string') continue;
+      if (part.type === 'reasoning') reasoning.push(part.value);
+      else if (part.type === 'tool_call') {
+        try {
+          const call: unknown = JSON.parse(part.value);
+          if (!isObject(call)) return undefined;
+          calls.push(toolCall(call.name, call.arguments));
+        } catch {
+          return undefined;
+        }
+      }
+    }
+    if (reasoning.length > 0 && message.reasoning_content === undefined) message.reasoning_content = reasoning.join('\n');
+  }
+  if (calls.length > 0) message.tool_calls = calls;
+  else if (raw.tool_calls === undefined) delete message.tool_calls;
   return message;
 }
 
@@ -75,7 +114,7 @@ export function normalizeMessages(raw: unknown): Message[] | undefined {
   return out;
 }
 
-function normalizeTurns(raw: unknown): Turns | undefined {
+export function normalizeTurns(raw: unknown): Turns | undefined {
   return typeof raw === 'string' ? raw : normalizeMessages(raw);
 }
 
@@ -209,8 +248,10 @@ export function normalizeRecord(value: unknown): NormalizedRecord | undefined {
       if (prompt === undefined || completion === undefined || typeof value.label !== 'boolean') return undefined;
       return { format: 'unpaired-preference', prompt, completion, label: value.label };
     }
-    default:
+    case undefined:
       return undefined;
+    default:
+      return normalizeForeign(value, format);
   }
 }
 

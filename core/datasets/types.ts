@@ -13,13 +13,28 @@ export type RecordFormat =
   | 'preference-explicit'
   | 'preference-implicit'
   | 'prompt-only'
-  | 'unpaired-preference';
+  | 'unpaired-preference'
+  // The same data as written by other tools (docs/formats.md):
+  /** ShareGPT `conversations` + one `chosen` and one `rejected` turn (LLaMA-Factory's ranking data). */
+  | 'sharegpt-ranking'
+  /** `messages` (or `conversations`) + boolean `label`: KTO data as LLaMA-Factory writes it. */
+  | 'unpaired-conversation'
+  /** `chosen_messages` + `rejected_messages`, two whole conversations (LLaMA-Factory v1 DPO). */
+  | 'preference-messages'
+  /** OpenAI preference fine-tuning: `input.messages`, `preferred_output`, `non_preferred_output`. */
+  | 'openai-preference'
+  /** Axolotl's chat-template DPO: `messages` + `chosen`/`rejected` message objects. */
+  | 'axolotl-dpo'
+  /** Axolotl's `input_output`: `segments` of text, each with a boolean `label` (trained or not). */
+  | 'segments'
+  /** TRL's stepwise supervision: `prompt`, `completions` (steps) and one boolean `labels` entry per step. */
+  | 'stepwise';
 
 /** Whether string fields hold plain text (`standard`) or message lists (`conversational`). */
 export type RecordStyle = 'standard' | 'conversational';
 
 /** What a whole file is for; decides which formats are acceptable and which checks apply. */
-export type DatasetKind = 'sft' | 'preference' | 'prompt-only' | 'text' | 'unpaired-preference';
+export type DatasetKind = 'sft' | 'preference' | 'prompt-only' | 'text' | 'unpaired-preference' | 'stepwise-supervision';
 
 export type Role = 'system' | 'user' | 'assistant' | 'tool';
 
@@ -48,18 +63,28 @@ export type NormalizedRecord =
   /** Implicit-prompt pairs are split into the shared prompt and the differing continuations. */
   | { format: 'preference'; prompt: Turns; chosen: Turns; rejected: Turns; margin?: number }
   | { format: 'prompt-only'; prompt: Turns; extra: Record<string, unknown> }
-  | { format: 'unpaired-preference'; prompt: Turns; completion: Turns; label: boolean };
+  | { format: 'unpaired-preference'; prompt: Turns; completion: Turns; label: boolean }
+  /** Plain text pieces concatenated; loss on the pieces labelled true (Axolotl's input_output). */
+  | { format: 'segments'; segments: { text: string; label: boolean }[] }
+  /** Reasoning steps judged one by one (TRL's stepwise supervision; no stage trains it yet). */
+  | { format: 'stepwise'; prompt: Turns; completions: string[]; labels: boolean[] };
 
 // ---- Dataset checking: options, per-record facts and the report (core/datasets/index.ts) ----
 
-/** LLaMA-Factory `dataset_info.json` entry for one file (only the keys Anneal honours). */
+/** LLaMA-Factory `dataset_info.json` entry for one file (only the keys Anneal honours; see datasetInfo.ts). */
 export interface DatasetInfoEntry {
   file_name?: string;
-  formatting?: 'alpaca' | 'sharegpt' | string;
+  /** `alpaca` (the default), `sharegpt`, or `openai` (role/content messages). */
+  formatting?: 'alpaca' | 'sharegpt' | 'openai' | string;
+  /** The file holds ranked pairs (`chosen`/`rejected`): preference data. */
   ranking?: boolean;
-  /** Canonical column -> the column name used in this file (e.g. `messages: "conversations"`). */
+  /**
+   * LLaMA-Factory column -> the column name used in this file: `prompt`, `query`, `response`, `history`,
+   * `system`, `tools`, `messages`, `chosen`, `rejected`, `kto_tag` (KTO's boolean label), `images`,
+   * `videos`, `audios`. An alpaca entry naming only `prompt` is pre-training text.
+   */
   columns?: Record<string, string>;
-  /** ShareGPT tags (`role_tag`, `content_tag`, `user_tag`, `assistant_tag`, ...). */
+  /** ShareGPT tags (`role_tag`, `content_tag`, `user_tag`, `assistant_tag`, `observation_tag`, `function_tag`, `system_tag`). */
   tags?: Record<string, string>;
 }
 

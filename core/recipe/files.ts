@@ -4,7 +4,7 @@
 
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { adapterBaseModel } from '../modelRef.ts';
-import { checkDataset, type DatasetSummary } from '../datasets/index.ts';
+import { checkDataset, datasetOptionsFor, type DatasetSummary } from '../datasets/index.ts';
 import type { Diagnostic } from '../diagnostics.ts';
 import type { FileAccess } from '../fileAccess.ts';
 
@@ -33,7 +33,7 @@ export function dataFacts(path: string, files: FileAccess, requiredColumns: stri
   const columns = requiredColumns.join('\u0000');
   const cached = dataCache.get(path);
   if (cached && cached.columns === columns && cached.text === text) return cached.facts;
-  const report = checkDataset(text, { retainRecords: false, nearDuplicates: false, requiredColumns });
+  const report = checkDataset(text, datasetOptionsFor(path, files, { retainRecords: false, nearDuplicates: false, requiredColumns }));
   const missingColumns = new Map<string, number>();
   let errors = 0;
   let firstErrorLine: number | undefined;

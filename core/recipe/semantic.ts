@@ -25,6 +25,7 @@ const KIND_WORDS: Record<DatasetKind, string> = {
   'prompt-only': 'prompt-only data (a `prompt` per record)',
   text: 'plain text data (a `text` per record)',
   'unpaired-preference': 'unpaired preference data (prompt/completion/label)',
+  'stepwise-supervision': 'stepwise-supervision data (prompt/completions/labels)',
 };
 
 const FORMAT_WORDS: Record<RecordFormat, string> = {
@@ -37,6 +38,13 @@ const FORMAT_WORDS: Record<RecordFormat, string> = {
   'preference-implicit': 'preference (implicit prompt)',
   'prompt-only': 'prompt-only',
   'unpaired-preference': 'unpaired preference',
+  'sharegpt-ranking': 'ShareGPT ranking (preference)',
+  'unpaired-conversation': 'KTO conversation (messages + label)',
+  'preference-messages': 'chosen_messages/rejected_messages (preference)',
+  'openai-preference': 'OpenAI preference',
+  'axolotl-dpo': 'Axolotl chat-template DPO (preference)',
+  segments: 'input_output segments',
+  stepwise: 'stepwise supervision (prompt/completions/labels)',
 };
 
 const SUGGESTED_STAGE: Partial<Record<RecordFormat, Stage>> = {
@@ -48,6 +56,12 @@ const SUGGESTED_STAGE: Partial<Record<RecordFormat, Stage>> = {
   'preference-explicit': 'dpo',
   'preference-implicit': 'dpo',
   'prompt-only': 'grpo',
+  'sharegpt-ranking': 'dpo',
+  'unpaired-conversation': 'kto',
+  'preference-messages': 'dpo',
+  'openai-preference': 'dpo',
+  'axolotl-dpo': 'dpo',
+  segments: 'sft',
 };
 
 /** Stages that learn from chosen/rejected (or desirable/undesirable) answers. */

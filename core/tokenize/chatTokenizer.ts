@@ -56,6 +56,11 @@ export function loadChatTokenizer(tokenizerJson: unknown, tokenizerConfig: unkno
   return new HfChatTokenizer(tok, tokenizerJson, config, options);
 }
 
+/** An assistant message its dataset asks not to train on (OpenAI's `weight: 0`, LLaMA-Factory v1's `loss_weight: 0`). */
+function unweighted(m: Message): boolean {
+  return m.weight === 0 || m.loss_weight === 0;
+}
+
 class HfChatTokenizer implements ChatTokenizer {
   readonly vocabSize: number;
   readonly eosId: number;
@@ -210,7 +215,7 @@ class HfChatTokenizer implements ChatTokenizer {
       case 'conversation': {
         const text = this.renderChat(record.messages);
         if (lossOn === 'all') return { text, spans: 'all' };
-        const assistants = record.messages.flatMap((m, i) => (m.role === 'assistant' ? [i] : []));
+        const assistants = record.messages.flatMap((m, i) => (m.role === 'assistant' && !unweighted(m) ? [i] : []));
         const turns = lossOn === 'completion' ? assistants.slice(-1) : assistants;
         return { text, spans: assistantTurnSpans(this.renderer, record.messages, turns, text, this.specialStrings) };
       }
@@ -223,6 +228,22 @@ class HfChatTokenizer implements ChatTokenizer {
         return this.promptCompletion(record.prompt, record.completion, lossOn ?? 'completion');
       case 'preference':
         return this.promptCompletion(record.prompt, record.chosen, lossOn ?? 'completion');
+      case 'segments': {
+        // Axolotl's input_output: the pieces are joined as written (no template); labelled pieces carry loss.
+        const spans: CharSpan[] = [];
+        let text = '';
+        for (const seg of record.segments) {
+          if (seg.label) spans.push({ start: text.length, end: text.length + seg.text.length });
+          text += seg.text;
+        }
+        return { text, spans: lossOn === 'all' ? 'all' : spans };
+      }
+      case 'stepwise': {
+        // Not trained by any stage yet; laid out as the prompt then one step per line, for counting and hover.
+        const prompt = this.promptText(record.prompt);
+        const text = prompt + record.completions.join('\n');
+        return { text, spans: [{ start: prompt.length, end: text.length }] };
+      }
     }
   }
 
@@ -243,7 +264,7 @@ class HfChatTokenizer implements ChatTokenizer {
     const text = this.renderChat(messages);
     if (lossOn === 'all') return { text, spans: 'all' };
     const first = lossOn === 'assistant' ? 0 : promptMessages.length;
-    const turns = messages.flatMap((m, i) => (m.role === 'assistant' && i >= first ? [i] : []));
+    const turns = messages.flatMap((m, i) => (m.role === 'assistant' && i >= first && !unweighted(m) ? [i] : []));
     return { text, spans: assistantTurnSpans(this.renderer, messages, turns, text, this.specialStrings) };
   }
 

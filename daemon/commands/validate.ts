@@ -6,14 +6,14 @@
 import { closeSync, fstatSync, openSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { Diagnostic } from '../../core/diagnostics.ts';
-import { DatasetModel, findDatasetInfo, type DatasetCheckOptions, type DatasetKind, type DatasetSummary, type NormalizedRecord } from '../../core/datasets/index.ts';
+import { DatasetModel, datasetOptionsFor, type DatasetCheckOptions, type DatasetKind, type DatasetSummary, type NormalizedRecord } from '../../core/datasets/index.ts';
 import { nodeFiles } from '../../core/nodeFiles.ts';
 import { loadTokenizerFromFolder } from '../../core/tokenize/index.ts';
 import { checkRecipeFile, isRecipePath, UnreadableFileError } from './validateRecipe.ts';
 import { lineChunks } from './lineChunks.ts';
 import { analyzeInParallel, runWorker, WORKER_COMMAND, workerCount } from './validateParallel.ts';
 
-const KINDS: DatasetKind[] = ['sft', 'preference', 'prompt-only', 'text', 'unpaired-preference'];
+const KINDS: DatasetKind[] = ['sft', 'preference', 'prompt-only', 'text', 'unpaired-preference', 'stepwise-supervision'];
 const CHUNK_BYTES = 8 << 20;
 
 interface ValidateOptions {
@@ -116,8 +116,9 @@ async function checkDatasetFile(file: string, base: DatasetCheckOptions, cli: Va
     throw new UsageError(code === 'ENOENT' ? `${file} does not exist; check the path.` : `cannot read ${file} (${code ?? (err as Error).message}).`);
   }
   try {
-    const datasetInfo = findDatasetInfo(file, nodeFiles);
-    const model = new DatasetModel(datasetInfo ? { ...base, datasetInfo } : base);
+    const fileOptions = datasetOptionsFor(file, nodeFiles, base);
+    const datasetInfo = fileOptions.datasetInfo;
+    const model = new DatasetModel(fileOptions);
     const size = fstatSync(fd).size;
     const threads = workerCount(size);
     if (threads > 1) {

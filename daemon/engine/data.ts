@@ -8,8 +8,10 @@
 //    turns because that is what chat fine-tuning nearly always wants and what the hover shows.)
 //  - prompt-completion: loss on the completion (TRL's `completion_only_loss` default); false = all.
 //  - text: every token.
+//  - segments (Axolotl's input_output): the segments labelled true, always (the labels are the point).
 import { readFileSync } from 'node:fs';
-import { checkDataset } from '../../core/datasets/index.ts';
+import { checkDataset, datasetOptionsFor } from '../../core/datasets/index.ts';
+import { nodeFiles } from '../../core/nodeFiles.ts';
 import type { NormalizedRecord } from '../../core/datasets/types.ts';
 import type { Stage, TrainingArguments } from '../../core/recipe/types.ts';
 import type { ChatTokenizer, LossOn } from '../../core/tokenize/index.ts';
@@ -45,6 +47,7 @@ export interface Batch {
 export function lossOnFor(record: NormalizedRecord, args: Pick<TrainingArguments, 'assistant_only_loss' | 'completion_only_loss'>): LossOn {
   if (record.format === 'conversation') return args.assistant_only_loss === false ? 'all' : 'assistant';
   if (record.format === 'prompt-completion') return args.completion_only_loss === false ? 'all' : 'completion';
+  if (record.format === 'segments') return 'completion';
   return 'all';
 }
 
@@ -59,7 +62,8 @@ export function readRecords(path: string, stage: Stage): { line: number; record:
   } catch (e) {
     throw new DataError(`Cannot read the data file ${path} (${(e as Error).message}); check the recipe's data path.`);
   }
-  const report = checkDataset(text, { stage, nearDuplicates: false });
+  // The options come from the same place as the editor's and `anneal validate`'s (a dataset_info.json beside the file included).
+  const report = checkDataset(text, datasetOptionsFor(path, nodeFiles, { stage, nearDuplicates: false }));
   const errors = report.diagnostics.filter((d) => d.severity === 'error');
   if (errors.length > 0) {
     const shown = errors.slice(0, 3).map((d) => `line ${d.range.start.line + 1}: ${d.message}`).join('; ');
@@ -79,8 +83,8 @@ export function loadExamples(
   const examples: Example[] = [];
   let truncated = 0;
   for (const { line, record } of readRecords(path, stage)) {
-    if (record.format !== 'conversation' && record.format !== 'prompt-completion' && record.format !== 'text') {
-      throw new DataError(`${path} line ${line + 1} is a ${record.format} record; SFT needs messages, prompt-completion or text records.`);
+    if (record.format !== 'conversation' && record.format !== 'prompt-completion' && record.format !== 'text' && record.format !== 'segments') {
+      throw new DataError(`${path} line ${line + 1} is a ${record.format} record; SFT needs messages, prompt-completion, segments or text records.`);
     }
     const enc = tokenizer.encodeRecord(record, { lossOn: lossOnFor(record, args), maxLength: args.max_length });
     if (enc.truncated) truncated++;

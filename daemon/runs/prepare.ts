@@ -6,7 +6,7 @@ import { TRAINED_STAGES } from '../engine/stages/trained.ts';
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { ResponseError } from 'vscode-jsonrpc/node';
-import { checkDataset } from '../../core/datasets/index.ts';
+import { checkDataset, datasetOptionsFor } from '../../core/datasets/index.ts';
 import type { Diagnostic } from '../../core/diagnostics.ts';
 import { DaemonErrorCodes, type InvalidInputData, type StartRunParams } from '../../core/protocol/daemon.ts';
 import type { FileDiagnostics, RunInfo } from '../../core/protocol/runs.ts';
@@ -71,7 +71,8 @@ function checkDataFile(path: string, stage: Stage): FileDiagnostics | undefined 
     const why = code === 'ENOENT' ? 'does not exist' : code === 'EISDIR' ? 'is a folder, not a JSONL file' : `cannot be read (${code ?? (err as Error).message})`;
     return fileProblem(path, 'file-unreadable', `The data file ${path} ${why}; check the path.`);
   }
-  const report = checkDataset(bytes, { stage, retainRecords: false, nearDuplicates: false });
+  // Options as the editor and `anneal validate` build them (a dataset_info.json beside the file included).
+  const report = checkDataset(bytes, datasetOptionsFor(path, nodeFiles, { stage, retainRecords: false, nearDuplicates: false }));
   const errors: Diagnostic[] = report.diagnostics.filter((d) => d.severity === 'error');
   if (errors.length > 0) return { file: path, diagnostics: errors.slice(0, MAX_DIAGNOSTICS_PER_FILE) };
   if (report.summary.records === 0) return fileProblem(path, 'no-records', `The data file ${path} has no training records; add at least one JSON line.`);

@@ -17,6 +17,13 @@ const FORMAT_FIELDS: Record<RecordFormat, string[]> = {
   'prompt-only': ['prompt'],
   text: ['text'],
   'unpaired-preference': ['prompt', 'completion', 'label'],
+  'sharegpt-ranking': ['conversations', 'chosen', 'rejected', 'system'],
+  'unpaired-conversation': ['messages', 'label'],
+  'preference-messages': ['chosen_messages', 'rejected_messages'],
+  'openai-preference': ['input', 'preferred_output', 'non_preferred_output'],
+  'axolotl-dpo': ['messages', 'chosen', 'rejected'],
+  segments: ['segments'],
+  stepwise: ['prompt', 'completions', 'labels'],
 };
 const MESSAGE_FIELDS = ['role', 'content', 'tool_calls', 'name', 'tool_call_id', 'reasoning_content'];
 const SHAREGPT_TURN_FIELDS = ['from', 'value'];

@@ -85,6 +85,10 @@ export function turnCount(record: NormalizedRecord): number | undefined {
       return n(record.prompt) + Math.max(n(record.chosen), n(record.rejected));
     case 'prompt-only':
       return n(record.prompt);
+    case 'segments':
+      return record.segments.length;
+    case 'stepwise':
+      return n(record.prompt) + record.completions.length;
     case 'text':
       return undefined;
   }

@@ -13,7 +13,9 @@ import {
   type Connection,
   type InitializeResult,
 } from 'vscode-languageserver/node';
+import { datasetOptionsFor } from '../../core/datasets/datasetInfo.ts';
 import type { DatasetCheckOptions } from '../../core/datasets/types.ts';
+import { nodeFiles } from '../../core/nodeFiles.ts';
 import {
   defaultServerSettings,
   FileSummaryNotification,
@@ -70,12 +72,15 @@ function workspaceRoot(): string | undefined {
 
 function checkOptions(uri: string): DatasetCheckOptions {
   const model = tokenizer.model;
-  return {
+  const path = uriToPath(uri);
+  const base: DatasetCheckOptions = {
     kind: kindForUri(uri, settings, workspaceFolders),
     maxDiagnostics: settings.maxDiagnosticsPerFile,
     countTokens: model ? (record) => model.countTokens(record) : undefined,
     maxLength: model && settings.maxLength > 0 ? settings.maxLength : undefined,
   };
+  // A LLaMA-Factory dataset_info.json beside the file is read exactly as `anneal validate` and the trainer read it.
+  return path ? datasetOptionsFor(path, nodeFiles, base) : base;
 }
 
 function applySettings(next: ServerSettings): void {

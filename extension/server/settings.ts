@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import type { DatasetKind } from '../../core/datasets/types.ts';
 import { defaultServerSettings, type ServerSettings } from '../../core/protocol/lsp.ts';
 
-const kinds: readonly DatasetKind[] = ['sft', 'preference', 'prompt-only', 'text', 'unpaired-preference'];
+const kinds: readonly DatasetKind[] = ['sft', 'preference', 'prompt-only', 'text', 'unpaired-preference', 'stepwise-supervision'];
 
 /** Reads the `anneal` configuration section (as VS Code nests it) into settings, ignoring ill-typed values. */
 export function settingsFromSection(section: unknown, base: ServerSettings = defaultServerSettings): ServerSettings {

@@ -7,6 +7,7 @@ const kindLabels: Record<DatasetKind, string> = {
   'prompt-only': 'prompt-only',
   text: 'text',
   'unpaired-preference': 'KTO',
+  'stepwise-supervision': 'stepwise supervision',
 };
 
 /** Problem counts as a short phrase: `3 errors`, `2 warnings`, or `no problems`. */

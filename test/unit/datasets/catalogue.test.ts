@@ -40,7 +40,13 @@ test('dataset_info.json: ranking alpaca becomes preference pairs', () => {
   const r = check([J({ question: 'Capital of Chile?', good: 'Santiago.', bad: 'Lima.' }), J({ question: 'Q', good: 'same', bad: 'same' })], { datasetInfo: info });
   assert.equal(r.summary.kind, 'preference');
   assert.deepEqual(summary(r), ['1:identical-pair']);
-  assert.deepEqual(r.records[0].normalized, { format: 'preference', prompt: 'Capital of Chile?', chosen: 'Santiago.', rejected: 'Lima.' });
+  // LLaMA-Factory renders the instruction through the chat template: a conversational pair.
+  assert.deepEqual(r.records[0].normalized, {
+    format: 'preference',
+    prompt: [{ role: 'user', content: 'Capital of Chile?' }],
+    chosen: [{ role: 'assistant', content: 'Santiago.' }],
+    rejected: [{ role: 'assistant', content: 'Lima.' }],
+  });
 });
 
 test('findDatasetInfo reads the entry for a file from the same folder', () => {
