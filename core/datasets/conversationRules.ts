@@ -156,7 +156,8 @@ function checkCalls(m: JsonObject, path: JsonPath, report: Report): boolean {
   if (fc !== undefined && fc !== null) {
     if (!isObject(fc) || typeof fc.name !== 'string') {
       report('wrong-type', '"function_call" must be an object {"name", "arguments"} naming the function called.', [...path, 'function_call'], 'value', { expected: 'object' });
-    } else calls = true;
+    }
+    calls = true; // even a malformed call means the content may be null: one diagnostic, not two
   }
   if (Array.isArray(m.content) && m.content.some((p) => isObject(p) && p.type === 'tool_call')) calls = true;
   return calls;
@@ -179,12 +180,14 @@ function checkContent(content: unknown, path: JsonPath, report: Report, mayBeEmp
     report('wrong-type', `"content" must be a string or a list of {"type": "text", "text"} parts, not ${typeName(content)}.`, path, 'value', { expected: 'string' });
     return;
   }
+  let brokenPart = false;
   if (Array.isArray(content)) {
     content.forEach((part, i) => {
       if (!isObject(part)) return;
       const type = part.type;
       if (type === undefined || type === 'text') {
         if (typeof part.text !== 'string' && typeof part.value !== 'string') {
+          brokenPart = true;
           report('wrong-type', 'A text content part needs its text as "text" (OpenAI) or "value" (LLaMA-Factory).', [...path, i], 'value', { expected: 'string' });
         }
       } else if (typeof type === 'string' && SILENT_PARTS.has(type)) {
@@ -197,7 +200,7 @@ function checkContent(content: unknown, path: JsonPath, report: Report, mayBeEmp
       }
     });
   }
-  if (!mayBeEmpty && text.trim() === '' && !(Array.isArray(content) && content.some((p) => isObject(p) && p.type === 'reasoning'))) {
+  if (!mayBeEmpty && !brokenPart && text.trim() === '' && !(Array.isArray(content) && content.some((p) => isObject(p) && p.type === 'reasoning'))) {
     report('empty-content', 'This message is empty; write the turn or remove it.', path, 'value');
   }
 }
