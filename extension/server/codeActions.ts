@@ -1,5 +1,6 @@
 // Quick fixes and rewrites: fix a role typo, drop a duplicate record, fix a recipe key typo, and
-// convert alpaca / sharegpt / prompt-completion records to `messages` (one record or the whole file).
+// convert records to TRL's canonical form (alpaca / sharegpt / prompt-completion to `messages`, other
+// tools' formats to TRL's messages, pair or KTO form; one record or the whole file).
 import {
   CodeActionKind,
   type CodeAction,
@@ -8,11 +9,15 @@ import {
   type Range,
   type TextEdit,
 } from 'vscode-languageserver/node';
-import { toMessagesRecord } from '../../core/datasets/normalize.ts';
-import type { RecordFormat } from '../../core/datasets/types.ts';
+import { convertRecord, CONVERTIBLE_FORMATS, type TrlForm } from '../../core/datasets/convert.ts';
 import type { CheckedDocument } from './documents.ts';
 
-const CONVERTIBLE: RecordFormat[] = ['alpaca', 'sharegpt', 'prompt-completion'];
+const FORM_NAMES: Record<TrlForm, string> = {
+  messages: 'messages',
+  'prompt-completion': 'prompt/completion',
+  preference: 'prompt/chosen/rejected',
+  'unpaired-preference': 'prompt/completion/label',
+};
 /** Lines of the request range inspected for per-record conversions. */
 const MAX_LINES_PER_REQUEST = 200;
 
@@ -32,30 +37,32 @@ export function codeActions(doc: CheckedDocument, params: CodeActionParams): Cod
     const fix = quickFix(doc, d);
     if (fix) actions.push(fix);
   }
-  if (doc.kind !== 'dataset') return actions;
+  // A file a dataset_info.json describes must keep the spelling its entry names.
+  if (doc.kind !== 'dataset' || doc.describedByDatasetInfo) return actions;
 
   const first = params.range.start.line;
   const last = Math.min(params.range.end.line, first + MAX_LINES_PER_REQUEST, doc.lines.lineCount - 1);
   for (let line = first; line <= last; line++) {
     const info = doc.recordAt(line);
     const text = doc.lines.lineContent(line);
-    if (info && !CONVERTIBLE.includes(info.format)) continue;
-    if (!info && !/"(instruction|conversations|completion)"/.test(text)) continue;
-    const converted = toMessagesRecord(text);
+    if (info && !CONVERTIBLE_FORMATS.includes(info.format)) continue;
+    if (!info && !/"(instruction|conversations|completion|chosen|rejected|preferred_output|segments|messages)"/.test(text)) continue;
+    const converted = convertRecord(text);
     if (converted === undefined) continue;
     const format = info?.format ?? 'this';
     actions.push({
-      title: `Convert ${format} record to messages`,
+      title: `Convert ${format} record to TRL's ${FORM_NAMES[converted.form]} form`,
       kind: CodeActionKind.RefactorRewrite,
-      edit: { changes: { [uri]: [{ range: lineRange(doc, line), newText: converted }] } },
+      edit: { changes: { [uri]: [{ range: lineRange(doc, line), newText: converted.text }] } },
     });
   }
   const formats = doc.checked().report?.summary.formats ?? {};
-  const convertible = CONVERTIBLE.reduce((n, f) => n + (formats[f] ?? 0), 0);
+  const present = CONVERTIBLE_FORMATS.filter((f) => (formats[f] ?? 0) > 0 && f !== 'messages');
+  const convertible = present.reduce((n, f) => n + (formats[f] ?? 0), 0);
   if (convertible > 0) {
     const data: ConvertAllData = { kind: 'anneal.convertAll', uri, version: doc.version };
     actions.push({
-      title: `Convert all ${convertible.toLocaleString('en-US')} alpaca/sharegpt/prompt-completion records in the file to messages`,
+      title: `Convert all ${convertible.toLocaleString('en-US')} ${present.join('/')} records in the file to TRL's form`,
       kind: CodeActionKind.Source + '.convertToMessages',
       data,
     });
@@ -70,7 +77,7 @@ export function resolveConvertAll(doc: CheckedDocument, action: CodeAction): Cod
   for (let i = 0; i < doc.lines.lineCount; i++) {
     const raw = doc.lines.line(i);
     const cr = raw.endsWith('\r') ? '\r' : '';
-    const converted = raw.trim() === '' ? undefined : toMessagesRecord(doc.lines.lineContent(i));
+    const converted = raw.trim() === '' ? undefined : convertRecord(doc.lines.lineContent(i))?.text;
     if (converted !== undefined) changed++;
     lines.push(converted !== undefined ? converted + cr : raw);
   }

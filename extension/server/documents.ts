@@ -97,6 +97,11 @@ export class CheckedDocument {
     return result;
   }
 
+  /** Whether a LLaMA-Factory dataset_info.json entry maps this file's columns (conversions would break the mapping). */
+  get describedByDatasetInfo(): boolean {
+    return this.options.datasetInfo !== undefined;
+  }
+
   /** What the checker knows about the record on `line`, if it is one. */
   recordAt(line: number): RecordInfo | undefined {
     return this.model?.recordAt(line);

@@ -206,7 +206,7 @@ describe('language server over stdio', () => {
       range: { start: { line: 3, character: 0 }, end: { line: 3, character: 0 } },
       context: { diagnostics: [] },
     })) as CodeAction[];
-    const convert = convertActions.find((a) => a.title === 'Convert alpaca record to messages');
+    const convert = convertActions.find((a) => a.title === "Convert alpaca record to TRL's messages form");
     assert.ok(convert, convertActions.map((a) => a.title).join(' | '));
     fixed = applyEdits(qText, convert.edit!.changes![qUri]!);
     const converted = JSON.parse(fixed.split('\n')[3]!);
