@@ -38,6 +38,9 @@ export const RECIPE_CODES = {
   'recipe-warmup-both': 'info',
   'recipe-4bit-needs-lora': 'error',
   'recipe-generations-batch': 'warning',
+  // Gates (seed 004's entry, exit and rollback conditions; core/gates)
+  'recipe-gate-invalid': 'error',
+  'recipe-gate-unknown-metric': 'warning',
   // Ranges from the post-training guides
   'recipe-lr-range': 'warning',
   'recipe-beta-range': 'warning',

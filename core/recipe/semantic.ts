@@ -15,6 +15,7 @@ import { RECIPE_CODES, type RecipeCode } from './codes.ts';
 import { DEFAULT_LORA, defaultTrainingArguments, LOSS_TYPES, STAGE_ONLY_KEYS, STAGES } from './defaults.ts';
 import { hasKey, keyRange, valueRange, type RecipeDocument } from './document.ts';
 import { dataFacts, modelFacts, resolveFrom } from './files.ts';
+import { readGates } from '../gates/index.ts';
 import { rewardDiagnostics } from './rewardChecks.ts';
 import type { Stage } from './types.ts';
 
@@ -100,6 +101,8 @@ const num = (v: unknown): number | undefined => (typeof v === 'number' && Number
 export interface RecipeOverrides {
   model?: string;
   data?: { train: string; eval?: string };
+  /** Training arguments a caller sets over the file's (`runs/start` args): checked as if the file said them. */
+  args?: Record<string, unknown>;
 }
 
 export { resolveFrom };
@@ -204,6 +207,14 @@ export function semanticDiagnostics(
     add,
     stageRange,
   });
+
+  // Gates (core/gates): seed 004's per stage, edited by the recipe; checked like the rest of it.
+  if (stage && recipe.gates !== undefined) {
+    for (const p of readGates(stage, recipe.gates).problems) {
+      const range = p.on === 'key' ? keyRange(document, p.path) : valueRange(document, p.path);
+      add(p.severity === 'error' ? 'recipe-gate-invalid' : 'recipe-gate-unknown-metric', p.message, range);
+    }
+  }
 
   // Data files.
   const data = isObj(recipe.data) ? recipe.data : undefined;
