@@ -244,7 +244,12 @@ export function checkTurnOrder(roles: (string | undefined)[], raw: unknown[], pa
   if (purpose === 'sft' || purpose === 'kto') {
     if (!roles.includes('assistant')) {
       report('no-assistant', `"${name}" has no assistant turn, so there is nothing to learn; add the assistant's reply.`, path, 'key');
-    } else if (roles[last] !== 'assistant') {
+      return;
+    }
+    if (!roles.includes('user')) {
+      report('no-user', `"${name}" has no user turn, so the replies answer nothing; add the user message they respond to.`, path, 'key');
+    }
+    if (roles[last] !== 'assistant') {
       if (purpose === 'kto') report('no-completion', 'KTO judges the last turn as the completion, so it must be the assistant reply; end the conversation with it.', [...path, last, roleKey], 'value');
       else report('not-ending-with-assistant', 'The conversation ends with a non-assistant turn, which is not trained on; end it with the assistant reply or drop the last turn.', [...path, last, roleKey], 'value');
     }

@@ -48,14 +48,20 @@ export class Fingerprinter {
   private w2 = 0;
   private words = 0;
   private shingles = 0;
+  private sketching = true;
   private readonly bins: Uint32Array | undefined;
 
   constructor(minhash: boolean) {
     this.bins = minhash ? allocateBins() : undefined;
   }
 
-  /** Append a piece of content; `separator` marks a field boundary so ["ab","c"] != ["a","bc"]. */
-  update(text: string, separator: number): void {
+  /**
+   * Append a piece of content; `separator` marks a field boundary so ["ab","c"] != ["a","bc"].
+   * `sketch: false` keeps the piece out of the MinHash: text that many records share verbatim (a
+   * system prompt) would otherwise make different records look alike. Exact duplicates still see it.
+   */
+  update(text: string, separator: number, sketch = true): void {
+    this.sketching = sketch;
     let word = 0x9747b28c;
     let inWord = false;
     const n = text.length;
@@ -89,7 +95,7 @@ export class Fingerprinter {
     this.h2 = Math.imul(this.h2 ^ (word >>> 7), 0x5bd1e995) ^ word;
     this.count++;
     const bins = this.bins;
-    if (!bins) return;
+    if (!bins || !this.sketching) return;
     this.words++;
     const pre = this.w1 ^ Math.imul(this.w2, 0x27d4eb2f) ^ Math.imul(word, 0x165667b1);
     // Only shingles whose raw hash is even enter the sketch: the choice depends on the shingle alone,

@@ -6,7 +6,7 @@ import { DATASET_CODES, type DatasetCode } from './codes.ts';
 import { canonicalize, type Canonicalizer } from './datasetInfo.ts';
 import { detectFormat, detectStyle } from './detect.ts';
 import { bandKeys, Fingerprinter } from './fingerprint.ts';
-import { contentSpan, firstKeySpan, LinePositions, locateSyntaxError, type Span } from './jsonPositions.ts';
+import { contentSpan, firstKeySpan, LinePositions, locateSyntaxError, type JsonPath, type Span } from './jsonPositions.ts';
 import { isObject, normalizeRecord } from './normalize.ts';
 import { PAIR_FIELDS } from './foreignRules.ts';
 import { checkRecord, type PendingDiagnostic } from './recordRules.ts';
@@ -62,6 +62,27 @@ export interface LineContext {
   canonicalizer?: Canonicalizer;
   retainRecords: boolean;
   nearDuplicates: boolean;
+}
+
+/** Characters per token assumed by the length check without a tokenizer (English prose; CJK has fewer). */
+const CHARS_PER_TOKEN = 4;
+/** Token budget of that check when no max_length is known. */
+const DEFAULT_TOKEN_BUDGET = 4096;
+
+/** The path of the longest string in a JSON value (where a too-long record is underlined). */
+function longestString(value: unknown, path: JsonPath): { path: JsonPath; length: number } {
+  if (typeof value === 'string') return { path, length: value.length };
+  let best = { path, length: -1 };
+  if (path.length > 32) return best; // content sits a few levels down; deeper is metadata
+  if (Array.isArray(value)) value.forEach((v, i) => {
+    const found = longestString(v, [...path, i]);
+    if (found.length > best.length) best = found;
+  });
+  else if (isObject(value)) for (const [k, v] of Object.entries(value)) {
+    const found = longestString(v, [...path, k]);
+    if (found.length > best.length) best = found;
+  }
+  return best;
 }
 
 /** Lines longer than this get `line-too-large`. */
@@ -154,9 +175,9 @@ export function analyzeLine(raw: string, ctx: LineContext, invalidUtf8At?: numbe
   const normalized = pending.some((p) => DATASET_CODES[p.code] === 'error') ? undefined : normalizeRecord(canonical);
   if (normalized) {
     checkPair(canonical, normalized, format, pending);
-    measure(facts, normalized, ctx, pending);
+    measure(facts, normalized, ctx, pending, canonical);
     if (ctx.retainRecords) facts.normalized = normalized;
-  }
+  } else fingerprintUnusable(facts, text);
   if (pending.length > 0) {
     const positions = new LinePositions(text);
     for (const p of pending) {
@@ -225,7 +246,7 @@ function sameTurns(a: Turns, b: Turns): boolean {
 }
 
 /** Lengths, fingerprints, prompt hash, pair facts and the token check. */
-function measure(facts: LineFacts, record: NormalizedRecord, ctx: LineContext, pending: PendingDiagnostic[]): void {
+function measure(facts: LineFacts, record: NormalizedRecord, ctx: LineContext, pending: PendingDiagnostic[], canonical: Record<string, unknown>): void {
   const fp = new Fingerprinter(ctx.nearDuplicates);
   const feed = (turns: Turns, separator: number): number => {
     if (typeof turns === 'string') {
@@ -299,7 +320,20 @@ function measure(facts: LineFacts, record: NormalizedRecord, ctx: LineContext, p
     facts.signature = signature;
     facts.bands = bandKeys(signature);
   }
-  if (ctx.countTokens) {
+  if (!ctx.countTokens) {
+    // Without a tokenizer, a length check in characters (about 4 per token) still catches the runaway record.
+    const limit = CHARS_PER_TOKEN * (ctx.maxLength ?? DEFAULT_TOKEN_BUDGET);
+    if (chars > limit) {
+      const longest = longestString(canonical, []);
+      pending.push({
+        code: 'too-long-chars',
+        message: `This record is ${chars.toLocaleString('en-US')} characters, about ${Math.round(chars / CHARS_PER_TOKEN).toLocaleString('en-US')} tokens at ${CHARS_PER_TOKEN} characters per token, over ${ctx.maxLength === undefined ? `${DEFAULT_TOKEN_BUDGET.toLocaleString('en-US')} tokens` : `max_length ${ctx.maxLength}`}; it would be truncated. Shorten or split it (check with a model for the exact count).`,
+        path: longest.path,
+        target: longest.path.length > 0 ? 'value' : 'firstKey',
+        data: { chars, limit },
+      });
+    }
+  } else {
     try {
       facts.tokens = ctx.countTokens(record);
     } catch {
@@ -317,8 +351,22 @@ function measure(facts: LineFacts, record: NormalizedRecord, ctx: LineContext, p
   }
 }
 
+/**
+ * A record with errors is not measured, but copies of it are still duplicates (fixing the error in one
+ * copy would leave the other): hash its line as written (whitespace runs collapsed, like all content).
+ * chars -1 keeps it out of the length statistics; no MinHash (near duplicates are a hint about usable data).
+ */
+function fingerprintUnusable(facts: LineFacts, line: string): void {
+  const fp = new Fingerprinter(false);
+  fp.update(line, 9);
+  facts.dupKey = fp.key;
+  facts.dupCheck = fp.check;
+  facts.chars = -1;
+}
+
 function feedMessage(fp: Fingerprinter, m: Message, separator: number): number {
-  fp.update(m.content, separator + m.role.charCodeAt(0));
+  // A system prompt is usually shared by the whole file: near duplicates compare what differs.
+  fp.update(m.content, separator + m.role.charCodeAt(0), m.role !== 'system');
   if (m.tool_calls) fp.update(JSON.stringify(m.tool_calls), separator + 7);
   return m.content.length;
 }

@@ -105,7 +105,7 @@ export class DatasetModel {
       if (f.status !== 'record') continue;
       snapshot.push(f);
       indexes.push(i);
-      if (f.dupKey >= 0) chars.push(f.chars); // measured (usable) records only
+      if (f.dupKey >= 0 && f.chars >= 0) chars.push(f.chars); // measured (usable) records only
       if (f.tokens >= 0) tokens.push(f.tokens);
     }
 
@@ -262,7 +262,7 @@ function recordInfo(f: LineFacts, line = f.index): RecordInfo {
     style: f.style!,
     ...(f.normalized ? { normalized: f.normalized } : {}),
     range: { start: { line, character: 0 }, end: { line, character: f.length } },
-    chars: f.chars,
+    chars: Math.max(0, f.chars),
     ...(f.tokens >= 0 ? { tokens: f.tokens } : {}),
   };
 }

@@ -43,7 +43,7 @@ test('a 10 MB line is checked without trouble', () => {
   const big = JSON.stringify({ text: 'lorem ipsum '.repeat(900_000) });
   assert.ok(big.length > 10_000_000);
   const r = checkDataset(around(big));
-  assert.deepEqual(summary(r), ['1:line-too-large']);
+  assert.deepEqual(summary(r), ['1:line-too-large', '1:too-long-chars']);
   const broken = big.slice(0, -2);
   const r2 = checkDataset(around(broken));
   assert.deepEqual(summary(r2), ['1:line-too-large', '1:json-syntax']);

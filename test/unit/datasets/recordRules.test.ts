@@ -142,9 +142,11 @@ test('unknown-format and not-object', () => {
   assert.equal(covered(lines.join('\n'), r.diagnostics[2]), '"just a string"');
 });
 
-test('too-long only with a token counter, and counts tokens in the summary', () => {
+test('too-long only with a token counter (else too-long-chars at 4 characters per token), and counts tokens in the summary', () => {
   const lines = [J({ text: 'a b c d e f g h' }), J({ text: 'short' })];
-  assert.deepEqual(summary(check(lines, { maxLength: 3 })), []);
+  const byChars = check(lines, { maxLength: 3 });
+  assert.deepEqual(summary(byChars), ['0:too-long-chars']);
+  assert.deepEqual(byChars.diagnostics[0].data, { chars: 15, limit: 12 });
   const countTokens = (r: { format: string; text?: string }) => (r.format === 'text' ? r.text!.split(' ').length : 0);
   const r = check(lines, { maxLength: 3, countTokens: countTokens as never });
   assert.deepEqual(summary(r), ['0:too-long']);
