@@ -153,3 +153,12 @@ test('media columns (images renamed to "pictures") are known, not unknown fields
   const plain = check(readFileSync(join(dir, 'photo_chat.jsonl'), 'utf8'));
   assert.ok(plain.diagnostics.some((d) => d.code === 'unknown-field'), 'without the entry, "pictures" is unknown');
 });
+
+test("the trainer's reader takes the same entry: KTO examples, ranked pairs and pre-training text as they are meant", async () => {
+  const { readRecords } = await import('../../../daemon/engine/data.ts');
+  const kto = readRecords(join(dir, 'tone_kto.jsonl'), 'kto');
+  assert.deepEqual(kto.map((r) => r.record.format === 'unpaired-preference' && r.record.label), [true, false]);
+  assert.ok(readRecords(join(dir, 'facts_pairs.jsonl'), 'dpo').every((r) => r.record.format === 'preference'));
+  assert.deepEqual(readRecords(join(dir, 'notes_pt.jsonl'), 'cpt').map((r) => r.record.format), ['text', 'text', 'text']);
+  assert.throws(() => readRecords(join(dir, 'tone_kto.jsonl'), 'sft'), /error/);
+});

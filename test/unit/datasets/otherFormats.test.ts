@@ -285,3 +285,14 @@ test('stepwise supervision: recognised, named and normalised; no stage trains it
     ['2:empty-prompt', '""'],
   ]);
 });
+
+test('the SFT loader trains segments and refuses KTO conversations; the KTO loader reads them', async () => {
+  const { loadExamples } = await import('../../../daemon/engine/data.ts');
+  const { loadUnpaired } = await import('../../../daemon/engine/preferenceData.ts');
+  const args = { assistant_only_loss: true, completion_only_loss: true, max_length: 256 };
+  const { examples } = loadExamples(join(dir, 'axolotl_segments.jsonl'), tinyTokenizer(), args);
+  assert.equal(examples.length, 2);
+  assert.throws(() => loadExamples(join(dir, 'kto_messages.jsonl'), tinyTokenizer(), args), /error/);
+  const kto = loadUnpaired(join(dir, 'kto_messages.jsonl'), tinyTokenizer(), { max_length: 256 });
+  assert.deepEqual([kto.desirable, kto.undesirable], [1, 1]);
+});
