@@ -141,16 +141,21 @@ function goLiteral(text: string): string {
   return text.split('{{').join('{{ "{{" }}');
 }
 
-/** The Go template (Ollama's TEMPLATE) equivalent to `format`, on one line so no whitespace is trimmed. */
+/**
+ * The Go template (Ollama's TEMPLATE) equivalent to `format`, on one line so no whitespace is trimmed.
+ * A role other than system and assistant takes the user turn's form, its role name put in where the
+ * user prefix names "user" (a tool result renders as `<|im_start|>tool` in ChatML).
+ */
 export function goTemplate(format: TurnFormat, dropPrelude = false): string {
   const lit = goLiteral;
-  const role = (r: 'system' | 'user') => `${lit(format.prefix[r])}{{ .Content }}${lit(format.suffix[r])}{{ if $last }}${lit(format.generation)}{{ end }}`;
+  const open = (prefix: string, r: 'system' | 'user') => `${prefix}{{ .Content }}${lit(format.suffix[r])}{{ if $last }}${lit(format.generation)}{{ end }}`;
+  const userPrefix = format.prefix.user.split('user').length === 2 ? format.prefix.user.split('user').map(lit).join('{{ .Role }}') : lit(format.prefix.user);
   return [
     dropPrelude ? '' : lit(format.prelude),
     '{{ range $i, $_ := .Messages }}{{ $last := eq (len (slice $.Messages $i)) 1 }}',
-    `{{ if eq .Role "system" }}${role('system')}`,
+    `{{ if eq .Role "system" }}${open(lit(format.prefix.system), 'system')}`,
     `{{ else if eq .Role "assistant" }}${lit(format.prefix.assistant)}{{ .Content }}{{ if not $last }}${lit(format.suffix.assistant)}{{ end }}`,
-    `{{ else }}${role('user')}{{ end }}{{ end }}`,
+    `{{ else }}${open(userPrefix, 'user')}{{ end }}{{ end }}`,
   ].join('');
 }
 
