@@ -12,6 +12,7 @@ import { registerResume } from './commands/resume.ts';
 import { registerLogs } from './commands/logs.ts';
 import { registerDashboard } from './commands/dashboard.ts';
 import { registerScorePairs } from './commands/scorePairs.ts';
+import { registerEvaluate } from './commands/evaluate.ts';
 import { ANNEAL_VERSION } from '../core/version.ts';
 
 const program = new Command()
@@ -34,6 +35,7 @@ registerResume(program);
 registerLogs(program);
 registerDashboard(program);
 registerScorePairs(program);
+registerEvaluate(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   console.error(`anneal: ${err instanceof Error ? err.message : String(err)}`);

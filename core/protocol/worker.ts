@@ -71,3 +71,22 @@ const SCORER_MESSAGE_TYPES = new Set(['score-ready', 'score-progress', 'score-re
 export function isScorerMessage(value: unknown): value is ScorerToDaemon {
   return typeof value === 'object' && value !== null && SCORER_MESSAGE_TYPES.has((value as { type?: unknown }).type as string);
 }
+
+/** The one-shot engine jobs `dist/worker.js --job` runs for the CLI (`anneal eval`, `anneal generate`). */
+export type EngineJobKind = 'eval' | 'generate';
+
+/** Parent -> `dist/worker.js --job`, once, after the child said `job-ready`. */
+export type ParentToJob = { type: 'job'; kind: EngineJobKind; job: unknown };
+
+/** `dist/worker.js --job` -> parent; the child exits after `job-result` or `job-error`. */
+export type JobToParent =
+  | { type: 'job-ready'; pid: number }
+  | { type: 'job-result'; result: unknown }
+  /** `message` is the engine's sentence for the user; `stack` is for debugging. */
+  | { type: 'job-error'; message: string; stack?: string };
+
+const JOB_MESSAGE_TYPES = new Set(['job-ready', 'job-result', 'job-error']);
+
+export function isJobMessage(value: unknown): value is JobToParent {
+  return typeof value === 'object' && value !== null && JOB_MESSAGE_TYPES.has((value as { type?: unknown }).type as string);
+}

@@ -1,7 +1,7 @@
 // What every daemon-facing CLI command shares: find or start the daemon for the state dir, and turn a
 // daemon error into the sentence (and, for bad data, the diagnostics) the user reads.
 
-import { ResponseError } from 'vscode-jsonrpc/node';
+import { ErrorCodes, ResponseError } from 'vscode-jsonrpc/node';
 import { DaemonErrorCodes, type InvalidInputData } from '../../core/protocol/daemon.ts';
 import type { Diagnostic } from '../../core/diagnostics.ts';
 import { ensureDaemon, connectExisting } from './ensure.ts';
@@ -52,7 +52,9 @@ export function reportError(err: unknown, json: boolean): number {
     emitError(err.message, json);
     return 1;
   }
-  const message = err instanceof Error ? err.message : String(err);
+  const message = err instanceof ResponseError && err.code === ErrorCodes.PendingResponseRejected
+    ? 'The daemon stopped (crashed or was killed) before it answered; its log is <stateDir>/daemon.log, and `anneal runs` shows what it kept.'
+    : err instanceof Error ? err.message : String(err);
   emitError(message, json);
   return err instanceof CliError ? err.exitCode : 1;
 }
@@ -60,4 +62,13 @@ export function reportError(err: unknown, json: boolean): number {
 function emitError(message: string, json: boolean): void {
   if (json) process.stdout.write(JSON.stringify({ event: 'error', message }) + '\n');
   process.stderr.write(`anneal: ${message}\n`);
+}
+
+/** A commander option parser for a positive number (an integer when `integer`), with the flag in its error. */
+export function positiveNumber(flag: string, integer: boolean) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) throw new Error(`${flag} must be a positive ${integer ? 'integer' : 'number'}, got "${value}".`);
+    return n;
+  };
 }

@@ -9,7 +9,7 @@ import { CancellationTokenSource, ResponseError } from 'vscode-jsonrpc/node';
 import { DaemonErrorCodes, ScorePairs, ScorePairsProgressNotification } from '../../core/protocol/daemon.ts';
 import type { ScorePairsParams, ScorePairsResult } from '../../core/protocol/scorePairs.ts';
 import { byMargin } from '../../core/pairs/pairScores.ts';
-import { CliError, clientFor, reportError } from '../client/cliSupport.ts';
+import { CliError, clientFor, positiveNumber, reportError } from '../client/cliSupport.ts';
 
 interface ScoreOptions {
   data: string;
@@ -18,14 +18,6 @@ interface ScoreOptions {
   maxLength?: number;
   json?: boolean;
   stateDir?: string;
-}
-
-function positiveNumber(flag: string, integer: boolean) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) throw new Error(`${flag} must be a positive ${integer ? 'integer' : 'number'}, got "${value}".`);
-    return n;
-  };
 }
 
 const num = (v: number) => (Math.abs(v) >= 100 ? v.toFixed(1) : v.toFixed(3));

@@ -34,6 +34,26 @@ function batchLoss(model: LlamaModel, lora: LoraAdapter | null, b: Batch, scale:
 }
 
 /**
+ * The loss over every loss token of `loader`'s first epoch (token-weighted: the loss of all tokens, not
+ * a mean of batch means), its perplexity and the argmax accuracy; without gradient.
+ */
+export function evalLoss(model: LlamaModel, adapter: LoraAdapter | null, loader: BatchLoader, lossType: SftLossType = 'nll'): { loss: number; perplexity: number; accuracy: number; tokens: number } {
+  let nll = 0;
+  let correct = 0;
+  let count = 0;
+  for (let i = 0; i < loader.perEpoch; i++) {
+    const b = loader.batchAt(0, i);
+    const out: { correct?: tf.Tensor } = {};
+    nll += tf.tidy(() => batchLoss(model, adapter, b, 1, lossType, out, false).dataSync()[0]!);
+    correct += out.correct!.dataSync()[0]!;
+    out.correct!.dispose();
+    count += b.lossTokens;
+  }
+  const loss = nll / Math.max(1, count);
+  return { loss, perplexity: Math.exp(loss), accuracy: correct / Math.max(1, count), tokens: count };
+}
+
+/**
  * Train and eval examples with their loaders. Records are cut to the loader's row length (max_length,
  * capped by the model's position table), so none overflows a packed row or outruns the positions.
  */
@@ -68,22 +88,11 @@ function objective(data: ReturnType<typeof prepareData>, lossType: SftLossType, 
         },
       };
     },
-    // Token-weighted over the whole eval set: the loss of all eval tokens, not a mean of batch means.
     evaluate(window) {
-      let nll = 0;
-      let correct = 0;
-      let count = 0;
-      for (let i = 0; i < evalLoader!.perEpoch; i++) {
-        const b = evalLoader!.batchAt(0, i);
-        const out: { correct?: tf.Tensor } = {};
-        nll += tf.tidy(() => batchLoss(model, lora, b, 1, lossType, out, false).dataSync()[0]!);
-        correct += out.correct!.dataSync()[0]!;
-        out.correct!.dispose();
-        count += b.lossTokens;
-      }
-      window.add('loss', nll / Math.max(1, count));
-      window.add('perplexity', Math.exp(nll / Math.max(1, count)));
-      window.add('mean_token_accuracy', correct / Math.max(1, count));
+      const { loss, perplexity, accuracy } = evalLoss(model, lora, evalLoader!, lossType);
+      window.add('loss', loss);
+      window.add('perplexity', perplexity);
+      window.add('mean_token_accuracy', accuracy);
     },
     dispose() {},
   };
