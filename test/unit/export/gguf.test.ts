@@ -5,7 +5,7 @@
 // - llama.cpp (node-llama-cpp 3.21.1, prebuilt CPU) loads it, renders the chat template from the file's
 //   metadata into Anneal's ids, and continues each prompt with Anneal's greedy tokens.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -53,6 +53,9 @@ describe('export --format gguf', () => {
         gguf = result.gguf!;
         assert.equal(gguf, join(out, `tiny-lora-${quant}.gguf`));
         assert.deepEqual(result.notes, []);
+        const modelfile = readFileSync(join(out, 'Modelfile'), 'utf8');
+        assert.match(modelfile, new RegExp(`^FROM ./tiny-lora-${quant}.gguf$`, 'm'));
+        assert.match(modelfile, /^TEMPLATE """.*<\|im_start\|>/m);
       });
 
       test('our GGUF reader gets the merged weights back', async () => {
