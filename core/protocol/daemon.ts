@@ -29,6 +29,16 @@ export const DaemonErrorCodes = {
   InvalidState: -31006,
   /** Scoring pairs failed: the message says why (data that is not preference pairs, a model with nothing to score with). */
   ScoringFailed: -31007,
+  /** An export failed: the message says why (a run without weights, an unsupported quantization, a non-empty out folder). */
+  ExportFailed: -31011,
+  /** The daemon is at its limit of concurrent work of this kind (runs/start checks); try again shortly. */
+  Busy: -31008,
+  /** The runs/start checks could not finish (time limit, memory): the message says what to change. */
+  CheckFailed: -31009,
+  /** The daemon could not write to its state dir (disk full, permissions): the message says what to free or fix. */
+  StorageFailed: -31010,
+  /** A request the daemon could not handle for a reason of its own; the daemon log has the details. */
+  InternalError: -32603,
   /** The params are missing or of the wrong type. */
   InvalidParams: -32602,
   /** The client cancelled the request (JSON-RPC's RequestCancelled). */
@@ -247,4 +257,67 @@ export namespace ScorePairs {
 export namespace ScorePairsProgressNotification {
   export const method = 'pairs/scoreProgress' as const;
   export const type = new NotificationType<ScorePairsProgress>(method, ParameterStructures.byName);
+}
+
+// ---- export -----------------------------------------------------------------------------------
+
+export type ExportFormat = 'peft' | 'merged' | 'gguf';
+
+export interface ExportRunParams {
+  /** A run id, or an absolute folder on the daemon's machine: a run folder, its output/ or a checkpoint, a PEFT adapter or a model folder. */
+  run: string;
+  format: ExportFormat;
+  /** GGUF only: f16 (default), q8_0, ... (the daemon refuses an unsupported one with the list). */
+  quant?: string;
+  /** Absolute folder to create (absent or empty); default `<run folder>/exports/<format>[-<quant>]`. */
+  out?: string;
+  /** When set, the daemon sends `runs/exportProgress` notifications carrying this token. */
+  progressToken?: string;
+}
+
+export interface ExportRunResult {
+  format: ExportFormat;
+  quant?: string;
+  /** The folder written (on the daemon's machine). */
+  outDir: string;
+  /** File names in outDir. */
+  files: string[];
+  /** What was exported, in words ("run sft-…", or its newest checkpoint). */
+  source: string;
+  runId?: string;
+  /** Set when a run without final output was exported from its newest checkpoint. */
+  checkpointStep?: number;
+  /** The LoRA adapter folded into the base (merged, gguf). */
+  merged?: { modules: number; r: number; alpha: number; base: string };
+  /** The GGUF file's path, for gguf. */
+  gguf?: string;
+  /** What the user should know (a matrix kept in F16, a Modelfile without TEMPLATE, a fallback chat template). */
+  notes: string[];
+}
+
+export interface ExportProgress {
+  /** The request's `progressToken`. */
+  token: string;
+  phase: 'loading' | 'merging' | 'writing';
+  message: string;
+  /** Tensors written of `total`, while the file is written. */
+  done?: number;
+  total?: number;
+}
+
+/**
+ * Client -> daemon. Exports a run's weights (its output, else its newest checkpoint) as its PEFT
+ * adapter, a merged Hugging Face folder, or a GGUF with an Ollama Modelfile, in a child process.
+ * Cancelling the request ends the child. Errors: InvalidParams, RunNotFound, ExportFailed (the
+ * message says what to change: a run without weights, an unsupported quant, a non-empty out folder).
+ */
+export namespace ExportRun {
+  export const method = 'runs/export' as const;
+  export const type = new RequestType<ExportRunParams, ExportRunResult, void>(method, ParameterStructures.byName);
+}
+
+/** Daemon -> the client that asked. What a `runs/export` request is doing. */
+export namespace ExportProgressNotification {
+  export const method = 'runs/exportProgress' as const;
+  export const type = new NotificationType<ExportProgress>(method, ParameterStructures.byName);
 }

@@ -8,6 +8,30 @@ export function encodeFrame(message: Message): string {
   return JSON.stringify(message);
 }
 
+/** Deepest nesting of arrays and objects a message may have; deeper ones are refused before parsing. */
+export const MAX_NESTING_DEPTH = 64;
+
+/**
+ * True when `text` (JSON) nests arrays/objects deeper than `limit`. A scan of the text, not a recursive
+ * walk: a message 100,000 levels deep must be refused without blowing any stack (JSON.stringify of it
+ * would, anywhere it is later copied or echoed).
+ */
+export function nestsDeeperThan(text: string, limit: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) {
+      if (++depth > limit) return true;
+    } else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return false;
+}
+
 export type DecodedFrame = { ok: true; message: Message } | { ok: false; error: ResponseMessage };
 
 function errorResponse(code: number, message: string, id: number | string | null = null): DecodedFrame {
@@ -26,6 +50,9 @@ export function decodeFrame(text: string): DecodedFrame {
   if (typeof value !== 'object' || value === null) return errorResponse(-32600, 'Invalid request: a frame must hold one JSON-RPC 2.0 object.');
   const msg = value as Record<string, unknown>;
   const id = typeof msg.id === 'number' || typeof msg.id === 'string' ? msg.id : null;
+  if (nestsDeeperThan(text, MAX_NESTING_DEPTH)) {
+    return errorResponse(-32602, `Invalid params: the message nests arrays or objects deeper than ${MAX_NESTING_DEPTH} levels; no request needs that many.`, id);
+  }
   if (msg.jsonrpc !== '2.0') return errorResponse(-32600, 'Invalid request: "jsonrpc" must be "2.0".', id);
   const isRequestOrNotification = typeof msg.method === 'string';
   const isResponse = 'id' in msg && ('result' in msg || 'error' in msg);

@@ -51,9 +51,9 @@ export function checkRecipe(text: string, filePath: string, files: FileAccess, o
     });
     return { diagnostics };
   }
-  const withOverrides = { ...value, ...(overrides.model ? { model: overrides.model } : {}), ...(overrides.data ? { data: overrides.data } : {}) };
+  const withOverrides = { ...value, ...overrides.args, ...(overrides.model ? { model: overrides.model } : {}), ...(overrides.data ? { data: overrides.data } : {}) };
   diagnostics.push(...schemaDiagnostics(document, withOverrides));
-  diagnostics.push(...semanticDiagnostics(document, value, filePath, files, overrides));
+  diagnostics.push(...semanticDiagnostics(document, { ...value, ...overrides.args }, filePath, files, overrides));
   diagnostics.sort(byPosition);
   if (diagnostics.some((d) => d.severity === 'error')) return { diagnostics };
   return { diagnostics, recipe: applyDefaults(withOverrides as unknown as Recipe, filePath, overrides, files) };

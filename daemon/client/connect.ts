@@ -63,7 +63,14 @@ export async function connectDaemon(url: string, token: string, options: Connect
   // A socket error after open (daemon killed) surfaces as a close; never as an uncaught exception.
   socket.on('error', () => {});
   const connection = connectionOverSocket(socket);
-  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  // A daemon that vanishes (killed, crashed) never answers: fail every pending request instead of
+  // leaving it unsettled, which would let a command end as if all went well.
+  const closed = new Promise<void>((resolve) =>
+    socket.once('close', () => {
+      connection.dispose();
+      resolve();
+    }),
+  );
   const listeners = new Map<string, Set<(params: unknown) => void>>();
   const on = <P>(type: NotificationType<P>, listener: (params: P) => void): Disposable => {
     let set = listeners.get(type.method);

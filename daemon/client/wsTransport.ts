@@ -31,12 +31,22 @@ export class WebSocketMessageReader extends AbstractMessageReader {
 export class WebSocketMessageWriter extends AbstractMessageWriter {
   private errorCount = 0;
 
-  constructor(private readonly socket: WebSocket) {
+  /**
+   * `maxBufferedBytes`: a peer that stops reading while this side keeps writing (responses and
+   * notifications alike) is closed once that much waits to be sent, instead of growing this process.
+   */
+  constructor(private readonly socket: WebSocket, private readonly maxBufferedBytes = Infinity) {
     super();
   }
 
   write(msg: Message): Promise<void> {
     if (this.socket.readyState !== WebSocket.OPEN) return Promise.resolve();
+    if (this.socket.bufferedAmount > this.maxBufferedBytes) {
+      this.socket.close(1008, 'client too slow to read its messages');
+      // A close handshake the peer never reads must not hold the socket either.
+      setTimeout(() => this.socket.terminate(), 5000).unref();
+      return Promise.resolve();
+    }
     return new Promise((resolve) => {
       this.socket.send(encodeFrame(msg), (err) => {
         if (err) this.fireError(err, msg, ++this.errorCount);
@@ -52,6 +62,6 @@ export class WebSocketMessageWriter extends AbstractMessageWriter {
 const quietLogger: Logger = { error: () => {}, warn: () => {}, info: () => {}, log: () => {} };
 
 /** A JSON-RPC connection over an open WebSocket (not yet listening; call `listen()`). */
-export function connectionOverSocket(socket: WebSocket, logger: Logger = quietLogger): MessageConnection {
-  return createMessageConnection(new WebSocketMessageReader(socket), new WebSocketMessageWriter(socket), logger);
+export function connectionOverSocket(socket: WebSocket, logger: Logger = quietLogger, maxBufferedBytes = Infinity): MessageConnection {
+  return createMessageConnection(new WebSocketMessageReader(socket), new WebSocketMessageWriter(socket, maxBufferedBytes), logger);
 }

@@ -21,9 +21,15 @@ export function workerBundlePath(): string {
   return process.env.ANNEAL_WORKER ?? join(dirname(process.argv[1] ?? '.'), 'worker.js');
 }
 
-/** The runs/start check thread's bundle, next to the CLI bundle (dist/checkWorker.js). */
+/** The runs/start check process's bundle, next to the CLI bundle (dist/checkWorker.js). */
 export function checkWorkerBundlePath(): string {
   return join(dirname(process.argv[1] ?? '.'), 'checkWorker.js');
+}
+
+/** A positive integer from the environment, or undefined (the default applies). */
+function envInt(name: string): number | undefined {
+  const n = Number(process.env[name]);
+  return Number.isInteger(n) && n > 0 ? n : undefined;
 }
 
 export function registerDaemon(program: Command): void {
@@ -50,7 +56,7 @@ export function registerDaemon(program: Command): void {
       }
       let daemon;
       try {
-        daemon = await startDaemon({ host: opts.host, port: opts.port, stateDir, maxConcurrentRuns: opts.maxConcurrentRuns, workerPath: workerBundlePath(), checkWorkerPath: checkWorkerBundlePath(), backend, log });
+        daemon = await startDaemon({ host: opts.host, port: opts.port, stateDir, maxConcurrentRuns: opts.maxConcurrentRuns, workerPath: workerBundlePath(), checkWorkerPath: checkWorkerBundlePath(), checkTimeoutMs: envInt('ANNEAL_CHECK_TIMEOUT_MS'), maxClientBufferBytes: envInt('ANNEAL_MAX_CLIENT_BUFFER_BYTES'), backend, log });
       } catch (err) {
         const e = err as NodeJS.ErrnoException;
         const message = err instanceof DaemonAlreadyRunningError ? e.message

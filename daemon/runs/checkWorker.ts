@@ -1,19 +1,28 @@
-// dist/checkWorker.js: a worker thread that turns one `runs/start` request into a validated run
-// (prepare.ts: the recipe and the data checked with core/datasets). Checking a big dataset takes
-// seconds; here it does not hold up the daemon's event loop. The answer is posted back once.
+// dist/checkWorker.js: a short-lived child process that turns one `runs/start` request into a
+// validated run (prepare.ts: the recipe and the data checked with core/datasets). It runs apart from
+// the daemon so a check that runs away (a huge file, a bug) costs only this process, which the daemon
+// kills at its time limit; the daemon's connections and runs never notice.
 
-import { parentPort, workerData } from 'node:worker_threads';
 import { ResponseError } from 'vscode-jsonrpc/node';
 import { prepareRun } from './prepare.ts';
-import type { CheckAnswer } from './prepareOffThread.ts';
+import type { CheckAnswer } from './checkRunner.ts';
 
-function answer(): CheckAnswer {
+function answer(params: Record<string, unknown>): CheckAnswer {
   try {
-    return { ok: true, prepared: prepareRun(workerData as Record<string, unknown>) };
+    return { ok: true, prepared: prepareRun(params) };
   } catch (err) {
     if (err instanceof ResponseError) return { ok: false, code: err.code, message: err.message, data: err.data };
     return { ok: false, message: err instanceof Error ? err.message : String(err), stack: err instanceof Error ? err.stack : undefined };
   }
 }
 
-parentPort?.postMessage(answer());
+if (!process.send) {
+  process.stderr.write('anneal checkWorker: this process is started by the daemon, not by hand.\n');
+  process.exit(2);
+}
+process.once('message', (params) => {
+  const reply = answer(params as Record<string, unknown>);
+  process.send!(reply, undefined, {}, () => process.exit(0));
+});
+// The daemon is gone: nobody waits for the answer.
+process.on('disconnect', () => process.exit(0));

@@ -3,8 +3,7 @@
 // instead of failing inside the trainer. Reads only the files the request names.
 
 import { TRAINED_STAGES } from '../engine/stages/trained.ts';
-import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
-import { isAbsolute, join } from 'node:path';
+import { basename, isAbsolute, join } from 'node:path';
 import { ResponseError } from 'vscode-jsonrpc/node';
 import { checkDataset, datasetOptionsFor } from '../../core/datasets/index.ts';
 import type { Diagnostic } from '../../core/diagnostics.ts';
@@ -13,9 +12,12 @@ import type { FileDiagnostics, RunInfo } from '../../core/protocol/runs.ts';
 import { resolveRecipe } from '../../core/recipe/index.ts';
 import { quickStartArgs, quickStartLora, quickStartNotes, quickStartSamples, samplePrompts } from '../../core/recipe/quickStart.ts';
 import type { Stage, TrainingArguments } from '../../core/recipe/types.ts';
+import { defaultTrainingArguments } from '../../core/recipe/defaults.ts';
 import { nodeFiles } from '../../core/nodeFiles.ts';
+import type { FileAccess } from '../../core/fileAccess.ts';
 import { parseHubRef } from '../../core/hubCache.ts';
 import { parseOllamaRef } from '../../core/ollamaStore.ts';
+import { readRegularFile } from './safeRead.ts';
 
 /** A run's validated input: what the engine's TrainJob is built from (the run record's fields of the same names). */
 export type PreparedRun = Pick<RunInfo, 'stage' | 'model' | 'data' | 'recipe' | 'args' | 'lora' | 'samples' | 'rewards' | 'exportDir'> & {
@@ -25,6 +27,18 @@ export type PreparedRun = Pick<RunInfo, 'stage' | 'model' | 'data' | 'recipe' | 
 
 /** Diagnostics shown per file; more would flood a terminal and a JSON-RPC frame. */
 const MAX_DIAGNOSTICS_PER_FILE = 50;
+
+/** The most a `runs/start` check reads of one data file (bigger files are refused, to be split). */
+export const MAX_CHECKED_DATA_BYTES = 1024 * 1024 * 1024;
+/** The most a recipe may hold. */
+const MAX_RECIPE_BYTES = 1024 * 1024;
+
+/**
+ * Names of files whose lines a diagnostic may quote. A token holder may name any file the daemon can
+ * read; only datasets and recipes by name are opened, so `/etc/shadow` is never echoed back.
+ */
+const DATASET_NAME = /\.(jsonl|ndjson|jsonlines|json)$/i;
+const RECIPE_NAME = /\.(ya?ml|json)$/i;
 
 function invalidParams(message: string): ResponseError<void> {
   return new ResponseError(DaemonErrorCodes.InvalidParams, message);
@@ -45,8 +59,24 @@ function requireAbsolute(path: unknown, what: string): string {
   return path;
 }
 
-/** Checks the TrainingArguments overrides of a request: known keys, values of the default's type. */
-function checkOverrides(overrides: unknown, defaults: TrainingArguments): Partial<TrainingArguments> {
+/**
+ * The disk as the recipe checks see it, through readRegularFile: a data path naming a device or a FIFO
+ * reads as unreadable instead of never ending, and no file is read past the data cap.
+ */
+const checkFiles: FileAccess = {
+  ...nodeFiles,
+  readText(path) {
+    const read = readRegularFile(path, MAX_CHECKED_DATA_BYTES);
+    return read.ok ? read.bytes.toString('utf8') : undefined;
+  },
+};
+
+/**
+ * Checks the TrainingArguments overrides of a request: known keys, values of the default's type. Their
+ * ranges (and how they fit the rest) are the recipe's checks: the overrides go through them as recipe keys.
+ */
+function checkOverrides(overrides: unknown, stage: Stage): Partial<TrainingArguments> {
+  const defaults = defaultTrainingArguments(stage);
   if (overrides === undefined) return {};
   if (typeof overrides !== 'object' || overrides === null || Array.isArray(overrides)) throw invalidParams('Invalid params: args must be an object of TrainingArguments.');
   const out: Record<string, unknown> = {};
@@ -63,20 +93,35 @@ function checkOverrides(overrides: unknown, defaults: TrainingArguments): Partia
 
 /** Reads a data file and returns its error diagnostics (the same checks as `anneal validate`). */
 function checkDataFile(path: string, stage: Stage): FileDiagnostics | undefined {
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(path);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'does not exist' : code === 'EISDIR' ? 'is a folder, not a JSONL file' : `cannot be read (${code ?? (err as Error).message})`;
-    return fileProblem(path, 'file-unreadable', `The data file ${path} ${why}; check the path.`);
+  if (!DATASET_NAME.test(basename(path))) {
+    return fileProblem(path, 'file-not-dataset', `The data file ${path} is not named like a dataset (*.jsonl, *.json, *.ndjson); rename it or pass the JSONL file meant.`);
+  }
+  const read = readRegularFile(path, MAX_CHECKED_DATA_BYTES);
+  if (!read.ok) {
+    const fix = read.code === 'too-large' ? 'split it into smaller files' : read.code === 'not-regular' ? 'pass a JSONL file' : 'check the path';
+    return fileProblem(path, 'file-unreadable', `The data file ${path} ${read.reason}; ${fix}.`);
   }
   // Options as the editor and `anneal validate` build them (a dataset_info.json beside the file included).
-  const report = checkDataset(bytes, datasetOptionsFor(path, nodeFiles, { stage, retainRecords: false, nearDuplicates: false }));
+  const report = checkDataset(read.bytes, datasetOptionsFor(path, checkFiles, { stage, retainRecords: false, nearDuplicates: false }));
   const errors: Diagnostic[] = report.diagnostics.filter((d) => d.severity === 'error');
   if (errors.length > 0) return { file: path, diagnostics: errors.slice(0, MAX_DIAGNOSTICS_PER_FILE) };
   if (report.summary.records === 0) return fileProblem(path, 'no-records', `The data file ${path} has no training records; add at least one JSON line.`);
   return undefined;
+}
+
+/** The data files of a request, refused up front when one cannot be a dataset (before the recipe checks read it). */
+function refuseUnsafeData(data: StartRunParams['data']): void {
+  const files = [data?.train, data?.eval].filter((f): f is string => typeof f === 'string');
+  const problems: FileDiagnostics[] = [];
+  for (const file of files) {
+    if (!DATASET_NAME.test(basename(file))) {
+      problems.push(fileProblem(file, 'file-not-dataset', `The data file ${file} is not named like a dataset (*.jsonl, *.json, *.ndjson); rename it or pass the JSONL file meant.`));
+      continue;
+    }
+    const read = readRegularFile(file, 0, { truncate: true });
+    if (!read.ok && read.code === 'not-regular') problems.push(fileProblem(file, 'file-unreadable', `The data file ${file} ${read.reason}; pass a JSONL file.`));
+  }
+  if (problems.length > 0) throw invalidInput(problems.map((p) => p.diagnostics[0]!.message).join(' '), problems);
 }
 
 /** Turns a `runs/start` request into a validated run, or throws the ResponseError to answer with. */
@@ -89,23 +134,30 @@ export function prepareRun(raw: Record<string, unknown>): PreparedRun {
   if (params.data !== undefined && (typeof params.data !== 'object' || params.data === null)) throw invalidParams('Invalid params: data must be { train, eval? }.');
   if (params.model !== undefined && params.model !== 'tiny' && !parseHubRef(params.model) && !parseOllamaRef(params.model)) requireAbsolute(params.model, 'model');
 
+  if (params.data !== undefined) refuseUnsafeData(params.data);
+  const args = checkOverrides(params.args, params.stage);
   // Without a recipe file the flags become an in-memory recipe, so defaults and checks are the same.
   let recipePath: string;
   let recipeText: string;
   if (params.recipe !== undefined) {
     recipePath = requireAbsolute(params.recipe, 'recipe');
-    try {
-      recipeText = readFileSync(recipePath, 'utf8');
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      throw invalidInput(`Cannot read the recipe ${recipePath} (${code ?? 'error'}); check the path.`, [fileProblem(recipePath, 'file-unreadable', `The recipe ${recipePath} cannot be read (${code}).`)]);
+    if (!RECIPE_NAME.test(basename(recipePath))) {
+      const message = `The recipe ${recipePath} is not named like a recipe (*.anneal.yaml, *.yaml, *.yml or *.json); rename it or pass the recipe meant.`;
+      throw invalidInput(message, [fileProblem(recipePath, 'file-not-recipe', message)]);
     }
+    const read = readRegularFile(recipePath, MAX_RECIPE_BYTES);
+    if (!read.ok) {
+      const message = `The recipe ${recipePath} ${read.reason}; check the path.`;
+      throw invalidInput(message, [fileProblem(recipePath, 'file-unreadable', message)]);
+    }
+    recipeText = read.bytes.toString('utf8');
   } else {
     recipePath = join(process.cwd(), 'cli.anneal.json');
-    recipeText = JSON.stringify(quickStartRecipe(params));
+    recipeText = JSON.stringify(quickStartRecipe(params, args));
   }
-  // Flags override the recipe's model and data before it is resolved, so the checks see the real files.
-  const resolved = resolveRecipe(recipeText, recipePath, nodeFiles, {
+  // Flags override the recipe's model, data and arguments before it is resolved, so the checks see what will run.
+  const resolved = resolveRecipe(recipeText, recipePath, checkFiles, {
+    args: params.recipe !== undefined ? args : undefined,
     model: params.model,
     data: params.data ? { train: requireAbsolute(params.data.train, 'data.train'), eval: params.data.eval === undefined ? undefined : requireAbsolute(params.data.eval, 'data.eval') } : undefined,
   });
@@ -113,7 +165,8 @@ export function prepareRun(raw: Record<string, unknown>): PreparedRun {
   if (!resolved.recipe || recipeErrors.length > 0) {
     // Positions in the in-memory recipe mean nothing to the user: say the messages themselves.
     if (params.recipe === undefined) throw invalidInput(recipeErrors.map((d) => d.message).join(' '), []);
-    throw invalidInput(`The recipe ${recipePath} has ${recipeErrors.length} error(s); fix them and start again.`, [{ file: recipePath, diagnostics: recipeErrors }]);
+    const withArgs = Object.keys(args).length > 0 ? ` with the run's arguments (${Object.keys(args).join(', ')})` : '';
+    throw invalidInput(`The recipe ${recipePath}${withArgs} has ${recipeErrors.length} error(s); fix them and start again.`, [{ file: recipePath, diagnostics: recipeErrors }]);
   }
   const recipe = resolved.recipe;
   if (!TRAINED_STAGES.includes(recipe.stage)) throw invalidParams(`The recipe's stage is "${recipe.stage}"; this daemon trains ${TRAINED_STAGES.join(' and ')} so far.`);
@@ -130,7 +183,7 @@ export function prepareRun(raw: Record<string, unknown>): PreparedRun {
     model: recipe.model,
     data,
     recipe: params.recipe !== undefined ? recipePath : undefined,
-    args: { ...recipe.args, ...checkOverrides(params.args, recipe.args) },
+    args: recipe.args,
     lora: recipe.lora,
     samples: recipe.samples,
     ...(recipe.rewards ? { rewards: recipe.rewards } : {}),
@@ -144,26 +197,17 @@ export function prepareRun(raw: Record<string, unknown>): PreparedRun {
  * the quick-start settings (a from-scratch learning rate for `tiny`) and, unless the request names
  * prompts, the first prompts of the data to sample, so every client starts the same run.
  */
-function quickStartRecipe(params: StartRunParams): Record<string, unknown> {
+function quickStartRecipe(params: StartRunParams, args: Partial<TrainingArguments>): Record<string, unknown> {
   const model = params.model ?? 'tiny';
   const maxSteps = params.args?.max_steps ?? 0;
   const train = typeof params.data?.train === 'string' ? params.data.train : undefined;
   const samples = params.samples ?? (train ? quickStartSamples(samplePrompts(readHead(train)), maxSteps, model) : undefined);
   const lora = quickStartLora(model);
-  return { stage: params.stage, model, data: params.data, ...quickStartArgs(model, maxSteps, params.stage), ...(lora ? { lora } : {}), ...(samples ? { samples } : {}) };
+  return { stage: params.stage, model, data: params.data, ...quickStartArgs(model, maxSteps, params.stage), ...args, ...(lora ? { lora } : {}), ...(samples ? { samples } : {}) };
 }
 
-/** The first bytes of a file (enough for its first records), or '' when it cannot be read. */
+/** The first bytes of a file (enough for its first records), or '' when it is no regular file or cannot be read. */
 function readHead(path: string, bytes = 256 * 1024): string {
-  let fd: number | undefined;
-  try {
-    fd = openSync(path, 'r');
-    const buffer = Buffer.alloc(bytes);
-    const n = readSync(fd, buffer, 0, bytes, 0);
-    return buffer.subarray(0, n).toString('utf8');
-  } catch {
-    return '';
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
+  const read = readRegularFile(path, bytes, { truncate: true });
+  return read.ok ? read.bytes.toString('utf8') : '';
 }

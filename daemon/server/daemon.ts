@@ -13,7 +13,7 @@ import { ANNEAL_VERSION } from '../../core/version.ts';
 import { daemonInfoPath, runsDir, tokenPath, type DaemonInfo } from '../client/stateDir.ts';
 import { RunManager } from '../runs/manager.ts';
 import { probeBackend, type BackendProbeResult } from '../runs/backendProbe.ts';
-import { prepareRunOffThread } from '../runs/prepareOffThread.ts';
+import { CheckRunner } from '../runs/checkRunner.ts';
 import { RunStore, writeFileAtomic } from '../runs/store.ts';
 import { ANNEAL_SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX, ownOrigins, verifyUpgrade } from './auth.ts';
 import { handleHttp } from './page.ts';
@@ -27,8 +27,12 @@ export interface DaemonOptions {
   maxConcurrentRuns: number;
   /** dist/worker.js */
   workerPath: string;
-  /** dist/checkWorker.js (the runs/start checks' thread); default: next to workerPath. */
+  /** dist/checkWorker.js (the runs/start checks' process); default: next to workerPath. */
   checkWorkerPath?: string;
+  /** How long one runs/start check may take before it is killed (default 120 s). */
+  checkTimeoutMs?: number;
+  /** Bytes queued to one client (unread responses and notifications) before it is dropped (default 32 MB). */
+  maxClientBufferBytes?: number;
   /** A backend every run must use (checked by resolveForcedBackend); unset walks the ladder. */
   backend?: string;
   log: (line: string) => void;
@@ -72,7 +76,8 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     return Promise.race([probe.done, waited]).finally(() => clearTimeout(timer));
   };
   const checkWorkerPath = options.checkWorkerPath ?? join(dirname(options.workerPath), 'checkWorker.js');
-  const prepare = (params: Record<string, unknown>) => prepareRunOffThread(params, checkWorkerPath, options.log);
+  const checks = new CheckRunner({ checkWorkerPath, log: options.log, timeoutMs: options.checkTimeoutMs });
+  const prepare = (params: Record<string, unknown>) => checks.prepare(params);
 
   const scoring = { runs: { get: (id: string) => manager.get(id), dir: (id: string) => manager.store.dir(id) }, workerPath: options.workerPath, backend: options.backend, log: options.log };
 
@@ -94,7 +99,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
       ws.on('error', () => {});
-      serveSession(ws, { manager, stateDir: options.stateDir, maxConcurrentRuns: options.maxConcurrentRuns, prepare, backend, backendForced: options.backend, scoring });
+      serveSession(ws, { manager, log: options.log, maxClientBufferBytes: options.maxClientBufferBytes, stateDir: options.stateDir, maxConcurrentRuns: options.maxConcurrentRuns, prepare, backend, backendForced: options.backend, scoring });
     });
   });
   http.on('clientError', (_err, socket) => socket.destroy());
@@ -107,6 +112,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     });
   }).catch((err) => {
     probe.kill();
+    checks.close();
     lock.release();
     throw err;
   });
@@ -130,6 +136,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     (shuttingDown ??= (async () => {
       http.close();
       probe.kill();
+      checks.close();
       await manager.shutdown();
       for (const client of wss.clients) client.close(1001, 'daemon shutting down');
       wss.close();

@@ -18,8 +18,11 @@ import type { PreparedRun } from '../runs/prepare.ts';
 import type { BackendProbeResult } from '../runs/backendProbe.ts';
 import { connectionOverSocket } from '../client/wsTransport.ts';
 import { handleScorePairs, type ScoreDeps } from './scoreRequest.ts';
+import { dirname, join } from 'node:path';
+import { ExportProgressNotification, ExportRun } from '../../core/protocol/daemon.ts';
+import { handleExport } from './exportRequest.ts';
 
-/** Bytes queued to a client before it counts as stuck and is dropped (the run goes on). */
+/** Bytes queued to a client (responses or notifications) before it counts as stuck and is dropped (the run goes on). */
 const MAX_BUFFERED_BYTES = 32 * 1024 * 1024;
 
 export interface SessionContext {
@@ -34,6 +37,31 @@ export interface SessionContext {
   backendForced?: string;
   /** What `pairs/score` needs: the runs, the worker bundle its child runs, the daemon log. */
   scoring: ScoreDeps;
+  /** Bytes queued to one client before it is dropped (default 32 MB). */
+  maxClientBufferBytes?: number;
+  /** The daemon log (stderr): the stack of an internal error goes there, the client gets a sentence. */
+  log?: (line: string) => void;
+}
+
+/**
+ * The answer for an error a handler threw: a ResponseError as it is; a failed write to the state dir
+ * (disk full, permissions) as StorageFailed with what to do; anything else as InternalError with one
+ * sentence, its stack in the daemon log (never raw text such as a stack overflow's message).
+ */
+export function toResponseError(err: unknown, method: string, stateDir: string, log: (line: string) => void = () => {}): ResponseError<unknown> {
+  if (err instanceof ResponseError) return err;
+  const code = (err as NodeJS.ErrnoException)?.code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    return new ResponseError(DaemonErrorCodes.StorageFailed, `The disk holding the daemon's state dir (${stateDir}) is full; free some space and try again.`);
+  }
+  if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
+    return new ResponseError(DaemonErrorCodes.StorageFailed, `The daemon cannot write to its state dir (${stateDir}): ${code === 'EROFS' ? 'the file system is read-only' : 'permission denied'}; make it writable and try again.`);
+  }
+  if (code === 'EMFILE' || code === 'ENFILE' || code === 'ENOMEM') {
+    return new ResponseError(DaemonErrorCodes.InternalError, `The daemon is out of ${code === 'ENOMEM' ? 'memory' : 'file handles'} right now; try again in a moment, or restart it if this persists.`);
+  }
+  log(`[anneal] internal error in ${method}: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+  return new ResponseError(DaemonErrorCodes.InternalError, `The daemon could not handle ${method} because of an internal error; the daemon log has the details.`);
 }
 
 interface Subscription {
@@ -49,14 +77,15 @@ function requireObject(params: unknown): Record<string, unknown> {
 
 /** Serves one WebSocket until it closes. */
 export function serveSession(socket: WebSocket, ctx: SessionContext): void {
-  const connection: MessageConnection = connectionOverSocket(socket);
+  const maxBuffered = ctx.maxClientBufferBytes ?? MAX_BUFFERED_BYTES;
+  const connection: MessageConnection = connectionOverSocket(socket, undefined, maxBuffered);
   const subscriptions = new Map<string, Subscription>();
   /** This connection's `pairs/score` children, aborted when it closes. */
   const scorings = new Set<AbortController>();
   let initialized = false;
 
   const notify = <P>(type: NotificationType<P>, params: P) => {
-    if (socket.bufferedAmount > MAX_BUFFERED_BYTES) {
+    if (socket.bufferedAmount > maxBuffered) {
       socket.close(1008, 'client too slow to read its stream');
       return;
     }
@@ -84,15 +113,24 @@ export function serveSession(socket: WebSocket, ctx: SessionContext): void {
     },
   });
 
-  /** Wraps a handler so it refuses to run before `initialize`. */
-  const guarded =
-    <P, R>(handler: (params: P) => R) =>
-    (params: P): R => {
-      if (!initialized) throw new ResponseError(DaemonErrorCodes.NotInitialized, 'Send `initialize` first.');
-      return handler(params);
+  /** Turns whatever a handler throws (or rejects with) into a ResponseError a client can act on. */
+  const answered = <P, R>(method: string, handler: (params: P) => R | Promise<R>) =>
+    async (params: P): Promise<R> => {
+      try {
+        return await handler(params);
+      } catch (err) {
+        throw toResponseError(err, method, ctx.stateDir, ctx.log);
+      }
     };
 
-  connection.onRequest(Initialize.type, async (params) => {
+  /** Wraps a handler so it refuses to run before `initialize`, and answers its errors with proper codes. */
+  const guarded = <P, R>(method: string, handler: (params: P) => R | Promise<R>) =>
+    answered(method, (params: P) => {
+      if (!initialized) throw new ResponseError(DaemonErrorCodes.NotInitialized, 'Send `initialize` first.');
+      return handler(params);
+    });
+
+  connection.onRequest(Initialize.type, answered(Initialize.method, async (params: unknown) => {
     const p = requireObject(params);
     const mismatch = checkProtocolVersion(p.protocolVersion, ANNEAL_VERSION);
     if (mismatch) return new ResponseError(mismatch.code, mismatch.message, mismatch.data);
@@ -112,31 +150,37 @@ export function serveSession(socket: WebSocket, ctx: SessionContext): void {
       capabilities: { stages: [...TRAINED_STAGES], maxConcurrentRuns: ctx.maxConcurrentRuns, maxFrameBytes: MAX_FRAME_BYTES },
     };
     return result;
-  });
+  }));
 
-  // The checks run in a worker thread; the run is created only once they pass.
-  connection.onRequest(StartRun.type, guarded(async (params) => ({ run: ctx.manager.start(await ctx.prepare(requireObject(params))) })));
-  connection.onRequest(StopRun.type, guarded((params) => {
+  // The checks run in a child process (CheckRunner); the run is created only once they pass.
+  connection.onRequest(StartRun.type, guarded(StartRun.method, async (params) => ({ run: ctx.manager.start(await ctx.prepare(requireObject(params))) })));
+  connection.onRequest(StopRun.type, guarded(StopRun.method, (params) => {
     const p = requireObject(params);
     return { run: ctx.manager.stop(p.runId, p.force === true) };
   }));
-  connection.onRequest(ResumeRun.type, guarded((params) => ({ run: ctx.manager.resume(requireObject(params).runId) })));
-  connection.onRequest(ListRuns.type, guarded(() => ({ runs: ctx.manager.list() })));
-  connection.onRequest(GetRun.type, guarded((params) => ({ run: ctx.manager.get(requireObject(params).runId) })));
-  connection.onRequest(DeleteRun.type, guarded((params) => {
+  connection.onRequest(ResumeRun.type, guarded(ResumeRun.method, (params) => ({ run: ctx.manager.resume(requireObject(params).runId) })));
+  connection.onRequest(ListRuns.type, guarded(ListRuns.method, () => ({ runs: ctx.manager.list() })));
+  connection.onRequest(GetRun.type, guarded(GetRun.method, (params) => ({ run: ctx.manager.get(requireObject(params).runId) })));
+  connection.onRequest(DeleteRun.type, guarded(DeleteRun.method, (params) => {
     const runId = requireObject(params).runId;
     subscriptions.delete(String(runId));
     ctx.manager.delete(runId);
     return {};
   }));
-  connection.onRequest(Unsubscribe.type, guarded((params) => {
+  connection.onRequest(Unsubscribe.type, guarded(Unsubscribe.method, (params) => {
     subscriptions.delete(String(requireObject(params).runId));
     return {};
   }));
-  connection.onRequest(Subscribe.type, guarded((params) => subscribe(requireObject(params) as unknown as SubscribeParams)));
+  connection.onRequest(Subscribe.type, guarded(Subscribe.method, (params) => subscribe(requireObject(params) as unknown as SubscribeParams)));
   connection.onRequest(ScorePairs.type, (params, token) => {
     if (!initialized) throw new ResponseError(DaemonErrorCodes.NotInitialized, 'Send `initialize` first.');
     return handleScorePairs(params, token, ctx.scoring, scorings, (p) => notify(ScorePairsProgressNotification.type, p));
+  });
+  // The export runs `anneal export --json` (dist/cli.js, beside the worker bundle) in a child.
+  connection.onRequest(ExportRun.type, (params, token) => {
+    if (!initialized) throw new ResponseError(DaemonErrorCodes.NotInitialized, 'Send `initialize` first.');
+    const deps = { cliPath: join(dirname(ctx.scoring.workerPath), 'cli.js'), stateDir: ctx.stateDir, getRun: (id: string) => ctx.manager.get(id), log: ctx.log ?? (() => {}) };
+    return handleExport(params, token, deps, (p) => notify(ExportProgressNotification.type, p));
   });
 
   /**
