@@ -13,6 +13,7 @@ import { registerLogs } from './commands/logs.ts';
 import { registerDashboard } from './commands/dashboard.ts';
 import { registerScorePairs } from './commands/scorePairs.ts';
 import { registerEvaluate } from './commands/evaluate.ts';
+import { registerExport } from './commands/export.ts';
 import { ANNEAL_VERSION } from '../core/version.ts';
 
 const program = new Command()
@@ -36,6 +37,7 @@ registerLogs(program);
 registerDashboard(program);
 registerScorePairs(program);
 registerEvaluate(program);
+registerExport(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   console.error(`anneal: ${err instanceof Error ? err.message : String(err)}`);

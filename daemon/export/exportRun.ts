@@ -4,14 +4,14 @@
 // sibling of the target folder, renamed into place when complete.
 import { cpSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
+import type { ExportFormat, ExportRunResult } from '../../core/protocol/daemon.ts';
 import { loadExportModel, type ExportModel } from './exportModel.ts';
 import { writeGgufExport } from './ggufExport.ts';
 import { quantType } from './ggufQuant.ts';
 import { writeMergedFolder } from './hfFolder.ts';
 import { resolveExportSource, type ExportSource } from './source.ts';
 
-export const EXPORT_FORMATS = ['peft', 'merged', 'gguf'] as const;
-export type ExportFormat = (typeof EXPORT_FORMATS)[number];
+export const EXPORT_FORMATS: readonly ExportFormat[] = ['peft', 'merged', 'gguf'];
 
 export interface ExportOptions {
   format: string;
@@ -24,24 +24,8 @@ export interface ExportOptions {
   onProgress?(p: { phase: 'loading' | 'merging' | 'writing'; message: string; done?: number; total?: number }): void;
 }
 
-export interface ExportResult {
-  format: ExportFormat;
-  quant?: string;
-  outDir: string;
-  /** File names in outDir. */
-  files: string[];
-  /** What was exported, in words. */
-  source: string;
-  runId?: string;
-  /** Set when a run without final output was exported from its newest checkpoint. */
-  checkpointStep?: number;
-  /** The adapter that was folded into the base (merged, gguf). */
-  merged?: { modules: number; r: number; alpha: number; base: string };
-  /** The GGUF file, for gguf. */
-  gguf?: string;
-  /** Things the user should know (a matrix kept in F16, a fallback chat template). */
-  notes: string[];
-}
+/** What an export wrote (the `runs/export` result). */
+export type ExportResult = ExportRunResult;
 
 /** Why `dir` cannot be the export's target, or undefined. */
 function outRefusal(dir: string): string | undefined {
