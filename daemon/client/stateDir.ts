@@ -1,7 +1,7 @@
 // Where a daemon keeps its state and how clients find it: `<stateDir>/daemon.json` (port, pid,
 // version, url) and `<stateDir>/token`. The state dir is `--state-dir`, else `ANNEAL_HOME`, else ~/.anneal.
 
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -48,12 +48,29 @@ export function readToken(stateDir: string): string | undefined {
   }
 }
 
-/** True when a process with this pid exists (EPERM means it exists but is someone else's). */
+/**
+ * True when a process with this pid runs (EPERM means it exists but is someone else's). A zombie (a
+ * killed process its parent has not reaped yet) still answers kill 0 but is not alive: it holds no
+ * lock, serves nothing and will never write again.
+ */
 export function isProcessAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
+  return !isZombie(pid);
+}
+
+/** True when /proc says `pid` is a zombie (or dead); false where there is no /proc (macOS). */
+function isZombie(pid: number): boolean {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ENOENT' && existsSync('/proc/self/stat');
+  }
+  // "pid (comm) S ...": comm may hold spaces and parentheses, the state follows the last ')'.
+  const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  return state === 'Z' || state === 'X';
 }

@@ -5,7 +5,7 @@ import { join, dirname } from 'node:path';
 import type { Command } from 'commander';
 import { resolveStateDir } from '../client/stateDir.ts';
 import { isLoopback, startDaemon } from '../server/daemon.ts';
-import { DaemonAlreadyRunningError } from '../server/stateLock.ts';
+import { DaemonAlreadyRunningError, StateDirPermissionsError } from '../server/stateLock.ts';
 import { KNOWN_BACKENDS, resolveForcedBackend } from '../runs/backendProbe.ts';
 
 function parseIntOption(name: string, min: number, max: number) {
@@ -59,7 +59,7 @@ export function registerDaemon(program: Command): void {
         daemon = await startDaemon({ host: opts.host, port: opts.port, stateDir, maxConcurrentRuns: opts.maxConcurrentRuns, workerPath: workerBundlePath(), checkWorkerPath: checkWorkerBundlePath(), checkTimeoutMs: envInt('ANNEAL_CHECK_TIMEOUT_MS'), maxClientBufferBytes: envInt('ANNEAL_MAX_CLIENT_BUFFER_BYTES'), backend, log });
       } catch (err) {
         const e = err as NodeJS.ErrnoException;
-        const message = err instanceof DaemonAlreadyRunningError ? e.message
+        const message = err instanceof DaemonAlreadyRunningError || err instanceof StateDirPermissionsError ? e.message
           : e.code === 'EADDRINUSE' ? `Port ${opts.port} is in use; pick another with --port, or --port 0 for a free one.`
           : e.code === 'EACCES' ? `Cannot use ${opts.stateDir ?? stateDir} or port ${opts.port}: permission denied (${e.message}).`
           : e.message;

@@ -56,7 +56,7 @@ export function isLoopback(host: string): boolean {
 
 /** Starts the daemon; resolves once it listens and daemon.json is written. */
 export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon> {
-  const lock = acquireStateLock(options.stateDir);
+  const lock = acquireStateLock(options.stateDir, options.log);
   const token = randomBytes(32).toString('hex');
   writeTokenFile(tokenPath(options.stateDir), token);
 
