@@ -25,6 +25,11 @@ export interface TrainJob {
   samples?: SamplesConfig;
   /** GRPO's reward functions: built-in names (core/rewards) or modules with absolute paths. */
   rewards?: RewardSpec[];
+  /**
+   * The recipe's `gates:` block as written (core/gates reads it onto seed 004's defaults). Written:
+   * its rollback conditions stop the run at once. Absent: the defaults are only reported at the end.
+   */
+  gates?: unknown;
   /** Continue from this checkpoint folder: same data order, same RNG stream, same loss curve. */
   resumeFrom?: string;
   /** Force a backend instead of walking the ladder. */

@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { TrainingArguments } from '../../core/recipe/types.ts';
 import type { Message } from '../../core/datasets/types.ts';
+import { evaluateGates, readGates, rollbackNow } from '../../core/gates/index.ts';
+import type { MetricRecord } from '../../core/protocol/runs.ts';
 import type { Train, TrainEvents, TrainJob, TrainResult } from './api.ts';
 import { selectBackend } from './backend.ts';
 import { readCheckpoint, saveCheckpoint, writeFolderAtomically, writeWeights, type TrainerState } from './checkpoint.ts';
@@ -24,6 +26,9 @@ import { defaultTrainingArguments } from '../../core/recipe/defaults.ts';
 import { shownPrompt } from './rollout.ts';
 import { STAGES } from './stages/index.ts';
 import type { MicroBatch } from './stages/stage.ts';
+
+/** A gate's rollback condition (or a broken loss) stopped the run; its message says which and why. */
+export class RollbackError extends Error {}
 
 /** Runs `job`; see daemon/engine/api.ts for the contract. */
 export const train: Train = async (job: TrainJob, events: TrainEvents, signal: AbortSignal): Promise<TrainResult> => {
@@ -99,7 +104,7 @@ export const train: Train = async (job: TrainJob, events: TrainEvents, signal: A
     if (lora) lora.training = false;
     const window = new MetricsWindow();
     objective.evaluate(window);
-    events.metrics({ step, ...window.means('eval/') });
+    log({ step, ...window.means('eval/') });
   };
 
   const sampleAll = () => {
@@ -117,6 +122,17 @@ export const train: Train = async (job: TrainJob, events: TrainEvents, signal: A
       });
       events.sample({ step, prompt: shownPrompt(prompt as string | Message[]), completion: tok.decode(ids, { skipSpecial: true }) });
     });
+  };
+
+  // Seed 004's gates for this stage, edited by the recipe: a NaN or diverging loss (and, when the recipe
+  // writes gates, its rollback conditions) stops the run at once; the end of the run reports them all.
+  const gates = readGates(job.stage, job.gates).gates;
+  const logged: MetricRecord[] = [];
+  const log = (m: MetricRecord) => {
+    events.metrics(m);
+    logged.push(m);
+    const why = rollbackNow(job.gates === undefined ? { ...gates, rollback: [] } : gates, logged);
+    if (why) throw new RollbackError(`Rolled back at step ${m.step}: ${why}. The run keeps its checkpoints from before; nothing after them is saved.`);
   };
 
   events.status({ phase: 'training', totalSteps, backend });
@@ -189,7 +205,7 @@ export const train: Train = async (job: TrainJob, events: TrainEvents, signal: A
 
       if (step % args.logging_steps === 0 || step === 1 || step === totalSteps) {
         const seconds = (performance.now() - since.start) / 1000;
-        events.metrics({
+        log({
           step,
           loss: since.loss / since.steps,
           learning_rate: lr,
@@ -220,6 +236,13 @@ export const train: Train = async (job: TrainJob, events: TrainEvents, signal: A
 
     const outputDir = join(job.runDir, 'output');
     if (!stopped) {
+      // The data facts the entry gates read: the trainer refuses data with errors, so there are none here.
+      const pairs = ['dpo', 'orpo', 'cpo', 'simpo', 'reward'].includes(job.stage) ? { 'data/pairs': data.records } : {};
+      const report = evaluateGates(gates, logged, { 'data/records': data.records, 'data/errors': 0, ...pairs });
+      writeFileSync(join(job.runDir, 'gates.json'), JSON.stringify(report, null, 1));
+      for (const r of report.results.filter((x) => x.verdict !== 'not-measured')) events.log(`gate ${r.kind}: ${r.line}`);
+      const unmeasured = report.results.filter((x) => x.verdict === 'not-measured').length;
+      events.log(`gates: ${report.passed ? 'passed' : 'not passed'}${report.rollback ? `; rollback condition held: ${report.rollback.line}` : ''}${unmeasured ? ` (${unmeasured} condition(s) not measured: the run logged no such metric; gates.json lists them)` : ''}`);
       events.status({ phase: 'saving', message: `writing ${outputDir}` });
       writeFolderAtomically(outputDir, (tmp) => {
         writeWeights(tmp, model, lora, source.baseName, head);
@@ -229,6 +252,7 @@ export const train: Train = async (job: TrainJob, events: TrainEvents, signal: A
     }
     return { finalStep: step, outputDir, stopped };
   } catch (err) {
+    if (err instanceof RollbackError) throw err;
     // An allocation that failed becomes one sentence with the phase, the estimate and what to lower.
     throw memory.explain(err, phase);
   } finally {
