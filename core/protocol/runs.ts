@@ -100,6 +100,8 @@ export interface RunInfo {
   samples?: SamplesConfig;
   /** GRPO's reward functions (built-in names, or modules with absolute paths). */
   rewards?: RewardSpec[];
+  /** The recipe's `gates:` block as written (the engine reads it onto seed 004's defaults; core/gates). */
+  gates?: unknown;
   /** The last step with logged metrics (0 before the first). */
   step: number;
   totalSteps?: number;

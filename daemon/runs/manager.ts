@@ -120,6 +120,7 @@ export class RunManager {
       lora: prepared.lora,
       samples: prepared.samples,
       ...(prepared.rewards ? { rewards: prepared.rewards } : {}),
+      ...(prepared.gates !== undefined ? { gates: prepared.gates } : {}),
       ...(prepared.exportDir ? { exportDir: prepared.exportDir } : {}),
       step: 0,
       resumes: [],
@@ -241,6 +242,7 @@ export class RunManager {
       lora: run.lora,
       samples: run.samples,
       ...(run.rewards ? { rewards: run.rewards } : {}),
+      ...(run.gates !== undefined ? { gates: run.gates } : {}),
       resumeFrom: run.checkpoint?.path,
       ...(this.options.backend ? { backend: this.options.backend } : {}),
     };

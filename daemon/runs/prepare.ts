@@ -20,7 +20,7 @@ import { parseOllamaRef } from '../../core/ollamaStore.ts';
 import { readRegularFile } from './safeRead.ts';
 
 /** A run's validated input: what the engine's TrainJob is built from (the run record's fields of the same names). */
-export type PreparedRun = Pick<RunInfo, 'stage' | 'model' | 'data' | 'recipe' | 'args' | 'lora' | 'samples' | 'rewards' | 'exportDir'> & {
+export type PreparedRun = Pick<RunInfo, 'stage' | 'model' | 'data' | 'recipe' | 'args' | 'lora' | 'samples' | 'rewards' | 'gates' | 'exportDir'> & {
   /** Lines for the run's log: what a recipe-less run chose for the user, and why. */
   notes?: string[];
 };
@@ -187,6 +187,7 @@ export function prepareRun(raw: Record<string, unknown>): PreparedRun {
     lora: recipe.lora,
     samples: recipe.samples,
     ...(recipe.rewards ? { rewards: recipe.rewards } : {}),
+    ...(recipe.gates !== undefined ? { gates: recipe.gates } : {}),
     ...(recipe.output_dir ? { exportDir: recipe.output_dir } : {}),
     ...(params.recipe === undefined ? { notes: quickStartNotes(recipe.model, recipe.stage) } : {}),
   };

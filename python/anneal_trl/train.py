@@ -1,0 +1,147 @@
+"""One training process (Accelerate starts one per device): build TRL's trainer from the plan, train with
+the Anneal callback, write the output in Anneal's layout. Usage: `accelerate launch ... -m anneal_trl.train PLAN`.
+"""
+import json
+import os
+import signal
+import sys
+import traceback
+
+from .events import emit
+
+
+def read_jsonl(path: str) -> list:
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def backend_report(state, versions: dict, plan: dict) -> dict:
+    """"TRL 1.16.0 on 2× CPU (gloo)", "TRL 1.16.0 on 8× NVIDIA H100, DeepSpeed ZeRO-2"."""
+    import torch
+
+    n = state.num_processes
+    if state.device.type == "cuda":
+        device = torch.cuda.get_device_name(state.device)
+    else:
+        device = state.device.type.upper()
+    launch = plan.get("launch", {})
+    extra = f", DeepSpeed ZeRO-{launch.get('zero_stage', 2)}" if launch.get("use_deepspeed") else ", FSDP" if launch.get("use_fsdp") else ""
+    backend = f" ({state.backend})" if state.backend and not extra else ""
+    return {"name": "trl", "device": f"TRL {versions.get('trl')} on {n}× {device}{backend}{extra}", "skipped": []}
+
+
+def main(plan_path: str) -> int:
+    from .plan import build_config, config_class, package_versions, read_plan, trainer_class
+
+    plan = read_plan(plan_path)
+    stop = {"requested": False}
+
+    def request_stop(signum, frame):
+        stop["requested"] = True
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    stop_file = plan.get("stop_file")
+
+    def stop_requested() -> bool:
+        return stop["requested"] or bool(stop_file and os.path.exists(stop_file))
+
+    from accelerate import PartialState
+
+    state = PartialState(cpu=bool(plan["config"].get("use_cpu")))
+    is_main = state.is_main_process
+    try:
+        if is_main:
+            emit("status", phase="loading", message=f"loading {plan['model']['path']} into TRL's {plan['trainer']['trainer']}")
+        os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+        versions = package_versions(bool(plan.get("peft")))
+        config = build_config(plan, config_class(plan))
+        trainer = build_trainer(plan, config, trainer_class(plan))
+        from .callback import AnnealCallback
+
+        callback = AnnealCallback(plan, is_main, stop_requested, backend_report(state, versions, plan))
+        callback.trainer = trainer
+        trainer.add_callback(callback)
+        from transformers.trainer_callback import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)  # with tqdm off it prints each log dict; the events carry them
+        trainer.train(resume_from_checkpoint=plan.get("resume_from_checkpoint"))
+        if callback.stopping:
+            if is_main:
+                emit("stopped", step=trainer.state.global_step)
+            return 0
+        save_output(trainer, plan["output_dir"], state)
+        if is_main:
+            emit("done", step=trainer.state.global_step, outputDir=plan["output_dir"])
+        return 0
+    except Exception as err:  # one sentence for the user; the traceback goes to the log
+        traceback.print_exc()
+        if is_main:
+            emit("error", message=f"TRL failed: {type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}")
+        return 1
+
+
+def build_trainer(plan: dict, config, Trainer):
+    from datasets import Dataset
+    from transformers import AutoTokenizer
+
+    model = plan["model"]
+    tokenizer_kwargs = {k: model[k] for k in ("revision", "gguf_file") if model.get(k)}
+    tokenizer = AutoTokenizer.from_pretrained(model["path"], **tokenizer_kwargs)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    data = plan["data"]
+    kwargs = {
+        "model": model["path"],
+        "args": config,
+        "train_dataset": Dataset.from_list(read_jsonl(data["train"])),
+        "processing_class": tokenizer,
+    }
+    if data.get("eval"):
+        kwargs["eval_dataset"] = Dataset.from_list(read_jsonl(data["eval"]))
+    if plan.get("peft"):
+        from peft import LoraConfig
+
+        kwargs["peft_config"] = LoraConfig(**plan["peft"])
+    if plan["stage"] == "grpo":
+        kwargs["reward_funcs"] = reward_functions(plan)
+    return Trainer(**kwargs)
+
+
+def reward_functions(plan: dict) -> list:
+    from .rewards import load_reward_file, make_builtin
+
+    out = []
+    for spec in plan.get("rewards", []):
+        if "builtin" in spec:
+            out.append(make_builtin(spec, plan["config"].get("max_completion_length")))
+        elif "file" in spec:
+            out.append(load_reward_file(spec))
+        else:
+            out.append(spec["model"])  # TRL loads it as a sequence classifier (num_labels=1)
+    return out
+
+
+def save_output(trainer, output_dir: str, state) -> None:
+    """The adapter (PEFT) or the model, with the tokenizer, in output/: written beside it, then renamed into place."""
+    tmp = output_dir + ".tmp"
+    if state.is_main_process:
+        emit("status", phase="saving", message=f"writing {output_dir}")
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+    state.wait_for_everyone()
+    trainer.save_model(tmp)  # every process takes part (FSDP/DeepSpeed gather the weights)
+    state.wait_for_everyone()
+    if state.is_main_process:
+        import shutil
+
+        for leftover in ("training_args.bin",):
+            if os.path.exists(os.path.join(tmp, leftover)):
+                os.remove(os.path.join(tmp, leftover))
+        shutil.rmtree(output_dir, ignore_errors=True)
+        os.replace(tmp, output_dir)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))
