@@ -237,7 +237,7 @@ export const train: Train = async (job: TrainJob, events: TrainEvents, signal: A
     const outputDir = join(job.runDir, 'output');
     if (!stopped) {
       // The data facts the entry gates read: the trainer refuses data with errors, so there are none here.
-      const pairs = ['dpo', 'orpo', 'cpo', 'simpo', 'reward'].includes(job.stage) ? { 'data/pairs': data.records } : {};
+      const pairs: Record<string, number> = ['dpo', 'orpo', 'cpo', 'simpo', 'reward'].includes(job.stage) ? { 'data/pairs': data.records } : {};
       const report = evaluateGates(gates, logged, { 'data/records': data.records, 'data/errors': 0, ...pairs });
       writeFileSync(join(job.runDir, 'gates.json'), JSON.stringify(report, null, 1));
       for (const r of report.results.filter((x) => x.verdict !== 'not-measured')) events.log(`gate ${r.kind}: ${r.line}`);
