@@ -55,5 +55,14 @@ export function applyDefaults(recipe: Recipe, recipeFile: string, overrides: Rec
     });
   }
   if (recipe.gates !== undefined) resolved.gates = recipe.gates;
+  if (recipe.engine === 'trl') {
+    resolved.engine = 'trl';
+    // A path (it has a slash) is relative to the recipe; a bare name is a command on PATH.
+    if (recipe.python !== undefined) resolved.python = /[\\/]/.test(recipe.python) ? resolveFrom(recipeFile, recipe.python) : recipe.python;
+    if (recipe.accelerate !== undefined) {
+      resolved.accelerate = { ...recipe.accelerate };
+      if (recipe.accelerate.config_file !== undefined) resolved.accelerate.config_file = resolveFrom(recipeFile, recipe.accelerate.config_file);
+    }
+  }
   return resolved;
 }

@@ -13,6 +13,7 @@ import type { RecipeCode } from './codes.ts';
 import { hasKey, keyRange, valueRange, type RecipeDocument } from './document.ts';
 import { resolveFrom, rewardModelKind } from './files.ts';
 import { isRewardModulePath, REWARD_MODULE_EXTENSIONS, rewardModuleFacts } from './rewardModule.ts';
+import { pythonRewardFileDiagnostics } from './engineChecks.ts';
 import type { Stage } from './types.ts';
 
 type Obj = Record<string, unknown>;
@@ -92,7 +93,8 @@ export function rewardDiagnostics(input: RewardCheckInput): RequiredColumn[] {
       required.push({ column: r.column, reward: label, index, written: true });
     }
     if (file !== undefined) {
-      rewardFileDiagnostics(file, resolveFrom(recipeFile, file), files, valueRange(document, [...at, 'file']), add);
+      const check = recipe.engine === 'trl' ? pythonRewardFileDiagnostics : rewardFileDiagnostics;
+      check(file, resolveFrom(recipeFile, file), files, valueRange(document, [...at, 'file']), add);
     } else if (model !== undefined) {
       rewardModelDiagnostics(model, recipeFile, files, valueRange(document, [...at, 'model']), add);
     } else if (typeof r.name === 'string' && !builtin) {

@@ -17,6 +17,7 @@ import { hasKey, keyRange, valueRange, type RecipeDocument } from './document.ts
 import { dataFacts, modelFacts, resolveFrom } from './files.ts';
 import { readGates } from '../gates/index.ts';
 import { rewardDiagnostics } from './rewardChecks.ts';
+import { engineDiagnostics } from './engineChecks.ts';
 import type { Stage } from './types.ts';
 
 
@@ -269,6 +270,9 @@ export function semanticDiagnostics(
       }
     }
   }
+
+  // engine: trl, python, accelerate (engineChecks.ts).
+  engineDiagnostics(document, recipe, stage, (code, message, range) => add(code, message, range));
 
   if (!stage) return out;
 

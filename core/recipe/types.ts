@@ -99,6 +99,30 @@ export interface TrainingArguments {
   missing_eos_penalty?: number;
 }
 
+/** Which engine trains a recipe: Anneal's own (tfjs, this machine) or TRL + Accelerate in a Python environment. */
+export type Engine = 'anneal' | 'trl';
+
+/**
+ * How `accelerate launch` starts a TRL run (engine: trl), under Accelerate's own flag names.
+ * Several processes on one machine are one per GPU (or, with `cpu`, CPU processes talking over gloo).
+ */
+export interface AccelerateLaunch {
+  num_processes: number;
+  num_machines?: number;
+  machine_rank?: number;
+  main_process_ip?: string;
+  main_process_port?: number;
+  mixed_precision?: 'no' | 'fp16' | 'bf16' | 'fp8';
+  /** Train on CPU even where a GPU is present. */
+  cpu?: boolean;
+  gpu_ids?: string;
+  use_deepspeed?: boolean;
+  zero_stage?: 0 | 1 | 2 | 3;
+  use_fsdp?: boolean;
+  /** An Accelerate config file (absolute once resolved) for everything else. */
+  config_file?: string;
+}
+
 export interface Recipe extends Partial<TrainingArguments> {
   /** `tiny` (built-in), a Hugging Face folder or .gguf file relative to the recipe, an Ollama `name:tag`, or a Hub id `org/name[@revision]`. */
   model: string;
@@ -111,6 +135,12 @@ export interface Recipe extends Partial<TrainingArguments> {
   /** TRL's GRPOConfig key: one weight per reward, in order (default all 1); resolved onto each RewardSpec's `weight`. */
   reward_weights?: number[];
   gates?: unknown;
+  /** `trl`: train on TRL + Accelerate in a Python environment (default `anneal`). */
+  engine?: Engine;
+  /** engine trl: the Python to use (a path relative to the recipe, or a command on PATH). */
+  python?: string;
+  /** engine trl: how `accelerate launch` starts the run. */
+  accelerate?: Partial<AccelerateLaunch>;
 }
 
 /**
@@ -149,4 +179,10 @@ export interface ResolvedRecipe {
   output_dir?: string;
   rewards?: RewardSpec[];
   gates?: unknown;
+  /** Present only for `engine: trl` (absent: Anneal's engine). */
+  engine?: 'trl';
+  /** engine trl: the Python named by the recipe (absolute when it was a path). */
+  python?: string;
+  /** engine trl: launch settings as written (config_file absolute). */
+  accelerate?: Partial<AccelerateLaunch>;
 }
