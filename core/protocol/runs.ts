@@ -116,6 +116,11 @@ export interface RunInfo {
   workerPid?: number;
   /** Each resume: the checkpoint step it continued from. */
   resumes: { fromStep: number; at: string }[];
+  /**
+   * Set when part of the run's record could not be kept (the disk stayed full: metrics, samples or log
+   * lines lost), in one sentence; the trained output itself is unaffected. Absent for a whole record.
+   */
+  degraded?: string;
 }
 
 /** The diagnostics found in one file (same shape as `anneal validate` reports). */

@@ -44,6 +44,7 @@ export async function followAndExit(client: DaemonClient, runId: string, view: R
     view.end();
     if (final.status === 'completed') {
       if (!options.json) process.stdout.write(`Run ${runId} completed at step ${final.step}; output in ${final.outputDir ?? '(none)'}.\n`);
+      if (final.degraded) process.stderr.write(`anneal: warning: run ${runId}: ${final.degraded}\n`);
       process.exitCode = 0;
     } else {
       const reason = final.error ?? final.message ?? final.status;

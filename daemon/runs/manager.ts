@@ -9,7 +9,7 @@ import { DaemonErrorCodes } from '../../core/protocol/daemon.ts';
 import { invalidRunIdMessage, isValidRunId } from '../../core/protocol/runId.ts';
 import { isFinalStatus, type BackendInfo, type MetricRecord, type RunInfo, type SampleRecord } from '../../core/protocol/runs.ts';
 import type { WorkerToDaemon } from '../../core/protocol/worker.ts';
-import { RunStore, newRunId } from './store.ts';
+import { RunStore, newRunId, type StreamFile } from './store.ts';
 import { launchWorker, type WorkerHandle } from './workerProcess.ts';
 import { isProcessAlive } from '../client/stateDir.ts';
 import type { PreparedRun } from './prepare.ts';
@@ -48,6 +48,18 @@ interface ActiveRun {
 
 const now = () => new Date().toISOString();
 
+/** Lines held in memory per run while its disk is full, written in order once space returns. */
+const MAX_PENDING_LINES = 20_000;
+
+/** A run's stream lines that could not be written yet (disk full), oldest first. */
+interface PendingLines {
+  lines: { file: StreamFile; line: string }[];
+  /** Lines dropped because the buffer was full. */
+  lost: Record<StreamFile, number>;
+  /** Lines that were held and later written. */
+  held: number;
+}
+
 /** The ResponseError for an unknown or malformed run id. */
 function runIdError(id: unknown): ResponseError<void> {
   return isValidRunId(id)
@@ -60,6 +72,9 @@ export class RunManager {
   private readonly active = new Map<string, ActiveRun>();
   private readonly queue: string[] = [];
   private readonly listeners = new Set<RunListener>();
+  private readonly pending = new Map<string, PendingLines>();
+  /** Lines a run lost to a full disk, by file, until the run ends. */
+  private readonly lostLines = new Map<string, Record<StreamFile, number>>();
   private closing = false;
   /** The backend the most recent run of this daemon reported (for `initialize`; newer than the startup probe). */
   lastBackend: BackendInfo | null = null;
@@ -77,7 +92,6 @@ export class RunManager {
    */
   recover(): void {
     for (const run of this.store.list().reverse()) {
-      for (const f of ['metrics.jsonl', 'samples.jsonl', 'log.txt'] as const) this.store.repairTornLine(run.id, f);
       if (run.status === 'running' || run.status === 'stopping') {
         this.killOrphanWorker(run);
         run.status = 'interrupted';
@@ -85,6 +99,13 @@ export class RunManager {
         run.message = 'The daemon stopped while this run was training; `anneal resume` continues from its last checkpoint.';
         this.trySave(run);
       }
+      // No worker writes for this run any more: repair what a crash or a full disk left behind.
+      for (const f of ['metrics.jsonl', 'samples.jsonl', 'log.txt'] as const) {
+        const dropped = this.store.repairStreamFile(run.id, f);
+        if (dropped > 0) this.options.log?.(`[anneal] run ${run.id}: dropped ${dropped} broken line(s) of ${f} (torn by a crash or a full disk)`);
+      }
+      const unfinished = this.store.removeUnfinishedCheckpoints(run.id);
+      if (unfinished > 0) this.options.log?.(`[anneal] run ${run.id}: removed ${unfinished} half-written checkpoint folder(s)`);
       run.step = this.store.readRecords<MetricRecord>(run.id, 'metrics.jsonl').reduce((max, r) => Math.max(max, r.step), 0);
       this.runs.set(run.id, run);
       if (run.status === 'queued') this.queue.push(run.id);
@@ -291,13 +312,13 @@ export class RunManager {
       case 'metrics': {
         const record = msg.record;
         if (typeof record?.step !== 'number') return;
-        this.tryWrite(run.id, () => this.store.appendMetrics(run.id, record));
+        this.appendLine(run.id, 'metrics.jsonl', JSON.stringify(record));
         run.step = Math.max(run.step, record.step);
         for (const l of this.listeners) l.metrics(run.id, record);
         return;
       }
       case 'sample':
-        this.tryWrite(run.id, () => this.store.appendSample(run.id, msg.record));
+        this.appendLine(run.id, 'samples.jsonl', JSON.stringify(msg.record));
         for (const l of this.listeners) l.sample(run.id, msg.record);
         return;
       case 'log':
@@ -350,6 +371,11 @@ export class RunManager {
   }
 
   private finish(run: RunInfo, status: RunInfo['status'], message: string, error?: string): void {
+    const degraded = this.settlePending(run.id);
+    if (degraded) {
+      run.degraded = degraded;
+      message = `${message} ${degraded}`;
+    }
     run.status = status;
     run.message = message;
     run.progress = undefined;
@@ -389,8 +415,77 @@ export class RunManager {
   }
 
   private appendLog(id: string, line: string): void {
-    this.tryWrite(id, () => this.store.append(id, 'log.txt', line));
+    this.appendLine(id, 'log.txt', line);
     for (const l of this.listeners) l.log(id, line);
+  }
+
+  /**
+   * Appends a stream line, whole (RunStore.append) or held in memory: while the disk is full, lines
+   * wait in order and are written once a later append finds space again, so the file never has a torn
+   * line or a gap. Past MAX_PENDING_LINES the oldest are dropped and counted (the run is degraded).
+   */
+  private appendLine(id: string, file: StreamFile, line: string): void {
+    let pending = this.pending.get(id);
+    if (!pending) {
+      try {
+        this.store.append(id, file, line);
+        return;
+      } catch (err) {
+        this.options.log?.(`[anneal] could not write to run ${id} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); holding its lines in memory until the disk has space`);
+        pending = { lines: [], lost: { 'metrics.jsonl': 0, 'samples.jsonl': 0, 'log.txt': 0 }, held: 0 };
+        this.pending.set(id, pending);
+      }
+    }
+    pending.lines.push({ file, line });
+    if (pending.lines.length > MAX_PENDING_LINES) pending.lost[pending.lines.shift()!.file]++;
+    this.flushPending(id);
+  }
+
+  /** Writes a run's held lines in order; true once none are left. */
+  private flushPending(id: string): boolean {
+    const pending = this.pending.get(id);
+    if (!pending) return true;
+    while (pending.lines.length > 0) {
+      const next = pending.lines[0]!;
+      try {
+        this.store.append(id, next.file, next.line);
+      } catch {
+        return false;
+      }
+      pending.lines.shift();
+      pending.held++;
+    }
+    this.pending.delete(id);
+    const lost = Object.values(pending.lost).reduce((a, b) => a + b, 0);
+    if (lost > 0) {
+      const before = this.lostLines.get(id);
+      const all = { ...pending.lost };
+      if (before) for (const f of Object.keys(all) as StreamFile[]) all[f] += before[f];
+      this.lostLines.set(id, all);
+    }
+    const note = `[anneal] the disk was full for a while: ${pending.held} line(s) were held in memory and written once space returned${lost > 0 ? `; ${lost} older line(s) did not fit in memory and are lost` : ''}`;
+    try {
+      this.store.append(id, 'log.txt', note);
+    } catch {
+      /* full again: the next append tells */
+    }
+    return true;
+  }
+
+  /**
+   * At a run's end: a last try to write its held lines; returns the sentence saying what its record
+   * lacks (lines still unwritten or dropped), or undefined when nothing was lost.
+   */
+  private settlePending(id: string): string | undefined {
+    this.flushPending(id);
+    const pending = this.pending.get(id);
+    const lost: Record<StreamFile, number> = { 'metrics.jsonl': 0, 'samples.jsonl': 0, 'log.txt': 0, ...this.lostLines.get(id) };
+    for (const l of pending?.lines ?? []) lost[l.file]++;
+    this.pending.delete(id);
+    this.lostLines.delete(id);
+    const parts = (Object.keys(lost) as StreamFile[]).filter((f) => lost[f] > 0).map((f) => `${lost[f]} line(s) of ${f}`);
+    if (parts.length === 0) return undefined;
+    return `Its record is incomplete: ${parts.join(', ')} could not be written because the disk was full; free some space (the trained output is not affected).`;
   }
 
   private emitStatus(run: RunInfo): void {

@@ -3,7 +3,7 @@
 // `checkpoints/step-N/` and `output/`. The daemon is the only writer of these files; appends are
 // synchronous so a line is in the OS before the event is forwarded to any client.
 
-import { appendFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, closeSync, ftruncateSync, writeFileSync, readSync, fstatSync } from 'node:fs';
+import { existsSync, writeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, closeSync, ftruncateSync, writeFileSync, readSync, fstatSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { CheckpointInfo, MetricRecord, RunInfo, SampleRecord } from '../../core/protocol/runs.ts';
@@ -80,9 +80,30 @@ export class RunStore {
     return runs.sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : 0));
   }
 
-  /** Appends one line (a newline is added) to one of the run's stream files. */
+  /**
+   * Appends one line (a newline is added) to one of the run's stream files, whole or not at all: a
+   * write cut short (disk full) is cut back off, so no torn line is left for the next one to glue onto.
+   */
   append(id: string, file: StreamFile, line: string): void {
-    appendFileSync(join(this.dir(id), file), line + '\n');
+    const bytes = Buffer.from(line + '\n', 'utf8');
+    const fd = openSync(join(this.dir(id), file), 'a');
+    let before = -1;
+    try {
+      before = fstatSync(fd).size;
+      let written = 0;
+      while (written < bytes.length) written += writeSync(fd, bytes, written, bytes.length - written);
+    } catch (err) {
+      if (before >= 0) {
+        try {
+          ftruncateSync(fd, before);
+        } catch {
+          /* left for repairStreamFile at the next start */
+        }
+      }
+      throw err;
+    } finally {
+      closeSync(fd);
+    }
   }
 
   appendMetrics(id: string, record: MetricRecord): void {
@@ -120,24 +141,55 @@ export class RunStore {
   }
 
   /**
-   * Cuts a stream file back to its last complete line. A daemon killed mid-append can leave half a
-   * line; the next append would glue onto it.
+   * Repairs a stream file after a crash or a full disk. A JSONL file keeps exactly its lines that parse
+   * as JSON objects, wherever a broken one sits (a torn write in the middle glued to the next line);
+   * the log is cut back to its last complete line. Returns how many lines were dropped.
    */
-  repairTornLine(id: string, file: StreamFile): void {
+  repairStreamFile(id: string, file: StreamFile): number {
+    if (file === 'log.txt') return this.repairTornLine(id, file);
+    const path = join(this.dir(id), file);
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch {
+      return 0; // missing: nothing to repair
+    }
+    if (text === '') return 0;
+    const lines = text.split('\n');
+    const tail = lines.pop(); // '' when the file ends with a newline
+    const kept = lines.filter((line) => {
+      try {
+        const value = JSON.parse(line);
+        return typeof value === 'object' && value !== null && !Array.isArray(value);
+      } catch {
+        return false;
+      }
+    });
+    const dropped = lines.length - kept.length + (tail ? 1 : 0);
+    if (dropped > 0) writeFileAtomic(path, kept.map((l) => l + '\n').join(''));
+    return dropped;
+  }
+
+  /**
+   * Cuts a stream file back to its last complete line. A daemon killed mid-append can leave half a
+   * line; the next append would glue onto it. Returns 1 when it cut, else 0.
+   */
+  repairTornLine(id: string, file: StreamFile): number {
     const path = join(this.dir(id), file);
     let fd: number | undefined;
     try {
       fd = openSync(path, 'r+');
       const size = fstatSync(fd).size;
-      if (size === 0) return;
+      if (size === 0) return 0;
       const tailSize = Math.min(size, 64 * 1024);
       const tail = Buffer.alloc(tailSize);
       readSync(fd, tail, 0, tailSize, size - tailSize);
-      if (tail[tailSize - 1] === 0x0a) return;
+      if (tail[tailSize - 1] === 0x0a) return 0;
       const lastNewline = tail.lastIndexOf(0x0a);
       ftruncateSync(fd, lastNewline < 0 ? Math.max(0, size - tailSize) : size - tailSize + lastNewline + 1);
+      return 1;
     } catch {
-      // Missing file: nothing to repair.
+      return 0; // missing file: nothing to repair
     } finally {
       if (fd !== undefined) closeSync(fd);
     }
