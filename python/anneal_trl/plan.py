@@ -56,10 +56,25 @@ def key_problem(plan: dict, cls) -> str | None:
     """The first config key the TRL config class has no field for, as one sentence."""
     fields = {f.name for f in dataclasses.fields(cls)}
     for key in plan["config"]:
-        if key not in fields:
-            origin = plan.get("key_origins", {}).get(key, "the recipe")
-            return f"`{key}` (from {origin}) is not a field of TRL's {cls.__name__}, so TRL would refuse it; remove it or train this recipe on Anneal's engine."
+        if key not in fields and plan.get("key_origins", {}).get(key, "the recipe") != "Anneal's default":
+            return f"`{key}` is not a field of TRL's {cls.__name__} (TRL {_trl_version()}), so TRL would refuse it; remove it from the recipe or train it on Anneal's engine."
     return None
+
+
+def drop_unknown_defaults(plan: dict, cls) -> list:
+    """Anneal's defaults for keys this TRL config does not have (e.g. `packing` for DPO) mean nothing to it: dropped."""
+    fields = {f.name for f in dataclasses.fields(cls)}
+    dropped = [k for k in plan["config"] if k not in fields and plan.get("key_origins", {}).get(k) == "Anneal's default"]
+    for k in dropped:
+        del plan["config"][k]
+    return dropped
+
+
+def _trl_version() -> str:
+    try:
+        return importlib.metadata.version("trl")
+    except importlib.metadata.PackageNotFoundError:
+        return "?"
 
 
 def build_config(plan: dict, cls, output_dir: str | None = None):
@@ -84,6 +99,7 @@ def check(plan: dict, python: str) -> dict:
     problem = key_problem(plan, cls)
     if problem:
         return {"ok": False, "kind": "key", "message": problem, "versions": versions}
+    drop_unknown_defaults(plan, cls)
     with tempfile.TemporaryDirectory() as tmp:
         try:
             build_config(plan, cls, output_dir=tmp)

@@ -31,7 +31,7 @@ def backend_report(state, versions: dict, plan: dict) -> dict:
 
 
 def main(plan_path: str) -> int:
-    from .plan import build_config, config_class, package_versions, read_plan, trainer_class
+    from .plan import build_config, config_class, drop_unknown_defaults, package_versions, read_plan, trainer_class
 
     plan = read_plan(plan_path)
     stop = {"requested": False}
@@ -46,8 +46,13 @@ def main(plan_path: str) -> int:
     def stop_requested() -> bool:
         return stop["requested"] or bool(stop_file and os.path.exists(stop_file))
 
+    import torch
     from accelerate import PartialState
 
+    if not torch.cuda.is_available():
+        # No GPU: CPU processes over gloo (torchrun starts them), in fp32 unless the recipe asked otherwise.
+        plan["config"]["use_cpu"] = True
+        plan["config"].setdefault("bf16", False)
     state = PartialState(cpu=bool(plan["config"].get("use_cpu")))
     is_main = state.is_main_process
     try:
@@ -55,7 +60,17 @@ def main(plan_path: str) -> int:
             emit("status", phase="loading", message=f"loading {plan['model']['path']} into TRL's {plan['trainer']['trainer']}")
         os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
         versions = package_versions(bool(plan.get("peft")))
-        config = build_config(plan, config_class(plan))
+        cls = config_class(plan)
+        drop_unknown_defaults(plan, cls)
+        config = build_config(plan, cls)
+        model = plan["model"]
+        init = {k: model[k] for k in ("revision", "gguf_file") if model.get(k)}
+        if model.get("load_in_4bit"):
+            from transformers import BitsAndBytesConfig
+
+            init["quantization_config"] = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4")
+        if init:
+            config.model_init_kwargs = {**(getattr(config, "model_init_kwargs", None) or {}), **init}
         trainer = build_trainer(plan, config, trainer_class(plan))
         from .callback import AnnealCallback
 

@@ -1,0 +1,149 @@
+// A run on TRL + Accelerate with the engine's interface (daemon/engine/api.ts `Train`): map the recipe,
+// normalise its data, check the plan in the chosen Python (packages, keys, values; no model loaded),
+// then start `python -m anneal_trl run` and turn its event lines into the same callbacks a native run
+// makes. Stopping asks the launcher for a checkpoint and a clean exit (SIGTERM); if this process dies,
+// the launcher sees its stdin close and does the same, so a killed daemon leaves a resumable run.
+
+import { spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { TrainEvents, TrainJob, TrainResult } from '../engine/api.ts';
+import type { AccelerateLaunch, ResolvedRecipe } from '../../core/recipe/types.ts';
+import { trlDataFile } from './data.ts';
+import { checkPlan, findTrlPython, launcherEnv } from './environment.ts';
+import { parseEvent } from './events.ts';
+import { trlPlan, type TrlPlan } from './mapping.ts';
+
+/** A job for the TRL engine: the engine's job plus the recipe's engine keys. */
+export interface TrlJob extends TrainJob {
+  python?: string;
+  accelerate?: Partial<AccelerateLaunch>;
+  /** The recipe file's folder (where a project venv is looked for). */
+  recipeDir?: string;
+}
+
+/** The plan for a job, its data normalised into the run folder; throws one sentence when TRL cannot train it. */
+export function prepareTrlPlan(job: TrlJob, log: (line: string) => void): TrlPlan {
+  const data: { train: string; eval?: string } = { train: job.data.train };
+  for (const split of ['train', 'eval'] as const) {
+    const path = job.data[split];
+    if (path === undefined) continue;
+    const r = trlDataFile(path, job.runDir, split);
+    if ('refusal' in r) throw new Error(r.refusal);
+    if (r.converted > 0) log(`[anneal] ${r.converted} ${split} record(s) normalised to TRL's form in ${r.path}`);
+    data[split] = r.path;
+  }
+  const recipe: ResolvedRecipe = {
+    stage: job.stage,
+    model: job.model,
+    data: job.data,
+    args: job.args,
+    lora: job.lora,
+    ...(job.samples ? { samples: job.samples } : {}),
+    ...(job.rewards ? { rewards: job.rewards } : {}),
+    ...(job.gates !== undefined ? { gates: job.gates } : {}),
+    engine: 'trl',
+    ...(job.accelerate ? { accelerate: job.accelerate } : {}),
+  };
+  const result = trlPlan({ recipe, runDir: job.runDir, data, ...(job.resumeFrom ? { resumeFrom: job.resumeFrom } : {}) });
+  if ('refusal' in result) throw new Error(result.refusal);
+  for (const note of result.notes) log(`[anneal] ${note}`);
+  return result.plan;
+}
+
+/** Writes plan.json into `<runDir>/trl/`; returns its path. */
+export function writePlan(plan: TrlPlan): string {
+  const path = join(plan.run_dir, 'trl', 'plan.json');
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, JSON.stringify(plan, null, 1) + '\n');
+  return path;
+}
+
+/** Trains `job` on TRL; resolves like the engine's train() (stopped: a checkpoint was saved first). */
+export async function trainWithTrl(job: TrlJob, events: TrainEvents, signal: AbortSignal): Promise<TrainResult> {
+  events.status({ phase: 'loading', message: 'checking the Python environment for TRL' });
+  const plan = prepareTrlPlan(job, (line) => events.log(line));
+  const python = await findTrlPython(job.python, plan.peft !== null, job.recipeDir);
+  if (!('versions' in python) || python.problem) throw new Error(python.problem ?? 'No Python with TRL found.');
+  events.log(`[anneal] TRL engine: ${python.python} (trl ${python.versions.trl}, transformers ${python.versions.transformers}, accelerate ${python.versions.accelerate}${python.versions.peft ? `, peft ${python.versions.peft}` : ''})`);
+  const planPath = writePlan(plan);
+  const check = await checkPlan(python.python, planPath);
+  if (!check.ok) throw new Error(check.message);
+  if (signal.aborted) return { finalStep: 0, outputDir: plan.output_dir, stopped: true };
+  return launch(python.python, planPath, plan, events, signal);
+}
+
+function launch(python: string, planPath: string, plan: TrlPlan, events: TrainEvents, signal: AbortSignal): Promise<TrainResult> {
+  return new Promise((resolve, reject) => {
+    // stdin stays open: its end (this process died) is the launcher's cue to checkpoint and stop.
+    const child = spawn(python, ['-m', 'anneal_trl', 'run', planPath, '--watch-stdin'], { env: launcherEnv(), stdio: ['pipe', 'pipe', 'pipe'] });
+    let step = 0;
+    let outcome: { done?: boolean; stopped?: boolean; error?: string } = {};
+    const tail: string[] = [];
+    const onLine = (line: string) => {
+      const event = parseEvent(line);
+      if (!event) {
+        tail.push(line);
+        if (tail.length > 20) tail.shift();
+        events.log(line);
+        return;
+      }
+      switch (event.kind) {
+        case 'status':
+          events.status({ phase: event.phase, ...(event.message ? { message: event.message } : {}), ...(event.totalSteps ? { totalSteps: event.totalSteps } : {}), ...(event.backend ? { backend: event.backend } : {}) });
+          break;
+        case 'metrics': {
+          const record: { step: number; [name: string]: number } = { step: event.step };
+          for (const [k, v] of Object.entries(event.metrics)) if (typeof v === 'number') record[k] = v;
+          step = Math.max(step, event.step);
+          events.metrics(record);
+          break;
+        }
+        case 'sample':
+          events.sample({ step: event.step, prompt: event.prompt, completion: event.completion, ...(event.scored ? { scored: event.scored } : {}) });
+          break;
+        case 'checkpoint':
+          step = Math.max(step, event.step);
+          events.checkpoint({ step: event.step, path: event.path });
+          break;
+        case 'log':
+          events.log(event.line);
+          break;
+        case 'stopped':
+          step = event.step;
+          outcome = { stopped: true };
+          break;
+        case 'done':
+          step = event.step;
+          outcome = { done: true };
+          events.status({ phase: 'done' });
+          break;
+        case 'error':
+          outcome = { error: event.message };
+          break;
+        case 'exit':
+          break;
+      }
+    };
+    createInterface({ input: child.stdout, crlfDelay: Infinity }).on('line', onLine);
+    createInterface({ input: child.stderr, crlfDelay: Infinity }).on('line', (line) => {
+      tail.push(line);
+      if (tail.length > 20) tail.shift();
+      events.log(line);
+    });
+    const stop = () => child.kill('SIGTERM');
+    signal.addEventListener('abort', stop, { once: true });
+    child.on('error', (err) => reject(new Error(`Could not start ${python} for TRL (${err.message}).`)));
+    child.on('close', (code, sig) => {
+      signal.removeEventListener('abort', stop);
+      if (outcome.done) resolve({ finalStep: step, outputDir: plan.output_dir, stopped: false });
+      else if (outcome.stopped) resolve({ finalStep: step, outputDir: plan.output_dir, stopped: true });
+      else if (outcome.error) reject(new Error(outcome.error));
+      else {
+        const last = tail.filter((l) => l.trim()).pop();
+        reject(new Error(`The TRL processes ended without finishing (${sig ? `signal ${sig}` : `exit ${code}`})${last ? `: ${last.trim()}` : ''}; the log has the details.`));
+      }
+    });
+  });
+}
