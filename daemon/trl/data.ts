@@ -26,7 +26,8 @@ export function trlRecords(text: string, file: string): { lines: string[]; conve
     const value = parseRecordObject(line);
     if (!value) return { refusal: `Line ${i + 1} of ${file} is not a JSON object; fix it (open the file to see the problem) before training.` };
     const format = detectFormat(value);
-    const conversion = convertRecord(line);
+    // Messages may still use another spelling (v1 content parts, legacy function calls): convertRecord says.
+    const conversion = format && TRL_READS.has(format) && format !== 'messages' ? undefined : convertRecord(line);
     if (conversion) {
       lines.push(conversion.text);
       converted++;

@@ -105,7 +105,8 @@ export function trlPlan(input: PlanInput): PlanResult {
   const defaults = defaultTrainingArguments(recipe.stage) as unknown as Record<string, unknown>;
   for (const [key, value] of Object.entries(recipe.args as unknown as Record<string, unknown>)) {
     if (value === undefined || MODEL_KEYS.has(key)) continue;
-    const isDefault = same(value, defaults[key]);
+    // eval_steps left out resolves to logging_steps (TRL's None means the same).
+    const isDefault = key === 'eval_steps' ? value === recipe.args.logging_steps : same(value, defaults[key]);
     if (isDefault && TRL_DEFAULT_WINS.has(key)) continue;
     config[key] = value;
     origins[key] = isDefault ? "Anneal's default" : 'the recipe';
