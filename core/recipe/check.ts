@@ -5,7 +5,8 @@ import { isMap } from 'yaml';
 import type { Diagnostic } from '../diagnostics.ts';
 import type { FileAccess } from '../fileAccess.ts';
 import { RECIPE_CODES } from './codes.ts';
-import { documentStartRange, parseRecipeText } from './document.ts';
+import { documentStartRange, keyRange, parseRecipeText, valueRange, type RecipeDocument } from './document.ts';
+import { checkableView, expandPipeline, isPipeline, type PipelineStage } from './pipeline.ts';
 import { applyDefaults } from './resolve.ts';
 import { schemaDiagnostics } from './schemaCheck.ts';
 import { semanticDiagnostics, type RecipeOverrides } from './semantic.ts';
@@ -14,8 +15,15 @@ import type { Recipe, ResolvedRecipe } from './types.ts';
 export interface RecipeCheck {
   /** Sorted by position. */
   diagnostics: Diagnostic[];
-  /** Present when no diagnostic is an error. */
+  /** Present when no diagnostic is an error (and the recipe is a single stage). */
   recipe?: ResolvedRecipe;
+  /** A pipeline recipe's stages, each resolved as a recipe of its own; present when no diagnostic is an error. */
+  pipeline?: ResolvedPipelineStage[];
+}
+
+export interface ResolvedPipelineStage extends Pick<PipelineStage, 'index' | 'name' | 'from' | 'merge'> {
+  /** `model` is `@name` where the stage starts from an earlier stage's output. */
+  recipe: ResolvedRecipe;
 }
 
 function byPosition(a: Diagnostic, b: Diagnostic): number {
@@ -51,12 +59,45 @@ export function checkRecipe(text: string, filePath: string, files: FileAccess, o
     });
     return { diagnostics };
   }
+  if (isPipeline(value)) return checkPipeline(document, value, filePath, files, overrides, diagnostics);
   const withOverrides = { ...value, ...overrides.args, ...(overrides.model ? { model: overrides.model } : {}), ...(overrides.data ? { data: overrides.data } : {}) };
   diagnostics.push(...schemaDiagnostics(document, withOverrides));
   diagnostics.push(...semanticDiagnostics(document, { ...value, ...overrides.args }, filePath, files, overrides));
   diagnostics.sort(byPosition);
   if (diagnostics.some((d) => d.severity === 'error')) return { diagnostics };
   return { diagnostics, recipe: applyDefaults(withOverrides as unknown as Recipe, filePath, overrides, files) };
+}
+
+/**
+ * A pipeline: its own problems (stages, names, @references), then each stage checked as a recipe of
+ * its own — the shared keys and the item's merged — with every diagnostic on the text it comes from (a
+ * shared key's once, however many stages share it). `--data` does not apply to a pipeline.
+ */
+function checkPipeline(document: RecipeDocument, value: Record<string, unknown>, filePath: string, files: FileAccess, overrides: RecipeOverrides, diagnostics: Diagnostic[]): RecipeCheck {
+  const { stages, problems } = expandPipeline(value);
+  for (const p of problems) {
+    diagnostics.push({ code: 'recipe-pipeline-invalid', severity: RECIPE_CODES['recipe-pipeline-invalid'], message: p.message, range: p.on === 'key' ? keyRange(document, p.path) : valueRange(document, p.path) });
+  }
+  const stageOverrides: RecipeOverrides = { ...overrides, data: undefined };
+  const topModel = overrides.model ?? value.model;
+  for (const stage of stages) {
+    const view = { ...checkableView(stage, topModel), ...overrides.args };
+    const scoped: RecipeDocument = { ...document, scope: { prefix: ['stages', stage.index], own: stage.own } };
+    diagnostics.push(...schemaDiagnostics(scoped, view), ...semanticDiagnostics(scoped, view, filePath, files, stageOverrides));
+  }
+  const seen = new Set<string>();
+  const unique = diagnostics.filter((d) => {
+    const key = `${d.code}:${JSON.stringify(d.range)}:${d.message}`;
+    return !seen.has(key) && (seen.add(key), true);
+  });
+  unique.sort(byPosition);
+  if (unique.some((d) => d.severity === 'error')) return { diagnostics: unique };
+  const pipeline = stages.map((s): ResolvedPipelineStage => {
+    const recipe = applyDefaults({ ...s.recipe, ...overrides.args, ...(s.from.kind === 'model' && overrides.model && s.recipe.model === value.model ? { model: overrides.model } : {}) } as unknown as Recipe, filePath, stageOverrides, files);
+    if (s.from.kind === 'stage') recipe.model = `@${s.from.name}`;
+    return { index: s.index, name: s.name, from: s.from, merge: s.merge, recipe };
+  });
+  return { diagnostics: unique, pipeline };
 }
 
 /**

@@ -38,6 +38,8 @@ export const RECIPE_CODES = {
   'recipe-warmup-both': 'info',
   'recipe-4bit-needs-lora': 'error',
   'recipe-generations-batch': 'warning',
+  // Pipelines (stages:, pipeline.ts)
+  'recipe-pipeline-invalid': 'error',
   // Gates (seed 004's entry, exit and rollback conditions; core/gates)
   'recipe-gate-invalid': 'error',
   'recipe-gate-unknown-metric': 'warning',

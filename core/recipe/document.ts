@@ -10,6 +10,17 @@ export interface RecipeDocument {
   doc: Document.Parsed;
   /** Offsets of the start of each line, for offset -> position. */
   lineStarts: number[];
+  /**
+   * A pipeline stage's view of the document (pipeline.ts): a key the stage item sets is found under
+   * `prefix` (['stages', 2]), every other key at the top, where the shared defaults are.
+   */
+  scope?: { prefix: (string | number)[]; own: ReadonlySet<string> };
+}
+
+/** `path` as it lies in the text: under the stage item when the scope's item sets its first key. */
+export function textPath(document: RecipeDocument, path: (string | number)[]): (string | number)[] {
+  const scope = document.scope;
+  return scope && path.length > 0 && scope.own.has(String(path[0])) ? [...scope.prefix, ...path] : path;
 }
 
 /** Parse recipe text; YAML syntax errors come back as diagnostics with their exact positions. */
@@ -78,8 +89,13 @@ export function nodeRange(document: RecipeDocument, node: Node | null | undefine
   return rangeOf(document, start, valueEnd);
 }
 
-/** The first line of the document, where problems with no better place are shown. */
+/** The first line of the document (a stage's own item in a pipeline), where problems with no better place are shown. */
 export function documentStartRange(document: RecipeDocument): Range {
+  if (document.scope) {
+    const item = locate({ ...document, scope: undefined }, [...document.scope.prefix, 'stage']);
+    const range = item.found ? nodeRange(document, item.key) : undefined;
+    if (range) return range;
+  }
   const firstLineEnd = document.text.search(/\r?\n|$/);
   return { start: { line: 0, character: 0 }, end: { line: 0, character: Math.max(0, firstLineEnd) } };
 }
@@ -93,6 +109,7 @@ function pairIn(map: YAMLMap, key: string): Pair<Node, Node> | undefined {
  * deepest node that exists on the way.
  */
 export function locate(document: RecipeDocument, path: (string | number)[]): { key?: Node; value?: Node; found: boolean } {
+  path = textPath(document, path);
   let node: unknown = document.doc.contents;
   let key: Node | undefined;
   for (const part of path) {

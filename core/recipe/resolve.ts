@@ -1,6 +1,7 @@
 // A checked recipe turned into what a run needs: every default filled, every path absolute.
 
 import type { FileAccess } from '../fileAccess.ts';
+import { stageRef } from './pipeline.ts';
 import { hubRefOf } from '../hubCache.ts';
 import { DEFAULT_LORA, DEFAULT_SAMPLES, defaultTrainingArguments } from './defaults.ts';
 import { TRAINING_ARGUMENT_KEYS } from './schema.ts';
@@ -19,14 +20,15 @@ export function applyDefaults(recipe: Recipe, recipeFile: string, overrides: Rec
     if (v !== undefined) args[key] = v;
   }
   // PPO's reward model: a folder relative to the recipe, or a Hub id (like the recipe's own model).
-  if (typeof args.reward_model_path === 'string') {
+  if (typeof args.reward_model_path === 'string' && stageRef(args.reward_model_path) === undefined) {
     const path = resolveFrom(recipeFile, args.reward_model_path);
     args.reward_model_path = files && hubRefOf(args.reward_model_path, path, files) ? args.reward_model_path : path;
   }
   // TRL: eval_steps left unset follows logging_steps.
   if (recipe.eval_steps === undefined) args.eval_steps = args.logging_steps;
   const modelPath = resolveFrom(recipeFile, recipe.model);
-  const model = overrides.model ?? (recipe.model === 'tiny' || (files && hubRefOf(recipe.model, modelPath, files)) ? recipe.model : modelPath);
+  // `@name`: a pipeline stage's output (pipeline.ts), known once that stage has run.
+  const model = overrides.model ?? (recipe.model === 'tiny' || stageRef(recipe.model) !== undefined || (files && hubRefOf(recipe.model, modelPath, files)) ? recipe.model : modelPath);
   const data = overrides.data ?? {
     train: resolveFrom(recipeFile, recipe.data.train),
     ...(recipe.data.eval !== undefined ? { eval: resolveFrom(recipeFile, recipe.data.eval) } : {}),
@@ -46,7 +48,7 @@ export function applyDefaults(recipe: Recipe, recipeFile: string, overrides: Rec
       const spec: RewardSpec = typeof r === 'string' ? { name: r } : { ...(r as RewardSpec) };
       if (spec.weight === undefined && weights?.[i] !== undefined) spec.weight = weights[i];
       if (spec.file !== undefined) spec.file = resolveFrom(recipeFile, spec.file);
-      if (spec.model !== undefined) {
+      if (spec.model !== undefined && stageRef(spec.model) === undefined) {
         // Like the recipe's own model: a Hub id that is no existing path stays an id.
         const path = resolveFrom(recipeFile, spec.model);
         spec.model = files && hubRefOf(spec.model, path, files) ? spec.model : path;

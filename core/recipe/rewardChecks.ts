@@ -6,6 +6,7 @@
 
 import type { Range, RelatedInformation } from '../diagnostics.ts';
 import type { FileAccess } from '../fileAccess.ts';
+import { stageRef } from './pipeline.ts';
 import { cachedSnapshot, hubRefOf } from '../hubCache.ts';
 import { isGgufPath } from '../ollamaStore.ts';
 import { BUILTIN_REWARDS, findBuiltinReward, rewardColumns, rewardOptionProblems, suggestBuiltinReward, type BuiltinReward, type RewardContext, type RewardOptionProblem } from '../rewards/index.ts';
@@ -186,6 +187,8 @@ function rewardFileDiagnostics(written: string, path: string, files: FileAccess,
 
 /** A reward model: a folder (relative to the recipe) or a Hub id, holding a sequence classifier. */
 function rewardModelDiagnostics(model: string, recipeFile: string, files: FileAccess, range: Range, add: Add): void {
+  // An earlier pipeline stage's output: pipeline.ts checks the reference; the folder exists once it has run.
+  if (stageRef(model) !== undefined) return;
   const fix = 'give the output of a reward run (stage: reward) or a *ForSequenceClassification model';
   if (model === 'tiny' || isGgufPath(model)) {
     add('recipe-reward-model-no-head', `\`${model}\` is a language model without a score head, so it cannot score completions; ${fix}.`, range);

@@ -35,6 +35,8 @@ const trainingArguments: Record<string, Schema> = {
   logging_steps: int('Log metrics every N optimizer steps.', 10, { minimum: 1 }),
   eval_steps: int('Evaluate on data.eval every N optimizer steps.', 100, { minimum: 1 }),
   save_steps: int('Write a checkpoint every N optimizer steps.', 500, { minimum: 1 }),
+  save_total_limit: int('Checkpoints to keep: the newest N, plus the best by eval loss when the run evaluates (TRL\'s save_total_limit); 0 keeps all. Default 3.', 3, { minimum: 0 }),
+  save_minutes: num('Also write a checkpoint once this many minutes of training passed since the last one, so a crash between distant save_steps loses little; 0 turns it off. Default 10.', 10, { minimum: 0 }),
   seed: int('Random seed for initialisation, shuffling and sampling.', 42),
   packing: bool('Pack several short records into each sequence (SFT).', false),
   completion_only_loss: bool('Prompt-completion data: loss on the completion only (SFT).', true),
@@ -193,6 +195,13 @@ export const recipeSchema: Schema = {
       description: "GRPO (TRL's GRPOConfig): one weight per reward function, in the order of `rewards` (default: all 1); 0 logs a reward without optimising it. Instead of each reward's `weight`.",
       examples: [[1, 0.5]],
       items: { type: 'number' },
+      minItems: 1,
+    },
+    stages: {
+      type: 'array',
+      description: 'A pipeline: the stages in order, each `{stage, data, ...its own keys}` over the shared keys at the top (and optionally `name`, `merge: true`). Each policy stage continues from the previous one\'s output; `@name` names an earlier stage\'s output (e.g. `reward_model_path: "@reward"`).',
+      examples: [[{ stage: 'sft', data: { train: 'sft.jsonl' } }, { stage: 'dpo', data: { train: 'pairs.jsonl' } }]],
+      items: { type: 'object' },
       minItems: 1,
     },
     gates: {

@@ -4,7 +4,7 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import type { Diagnostic } from '../diagnostics.ts';
 import { RECIPE_CODES, type RecipeCode } from './codes.ts';
-import { keyRange, valueRange, type RecipeDocument } from './document.ts';
+import { keyRange, textPath, valueRange, type RecipeDocument } from './document.ts';
 import { recipeSchema } from './schema.ts';
 import { closest } from './suggest.ts';
 
@@ -180,7 +180,7 @@ function toDiagnostic(document: RecipeDocument, err: ErrorObject): Diagnostic | 
 
 function valueText(document: RecipeDocument, path: (string | number)[]): string | undefined {
   let v: unknown = document.doc.toJS();
-  for (const p of path) v = (v as Record<string | number, unknown> | undefined)?.[p];
+  for (const p of textPath(document, path)) v = (v as Record<string | number, unknown> | undefined)?.[p];
   return typeof v === 'string' ? v : undefined;
 }
 

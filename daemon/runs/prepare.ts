@@ -162,6 +162,9 @@ export function prepareRun(raw: Record<string, unknown>): PreparedRun {
     data: params.data ? { train: requireAbsolute(params.data.train, 'data.train'), eval: params.data.eval === undefined ? undefined : requireAbsolute(params.data.eval, 'data.eval') } : undefined,
   });
   const recipeErrors = resolved.diagnostics.filter((d: Diagnostic) => d.severity === 'error');
+  if (resolved.pipeline) {
+    throw invalidParams(`The recipe ${recipePath} is a pipeline (${resolved.pipeline.map((s) => s.name).join(' -> ')}); this daemon checks pipelines but does not run them yet: train each stage from a recipe of its own, its model the previous stage's output.`);
+  }
   if (!resolved.recipe || recipeErrors.length > 0) {
     // Positions in the in-memory recipe mean nothing to the user: say the messages themselves.
     if (params.recipe === undefined) throw invalidInput(recipeErrors.map((d) => d.message).join(' '), []);
