@@ -30,6 +30,11 @@ export function defaultTrainingArguments(stage: Stage): TrainingArguments {
     logging_steps: 10,
     eval_steps: 10,
     save_steps: 500,
+    // TRL keeps every checkpoint (None); a long run would fill the disk. Three is enough to resume
+    // and to go back a little; the best by eval loss is kept on top of them.
+    save_total_limit: 3,
+    // Not in TRL: a crash between distant save_steps must not lose more than this much training.
+    save_minutes: 10,
     seed: 42,
     packing: false,
     // TRL's None: completion-only for prompt-completion data.

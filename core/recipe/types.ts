@@ -43,6 +43,10 @@ export interface TrainingArguments {
   logging_steps: number;
   eval_steps: number;
   save_steps: number;
+  /** Checkpoints kept (the newest, and the best by eval loss when there is one); 0 keeps all. TRL's name. */
+  save_total_limit: number;
+  /** A checkpoint also once this many minutes of training passed since the last one; 0: only save_steps. */
+  save_minutes: number;
   seed: number;
   packing: boolean;
   completion_only_loss: boolean;

@@ -2,7 +2,7 @@
 // continue the same loss curve: trainable weights (the adapter only, for LoRA), AdamW moments, the
 // step, the data position and counters. Folders are written under a temporary name and renamed,
 // so a crash never leaves a half-written `step-N/`.
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { LoraConfig, Stage, TrainingArguments } from '../../core/recipe/types.ts';
 import type * as tf from '@tensorflow/tfjs-core';
@@ -26,6 +26,8 @@ export interface TrainerState {
   model: string;
   lora: LoraConfig | null;
   args: TrainingArguments;
+  /** The eval loss measured at this step, when the run evaluated at it (how the best checkpoint is found). */
+  evalLoss?: number;
 }
 
 function tensorsOf(params: Map<string, { shape: number[]; dataSync(): unknown }>): Map<string, NamedTensor> {
@@ -112,6 +114,46 @@ export function saveCheckpoint(
     writeFileSync(join(tmp, 'trainer_state.json'), JSON.stringify(state, null, 2));
   });
   return dir;
+}
+
+/**
+ * Applies `save_total_limit` as TRL does: keeps the newest `limit` checkpoints of `runDir`, and the
+ * best one by eval loss (from its trainer_state.json) when any was evaluated; removes the others.
+ * 0 keeps all. Returns the steps removed.
+ */
+export function pruneCheckpoints(runDir: string, limit: number): number[] {
+  if (!(limit > 0)) return [];
+  const dir = join(runDir, 'checkpoints');
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const steps = names.map((n) => /^step-(\d+)$/.exec(n)).filter((m): m is RegExpExecArray => m !== null).map((m) => Number(m[1])).sort((a, b) => a - b);
+  if (steps.length <= limit) return [];
+  const keep = new Set(steps.slice(-limit));
+  let best: { step: number; loss: number } | undefined;
+  for (const step of steps) {
+    try {
+      const loss = (JSON.parse(readFileSync(join(dir, `step-${step}`, 'trainer_state.json'), 'utf8')) as TrainerState).evalLoss;
+      if (typeof loss === 'number' && Number.isFinite(loss) && (!best || loss < best.loss)) best = { step, loss };
+    } catch {
+      /* no state: not a candidate for best */
+    }
+  }
+  if (best) keep.add(best.step);
+  const removed: number[] = [];
+  for (const step of steps) {
+    if (keep.has(step)) continue;
+    try {
+      rmSync(join(dir, `step-${step}`), { recursive: true, force: true });
+      removed.push(step);
+    } catch {
+      /* cannot remove (permissions): it stays, and the next save tries again */
+    }
+  }
+  return removed;
 }
 
 /** Reads a checkpoint folder back: state, trainable weights (HF or PEFT names) and optimizer state. */

@@ -11,7 +11,7 @@ import { evaluateGates, readGates, rollbackNow } from '../../core/gates/index.ts
 import type { MetricRecord } from '../../core/protocol/runs.ts';
 import type { Train, TrainEvents, TrainJob, TrainResult } from './api.ts';
 import { selectBackend } from './backend.ts';
-import { readCheckpoint, saveCheckpoint, writeFolderAtomically, writeWeights, type TrainerState } from './checkpoint.ts';
+import { pruneCheckpoints, readCheckpoint, saveCheckpoint, writeFolderAtomically, writeWeights, type TrainerState } from './checkpoint.ts';
 import { LoraAdapter } from './lora.ts';
 import { MetricsWindow } from './metrics.ts';
 import { assignData, checkWeights, createModel, disposeModel, parameterCount } from './model.ts';
@@ -94,17 +94,31 @@ export const train: Train = async (job: TrainJob, events: TrainEvents, signal: A
   }
 
   const state = (): TrainerState => ({ stage: job.stage, step, micro, epoch: micro / data.perEpoch, numTokens, totalSteps, seed: args.seed, model: job.model, lora: loraConfig, args });
+  let lastCheckpoint: number | undefined;
+  let lastSave = performance.now();
+  /** The eval loss of the latest evaluation and its step: a checkpoint at that step records it (the best is kept). */
+  let lastEval: { step: number; loss: number } | undefined;
   const checkpoint = () => {
-    const path = saveCheckpoint(job.runDir, state(), model, lora, optimizer.state(), source.baseName, head);
+    const evalLoss = lastEval?.step === step ? lastEval.loss : undefined;
+    const path = saveCheckpoint(job.runDir, { ...state(), ...(evalLoss !== undefined ? { evalLoss } : {}) }, model, lora, optimizer.state(), source.baseName, head);
+    lastCheckpoint = step;
+    lastSave = performance.now();
     events.checkpoint({ step, path });
+    const removed = pruneCheckpoints(job.runDir, args.save_total_limit ?? 0);
+    if (removed.length > 0) events.log(`checkpoints: removed step ${removed.join(', ')} (save_total_limit ${args.save_total_limit} keeps the newest and the best)`);
   };
+  /** save_steps, or save_minutes of training since the last checkpoint. */
+  const checkpointDue = () =>
+    (args.save_steps > 0 && step % args.save_steps === 0) || ((args.save_minutes ?? 0) > 0 && performance.now() - lastSave >= args.save_minutes * 60_000);
 
   const evaluate = () => {
     phase = 'evaluation';
     if (lora) lora.training = false;
     const window = new MetricsWindow();
     objective.evaluate(window);
-    log({ step, ...window.means('eval/') });
+    const means = window.means('eval/');
+    if (typeof means['eval/loss'] === 'number') lastEval = { step, loss: means['eval/loss'] };
+    log({ step, ...means });
   };
 
   const sampleAll = () => {
@@ -195,9 +209,15 @@ export const train: Train = async (job: TrainJob, events: TrainEvents, signal: A
       tf.tidy(() => {
         const clipped = clipByGlobalNorm(acc!, args.max_grad_norm);
         gradNorm = clipped.norm;
-        optimizer.apply(clipped.grads, lr);
+        // A NaN or infinite loss or gradient would make every weight NaN: leave them as they were.
+        if (Number.isFinite(stepLoss) && Number.isFinite(gradNorm)) optimizer.apply(clipped.grads, lr);
       });
       for (const g of acc!.values()) g.dispose();
+      if (!Number.isFinite(stepLoss) || !Number.isFinite(gradNorm)) {
+        const what = Number.isFinite(stepLoss) ? `the gradient norm is ${gradNorm}` : `the loss is ${stepLoss}`;
+        const kept = lastCheckpoint === undefined ? 'no checkpoint was written before it' : `its last checkpoint (step ${lastCheckpoint}) is kept`;
+        throw new RollbackError(`Training broke down at step ${step + 1}: ${what}. The step was not applied and nothing after it is saved; ${kept}. Lower the learning rate (it was ${lr.toPrecision(3)}) or check the data for extreme records.`);
+      }
       memory.assertNoSilentFailure(phase);
       step++;
       since.loss += stepLoss;
@@ -222,13 +242,13 @@ export const train: Train = async (job: TrainJob, events: TrainEvents, signal: A
       const paused = performance.now();
       if (objective.hasEval && (step % args.eval_steps === 0 || step === totalSteps)) evaluate();
       if (job.samples && job.samples.every_steps > 0 && (step % job.samples.every_steps === 0 || step === totalSteps)) sampleAll();
-      if (args.save_steps > 0 && step % args.save_steps === 0) checkpoint();
+      if (checkpointDue()) checkpoint();
       since.start += performance.now() - paused;
       memory.assertNoSilentFailure(phase);
       // Let the worker deliver a stop request between steps.
       await new Promise((r) => setImmediate(r));
       if (signal.aborted && step < totalSteps) {
-        if (args.save_steps <= 0 || step % args.save_steps !== 0) checkpoint();
+        if (lastCheckpoint !== step) checkpoint();
         stopped = true;
         break;
       }
