@@ -76,7 +76,8 @@ export function measureTurnFormat(render: Render, bos?: string): TurnFormat | un
       // The template adds a system turn of its own. The system turn then always comes first, so the
       // prelude and the system prefix always appear together: only a BOS is told apart.
       defaultSystem = lead.slice(systemLead.length, lead.length - tail.length);
-      prelude = bos !== undefined && systemLead.startsWith(bos) ? bos : '';
+      // (SmolLM2's BOS is <|im_start|>, which opens every turn: not a prelude there.)
+      prelude = bos !== undefined && bos !== '' && systemLead.startsWith(bos) && !userPrefix.startsWith(bos) ? bos : '';
     } else {
       prelude = dropSuffix(lead, userPrefix);
     }

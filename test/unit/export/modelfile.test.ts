@@ -65,8 +65,10 @@ describe('Ollama Modelfile', () => {
   });
 
   test('SmolLM2: the template\'s default system prompt becomes SYSTEM', () => {
-    const { text, format } = ollamaModelfile('./m.gguf', withTemplate(SMOLLM2_TEMPLATE), false);
+    // Its tokenizer names <|im_start|> as BOS: not a prelude, since every turn opens with it.
+    const { text, format } = ollamaModelfile('./m.gguf', withTemplate(SMOLLM2_TEMPLATE, '<|im_start|>'), false);
     assert.equal(format?.defaultSystem, 'You are a helpful AI assistant named SmolLM, trained by Hugging Face');
+    assert.equal(format?.prelude, '');
     assert.match(text, /^SYSTEM """You are a helpful AI assistant named SmolLM, trained by Hugging Face"""$/m);
     assert.equal(TEMPLATE_LINE.exec(text)?.[1], CHATML_GO);
   });
@@ -151,7 +153,7 @@ func (w *buffer) Write(p []byte) (int, error) { *w.b = append(*w.b, p...); retur
     for (const [name, template] of [['tiny (ChatML)', undefined], ['SmolLM2', SMOLLM2_TEMPLATE]] as const) {
       test(name, (t) => {
         if (go.status !== 0) return t.skip('Go is not installed (`go version` failed); the TEMPLATE text is checked above');
-        const tok = template ? withTemplate(template) : tinyTokenizer();
+        const tok = template ? withTemplate(template, '<|im_start|>') : tinyTokenizer();
         const { text } = ollamaModelfile('./m.gguf', tok, false);
         writeFileSync(join(work, 'template.txt'), TEMPLATE_LINE.exec(text)![1]!);
         const system = /^SYSTEM """([\s\S]*?)"""$/m.exec(text)?.[1] ?? '';
