@@ -66,6 +66,12 @@ if (existsSync(codiconDir)) {
   for (const f of ['codicon.css', 'codicon.ttf']) cpSync(`${codiconDir}/${f}`, `dist/codicons/${f}`);
 }
 
+// The TRL engine's launcher (python/anneal_trl) runs in the user's Python; it ships as source beside the bundles.
+if (existsSync('python/anneal_trl')) {
+  mkdirSync('dist/python', { recursive: true });
+  cpSync('python/anneal_trl', 'dist/python/anneal_trl', { recursive: true, filter: (src) => !src.includes('__pycache__') });
+}
+
 if (watch) {
   for (const options of builds) (await esbuild.context(options)).watch();
 } else {
