@@ -223,11 +223,14 @@ def parses_as_json(text: str) -> bool:
 
 # ---------------------------------------------------------------- length (core/rewards/length.ts)
 
-_WORD = re.compile(r"\w+", re.UNICODE)
+# Intl.Segmenter's word-like segments (UAX #29), approximately: letter/digit runs, joined across a
+# single `.`, `,` or `'` between digits or letters ("1,000", "don't"). CJK text, which the segmenter
+# splits with a dictionary, counts differently here.
+_WORD = re.compile(r"[^\W_]+(?:[.,'’][^\W_]+)*")
 
 
 def text_length(text: str, unit: str) -> int:
-    """Characters (code points) or words. Words approximate Intl.Segmenter's word-like segments with \\w+ runs."""
+    """Characters (code points) or words (approximately Intl.Segmenter's word count)."""
     return len(text) if unit == "chars" else len(_WORD.findall(text))
 
 
