@@ -15,7 +15,11 @@ import { checkRecipe } from '../../../core/recipe/index.ts';
 import { nodeFiles } from '../../../core/nodeFiles.ts';
 import type { SampleRecord } from '../../../core/protocol/runs.ts';
 import type { TrainEvents } from '../../../daemon/engine/api.ts';
-import { trainWithTrl, type TrlJob } from '../../../daemon/trl/train.ts';
+import { prepareTrlPlan, trainWithTrl, writePlan, type TrlJob } from '../../../daemon/trl/train.ts';
+import { launcherEnv } from '../../../daemon/trl/environment.ts';
+import { parseEvent } from '../../../daemon/trl/events.ts';
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { makeTinyLlama, trlPython } from './python.ts';
 
 const env = trlPython();
@@ -146,6 +150,25 @@ test('GRPO with the built-in rewards ported to Python: reward metrics per functi
   assert.equal(typeof s.advantage, 'number');
   assert.equal(s.group, 0);
   console.log(`GRPO: reward ${c.metrics.map((m) => m.reward.toFixed(3)).join(', ')}, ${c.samples.length} scored completions`);
+});
+
+test('the launcher\'s stdin closing (its parent died: kill -9 of the daemon) stops the run with a checkpoint', { skip }, async () => {
+  const j = job(`${header('sft', 'sft.jsonl')}max_steps: 300\nsave_steps: 1000\n`);
+  const planPath = writePlan(prepareTrlPlan(j, () => {}));
+  const child = spawn((env as { python: string }).python, ['-m', 'anneal_trl', 'run', planPath, '--watch-stdin'], { env: launcherEnv(), stdio: ['pipe', 'pipe', 'ignore'] });
+  const kinds: string[] = [];
+  let checkpoint: number | undefined;
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    const e = parseEvent(line);
+    if (!e) return;
+    kinds.push(e.kind);
+    if (e.kind === 'metrics' && e.step >= 2) child.stdin.end();
+    if (e.kind === 'checkpoint') checkpoint = e.step;
+  });
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  assert.equal(code, 0);
+  assert.ok(kinds.includes('stopped'), kinds.join(' '));
+  assert.ok(checkpoint !== undefined && checkpoint < 300 && existsSync(join(j.runDir, 'checkpoints', `step-${checkpoint}`)));
 });
 
 test('a key TRL\'s config lacks is refused before launch, in one sentence', { skip }, async () => {
