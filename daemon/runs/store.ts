@@ -50,9 +50,15 @@ export class RunStore {
   create(run: RunInfo): void {
     const dir = this.dir(run.id);
     mkdirSync(dir, { recursive: false });
-    mkdirSync(join(dir, 'checkpoints'));
-    for (const f of STREAM_FILES) writeFileSync(join(dir, f), '');
-    this.save(run);
+    try {
+      mkdirSync(join(dir, 'checkpoints'));
+      for (const f of STREAM_FILES) writeFileSync(join(dir, f), '');
+      this.save(run);
+    } catch (err) {
+      // Disk full: no half-made run folder is left behind.
+      rmSync(dir, { recursive: true, force: true });
+      throw err;
+    }
   }
 
   save(run: RunInfo): void {

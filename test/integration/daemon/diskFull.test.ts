@@ -5,10 +5,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, readdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { RunMetricsNotification, StartRun, Subscribe, GetRun } from '../../../core/protocol/daemon.ts';
+import { DaemonErrorCodes, ListRuns, RunMetricsNotification, StartRun, Subscribe, GetRun } from '../../../core/protocol/daemon.ts';
+import { ResponseError } from 'vscode-jsonrpc/node';
 import type { MetricRecord } from '../../../core/protocol/runs.ts';
 import { ROOT, connect, startTestDaemon, stopTestDaemon, tempDir, waitForStatus } from './helpers.ts';
 
@@ -93,6 +94,41 @@ test('disk full mid-run: no torn line, every step kept in order once space retur
     assert.match(daemon.stderr(), /holding its lines in memory until the disk has space/);
     // The record the daemon serves agrees.
     assert.equal((await client.connection.sendRequest(GetRun.type, { runId: run.id })).run.step, 60);
+    client.close();
+  } finally {
+    rmSync(filler, { force: true });
+    await stopTestDaemon(daemon);
+  }
+});
+
+test('runs/start on a full disk is answered with StorageFailed and a sentence, not raw ENOSPC text', async (t) => {
+  const mountPoint = mkdtempSync(join(tmpdir(), 'anneal-tmpfs-'));
+  const why = mountTmpfs(mountPoint, '8m');
+  t.after(() => {
+    if (!why) spawnSync('umount', ['-l', mountPoint]);
+    rmSync(mountPoint, { recursive: true, force: true });
+  });
+  if (why) return t.skip(why);
+  const stateDir = join(mountPoint, 'state');
+  const filler = join(mountPoint, 'filler');
+  const daemon = await startTestDaemon(stateDir);
+  try {
+    const client = await connect(daemon);
+    fillDisk(filler);
+    let refused: ResponseError<unknown> | undefined;
+    try {
+      await client.connection.sendRequest(StartRun.type, { stage: 'sft', data: { train: DATA }, args: { max_steps: 1 } });
+    } catch (err) {
+      refused = err as ResponseError<unknown>;
+    }
+    assert.ok(refused, 'a run was created on a full disk');
+    assert.equal(refused.code, DaemonErrorCodes.StorageFailed, refused.message);
+    assert.match(refused.message, /is full; free some space and try again/);
+    assert.doesNotMatch(refused.message, /ENOSPC/);
+    rmSync(filler, { force: true });
+    // No half-made run folder is left behind, and the daemon serves on.
+    assert.deepEqual((await client.connection.sendRequest(ListRuns.type, {})).runs, []);
+    assert.deepEqual(readdirSync(join(stateDir, 'runs')), []);
     client.close();
   } finally {
     rmSync(filler, { force: true });
