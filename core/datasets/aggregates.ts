@@ -3,13 +3,14 @@
 // diversity and preference-pair statistics.
 
 import { kindOfFormat } from './detect.ts';
-import { LSH_BANDS } from './fingerprint.ts';
+import { bandKey, LSH_BANDS } from './fingerprint.ts';
+import { IntMap } from './intMap.ts';
 import type { LineFacts } from './lineAnalysis.ts';
 import type { DatasetKind, RecordFormat, RecordStyle } from './types.ts';
 
 /** Facts sharing one hash; `multi` tracks the groups with more than one member. */
 export class Buckets {
-  private readonly map = new Map<number, LineFacts | LineFacts[]>();
+  private readonly map = new IntMap<LineFacts | LineFacts[]>();
   readonly multi = new Set<LineFacts[]>();
   /** Results computed per group (near-duplicate pairs), dropped when the group changes. */
   readonly memo = new WeakMap<LineFacts[], [LineFacts, LineFacts][]>();
@@ -48,6 +49,12 @@ function bump<K>(map: Map<K, number>, key: K, by: number): void {
   else map.set(key, n);
 }
 
+function bumpInt(map: IntMap<number>, key: number, by: number): void {
+  const n = (map.get(key) ?? 0) + by;
+  if (n === 0) map.delete(key);
+  else map.set(key, n);
+}
+
 export class Aggregates {
   blank = 0;
   invalid = 0;
@@ -62,7 +69,7 @@ export class Aggregates {
   readonly kinds = new Map<DatasetKind, number>();
   readonly duplicates = new Buckets();
   readonly bands: Buckets[] = Array.from({ length: LSH_BANDS }, () => new Buckets());
-  readonly prompts = new Map<number, number>();
+  readonly prompts = new IntMap<number>();
   promptRecords = 0;
   pairs = 0;
   chosenLonger = 0;
@@ -92,14 +99,14 @@ export class Aggregates {
       if (sign > 0) this.duplicates.add(f.dupKey, f);
       else this.duplicates.remove(f.dupKey, f);
     }
-    if (f.bands) {
-      for (let b = 0; b < f.bands.length; b++) {
-        if (sign > 0) this.bands[b].add(f.bands[b], f);
-        else this.bands[b].remove(f.bands[b], f);
+    if (f.signature) {
+      for (let b = 0; b < LSH_BANDS; b++) {
+        if (sign > 0) this.bands[b].add(bandKey(f.signature, b), f);
+        else this.bands[b].remove(bandKey(f.signature, b), f);
       }
     }
     if (f.promptKey >= 0) {
-      bump(this.prompts, f.promptKey, sign);
+      bumpInt(this.prompts, f.promptKey, sign);
       this.promptRecords += sign;
     }
     if (f.chosenChars >= 0) {

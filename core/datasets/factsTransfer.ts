@@ -2,7 +2,7 @@
 // thread as a few transferable buffers instead of 100k cloned objects.
 
 import type { LineDiagnostic, LineFacts } from './lineAnalysis.ts';
-import { bandKeys, MINHASH_BINS } from './fingerprint.ts';
+import { MINHASH_BINS } from './fingerprint.ts';
 import type { RecordFormat, RecordStyle } from './types.ts';
 
 const FORMATS: RecordFormat[] = [
@@ -38,7 +38,7 @@ export function packFacts(facts: readonly LineFacts[]): PackedFacts {
     ints[o + 5] = f.anchor.start;
     ints[o + 6] = f.anchor.end;
     ints[o + 7] = f.dupKey;
-    ints[o + 8] = f.dupCheck | 0;
+    ints[o + 8] = f.dupCheck;
     ints[o + 9] = f.promptKey;
     ints[o + 10] = f.chars;
     ints[o + 11] = f.tokens;
@@ -69,9 +69,8 @@ export function unpackFacts(p: PackedFacts): LineFacts[] {
       normalized: undefined,
       anchor: { start: ints[o + 5], end: ints[o + 6] },
       dupKey: ints[o + 7],
-      dupCheck: ints[o + 7] < 0 ? -1 : ints[o + 8] >>> 0,
+      dupCheck: ints[o + 8],
       signature,
-      bands: signature ? bandKeys(signature) : undefined,
       promptKey: ints[o + 9],
       chars: ints[o + 10],
       tokens: ints[o + 11],

@@ -5,7 +5,7 @@
 import { DATASET_CODES, type DatasetCode } from './codes.ts';
 import { canonicalize, type Canonicalizer } from './datasetInfo.ts';
 import { detectFormat, detectStyle } from './detect.ts';
-import { bandKeys, Fingerprinter } from './fingerprint.ts';
+import { Fingerprinter } from './fingerprint.ts';
 import { contentSpan, firstKeySpan, LinePositions, locateSyntaxError, type JsonPath, type Span } from './jsonPositions.ts';
 import { isObject, normalizeRecord } from './normalize.ts';
 import { PAIR_FIELDS } from './foreignRules.ts';
@@ -34,11 +34,11 @@ export interface LineFacts {
   normalized: NormalizedRecord | undefined;
   /** The first key of the record: where record-wide diagnostics point. */
   anchor: Span;
-  /** Exact-duplicate hash (30-bit) and check hash; -1 when the record is unusable. */
+  /** Exact-duplicate hash (30-bit; -1 when the record is unusable) and check hash (32-bit). */
   dupKey: number;
   dupCheck: number;
+  /** MinHash signature (near duplicates); its LSH band keys are derived from it (fingerprint.ts bandKey). */
   signature: Uint32Array | undefined;
-  bands: number[] | undefined;
   promptKey: number;
   chars: number;
   tokens: number;
@@ -100,7 +100,7 @@ function diag(code: DatasetCode, message: string, span: Span, data?: unknown): L
 function newFacts(length: number, crlf: boolean): LineFacts {
   return {
     status: 'invalid', crlf, length, diags: undefined, format: undefined, style: undefined, normalized: undefined,
-    anchor: { start: 0, end: Math.max(1, length) }, dupKey: -1, dupCheck: -1, signature: undefined, bands: undefined,
+    anchor: { start: 0, end: Math.max(1, length) }, dupKey: -1, dupCheck: -1, signature: undefined,
     promptKey: -1, chars: 0, tokens: -1, chosenChars: -1, rejectedChars: -1, chosenPolite: undefined,
     rejectedPolite: undefined, shape: undefined, index: 0, extra: undefined,
   };
@@ -315,11 +315,7 @@ function measure(facts: LineFacts, record: NormalizedRecord, ctx: LineContext, p
   facts.promptKey = promptKey;
   facts.dupKey = fp.key;
   facts.dupCheck = fp.check;
-  const signature = fp.signature();
-  if (signature) {
-    facts.signature = signature;
-    facts.bands = bandKeys(signature);
-  }
+  facts.signature = fp.signature();
   if (!ctx.countTokens) {
     // Without a tokenizer, a length check in characters (about 4 per token) still catches the runaway record.
     const limit = CHARS_PER_TOKEN * (ctx.maxLength ?? DEFAULT_TOKEN_BUDGET);

@@ -11,7 +11,7 @@ import { nodeFiles } from '../../core/nodeFiles.ts';
 import { loadTokenizerFromFolder } from '../../core/tokenize/index.ts';
 import { checkRecipeFile, isRecipePath, UnreadableFileError } from './validateRecipe.ts';
 import { lineChunks } from './lineChunks.ts';
-import { analyzeInParallel, runWorker, WORKER_COMMAND, workerCount } from './validateParallel.ts';
+import { analyzeChunks, runWorker, WORKER_COMMAND, workerCount } from './validateParallel.ts';
 
 const KINDS: DatasetKind[] = ['sft', 'preference', 'prompt-only', 'text', 'unpaired-preference', 'stepwise-supervision'];
 const CHUNK_BYTES = 8 << 20;
@@ -119,15 +119,14 @@ async function checkDatasetFile(file: string, base: DatasetCheckOptions, cli: Va
     const fileOptions = datasetOptionsFor(file, nodeFiles, base);
     const datasetInfo = fileOptions.datasetInfo;
     const model = new DatasetModel(fileOptions);
-    const size = fstatSync(fd).size;
-    const threads = workerCount(size);
-    if (threads > 1) {
+    const stat = fstatSync(fd);
+    if (stat.isFile()) {
       const options = { maxLength: base.maxLength, datasetInfo, nearDuplicates: base.nearDuplicates };
-      await analyzeInParallel(file, size, threads, model, { options, modelDir: cli.model });
-      const report = model.report();
-      return { diagnostics: report.diagnostics, summary: report.summary };
+      await analyzeChunks(file, fd, stat.size, workerCount(stat.size), model, fileOptions, { options, modelDir: cli.model });
+    } else {
+      // A pipe or device: read it as it comes.
+      for (const { lines, invalidUtf8 } of lineChunks(fd, CHUNK_BYTES)) model.appendLines(lines, invalidUtf8);
     }
-    for (const { lines, invalidUtf8 } of lineChunks(fd, CHUNK_BYTES)) model.appendLines(lines, invalidUtf8);
     const report = model.report();
     return { diagnostics: report.diagnostics, summary: report.summary };
   } catch (err) {

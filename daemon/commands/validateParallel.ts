@@ -1,97 +1,190 @@
-// Large datasets in `anneal validate` are analysed by worker threads, one byte range each (cut at line
-// breaks). Each worker parses and checks its lines and sends the facts back packed in typed arrays;
-// the main thread adds them to one DatasetModel in order, so whole-file checks and the output are the
-// same as a sequential run. The workers are this same bundle started with a hidden subcommand.
+// Dataset files in `anneal validate` are analysed in chunks of whole lines; large ones by the main
+// thread and worker threads together. Each takes the next unclaimed chunk from a shared counter, so a worker
+// that starts late (loading this bundle takes a few hundred milliseconds) or runs on a busy core
+// simply takes fewer chunks, and the main thread never waits idle while workers start. Workers send
+// each chunk's facts packed in typed arrays; the main thread adds every chunk's facts to one
+// DatasetModel in file order, so whole-file checks and the output are the same as a sequential run.
+// The workers are this same bundle started with a hidden subcommand.
 
 import { closeSync, openSync, readSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { Worker, parentPort, workerData } from 'node:worker_threads';
+import { MessageChannel, Worker, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
+import { decodeLines, type DecodedLines } from '../../core/datasets/bytes.ts';
 import { packFacts, unpackFacts, type PackedFacts } from '../../core/datasets/factsTransfer.ts';
 import { analyzeLines } from '../../core/datasets/model.ts';
 import type { DatasetModel } from '../../core/datasets/index.ts';
+import type { LineFacts } from '../../core/datasets/lineAnalysis.ts';
 import type { DatasetCheckOptions, DatasetInfoEntry, NormalizedRecord } from '../../core/datasets/types.ts';
 import { nodeFiles } from '../../core/nodeFiles.ts';
 import { loadTokenizerFromFolder } from '../../core/tokenize/index.ts';
-import { lineChunks, type LineRange } from './lineChunks.ts';
 
 /** Below this size one thread is faster than starting workers. */
 export const PARALLEL_MIN_BYTES = 24 << 20;
-const READ_BYTES = 8 << 20;
+/** Bytes per chunk: small enough to share the work evenly, large enough that claiming costs nothing. */
+const CHUNK_BYTES = 4 << 20;
 export const WORKER_COMMAND = 'validate-worker';
+const YOUNG_GENERATION_MB = 96;
 
-/** What a worker needs to rebuild the check options (functions cannot cross threads). */
-export interface WorkerJob extends LineRange {
+/** What a worker needs to rebuild the check options (functions cannot cross threads) and claim chunks. */
+export interface WorkerJob {
   file: string;
+  size: number;
+  /** One Int32: the next chunk to claim, shared by every thread of the run. */
+  counter: SharedArrayBuffer;
+  /** Where the worker posts `ChunkMessage`s, then 'done'. */
+  port: MessagePort;
   options: { kind?: string; maxLength?: number; datasetInfo?: DatasetInfoEntry; nearDuplicates?: boolean };
   modelDir?: string;
 }
 
-/** How many workers a file of `size` bytes gets (1 means: stay on this thread). */
+/** One chunk's facts from a worker. */
+interface ChunkMessage {
+  chunk: number;
+  packets: PackedFacts[];
+}
+
+/**
+ * How many worker threads check a file of `size` bytes next to the main thread (0: the main thread
+ * alone). ANNEAL_VALIDATE_THREADS sets the number of threads in all, the main one included.
+ */
 export function workerCount(size: number): number {
-  if (size < PARALLEL_MIN_BYTES || process.env.ANNEAL_VALIDATE_THREADS === '1') return 1;
-  const cores = Number(process.env.ANNEAL_VALIDATE_THREADS) || availableParallelism();
-  // One core stays with the main thread, which merges results; with two cores, workers do not pay off.
-  const workers = process.env.ANNEAL_VALIDATE_THREADS ? cores : cores - 1;
-  return workers < 2 ? 1 : Math.min(workers, 8, Math.ceil(size / (8 << 20)));
+  const threads = Number(process.env.ANNEAL_VALIDATE_THREADS) || availableParallelism();
+  if (size < PARALLEL_MIN_BYTES || threads < 2) return 0;
+  return Math.min(threads - 1, 8, chunkCount(size) - 1);
 }
 
-/** Byte offsets that split the file into `n` ranges, each ending just after a line break. */
-function splitPoints(fd: number, size: number, n: number): number[] {
-  const points = [0];
-  const probe = Buffer.allocUnsafe(1 << 16);
-  for (let k = 1; k < n; k++) {
-    let at = Math.max(points[points.length - 1], Math.floor((size * k) / n));
-    for (;;) {
-      const got = readSync(fd, probe, 0, probe.length, at);
-      if (got === 0) {
-        at = size;
-        break;
-      }
-      const nl = probe.subarray(0, got).indexOf(10);
-      if (nl >= 0) {
-        at += nl + 1;
-        break;
-      }
-      at += got;
+function chunkCount(size: number): number {
+  return Math.max(1, Math.ceil(size / CHUNK_BYTES));
+}
+
+/** Reads chunks of a file as whole lines: chunk k holds the lines that start in its CHUNK_BYTES. */
+class ChunkReader {
+  private readonly probe = Buffer.allocUnsafe(1 << 16);
+  private buffer = Buffer.allocUnsafe(CHUNK_BYTES + (1 << 16));
+
+  constructor(private readonly fd: number, private readonly size: number) {}
+
+  /** The first line start at or after byte `at` (> 0), or size + 1 when no line starts there. */
+  private lineStart(at: number): number {
+    // A line starts right after a line break, so look from the byte before `at`.
+    let position = at - 1;
+    while (position < this.size) {
+      const got = readSync(this.fd, this.probe, 0, this.probe.length, position);
+      if (got === 0) break;
+      const nl = this.probe.subarray(0, got).indexOf(10);
+      if (nl >= 0) return position + nl + 1;
+      position += got;
     }
-    if (at >= size) break;
-    if (at > points[points.length - 1]) points.push(at);
+    return this.size + 1;
   }
-  points.push(size);
-  return points;
-}
 
-/** Check `file` with worker threads, adding every line's facts to `model` in order. */
-export async function analyzeInParallel(file: string, size: number, threads: number, model: DatasetModel, job: Omit<WorkerJob, 'file' | 'start' | 'end' | 'last'>): Promise<void> {
-  const fd = openSync(file, 'r');
-  let points: number[];
-  try {
-    points = splitPoints(fd, size, threads);
-  } finally {
-    closeSync(fd);
-  }
-  const ranges = points.slice(0, -1).map((start, i) => ({ start, end: points[i + 1], last: i === points.length - 2 }));
-  const results = ranges.map(
-    (r) =>
-      new Promise<PackedFacts[]>((resolve, reject) => {
-        const worker = new Worker(process.argv[1], { argv: [WORKER_COMMAND], workerData: { ...job, file, ...r } satisfies WorkerJob });
-        const packets: PackedFacts[] = [];
-        worker.on('message', (m: PackedFacts | 'done') => {
-          if (m === 'done') resolve(packets);
-          else packets.push(m);
-        });
-        worker.on('error', reject);
-        worker.on('exit', (code) => {
-          if (code !== 0) reject(new Error(`validation worker exited with code ${code}`));
-        });
-      }),
-  );
-  for (const result of results) {
-    for (const packet of await result) model.appendFacts(unpackFacts(packet));
+  /** The decoded lines of chunk `k` (none when no line starts in it). */
+  lines(k: number): DecodedLines | undefined {
+    const start = k === 0 ? 0 : this.lineStart(k * CHUNK_BYTES);
+    if (start > this.size) return undefined;
+    const next = k + 1 >= chunkCount(this.size) ? this.size + 1 : this.lineStart((k + 1) * CHUNK_BYTES);
+    if (next <= start) return undefined;
+    // The chunk that no later line start follows holds the file's last line (after its last line
+    // break, empty when the file ends with one), as in a sequential read.
+    const last = next > this.size;
+    const end = last ? this.size : next;
+    if (end - start > this.buffer.length) this.buffer = Buffer.allocUnsafe(end - start);
+    let got = 0;
+    while (got < end - start) {
+      const n = readSync(this.fd, this.buffer, got, end - start - got, start + got);
+      if (n === 0) break;
+      got += n;
+    }
+    // A middle chunk ends with a line break, which ends its last line rather than starting another.
+    return decodeLines(this.buffer.subarray(0, last ? got : Math.max(0, got - 1)));
   }
 }
 
-/** The worker side: analyse one byte range and post packed facts, then 'done'. */
+/** A worker thread of one run and the port it posts its chunks on. */
+class ChunkWorker {
+  private readonly port: MessagePort;
+  private done = false;
+  private readonly failed: Promise<never>;
+
+  constructor(job: Omit<WorkerJob, 'port'>, private readonly ready: Map<number, LineFacts[] | PackedFacts[]>) {
+    const { port1, port2 } = new MessageChannel();
+    this.port = port1;
+    const worker = new Worker(process.argv[1], {
+      argv: [WORKER_COMMAND],
+      workerData: { ...job, port: port2 } satisfies WorkerJob,
+      transferList: [port2],
+      // Room for a whole chunk's parsed records and facts, which are dropped once packed: with the
+      // default young generation they would be copied by the scavenger, some twice.
+      resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
+    });
+    // A worker that fails never posts 'done': the run fails instead of waiting for its chunks.
+    this.failed = new Promise<never>((_, reject) => {
+      worker.on('error', reject);
+      worker.on('exit', (code) => {
+        if (code !== 0) reject(new Error(`validation worker exited with code ${code}`));
+      });
+    });
+    this.failed.catch(() => undefined);
+  }
+
+  private take(m: ChunkMessage | 'done'): void {
+    if (m === 'done') {
+      this.done = true;
+      this.port.close();
+    } else this.ready.set(m.chunk, m.packets);
+  }
+
+  /** Collect the chunks posted so far, without waiting. */
+  drain(): void {
+    for (let m = this.done ? undefined : receiveMessageOnPort(this.port); m; m = this.done ? undefined : receiveMessageOnPort(this.port)) this.take(m.message as ChunkMessage | 'done');
+  }
+
+  /** Collect the rest of this worker's chunks. */
+  finish(): Promise<void> {
+    this.drain();
+    if (this.done) return Promise.resolve();
+    const done = new Promise<void>((resolve) => {
+      this.port.on('message', (m: ChunkMessage | 'done') => {
+        this.take(m);
+        if (this.done) resolve();
+      });
+    });
+    return Promise.race([done, this.failed]);
+  }
+}
+
+/** Check `fd` (`size` bytes) on this thread and `workers` worker threads (maybe none), adding every line's facts to `model` in order. */
+export async function analyzeChunks(file: string, fd: number, size: number, workers: number, model: DatasetModel, options: DatasetCheckOptions, job: Pick<WorkerJob, 'options' | 'modelDir'>): Promise<void> {
+  const chunks = chunkCount(size);
+  const counter = new SharedArrayBuffer(4);
+  const next = new Int32Array(counter);
+  // Chunks analysed but not yet added, by chunk number: this thread's as facts, workers' packed.
+  const ready = new Map<number, LineFacts[] | PackedFacts[]>();
+  let appended = 0;
+  const appendReady = () => {
+    for (let got = ready.get(appended); got !== undefined; got = ready.get(appended)) {
+      ready.delete(appended++);
+      if (isPacked(got)) for (const packet of got) model.appendFacts(unpackFacts(packet));
+      else model.appendFacts(got);
+    }
+  };
+  const pool = Array.from({ length: workers }, () => new ChunkWorker({ ...job, file, size, counter }, ready));
+  const reader = new ChunkReader(fd, size);
+  for (let k = Atomics.add(next, 0, 1); k < chunks; k = Atomics.add(next, 0, 1)) {
+    const decoded = reader.lines(k);
+    ready.set(k, decoded ? analyzeLines(decoded.lines, options, decoded.invalidUtf8) : []);
+    for (const worker of pool) worker.drain();
+    appendReady();
+  }
+  await Promise.all(pool.map((worker) => worker.finish()));
+  appendReady();
+}
+
+function isPacked(x: LineFacts[] | PackedFacts[]): x is PackedFacts[] {
+  return x.length > 0 && 'ints' in x[0];
+}
+
+/** The worker side: claim chunks until none is left, posting each one's packed facts, then 'done'. */
 export function runWorker(): void {
   const job = workerData as WorkerJob;
   const options: DatasetCheckOptions = { ...job.options, kind: undefined, retainRecords: false } as DatasetCheckOptions;
@@ -99,14 +192,19 @@ export function runWorker(): void {
     const tokenizer = loadTokenizerFromFolder(job.modelDir, nodeFiles);
     options.countTokens = (record: NormalizedRecord) => tokenizer.countTokens(record);
   }
+  const next = new Int32Array(job.counter);
+  const chunks = chunkCount(job.size);
   const fd = openSync(job.file, 'r');
   try {
-    for (const { lines, invalidUtf8 } of lineChunks(fd, READ_BYTES, job)) {
-      const packet = packFacts(analyzeLines(lines, options, invalidUtf8));
-      parentPort!.postMessage(packet, [packet.ints.buffer as ArrayBuffer, packet.signatures.buffer as ArrayBuffer]);
+    const reader = new ChunkReader(fd, job.size);
+    for (let k = Atomics.add(next, 0, 1); k < chunks; k = Atomics.add(next, 0, 1)) {
+      const decoded = reader.lines(k);
+      const packets = decoded ? [packFacts(analyzeLines(decoded.lines, options, decoded.invalidUtf8))] : [];
+      const transfer = packets.flatMap((p) => [p.ints.buffer as ArrayBuffer, p.signatures.buffer as ArrayBuffer]);
+      job.port.postMessage({ chunk: k, packets } satisfies ChunkMessage, transfer);
     }
   } finally {
     closeSync(fd);
   }
-  parentPort!.postMessage('done');
+  job.port.postMessage('done');
 }
