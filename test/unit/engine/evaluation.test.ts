@@ -3,7 +3,7 @@
 // answers (0 for the base against itself), entropy, distinct-1/2, lengths, a reward function's
 // accuracy, and the win rate as a reward model judges it. Nothing leaks.
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
@@ -30,8 +30,10 @@ async function trainTiny(stage: Stage, data: string, args: Partial<TrainingArgum
 }
 
 test('a trained adapter against its base: loss, perplexity change, KL, entropy, diversity, rewards and the judged win rate', async () => {
-  const sft = join(root, 'examples/sft.jsonl');
-  const adapter = await trainTiny('sft', sft, { max_steps: 30, learning_rate: 1e-2, per_device_train_batch_size: 8 });
+  // 32 of the shout task's records: the eval's loss passes (the model's and the base's) stay short.
+  const sft = join(mkdtempSync(join(tmpdir(), 'anneal-eval-data-')), 'sft.jsonl');
+  writeFileSync(sft, readFileSync(join(root, 'examples/sft.jsonl'), 'utf8').split('\n').slice(0, 32).join('\n') + '\n');
+  const adapter = await trainTiny('sft', sft, { max_steps: 20, learning_rate: 1e-2, per_device_train_batch_size: 8 });
   const judge = await trainTiny('reward', join(root, 'examples/preference.jsonl'), { max_steps: 2, per_device_train_batch_size: 2, max_length: 128 });
   const before = tf.memory().numTensors;
   const r = await evaluate({ model: adapter, data: sft, maxPrompts: 8, maxNewTokens: 12, rewards: [{ name: 'length', options: { target: 8, unit: 'chars' } }], judge });
@@ -40,7 +42,7 @@ test('a trained adapter against its base: loss, perplexity change, KL, entropy, 
   for (const k of ['eval/loss', 'eval/perplexity', 'eval/perplexity_change', 'eval/kl', 'eval/entropy', 'eval/distinct_1', 'eval/mean_length', 'eval/rewards/length/mean', 'eval/win_rate']) {
     assert.ok(Number.isFinite(m[k]), `${k}: ${m[k]} (${Object.keys(m).join(', ')})`);
   }
-  assert.ok(m['eval/perplexity_change']! < -0.2, `30 steps on this very data lower its perplexity: change ${m['eval/perplexity_change']}`);
+  assert.ok(m['eval/perplexity_change']! < -0.2, `20 steps on this very data lower its perplexity: change ${m['eval/perplexity_change']}`);
   assert.ok(m['eval/kl']! > 0, `the adapter moved away from the base: kl ${m['eval/kl']}`);
   for (const k of ['eval/distinct_1', 'eval/win_rate']) assert.ok(m[k]! >= 0 && m[k]! <= 1, `${k} ${m[k]}`);
   // Answers a single token long have no bigram: distinct-2 is then not measured rather than made up.
