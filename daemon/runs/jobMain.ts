@@ -2,6 +2,7 @@
 // generate`) in a short-lived child, so the command's own process never loads tfjs and Ctrl-C is
 // killing it. Waits for the job over IPC, runs it, sends the result or one sentence, exits.
 import type { EngineJobKind, JobToParent, ParentToJob } from '../../core/protocol/worker.ts';
+import { sendThenExit } from './scoreMain.ts';
 import { describeTrainError } from './workerMain.ts';
 
 export type JobHandlers = Record<EngineJobKind, (job: never) => Promise<unknown>>;
@@ -11,14 +12,7 @@ export function runJobChild(handlers: JobHandlers): void {
     console.error('anneal worker --job: this process is started by the anneal CLI (child_process.fork), not by hand.');
     process.exit(2);
   }
-  // tfjs may keep handles alive: exit once the last message is out.
-  const finish = (msg: JobToParent, code: number) => {
-    try {
-      process.send?.(msg, undefined, {}, () => process.exit(code));
-    } catch {
-      process.exit(code);
-    }
-  };
+  const finish = (msg: JobToParent, code: number) => sendThenExit(msg, code);
   process.on('disconnect', () => process.exit(0));
   let started = false;
   process.on('message', (raw) => {

@@ -22,6 +22,15 @@ export function dataProblem(path: string): string | undefined {
   return scorableDataProblem(path, text.split('\n'));
 }
 
+/** Sends a short-lived child's last message, then exits (tfjs may keep handles alive otherwise). */
+export function sendThenExit(msg: object, code: number): void {
+  try {
+    process.send?.(msg, undefined, {}, () => process.exit(code));
+  } catch {
+    process.exit(code);
+  }
+}
+
 /** Runs the score child with `score` (daemon/runs/worker.ts passes the real engine). */
 export function runScorer(score: typeof scorePairs): void {
   if (!process.send) {
@@ -35,14 +44,7 @@ export function runScorer(score: typeof scorePairs): void {
       /* daemon gone: 'disconnect' exits */
     }
   };
-  // tfjs may keep handles alive: exit once the last message is out.
-  const finish = (msg: ScorerToDaemon, code: number) => {
-    try {
-      process.send?.(msg, undefined, {}, () => process.exit(code));
-    } catch {
-      process.exit(code);
-    }
-  };
+  const finish = (msg: ScorerToDaemon, code: number) => sendThenExit(msg, code);
   // Nobody waits for the answer any more (the request was cancelled, the daemon died).
   process.on('disconnect', () => process.exit(0));
   let started = false;
