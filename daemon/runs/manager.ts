@@ -10,6 +10,7 @@ import { invalidRunIdMessage, isValidRunId } from '../../core/protocol/runId.ts'
 import { isFinalStatus, type BackendInfo, type MetricRecord, type RunInfo, type SampleRecord } from '../../core/protocol/runs.ts';
 import type { WorkerToDaemon } from '../../core/protocol/worker.ts';
 import { RunStore, newRunId, type StreamFile } from './store.ts';
+import { HeldLines } from './heldLines.ts';
 import { launchWorker, type WorkerHandle } from './workerProcess.ts';
 import { isProcessAlive } from '../client/stateDir.ts';
 import type { PreparedRun } from './prepare.ts';
@@ -48,18 +49,6 @@ interface ActiveRun {
 
 const now = () => new Date().toISOString();
 
-/** Lines held in memory per run while its disk is full, written in order once space returns. */
-const MAX_PENDING_LINES = 20_000;
-
-/** A run's stream lines that could not be written yet (disk full), oldest first. */
-interface PendingLines {
-  lines: { file: StreamFile; line: string }[];
-  /** Lines dropped because the buffer was full. */
-  lost: Record<StreamFile, number>;
-  /** Lines that were held and later written. */
-  held: number;
-}
-
 /** The ResponseError for an unknown or malformed run id. */
 function runIdError(id: unknown): ResponseError<void> {
   return isValidRunId(id)
@@ -72,14 +61,15 @@ export class RunManager {
   private readonly active = new Map<string, ActiveRun>();
   private readonly queue: string[] = [];
   private readonly listeners = new Set<RunListener>();
-  private readonly pending = new Map<string, PendingLines>();
+  private readonly held: HeldLines;
   /** Lines a run lost to a full disk, by file, until the run ends. */
-  private readonly lostLines = new Map<string, Record<StreamFile, number>>();
   private closing = false;
   /** The backend the most recent run of this daemon reported (for `initialize`; newer than the startup probe). */
   lastBackend: BackendInfo | null = null;
 
-  constructor(readonly store: RunStore, private readonly options: RunManagerOptions) {}
+  constructor(readonly store: RunStore, private readonly options: RunManagerOptions) {
+    this.held = new HeldLines(store, options.log);
+  }
 
   addListener(l: RunListener): () => void {
     this.listeners.add(l);
@@ -312,13 +302,13 @@ export class RunManager {
       case 'metrics': {
         const record = msg.record;
         if (typeof record?.step !== 'number') return;
-        this.appendLine(run.id, 'metrics.jsonl', JSON.stringify(record));
+        this.held.append(run.id, 'metrics.jsonl', JSON.stringify(record));
         run.step = Math.max(run.step, record.step);
         for (const l of this.listeners) l.metrics(run.id, record);
         return;
       }
       case 'sample':
-        this.appendLine(run.id, 'samples.jsonl', JSON.stringify(msg.record));
+        this.held.append(run.id, 'samples.jsonl', JSON.stringify(msg.record));
         for (const l of this.listeners) l.sample(run.id, msg.record);
         return;
       case 'log':
@@ -371,7 +361,7 @@ export class RunManager {
   }
 
   private finish(run: RunInfo, status: RunInfo['status'], message: string, error?: string): void {
-    const degraded = this.settlePending(run.id);
+    const degraded = this.held.settle(run.id);
     if (degraded) {
       run.degraded = degraded;
       message = `${message} ${degraded}`;
@@ -415,77 +405,8 @@ export class RunManager {
   }
 
   private appendLog(id: string, line: string): void {
-    this.appendLine(id, 'log.txt', line);
+    this.held.append(id, 'log.txt', line);
     for (const l of this.listeners) l.log(id, line);
-  }
-
-  /**
-   * Appends a stream line, whole (RunStore.append) or held in memory: while the disk is full, lines
-   * wait in order and are written once a later append finds space again, so the file never has a torn
-   * line or a gap. Past MAX_PENDING_LINES the oldest are dropped and counted (the run is degraded).
-   */
-  private appendLine(id: string, file: StreamFile, line: string): void {
-    let pending = this.pending.get(id);
-    if (!pending) {
-      try {
-        this.store.append(id, file, line);
-        return;
-      } catch (err) {
-        this.options.log?.(`[anneal] could not write to run ${id} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); holding its lines in memory until the disk has space`);
-        pending = { lines: [], lost: { 'metrics.jsonl': 0, 'samples.jsonl': 0, 'log.txt': 0 }, held: 0 };
-        this.pending.set(id, pending);
-      }
-    }
-    pending.lines.push({ file, line });
-    if (pending.lines.length > MAX_PENDING_LINES) pending.lost[pending.lines.shift()!.file]++;
-    this.flushPending(id);
-  }
-
-  /** Writes a run's held lines in order; true once none are left. */
-  private flushPending(id: string): boolean {
-    const pending = this.pending.get(id);
-    if (!pending) return true;
-    while (pending.lines.length > 0) {
-      const next = pending.lines[0]!;
-      try {
-        this.store.append(id, next.file, next.line);
-      } catch {
-        return false;
-      }
-      pending.lines.shift();
-      pending.held++;
-    }
-    this.pending.delete(id);
-    const lost = Object.values(pending.lost).reduce((a, b) => a + b, 0);
-    if (lost > 0) {
-      const before = this.lostLines.get(id);
-      const all = { ...pending.lost };
-      if (before) for (const f of Object.keys(all) as StreamFile[]) all[f] += before[f];
-      this.lostLines.set(id, all);
-    }
-    const note = `[anneal] the disk was full for a while: ${pending.held} line(s) were held in memory and written once space returned${lost > 0 ? `; ${lost} older line(s) did not fit in memory and are lost` : ''}`;
-    try {
-      this.store.append(id, 'log.txt', note);
-    } catch {
-      /* full again: the next append tells */
-    }
-    return true;
-  }
-
-  /**
-   * At a run's end: a last try to write its held lines; returns the sentence saying what its record
-   * lacks (lines still unwritten or dropped), or undefined when nothing was lost.
-   */
-  private settlePending(id: string): string | undefined {
-    this.flushPending(id);
-    const pending = this.pending.get(id);
-    const lost: Record<StreamFile, number> = { 'metrics.jsonl': 0, 'samples.jsonl': 0, 'log.txt': 0, ...this.lostLines.get(id) };
-    for (const l of pending?.lines ?? []) lost[l.file]++;
-    this.pending.delete(id);
-    this.lostLines.delete(id);
-    const parts = (Object.keys(lost) as StreamFile[]).filter((f) => lost[f] > 0).map((f) => `${lost[f]} line(s) of ${f}`);
-    if (parts.length === 0) return undefined;
-    return `Its record is incomplete: ${parts.join(', ')} could not be written because the disk was full; free some space (the trained output is not affected).`;
   }
 
   private emitStatus(run: RunInfo): void {
