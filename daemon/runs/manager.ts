@@ -9,7 +9,7 @@ import { DaemonErrorCodes } from '../../core/protocol/daemon.ts';
 import { invalidRunIdMessage, isValidRunId } from '../../core/protocol/runId.ts';
 import { isFinalStatus, type BackendInfo, type MetricRecord, type RunInfo, type SampleRecord } from '../../core/protocol/runs.ts';
 import type { WorkerToDaemon } from '../../core/protocol/worker.ts';
-import { RunStore, newRunId, type StreamFile } from './store.ts';
+import { RunStore, newRunId } from './store.ts';
 import { HeldLines } from './heldLines.ts';
 import { launchWorker, type WorkerHandle } from './workerProcess.ts';
 import { isProcessAlive } from '../client/stateDir.ts';
