@@ -1,11 +1,14 @@
 // One measurement of the engine on the real SmolLM2-135M-Instruct (GGUF, dequantized to fp32), run in a
 // process of its own so its peak memory is its own:
-//   node --import tsx realModel.ts BACKEND CASE B T [checkpoint] [reps=N]
+//   node --import tsx realModel.ts BACKEND CASE B T [checkpoint] [reps=N] [model=qwen2.5-0.5b]
 // CASE: forward | lora | full (one AdamW step as the SFT loop takes it; the loss covers every position) | generate (greedy, T new
 // tokens with the KV cache, no stop token; B is ignored) | matmul (one B x B x B tf.matMul: the
 // backend's own ceiling). checkpoint: lora/full recompute each layer in the backward pass
 // (ForwardOptions.checkpointLayers). reps: repetitions (default 4 forward, 3 lora/full, 2 generate, 5
 // matmul); the first warms kernels up and is not counted unless it is the only one.
+// model=qwen2.5-0.5b: instead of SmolLM2, random weights in Qwen2.5-0.5B's shapes (issue #7's memory
+// target: LoRA on a 0.5B Qwen2.5-shaped model within 24 GB); no tokenizer, so not for `generate`.
+// lora/full also print the memory estimator's figure for the same setup (daemon/engine/memory.ts).
 // Threads come from the environment: ANNEAL_WASM_THREADS for wasm, TF_NUM_INTRAOP_THREADS and
 // TF_NUM_INTEROP_THREADS for tensorflow (TensorFlow reads them when its context starts; unset, it
 // uses one thread per core in each pool).
@@ -17,15 +20,46 @@ import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../../daemon/engine/backend.ts';
 import { loadGgufSource } from '../../daemon/engine/gguf.ts';
 import { LoraAdapter } from '../../daemon/engine/lora.ts';
-import { causalBias, createModel, forward } from '../../daemon/engine/model.ts';
+import { estimateTrainingMemory } from '../../daemon/engine/memory.ts';
+import { causalBias, createModel, forward, normalizeConfig, ownedVariable, parameterShapes, type LlamaModel } from '../../daemon/engine/model.ts';
 import { headCrossEntropy } from '../../daemon/engine/ops.ts';
 import { AdamW } from '../../daemon/engine/optim.ts';
 import { Rng } from '../../daemon/engine/rng.ts';
 import { generate } from '../../daemon/engine/sample.ts';
-import { DEFAULT_LORA } from '../../core/recipe/defaults.ts';
+import { DEFAULT_LORA, defaultTrainingArguments } from '../../core/recipe/defaults.ts';
 import { smollm2Gguf } from '../helpers/realModels.ts';
 
 export type Case = 'forward' | 'lora' | 'full' | 'generate' | 'matmul';
+
+/** Qwen2.5-0.5B's config.json (the shapes that matter: tied head, q/k/v biases, 14 / 2 heads). */
+const QWEN25_05B = {
+  model_type: 'qwen2',
+  hidden_size: 896,
+  intermediate_size: 4864,
+  num_hidden_layers: 24,
+  num_attention_heads: 14,
+  num_key_value_heads: 2,
+  vocab_size: 151936,
+  max_position_embeddings: 32768,
+  rms_norm_eps: 1e-6,
+  rope_theta: 1000000,
+  tie_word_embeddings: true,
+};
+
+/**
+ * A model in `raw`'s shapes with random weights, made on the device one tensor at a time (no host copy
+ * of the whole model, so the peak is the engine's): HF's init, N(0, 0.02) linears, norms 1, biases 0.
+ */
+function randomModel(raw: Record<string, unknown>, trainable: boolean): LlamaModel {
+  const config = normalizeConfig(raw);
+  const params = new Map<string, tf.Variable>();
+  let seed = 1;
+  for (const [name, shape] of parameterShapes(config)) {
+    const t = name.endsWith('norm.weight') ? tf.ones(shape) : name.endsWith('.bias') ? tf.zeros(shape) : tf.randomNormal(shape, 0, 0.02, 'float32', seed++);
+    params.set(name, ownedVariable(t, trainable));
+  }
+  return { config, params };
+}
 
 const DEFAULT_REPS: Record<Case, number> = { forward: 4, lora: 3, full: 3, generate: 2, matmul: 5 };
 
@@ -49,6 +83,8 @@ function osThreads(): number | undefined {
 async function main(): Promise<void> {
   const [backend, what, b, t, ...extra] = process.argv.slice(2) as [string, Case, string, string, ...string[]];
   const checkpointLayers = extra.includes('checkpoint');
+  const modelArg = extra.find((a) => a.startsWith('model='))?.slice(6) ?? 'smollm2-135m';
+  if (modelArg !== 'smollm2-135m' && modelArg !== 'qwen2.5-0.5b') throw new Error(`model=${modelArg}: use smollm2-135m or qwen2.5-0.5b`);
   const repsArg = extra.find((a) => a.startsWith('reps='));
   const reps = repsArg ? Number(repsArg.slice(5)) : DEFAULT_REPS[what];
   const B = Number(b);
@@ -74,9 +110,10 @@ async function main(): Promise<void> {
     const y = tf.randomNormal([B, B]);
     for (let i = 0; i < reps; i++) time(() => tf.tidy(() => tf.matMul(x, y).dataSync()[0]));
   } else {
-    const source = await loadGgufSource(smollm2Gguf());
-    const model = createModel(source.config, source.weights, what === 'full');
-    source.weights.clear();
+    const source = modelArg === 'smollm2-135m' ? await loadGgufSource(smollm2Gguf()) : null;
+    if (!source && what === 'generate') throw new Error(`model=${modelArg} has no tokenizer; generate runs on SmolLM2 only`);
+    const model = source ? createModel(source.config, source.weights, what === 'full') : randomModel(QWEN25_05B, what === 'full');
+    source?.weights.clear();
     const rng = new Rng(7);
     const ids = Int32Array.from({ length: B * T }, () => 100 + Math.floor(rng.next() * 40000));
     const positions = Int32Array.from({ length: B * T }, (_, i) => i % T);
@@ -86,7 +123,7 @@ async function main(): Promise<void> {
     if (what === 'forward') {
       for (let i = 0; i < reps; i++) time(() => tf.tidy(() => forward(model, inputs).dataSync()[0]));
     } else if (what === 'generate') {
-      const prompt = source.tokenizer.encodePrompt('What is the capital of France? Answer in one sentence.');
+      const prompt = source!.tokenizer.encodePrompt('What is the capital of France? Answer in one sentence.');
       let out: number[] = [];
       for (let i = 0; i < reps; i++) {
         time(() => {
@@ -94,7 +131,7 @@ async function main(): Promise<void> {
         });
       }
       // The prompt goes to PyTorch as ids, so both sides prefill the same tokens.
-      extraFields = { promptIds: prompt, generated: out.length, text: source.tokenizer.decode(out) };
+      extraFields = { promptIds: prompt, generated: out.length, text: source!.tokenizer.decode(out) };
     } else {
       const lora = what === 'lora' ? new LoraAdapter(model, { ...DEFAULT_LORA, dropout: 0 }, 1) : null;
       const trainable = lora ? lora.params : model.params;
@@ -125,7 +162,10 @@ async function main(): Promise<void> {
           for (const g of Object.values(grads)) g.dispose();
         });
       }
-      extraFields = { loss };
+      // The estimator's figure for the same setup: batch B x T, loss on every position, no accumulation.
+      const args = { ...defaultTrainingArguments('sft'), per_device_train_batch_size: B, max_length: T, gradient_accumulation_steps: 1, gradient_checkpointing: checkpointLayers };
+      const estimate = estimateTrainingMemory(model.config, args, lora ? lora.config : null, backend, { train: { batch: B, length: T, lossTokens: B * T } });
+      extraFields = { loss, estimate: estimate.total };
     }
   }
   // The first repetition warms kernels and caches up; the median of the rest is the figure.
@@ -137,6 +177,7 @@ async function main(): Promise<void> {
     JSON.stringify({
       backend,
       device: report.device,
+      model: modelArg,
       what,
       B,
       T,
