@@ -4,7 +4,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LoraConfig } from '../../core/recipe/types.ts';
 import { assignData, linearModules, ownedVariable, parameterShapes, type LinearAdapter, type LlamaModel, type ModelConfig } from './model.ts';
-import { linear } from './ops.ts';
+import { linear, linearLora } from './ops.ts';
 import { hashSeed, Rng } from './rng.ts';
 import type { NamedTensor } from './safetensors.ts';
 
@@ -63,13 +63,28 @@ export class LoraAdapter implements LinearAdapter {
     this.dropoutKey = key;
   }
 
+  /** LoRA's input: x, or x after dropout while training (the mask keyed by pass and module). */
+  private dropped(name: string, x: tf.Tensor2D): tf.Tensor2D {
+    const rate = this.config.dropout;
+    return this.training && rate > 0 ? (tf.dropout(x, rate, undefined, hashSeed(this.dropoutKey, this.moduleIndex.get(name)!)) as tf.Tensor2D) : x;
+  }
+
   delta(name: string, x: tf.Tensor2D): tf.Tensor2D | null {
     const a = this.params.get(`${name}.lora_A.weight`);
     if (!a) return null;
     const b = this.params.get(`${name}.lora_B.weight`)!;
-    const rate = this.config.dropout;
-    const xin = this.training && rate > 0 ? (tf.dropout(x, rate, undefined, hashSeed(this.dropoutKey, this.moduleIndex.get(name)!)) as tf.Tensor2D) : x;
-    return tf.mul(linear(linear(xin, a as tf.Tensor as tf.Tensor2D), b as tf.Tensor as tf.Tensor2D), this.scale) as tf.Tensor2D;
+    return tf.mul(linear(linear(this.dropped(name, x), a as tf.Tensor as tf.Tensor2D), b as tf.Tensor as tf.Tensor2D), this.scale) as tf.Tensor2D;
+  }
+
+  /**
+   * The frozen product and the delta as one op (ops.linearLora). Not on wasm, whose products want
+   * their right operands transposed: there the plain `delta` path keeps its memory and speed as measured.
+   */
+  projectFrozen(name: string, x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D | null {
+    const a = this.params.get(`${name}.lora_A.weight`);
+    if (!a || tf.getBackend() === 'wasm') return null;
+    const b = this.params.get(`${name}.lora_B.weight`)!;
+    return linearLora(x, w, a as tf.Tensor as tf.Tensor2D, b as tf.Tensor as tf.Tensor2D, this.scale, this.dropped(name, x));
   }
 
   /** scale * B A, what this adapter adds to `module`'s weight (no dropout: for inference), or null if it has none there. */

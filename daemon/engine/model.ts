@@ -95,6 +95,11 @@ export interface LinearAdapter {
   delta(name: string, x: tf.Tensor2D): tf.Tensor2D | null;
   /** Trainable tensors the deltas read, named under their module's path (`<module>.lora_A.weight`). */
   readonly params?: Map<string, tf.Variable>;
+  /**
+   * Optional: x @ w^T plus this adapter's delta for module `name`, as one op, for a frozen `w`; null
+   * where the adapter leaves the module alone (then `proj` multiplies by w itself).
+   */
+  projectFrozen?(name: string, x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D | null;
 }
 
 /** Per-layer keys and values for incremental decoding (rotated, before grouped-query expansion). */
@@ -183,10 +188,11 @@ function proj(m: LlamaModel, opts: ForwardOptions, name: string, x: tf.Tensor2D)
   const wT = opts.transposed?.get(`${name}.weight`);
   const q = m.quantized?.get(`${name}.weight`);
   const w = wT || q ? null : (param(m, `${name}.weight`) as tf.Tensor as tf.Tensor2D);
-  let y: tf.Tensor2D = wT ? tf.matMul(x, wT) : q ? linearQuantized(x, q) : opts.frozenBase ? linearFrozen(x, w!) : linear(x, w!);
+  const fused = w && opts.frozenBase ? opts.adapter?.projectFrozen?.(name, x, w) : null;
+  let y: tf.Tensor2D = fused ? fused : wT ? tf.matMul(x, wT) : q ? linearQuantized(x, q) : opts.frozenBase ? linearFrozen(x, w!) : linear(x, w!);
   const b = m.params.get(`${name}.bias`);
   if (b) y = tf.add(y, b);
-  const d = opts.adapter?.delta(name, x);
+  const d = fused ? null : opts.adapter?.delta(name, x);
   return d ? tf.add(y, d) : y;
 }
 

@@ -10,6 +10,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 // tfjs-core alone has no gradients; the umbrella package would register them, we import only core.
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
+import { sharedNativeOps } from './nativeOps.ts';
 import { ANNEAL_BATCH_MATMUL, hasFastBatchMatMul } from './wasmKernels.ts';
 import type { QuantizedWeight } from './quantized.ts';
 
@@ -28,9 +29,24 @@ function custom<T extends tf.Tensor>(arity: number, f: Forward<T>): (...inputs: 
   return tf.customGrad(wrapped as Parameters<typeof tf.customGrad<T>>[0]);
 }
 
+/**
+ * 2-D op(a) @ op(b). On native TensorFlow a thin product (a side of at most THIN, as LoRA's rank-r
+ * products are) runs as TensorFlow's MatMul (nativeOps.ts): tfjs-node sends every product to
+ * BatchMatMulV2, which TensorFlow hands to oneDNN at a fixed cost that dominates thin products at two
+ * threads (185-320 us against 60-90 on SmolLM2's LoRA shapes), while for the model's own products
+ * oneDNN is the faster of the two (about 5%). Used inside custom gradients only: the direct call
+ * records nothing on tfjs's tape.
+ */
+function mm2(a: tf.Tensor2D, b: tf.Tensor2D, transposeA: boolean, transposeB: boolean): tf.Tensor2D {
+  const native = Math.min(...a.shape, ...b.shape) <= THIN ? sharedNativeOps() : null;
+  return native ? native.matMul2(a, b, transposeA, transposeB) : tf.matMul(a, b, transposeA, transposeB);
+}
+
+const THIN = 64;
+
 /** Plain 2-D product a @ b, dispatched to the fastest kernel available. */
 function mm(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
-  return tf.matMul(a, b);
+  return mm2(a, b, false, false);
 }
 
 /** Batched product a[i] @ b[i] for rank-3 tensors, using the zero-copy wasm kernel when present. */
@@ -54,7 +70,7 @@ function flagsAreFree(): boolean {
 
 /** a @ b^T for 2-D a [N, K], b [M, K]. */
 function mmBT(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
-  return flagsAreFree() ? tf.matMul(a, b, false, true) : mm(a, t2(b));
+  return flagsAreFree() ? mm2(a, b, false, true) : mm(a, t2(b));
 }
 
 /**
@@ -62,7 +78,7 @@ function mmBT(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
  * the narrower one (and then the small [in, out] result) moves less memory.
  */
 function weightGrad(x: tf.Tensor2D, dy: tf.Tensor2D): tf.Tensor2D {
-  if (flagsAreFree()) return tf.matMul(dy, x, true, false);
+  if (flagsAreFree()) return mm2(dy, x, true, false);
   return x.shape[1] < dy.shape[1] ? t2(mm(t2(x), dy)) : mm(t2(dy), x);
 }
 
@@ -93,6 +109,41 @@ export function linearFrozen(x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
     };
   });
   return f(x);
+}
+
+/**
+ * y = x @ w^T + scale * (xd @ a^T) @ b^T: a frozen linear layer and its LoRA adapter (a [r, in],
+ * b [out, r]; xd is x after LoRA's dropout, or x itself) as one op with a hand-written gradient:
+ *   dx = dy w (+ to xd: (scale dy b) a),  da = (scale dy b)^T xd,  db = dy^T (scale xd a^T).
+ * Why: built from `linearFrozen`, two `linear`s, a scale and an add, tfjs's tape records five ops per
+ * adapted module, multiplies the scale over the [N, out] delta (and again in the backward pass) and
+ * adds x's gradient from two branches; here the scale is applied to the [N, r] product, which is also
+ * what db needs, so it is saved instead of recomputed. Equal to that composition up to rounding
+ * (test/unit/engine/ops.test.ts).
+ */
+export function linearLora(x: tf.Tensor2D, w: tf.Tensor2D, a: tf.Tensor2D, b: tf.Tensor2D, scale: number, xd: tf.Tensor2D = x): tf.Tensor2D {
+  const keep = w instanceof tf.Variable;
+  const dropped = xd !== x;
+  const f = custom<tf.Tensor2D>(dropped ? 4 : 3, (inputs, save) => {
+    const [xin, ain, bin] = inputs as tf.Tensor2D[];
+    const xdin = dropped ? (inputs[3] as tf.Tensor2D) : xin!;
+    const us = tf.mul(mmBT(xdin, ain!), scale) as tf.Tensor2D;
+    save(keep ? [xdin, us] : [xdin, us, w]);
+    return {
+      value: tf.add(mmBT(xin!, w), mmBT(us, bin!)) as tf.Tensor2D,
+      gradFunc: (dy, saved) => {
+        const [xs, uss] = saved as [tf.Tensor2D, tf.Tensor2D];
+        const ws = keep ? w : (saved[2] as tf.Tensor2D);
+        const g = tf.mul(mm(dy as tf.Tensor2D, bin!), scale) as tf.Tensor2D;
+        const dxBase = mm(dy as tf.Tensor2D, ws);
+        const dxLora = mm(g, ain!);
+        const da = weightGrad(xs, g);
+        const db = weightGrad(uss, dy as tf.Tensor2D);
+        return dropped ? [dxBase, da, db, dxLora] : [tf.add(dxBase, dxLora), da, db];
+      },
+    };
+  });
+  return dropped ? f(x, a, b, xd) : f(x, a, b);
 }
 
 /**
@@ -229,7 +280,7 @@ export function headLogProbs(
   for (let r = 0; r < rows; r += step) chunks.push([r, Math.min(rows, r + step)]);
   // On wasm the head is transposed once per pass, not once per chunk.
   const prepared = (w: tf.Tensor2D) => (flagsAreFree() ? w : t2(w));
-  const raw = (x: tf.Tensor2D, w: tf.Tensor2D) => (flagsAreFree() ? tf.matMul(x, w, false, true) : mm(x, w));
+  const raw = (x: tf.Tensor2D, w: tf.Tensor2D) => (flagsAreFree() ? mm2(x, w, false, true) : mm(x, w));
   const logitsOf = temperature === 1 ? raw : (x: tf.Tensor2D, w: tf.Tensor2D) => tf.div(raw(x, w), temperature) as tf.Tensor2D;
   const rowsOf = (t: tf.Tensor, [a, b]: [number, number]) => tf.slice(t, [a], [b - a]) as tf.Tensor1D;
   const f = custom<tf.Tensor1D>(trainHead ? 2 : 1, ([x, w], save) => {

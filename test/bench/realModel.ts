@@ -185,6 +185,8 @@ async function main(): Promise<void> {
       reps,
       ...rate,
       msPerRep: timings.map((x) => Math.round(x)),
+      // CPU time per repetition: on a shared machine a steadier measure of the work than wall time.
+      cpuMsPerRep: cpuMs.map((x) => Math.round(x)),
       cores: Number(busy.toFixed(2)),
       osThreads: osThreads(),
       ...peakBytes(),

@@ -89,6 +89,29 @@ test('a PEFT-saved LoRA adapter loads and gives PEFT logits', () => {
   disposeModel(model);
 });
 
+test('LoRA gradients through the fused frozen-base op (projectFrozen) equal those of the plain product plus delta', () => {
+  const model = load();
+  const lora = new LoraAdapter(model, { r: 2, alpha: 6, dropout: 0, target_modules: 'all-linear' }, 7);
+  for (const [name, v] of lora.params) if (name.endsWith('lora_B.weight')) v.assign(tf.tidy(() => tf.randomNormal(v.shape, 0, 0.2, 'float32', 3)));
+  const vars = [...lora.params.values()];
+  // frozenBase routes adapted modules through ops.linearLora (where the backend uses it); without it,
+  // proj multiplies by the base weight and adds LoRA's delta, each op differentiated by tfjs.
+  const gradsOf = (frozenBase: boolean) =>
+    tf.tidy(() => {
+      const { value, grads } = tf.variableGrads(() => tf.sum(tf.square(forward(model, inputs(), { adapter: lora, frozenBase }))) as tf.Scalar, vars);
+      return { loss: value.dataSync()[0]!, grads: vars.map((v) => grads[v.name]!.dataSync() as Float32Array) };
+    });
+  const fused = gradsOf(true);
+  const plain = gradsOf(false);
+  assert.ok(Math.abs(fused.loss - plain.loss) <= 1e-5 * Math.abs(plain.loss));
+  let worst = 0;
+  let largest = 0;
+  plain.grads.forEach((g, i) => g.forEach((x, j) => ((worst = Math.max(worst, Math.abs(x - fused.grads[i]![j]!))), (largest = Math.max(largest, Math.abs(x))))));
+  assert.ok(largest > 0 && worst <= 1e-4 * largest, `LoRA gradients differ by ${worst} (largest ${largest})`);
+  lora.dispose();
+  disposeModel(model);
+});
+
 test('LoRA forward equals the forward pass with merged weights W + (alpha/r) B A', () => {
   const model = load();
   const lora = new LoraAdapter(model, { r: 2, alpha: 6, dropout: 0.1, target_modules: 'all-linear' }, 7);

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
-import { bmm, embedding, headLogProbs, linear, linearFrozen, rmsNorm, weightedCrossEntropy, type TokenStat } from '../../../daemon/engine/ops.ts';
+import { bmm, embedding, headLogProbs, linear, linearFrozen, linearLora, rmsNorm, weightedCrossEntropy, type TokenStat } from '../../../daemon/engine/ops.ts';
 import { perSequence } from '../../../daemon/engine/logprobs.ts';
 import { checkGradient, randomTensor, useBackend } from './helpers.ts';
 
@@ -30,6 +30,31 @@ test('linearFrozen: gradient for x only, same as linear', () => {
   const x = randomTensor([4, 3], 5);
   const w = randomTensor([2, 3], 6);
   checkGradient((a) => linearFrozen(a as tf.Tensor2D, w as tf.Tensor2D), [x], 0);
+});
+
+test('linearLora: equals linearFrozen + scale (xd A^T) B^T, value and gradients, with and without a separate dropout input', () => {
+  const x = randomTensor([5, 6], 20);
+  const w = randomTensor([4, 6], 21);
+  const a = randomTensor([2, 6], 22);
+  const b = randomTensor([4, 2], 23);
+  // Dropout stands as a fixed mask times 1/(1-p), so x reaches the output through both branches.
+  const mask = tf.tensor2d(Array.from({ length: 30 }, (_, i) => (i % 3 === 0 ? 0 : 1.5)), [5, 6]);
+  const scale = 2.5;
+  for (const dropped of [false, true]) {
+    const fused = (xi: tf.Tensor, ai: tf.Tensor, bi: tf.Tensor) =>
+      linearLora(xi as tf.Tensor2D, w as tf.Tensor2D, ai as tf.Tensor2D, bi as tf.Tensor2D, scale, dropped ? (tf.mul(xi, mask) as tf.Tensor2D) : (xi as tf.Tensor2D));
+    const composed = (xi: tf.Tensor, ai: tf.Tensor, bi: tf.Tensor) => {
+      const xd = dropped ? (tf.mul(xi, mask) as tf.Tensor2D) : (xi as tf.Tensor2D);
+      return tf.add(linearFrozen(xi as tf.Tensor2D, w as tf.Tensor2D), tf.mul(linear(linear(xd, ai as tf.Tensor2D), bi as tf.Tensor2D), scale));
+    };
+    const probe = randomTensor([5, 4], 24);
+    const grads = (f: (xi: tf.Tensor, ai: tf.Tensor, bi: tf.Tensor) => tf.Tensor) => tf.grads((xi: tf.Tensor, ai: tf.Tensor, bi: tf.Tensor) => tf.sum(tf.mul(f(xi, ai, bi), probe)))([x, a, b]);
+    const diff = (p: tf.Tensor, q: tf.Tensor) => tf.max(tf.abs(tf.sub(p, q))).dataSync()[0]!;
+    assert.ok(diff(fused(x, a, b), composed(x, a, b)) < 1e-5, `value (dropped ${dropped})`);
+    const [gf, gc] = [grads(fused), grads(composed)];
+    gf.forEach((g, i) => assert.ok(diff(g, gc[i]!) < 1e-5, `gradient ${i} (dropped ${dropped}) off by ${diff(g, gc[i]!)}`));
+    for (const which of [0, 1, 2]) checkGradient(fused, [x, a, b], which);
+  }
 });
 
 test('bmm: zero-copy batched matmul equals tf.matMul, gradients match', () => {

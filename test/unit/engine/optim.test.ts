@@ -54,6 +54,53 @@ test('AdamW: two steps match the PyTorch AdamW formulas computed by hand', () =>
   opt2.dispose();
 });
 
+test('AdamW: small parameters updated in groups end exactly where each updated alone does', () => {
+  // LoRA-like A [4, 6] and B [6, 4] of several modules, a norm scale (no decay), one large weight, and
+  // one parameter left without a gradient in the second step (it must not move, nor its moments).
+  const shapes: [string, number[]][] = [
+    ['model.layers.0.self_attn.q_proj.lora_A.weight', [4, 6]],
+    ['model.layers.0.self_attn.q_proj.lora_B.weight', [6, 4]],
+    ['model.layers.0.self_attn.k_proj.lora_A.weight', [4, 6]],
+    ['model.layers.0.self_attn.k_proj.lora_B.weight', [3, 4]],
+    ['model.layers.0.mlp.up_proj.lora_A.weight', [4, 6]],
+    ['model.layers.0.input_layernorm.weight', [6]],
+    ['model.layers.1.input_layernorm.weight', [6]],
+    ['model.layers.0.mlp.down_proj.weight', [40, 30]],
+  ];
+  const rng = (seed: number) => () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 2 - 1;
+  const values = (seed: number) => {
+    const r = rng(seed);
+    return shapes.map(([, s]) => Float32Array.from({ length: s.reduce((a, b) => a * b, 1) }, r));
+  };
+  const run = (groupBelow: number) => {
+    const init = values(1);
+    const params = new Map(shapes.map(([n, s], i) => [n, tf.tidy(() => tf.variable(tf.tensor(init[i]!, s)))]));
+    const opt = new AdamW(params, { beta1: 0.9, beta2: 0.99, epsilon: 1e-8, weightDecay: 0.1, groupBelow });
+    for (let step = 0; step < 3; step++) {
+      const g = values(10 + step);
+      const grads = new Map<string, tf.Tensor>();
+      shapes.forEach(([n, s], i) => (step === 1 && n === shapes[2]![0] ? null : grads.set(n, tf.tensor(g[i]!, s))));
+      opt.apply(grads, 0.05);
+      for (const t of grads.values()) t.dispose();
+    }
+    const out = { params: new Map([...params].map(([n, p]) => [n, [...p.dataSync()]])), state: opt.state() };
+    opt.dispose();
+    for (const p of params.values()) p.dispose();
+    return out;
+  };
+  const before = tf.memory().numTensors;
+  const alone = run(0);
+  const grouped = run(1000);
+  assert.equal(tf.memory().numTensors, before, 'no tensors left behind');
+  for (const [n] of shapes) {
+    assert.deepEqual(grouped.params.get(n), alone.params.get(n), n);
+    assert.deepEqual([...grouped.state.m.get(n)!], [...alone.state.m.get(n)!], `${n} m`);
+    assert.deepEqual([...grouped.state.v.get(n)!], [...alone.state.v.get(n)!], `${n} v`);
+  }
+  // The updates did something, and decay reached the decayed parameters only.
+  assert.notDeepEqual(alone.params.get(shapes[0]![0]), [...values(1)[0]!]);
+});
+
 test('weight decay skips biases and norm scales, as the HF Trainer does', () => {
   assert.equal(decays('model.layers.0.self_attn.q_proj.weight'), true);
   assert.equal(decays('model.layers.0.self_attn.q_proj.bias'), false);
