@@ -5,6 +5,7 @@
 import { NotificationType, ParameterStructures, RequestType } from 'vscode-jsonrpc';
 import type { SamplesConfig, Stage, TrainingArguments } from '../recipe/types.ts';
 import type { BackendInfo, FileDiagnostics, MetricRecord, RunInfo, SampleRecord } from './runs.ts';
+import type { PipelineInfo } from './pipelines.ts';
 import type { ScorePairsParams, ScorePairsProgress, ScorePairsResult } from './scorePairs.ts';
 
 /** Bumped on any incompatible change; `initialize` refuses a client speaking another version. */
@@ -125,6 +126,8 @@ export interface StartRunParams {
 
 export interface RunResult {
   run: RunInfo;
+  /** When the request named a pipeline or started one (a recipe with `stages:`): the pipeline; `run` is its current stage's run. */
+  pipeline?: PipelineInfo;
 }
 
 export interface RunIdParams {

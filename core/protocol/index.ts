@@ -6,3 +6,4 @@ export * from './handshake.ts';
 export * from './frames.ts';
 export * from './worker.ts';
 export * from './scorePairs.ts';
+export * from './pipelines.ts';

@@ -2,6 +2,7 @@
 // run's record (`run.json`), its metrics (`metrics.jsonl`) and its samples (`samples.jsonl`).
 
 import type { Diagnostic } from '../diagnostics.ts';
+import type { RunPipelineRef } from './pipelines.ts';
 import type { LoraConfig, RewardSpec, SamplesConfig, Stage, TrainingArguments } from '../recipe/types.ts';
 
 /**
@@ -102,6 +103,8 @@ export interface RunInfo {
   rewards?: RewardSpec[];
   /** The recipe's `gates:` block as written (the engine reads it onto seed 004's defaults; core/gates). */
   gates?: unknown;
+  /** The pipeline this run is a stage of: "stage 2/3 of pipeline X". */
+  pipeline?: RunPipelineRef;
   /** The last step with logged metrics (0 before the first). */
   step: number;
   totalSteps?: number;

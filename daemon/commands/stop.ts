@@ -14,7 +14,8 @@ export function registerStop(program: Command): void {
     .action(async (runId: string, opts: { force?: boolean; stateDir?: string }) => {
       try {
         const client = await clientFor(opts.stateDir, false);
-        const { run } = await client.connection.sendRequest(StopRun.type, { runId, force: opts.force === true }).finally(() => client.close());
+        const { run, pipeline } = await client.connection.sendRequest(StopRun.type, { runId, force: opts.force === true }).finally(() => client.close());
+        if (pipeline) process.stdout.write(`Pipeline ${pipeline.id}: stopping at stage ${pipeline.current + 1}/${pipeline.stages.length} (${pipeline.stages[pipeline.current]?.name}).\n`);
         process.stdout.write(`Run ${run.id}: ${run.status}${run.message ? ` - ${run.message}` : ''}\n`);
       } catch (err) {
         process.exitCode = reportError(err, false);

@@ -7,11 +7,11 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { ResponseError } from 'vscode-jsonrpc/node';
 import { DaemonErrorCodes } from '../../core/protocol/daemon.ts';
-import { prepareRun, type PreparedRun } from './prepare.ts';
+import { prepareRun, type PreparedPipeline, type PreparedRun } from './prepare.ts';
 
 /** What the check process sends back: the run, or the ResponseError's parts. */
 export type CheckAnswer =
-  | { ok: true; prepared: PreparedRun }
+  | { ok: true; prepared: PreparedRun | PreparedPipeline }
   | { ok: false; code?: number; message: string; data?: unknown; stack?: string };
 
 export interface CheckRunnerOptions {
@@ -40,7 +40,7 @@ export class CheckRunner {
   constructor(private readonly options: CheckRunnerOptions) {}
 
   /** Validates a request; rejects with the ResponseError prepareRun throws, or Busy / CheckFailed. */
-  prepare(params: Record<string, unknown>): Promise<PreparedRun> {
+  prepare(params: Record<string, unknown>): Promise<PreparedRun | PreparedPipeline> {
     if (this.closed) return Promise.reject(new ResponseError(DaemonErrorCodes.InvalidState, 'The daemon is shutting down; start the run again in a moment.'));
     const maxConcurrent = this.options.maxConcurrent ?? 2;
     const maxQueued = this.options.maxQueued ?? 8;
@@ -67,7 +67,7 @@ export class CheckRunner {
     else this.active--;
   }
 
-  private check(params: Record<string, unknown>): Promise<PreparedRun> {
+  private check(params: Record<string, unknown>): Promise<PreparedRun | PreparedPipeline> {
     const log = this.options.log ?? (() => {});
     if (!existsSync(this.options.checkWorkerPath)) {
       log(`[anneal] ${this.options.checkWorkerPath} is missing (build with \`node esbuild.mjs\`): checking data on the daemon's event loop`);

@@ -133,6 +133,7 @@ export class RunManager {
       ...(prepared.rewards ? { rewards: prepared.rewards } : {}),
       ...(prepared.gates !== undefined ? { gates: prepared.gates } : {}),
       ...(prepared.exportDir ? { exportDir: prepared.exportDir } : {}),
+      ...(prepared.pipeline ? { pipeline: prepared.pipeline } : {}),
       step: 0,
       resumes: [],
     };

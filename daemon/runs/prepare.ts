@@ -10,8 +10,9 @@ import type { Diagnostic } from '../../core/diagnostics.ts';
 import { DaemonErrorCodes, type InvalidInputData, type StartRunParams } from '../../core/protocol/daemon.ts';
 import type { FileDiagnostics, RunInfo } from '../../core/protocol/runs.ts';
 import { resolveRecipe } from '../../core/recipe/index.ts';
+import type { ResolvedPipelineStage } from '../../core/recipe/check.ts';
 import { quickStartArgs, quickStartLora, quickStartNotes, quickStartSamples, samplePrompts } from '../../core/recipe/quickStart.ts';
-import type { Stage, TrainingArguments } from '../../core/recipe/types.ts';
+import type { ResolvedRecipe, Stage, TrainingArguments } from '../../core/recipe/types.ts';
 import { defaultTrainingArguments } from '../../core/recipe/defaults.ts';
 import { nodeFiles } from '../../core/nodeFiles.ts';
 import type { FileAccess } from '../../core/fileAccess.ts';
@@ -20,10 +21,18 @@ import { parseOllamaRef } from '../../core/ollamaStore.ts';
 import { readRegularFile } from './safeRead.ts';
 
 /** A run's validated input: what the engine's TrainJob is built from (the run record's fields of the same names). */
-export type PreparedRun = Pick<RunInfo, 'stage' | 'model' | 'data' | 'recipe' | 'args' | 'lora' | 'samples' | 'rewards' | 'gates' | 'exportDir'> & {
+export type PreparedRun = Pick<RunInfo, 'stage' | 'model' | 'data' | 'recipe' | 'args' | 'lora' | 'samples' | 'rewards' | 'gates' | 'exportDir' | 'pipeline'> & {
   /** Lines for the run's log: what a recipe-less run chose for the user, and why. */
   notes?: string[];
 };
+
+/** A pipeline recipe's stages, each checked and resolved as a run of its own (`@name` references left for the daemon to fill). */
+export interface PreparedPipeline {
+  kind: 'pipeline';
+  /** The recipe file (absolute). */
+  recipe: string;
+  stages: (Pick<ResolvedPipelineStage, 'name' | 'from' | 'merge'> & { run: PreparedRun })[];
+}
 
 /** Diagnostics shown per file; more would flood a terminal and a JSON-RPC frame. */
 const MAX_DIAGNOSTICS_PER_FILE = 50;
@@ -125,7 +134,7 @@ function refuseUnsafeData(data: StartRunParams['data']): void {
 }
 
 /** Turns a `runs/start` request into a validated run, or throws the ResponseError to answer with. */
-export function prepareRun(raw: Record<string, unknown>): PreparedRun {
+export function prepareRun(raw: Record<string, unknown>): PreparedRun | PreparedPipeline {
   const params = raw as unknown as StartRunParams;
   if (!TRAINED_STAGES.includes(params.stage)) {
     throw invalidParams(`This daemon trains ${TRAINED_STAGES.join(' and ')} so far; got stage ${JSON.stringify(params.stage)}.`);
@@ -163,7 +172,8 @@ export function prepareRun(raw: Record<string, unknown>): PreparedRun {
   });
   const recipeErrors = resolved.diagnostics.filter((d: Diagnostic) => d.severity === 'error');
   if (resolved.pipeline) {
-    throw invalidParams(`The recipe ${recipePath} is a pipeline (${resolved.pipeline.map((s) => s.name).join(' -> ')}); this daemon checks pipelines but does not run them yet: train each stage from a recipe of its own, its model the previous stage's output.`);
+    // Every stage is checked now (its data included), so the last stage's bad file is refused before the first trains.
+    return { kind: 'pipeline', recipe: recipePath, stages: resolved.pipeline.map((s) => ({ name: s.name, from: s.from, merge: s.merge, run: preparedFrom(s.recipe, params, recipePath) })) };
   }
   if (!resolved.recipe || recipeErrors.length > 0) {
     // Positions in the in-memory recipe mean nothing to the user: say the messages themselves.
@@ -172,8 +182,13 @@ export function prepareRun(raw: Record<string, unknown>): PreparedRun {
     throw invalidInput(`The recipe ${recipePath}${withArgs} has ${recipeErrors.length} error(s); fix them and start again.`, [{ file: recipePath, diagnostics: recipeErrors }]);
   }
   const recipe = resolved.recipe;
-  if (!TRAINED_STAGES.includes(recipe.stage)) throw invalidParams(`The recipe's stage is "${recipe.stage}"; this daemon trains ${TRAINED_STAGES.join(' and ')} so far.`);
   if (params.stage !== recipe.stage) throw invalidParams(`The recipe ${recipePath} is for stage "${recipe.stage}", not "${params.stage}"; run \`anneal train ${recipe.stage}\` or change the recipe's stage.`);
+  return preparedFrom(recipe, params, recipePath);
+}
+
+/** A resolved recipe (a single run's, or one stage of a pipeline) as a run: its stage trained here, its data free of errors. */
+function preparedFrom(recipe: ResolvedRecipe, params: StartRunParams, recipePath: string): PreparedRun {
+  if (!TRAINED_STAGES.includes(recipe.stage)) throw invalidParams(`The recipe's stage is "${recipe.stage}"; this daemon trains ${TRAINED_STAGES.join(' and ')} so far.`);
   const data = recipe.data;
 
   const problems = [data.train, data.eval].filter((f): f is string => f !== undefined).map((f) => checkDataFile(f, recipe.stage)).filter((p): p is FileDiagnostics => p !== undefined);

@@ -12,6 +12,8 @@ import { MAX_FRAME_BYTES, PROTOCOL_VERSION } from '../../core/protocol/daemon.ts
 import { ANNEAL_VERSION } from '../../core/version.ts';
 import { daemonInfoPath, runsDir, tokenPath, type DaemonInfo } from '../client/stateDir.ts';
 import { RunManager } from '../runs/manager.ts';
+import { PipelineManager } from '../runs/pipeline.ts';
+import { PipelineStore } from '../runs/pipelineStore.ts';
 import { probeBackend, type BackendProbeResult } from '../runs/backendProbe.ts';
 import { CheckRunner } from '../runs/checkRunner.ts';
 import { RunStore, writeFileAtomic } from '../runs/store.ts';
@@ -67,6 +69,9 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     backend: options.backend,
   });
   manager.recover();
+  // Pipelines follow their stages' runs, so they recover after the runs do.
+  const pipelines = new PipelineManager(manager, new PipelineStore(join(options.stateDir, 'pipelines')), { cliPath: join(dirname(options.workerPath), 'cli.js'), log: options.log });
+  pipelines.recover();
   // Which backend runs get, found in a child process so tfjs never loads on this event loop.
   const probe = probeBackend(options.workerPath, options.backend, options.log);
   const backend = (): Promise<BackendProbeResult> => {
@@ -99,7 +104,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
       ws.on('error', () => {});
-      serveSession(ws, { manager, log: options.log, maxClientBufferBytes: options.maxClientBufferBytes, stateDir: options.stateDir, maxConcurrentRuns: options.maxConcurrentRuns, prepare, backend, backendForced: options.backend, scoring });
+      serveSession(ws, { manager, pipelines, log: options.log, maxClientBufferBytes: options.maxClientBufferBytes, stateDir: options.stateDir, maxConcurrentRuns: options.maxConcurrentRuns, prepare, backend, backendForced: options.backend, scoring });
     });
   });
   http.on('clientError', (_err, socket) => socket.destroy());
@@ -137,6 +142,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       http.close();
       probe.kill();
       checks.close();
+      pipelines.shutdown();
       await manager.shutdown();
       for (const client of wss.clients) client.close(1001, 'daemon shutting down');
       wss.close();

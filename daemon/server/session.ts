@@ -14,7 +14,9 @@ import { checkProtocolVersion } from '../../core/protocol/handshake.ts';
 import type { RunInfo } from '../../core/protocol/runs.ts';
 import { ANNEAL_VERSION } from '../../core/version.ts';
 import type { RunManager } from '../runs/manager.ts';
-import type { PreparedRun } from '../runs/prepare.ts';
+import type { PreparedPipeline, PreparedRun } from '../runs/prepare.ts';
+import type { PipelineManager } from '../runs/pipeline.ts';
+import { GetPipeline, ListPipelines, PipelineChangedNotification } from '../../core/protocol/pipelines.ts';
 import type { BackendProbeResult } from '../runs/backendProbe.ts';
 import { connectionOverSocket } from '../client/wsTransport.ts';
 import { handleScorePairs, type ScoreDeps } from './scoreRequest.ts';
@@ -27,10 +29,12 @@ const MAX_BUFFERED_BYTES = 32 * 1024 * 1024;
 
 export interface SessionContext {
   manager: RunManager;
+  /** Pipelines (recipes with `stages:`): their ids are accepted wherever a run id is stopped or resumed. */
+  pipelines: PipelineManager;
   stateDir: string;
   maxConcurrentRuns: number;
   /** Validates a `runs/start` request off the event loop (prepareRunOffThread). */
-  prepare(params: Record<string, unknown>): Promise<PreparedRun>;
+  prepare(params: Record<string, unknown>): Promise<PreparedRun | PreparedPipeline>;
   /** The startup backend probe's result, waiting at most a moment for it while it still runs. */
   backend(): Promise<BackendProbeResult>;
   /** The forced backend, if any. */
@@ -112,6 +116,9 @@ export function serveSession(socket: WebSocket, ctx: SessionContext): void {
       if (subscriptions.get(runId)?.logs) notify(RunLogNotification.type, { runId, line });
     },
   });
+  const unlistenPipelines = ctx.pipelines.addListener((pipeline) => {
+    if (initialized) notify(PipelineChangedNotification.type, { pipeline });
+  });
 
   /** Turns whatever a handler throws (or rejects with) into a ResponseError a client can act on. */
   const answered = <P, R>(method: string, handler: (params: P) => R | Promise<R>) =>
@@ -153,12 +160,21 @@ export function serveSession(socket: WebSocket, ctx: SessionContext): void {
   }));
 
   // The checks run in a child process (CheckRunner); the run is created only once they pass.
-  connection.onRequest(StartRun.type, guarded(StartRun.method, async (params) => ({ run: ctx.manager.start(await ctx.prepare(requireObject(params))) })));
+  // A recipe with `stages:` starts a pipeline: the answer is its first stage's run and the pipeline.
+  connection.onRequest(StartRun.type, guarded(StartRun.method, async (params) => {
+    const prepared = await ctx.prepare(requireObject(params));
+    return 'kind' in prepared ? ctx.pipelines.start(prepared) : { run: ctx.manager.start(prepared) };
+  }));
   connection.onRequest(StopRun.type, guarded(StopRun.method, (params) => {
     const p = requireObject(params);
-    return { run: ctx.manager.stop(p.runId, p.force === true) };
+    return ctx.pipelines.has(p.runId) ? ctx.pipelines.stop(p.runId, p.force === true) : { run: ctx.manager.stop(p.runId, p.force === true) };
   }));
-  connection.onRequest(ResumeRun.type, guarded(ResumeRun.method, (params) => ({ run: ctx.manager.resume(requireObject(params).runId) })));
+  connection.onRequest(ResumeRun.type, guarded(ResumeRun.method, (params) => {
+    const runId = requireObject(params).runId;
+    return ctx.pipelines.has(runId) ? ctx.pipelines.resume(runId) : { run: ctx.manager.resume(runId) };
+  }));
+  connection.onRequest(ListPipelines.type, guarded(ListPipelines.method, () => ({ pipelines: ctx.pipelines.list() })));
+  connection.onRequest(GetPipeline.type, guarded(GetPipeline.method, (params) => ({ pipeline: ctx.pipelines.get(requireObject(params).pipelineId) })));
   connection.onRequest(ListRuns.type, guarded(ListRuns.method, () => ({ runs: ctx.manager.list() })));
   connection.onRequest(GetRun.type, guarded(GetRun.method, (params) => ({ run: ctx.manager.get(requireObject(params).runId) })));
   connection.onRequest(DeleteRun.type, guarded(DeleteRun.method, (params) => {
@@ -218,6 +234,7 @@ export function serveSession(socket: WebSocket, ctx: SessionContext): void {
   connection.onClose(() => {
     for (const scoring of scorings) scoring.abort();
     unlisten();
+    unlistenPipelines();
     subscriptions.clear();
     connection.dispose();
   });
