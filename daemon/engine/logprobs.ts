@@ -96,6 +96,8 @@ export interface LogProbOptions {
   want?: readonly TokenStat[];
   /** Log-probs of logits / temperature (GRPO scores its samples at the temperature they were drawn at). */
   temperature?: number;
+  /** No gradient will be taken (reference passes that may run while a tape records): the head skips its early input gradient. */
+  noGradient?: boolean;
 }
 
 /**
@@ -107,7 +109,7 @@ export function completionLoss(model: LlamaModel, b: SequenceBatch, opts: LogPro
   const labels = tf.tensor1d(b.labels, 'int32');
   const lossHead = (hidden: tf.Tensor2D, head: tf.Tensor2D) => {
     const stats: Partial<Record<TokenStat, tf.Tensor1D>> = {};
-    const tokens = headLogProbs(hidden, head, labels, opts.want ?? [], stats, undefined, opts.temperature ?? 1);
+    const tokens = headLogProbs(hidden, head, labels, opts.want ?? [], stats, undefined, opts.temperature ?? 1, opts.noGradient ? false : undefined);
     const completion = b.inCompletion.every((c) => c === 1) ? tokens : tf.mul(tokens, tf.tensor1d(b.inCompletion));
     return loss({ tokens, sums: perSequence(completion as tf.Tensor1D, b.rowOf, b.batch), stats });
   };
@@ -122,7 +124,7 @@ export function completionLoss(model: LlamaModel, b: SequenceBatch, opts: LogPro
 export function sequenceLogProbs(model: LlamaModel, b: SequenceBatch, adapter?: LinearAdapter): Float64Array {
   let sums = new Float64Array(0);
   tf.tidy(() => {
-    completionLoss(model, b, { adapter, frozenBase: true }, (lp) => {
+    completionLoss(model, b, { adapter, frozenBase: true, noGradient: true }, (lp) => {
       sums = Float64Array.from(lp.sums.dataSync());
       return tf.scalar(0);
     });

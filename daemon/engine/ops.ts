@@ -44,6 +44,11 @@ function mm2(a: tf.Tensor2D, b: tf.Tensor2D, transposeA: boolean, transposeB: bo
 
 const THIN = 64;
 
+/** Whether tfjs is recording a tape (inside tf.grad / variableGrads), so a backward pass may follow. */
+function recordingGradients(): boolean {
+  return (tf.engine().state as unknown as { gradientDepth: number }).gradientDepth > 0;
+}
+
 /** Plain 2-D product a @ b, dispatched to the fastest kernel available. */
 function mm(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
   return mm2(a, b, false, false);
@@ -271,10 +276,18 @@ export function headLogProbs(
   stats: Partial<Record<TokenStat, tf.Tensor1D>> = {},
   chunkElements = HEAD_CHUNK_ELEMENTS,
   temperature = 1,
+  gradientAhead = recordingGradients(),
 ): tf.Tensor1D {
   const [rows] = hn.shape;
   const [vocab] = head.shape;
   const trainHead = head instanceof tf.Variable && head.trainable;
+  // A frozen head's input gradient is (onehot - softmax(z)) @ head / T, row-scaled by the incoming
+  // gradient: all of it but that scale is known in the forward pass, where each chunk's logits exist
+  // anyway. Computing it there spares the backward pass a second head product per chunk and its
+  // softmax (the head is SmolLM2's largest product: ~5% of a LoRA step at 2 x 128), and what waits
+  // for the backward pass is [rows, hidden], not logits. Only while a gradient is being recorded, and
+  // not for a trainable head, whose weight gradient needs the incoming gradient inside the sum.
+  const early = gradientAhead && !trainHead;
   const step = headChunkRows(vocab, chunkElements);
   const chunks: [number, number][] = [];
   for (let r = 0; r < rows; r += step) chunks.push([r, Math.min(rows, r + step)]);
@@ -286,6 +299,7 @@ export function headLogProbs(
   const f = custom<tf.Tensor1D>(trainHead ? 2 : 1, ([x, w], save) => {
     const wp = prepared((trainHead ? w! : head) as tf.Tensor2D);
     const parts: tf.Tensor[] = [];
+    const inputGrads: tf.Tensor[] = [];
     const statParts = new Map<TokenStat, tf.Tensor[]>(want.map((k) => [k, []]));
     for (const c of chunks) {
       const results = tf.tidy(() => {
@@ -293,10 +307,18 @@ export function headLogProbs(
         const ls = rowsOf(labels, c);
         const zmax = tf.max(z, 1, true);
         const shifted = tf.sub(z, zmax);
-        const lse = tf.log(tf.sum(tf.exp(shifted), 1));
+        const expShifted = tf.exp(shifted);
+        const sumExp = tf.sum(expShifted, 1);
+        const lse = tf.log(sumExp);
         const n = c[1] - c[0];
         const picked = tf.gather(tf.reshape(shifted, [-1]), tf.add(tf.range(0, n * vocab, vocab, 'int32'), ls));
         const out: tf.Tensor[] = [tf.sub(picked, lse)];
+        if (early) {
+          // wasm's OneHot returns zeros when asked for float32 output (tfjs 4.22); build int32 and cast.
+          const g = tf.sub(tf.cast(tf.oneHot(ls, vocab), 'float32'), tf.div(expShifted, tf.reshape(sumExp, [-1, 1])));
+          const gx = mm(g as tf.Tensor2D, head);
+          out.push(temperature === 1 ? gx : tf.div(gx, temperature));
+        }
         for (const k of want) {
           if (k === 'correct') out.push(tf.cast(tf.equal(tf.argMax(z, 1), ls), 'float32'));
           // -sum p log p = lse - sum p z, with z shifted (the shift cancels).
@@ -306,11 +328,17 @@ export function headLogProbs(
         return out;
       });
       parts.push(results[0]!);
-      want.forEach((k, i) => statParts.get(k)!.push(results[i + 1]!));
+      if (early) inputGrads.push(results[1]!);
+      want.forEach((k, i) => statParts.get(k)!.push(results[i + (early ? 2 : 1)]!));
     }
     const join = (ts: tf.Tensor[]) => (ts.length === 0 ? tf.zeros([0]) : ts.length === 1 ? ts[0]! : tf.concat(ts)) as tf.Tensor1D;
     for (const [k, ts] of statParts) stats[k] = tf.keep(join(ts));
     // Labels made inside the caller's scope are gone by the backward pass unless saved.
+    if (early) {
+      const gx = inputGrads.length === 1 ? inputGrads[0]! : tf.concat(inputGrads);
+      save([gx]);
+      return { value: join(parts), gradFunc: (dy, saved) => [tf.mul(saved[0]!, tf.reshape(dy, [-1, 1]))] };
+    }
     save([x!, labels]);
     return {
       value: join(parts),

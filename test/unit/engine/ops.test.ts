@@ -147,6 +147,22 @@ test('headLogProbs at a temperature: log-probs of logits / T, and gradients that
   w.dispose();
 });
 
+test('headLogProbs with a frozen head: the input gradient made in the forward pass equals the backward-pass one, and finite differences', () => {
+  const x = randomTensor([6, 5], 31);
+  const head = randomTensor([9, 5], 32, 0.8);
+  const labels = tf.tensor1d([3, 0, 8, 2, 2, 7], 'int32');
+  const probe = randomTensor([6], 33);
+  for (const temperature of [1, 0.7]) {
+    // Statistics asked for too, since they travel with the early gradient out of each chunk.
+    const f = (early: boolean) => (a: tf.Tensor) => headLogProbs(a as tf.Tensor2D, head as tf.Tensor2D, labels, ['entropy', 'correct'], {}, 18, temperature, early);
+    const grad = (early: boolean) => tf.grad((a: tf.Tensor) => tf.sum(tf.mul(f(early)(a), probe)))(x);
+    const diff = tf.max(tf.abs(tf.sub(grad(true), grad(false)))).dataSync()[0]!;
+    assert.ok(diff < 1e-5, `early and backward-pass gradients differ by ${diff} at temperature ${temperature}`);
+    assert.ok(tf.max(tf.abs(tf.sub(f(true)(x), f(false)(x)))).dataSync()[0]! === 0, 'the same log-probs either way');
+    checkGradient(f(true), [x], 0);
+  }
+});
+
 test('perSequence: sums of per-token values per sequence, with the gradient spread back to each token', () => {
   const values = randomTensor([5], 31) as tf.Tensor1D;
   const rowOf = Int32Array.from([0, 0, 2, 1, 2]);
