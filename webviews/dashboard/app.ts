@@ -16,7 +16,7 @@ import { groupMetrics, isSmoothed } from './grouping.ts';
 import { headlines, type HeadlineNumber } from './headline.ts';
 import { MetricStore, applyNotification, type RunMetrics } from './metricStore.ts';
 import { signalWarning } from './signalWarning.ts';
-import { progressText, runActions, statusText } from './statusLine.ts';
+import { pipelineText, progressText, runActions, statusText } from './statusLine.ts';
 
 /** Run colours, from the theme's chart palette, in the order runs are picked. */
 const RUN_COLORS: [string, string][] = [
@@ -327,7 +327,7 @@ export class DashboardApp {
   private drawStatus(run: RunInfo | undefined, lastStep: number, metrics: RunMetrics | undefined): void {
     setAttr(document.body, 'data-run-status', run?.status);
     setAttr(document.body, 'data-run-id', run?.id);
-    this.titleEl.textContent = run ? `${run.id} — ${runLabel(run).replace(/ · [a-z]+$/, '')}${this.feed.shown.length > 1 ? ` (+${this.feed.shown.length - 1} overlaid)` : ''}` : '';
+    this.titleEl.textContent = run ? `${run.id} — ${runLabel(run).replace(/ · [a-z]+$/, '')}${run.pipeline ? ` · ${pipelineText(run)}` : ''}${this.feed.shown.length > 1 ? ` (+${this.feed.shown.length - 1} overlaid)` : ''}` : '';
     if (!run) {
       this.statusEl.textContent = this.feed.shown.length === 0 ? 'Pick a run to show.' : 'Loading the run…';
       this.progressEl.textContent = '';

@@ -1,5 +1,6 @@
 // The words above the charts: what the run is doing, how far it is, and what the user can do next.
 
+import { describePipelineRef } from '../../core/protocol/pipelines.ts';
 import type { RunInfo } from '../../core/protocol/runs.ts';
 import { formatDuration } from './eta.ts';
 
@@ -45,4 +46,9 @@ export function runActions(run: RunInfo): { canStop: boolean; canResume: boolean
     canStop: run.status === 'running' || run.status === 'queued',
     canResume: run.status === 'stopped' || run.status === 'failed' || run.status === 'interrupted',
   };
+}
+
+/** "stage 2/3 (dpo) of pipeline X" for a run that is a pipeline's stage, for the dashboard's header. */
+export function pipelineText(run: RunInfo): string | undefined {
+  return run.pipeline ? describePipelineRef(run.pipeline) : undefined;
 }

@@ -1,6 +1,7 @@
 // How one run appears in the Runs view: label, description, tooltip, icon and the context value the
 // menus key on. Pure (no vscode import): the tree provider turns this into a TreeItem.
 import type { RunInfo, RunStatus } from '../../../core/protocol/runs.ts';
+import { describePipelineRef } from '../../../core/protocol/pipelines.ts';
 import { formatLoss, formatStep } from '../statusText.ts';
 
 export interface RunExtras {
@@ -74,6 +75,7 @@ export function describeRun(run: RunInfo, extras: RunExtras, now: Date): RunItem
   ].filter((s): s is string => Boolean(s));
   const tooltip = [
     `Run ${run.id}: ${run.status}${run.phase && run.status === 'running' ? ` (${run.phase})` : ''}`,
+    run.pipeline ? `The ${describePipelineRef(run.pipeline)}` : undefined,
     `Stage ${run.stage.toUpperCase()}, model ${run.model}`,
     `Data ${run.data.train}${run.data.eval ? ` (eval ${run.data.eval})` : ''}`,
     run.recipe ? `Recipe ${run.recipe}` : undefined,
@@ -93,7 +95,10 @@ export function describeRun(run: RunInfo, extras: RunExtras, now: Date): RunItem
   if (actions.delete) flags.push('can-delete');
   if (run.outputDir) flags.push('has-output');
   return {
-    label: `${run.stage.toUpperCase()} · ${modelName(run.model)} · ${baseName(run.data.train)}`,
+    // In a pipeline the model is the previous stage's output folder: its place says more.
+    label: run.pipeline
+      ? `${run.pipeline.index + 1}. ${run.stage.toUpperCase()}${run.pipeline.name !== run.stage ? ` (${run.pipeline.name})` : ''} · ${baseName(run.data.train)}`
+      : `${run.stage.toUpperCase()} · ${modelName(run.model)} · ${baseName(run.data.train)}`,
     description: description.join(' · '),
     tooltip,
     icon: ICONS[run.status] ?? { id: 'circle-outline' },

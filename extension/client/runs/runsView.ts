@@ -4,6 +4,7 @@ import * as vscode from 'vscode';
 import type { RunInfo } from '../../../core/protocol/runs.ts';
 import type { DaemonConnection } from '../daemon/daemonConnection.ts';
 import { describeRun } from './runItem.ts';
+import { describePipeline, groupRuns } from './runGroups.ts';
 import type { RunsModel } from './runsModel.ts';
 
 export const RUNS_VIEW_ID = 'anneal.runs';
@@ -22,7 +23,22 @@ export class RunTreeItem extends vscode.TreeItem {
   }
 }
 
-class RunsTreeProvider implements vscode.TreeDataProvider<RunTreeItem> {
+/** A pipeline in the tree: its stages' runs are its children, in stage order. */
+export class PipelineTreeItem extends vscode.TreeItem {
+  constructor(readonly pipelineId: string, readonly runs: RunInfo[]) {
+    const model = describePipeline(pipelineId, runs, new Date());
+    super(model.label, vscode.TreeItemCollapsibleState.Expanded);
+    this.id = `pipeline:${pipelineId}`;
+    this.description = model.description;
+    this.tooltip = new vscode.MarkdownString(model.tooltip.map((l) => l.replace(/[\\`*_[\]<>]/g, '\\$&')).join('  \n'));
+    this.iconPath = new vscode.ThemeIcon(model.icon.id, model.icon.color ? new vscode.ThemeColor(model.icon.color) : undefined);
+    this.contextValue = model.contextValue;
+  }
+}
+
+type RunsTreeNode = RunTreeItem | PipelineTreeItem;
+
+class RunsTreeProvider implements vscode.TreeDataProvider<RunsTreeNode> {
   private readonly emitter = new vscode.EventEmitter<void>();
   readonly onDidChangeTreeData = this.emitter.event;
 
@@ -32,13 +48,14 @@ class RunsTreeProvider implements vscode.TreeDataProvider<RunTreeItem> {
     this.emitter.fire();
   }
 
-  getTreeItem(item: RunTreeItem): vscode.TreeItem {
+  getTreeItem(item: RunsTreeNode): vscode.TreeItem {
     return item;
   }
 
-  getChildren(parent?: RunTreeItem): RunTreeItem[] {
+  getChildren(parent?: RunsTreeNode): RunsTreeNode[] {
+    if (parent instanceof PipelineTreeItem) return parent.runs.map((run) => new RunTreeItem(run, this.runs));
     if (parent) return [];
-    return this.runs.runs.map((run) => new RunTreeItem(run, this.runs));
+    return groupRuns(this.runs.runs).map((e) => (e.kind === 'run' ? new RunTreeItem(e.run, this.runs) : new PipelineTreeItem(e.id, e.runs)));
   }
 }
 
