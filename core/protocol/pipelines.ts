@@ -36,6 +36,8 @@ export interface PipelineStageInfo {
   output?: string;
   /** The gate lines that failed (exit/entry) or held (rollback), or why the stage failed. */
   verdict?: string[];
+  /** Its gate report once its run completed: every measured condition's line ("exit loss 1.97 vs < 2.5: pass"). */
+  gates?: string[];
 }
 
 /** The last good stage's output: the pipeline's result. */

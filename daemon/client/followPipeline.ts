@@ -87,7 +87,9 @@ export async function followPipelineAndExit(client: DaemonClient, pipelineId: st
         // The pipeline decides after its run ended: wait for it to move on or end.
         await until(() => isFinalPipelineStatus(pipeline!.status) || pipeline!.stages[pipeline!.current]?.runId !== runId);
         const verdict = pipeline!.stages.find((s) => s.runId === runId);
-        if (verdict?.status === 'passed') options.say({ event: 'handover', pipelineId, name: verdict.name, output: verdict.output }, `Stage ${verdict.name} passed its gates; output ${verdict.output}`);
+        const gates = (verdict?.gates ?? []).map((l) => `\n  gate ${l}`).join('');
+        if (verdict?.status === 'passed') options.say({ event: 'handover', pipelineId, name: verdict.name, output: verdict.output, gates: verdict.gates }, `Stage ${verdict.name} passed its gates; output ${verdict.output}${gates}`);
+        else if (verdict?.status === 'held') options.say({ event: 'held', pipelineId, name: verdict.name, verdict: verdict.verdict, gates: verdict.gates }, `Stage ${verdict.name} did not pass its gates${gates || (verdict.verdict ?? []).map((l) => `\n  ${l}`).join('')}`);
         continue;
       }
       if (isFinalPipelineStatus(p.status)) break;

@@ -229,7 +229,9 @@ export class PipelineManager {
     const index = run.pipeline.index;
     const stage = p.info.stages[index];
     if (!stage || stage.runId !== run.id || index !== p.info.current) return;
-    const outcome = stageOutcome(run, run.status === 'completed' ? this.report(run.id) : undefined);
+    const report = run.status === 'completed' ? this.report(run.id) : undefined;
+    const outcome = stageOutcome(run, report);
+    if (report) stage.gates = report.results.filter((r) => r.verdict !== 'not-measured').map((r) => `${r.kind}${r.condition.severity === 'advise' ? ' (advice)' : ''} ${r.line}`);
     const label = this.label(p, index);
     switch (outcome.kind) {
       case 'pending':

@@ -78,6 +78,10 @@ test('sft -> dpo: the second stage continues the first stage\'s adapter, and the
   const lines = events(out.stdout);
   const stages = lines.filter((e) => e.event === 'stage');
   assert.deepEqual(stages.map((e) => e.name), ['sft', 'dpo']);
+  // Each handover carries the stage's gate report.
+  const handovers = lines.filter((e) => e.event === 'handover');
+  assert.deepEqual(handovers.map((e) => e.name), ['sft', 'dpo']);
+  assert.ok((handovers[1]!.gates as string[]).includes('entry (advice) data/pairs 23 vs >= 1000: fail (preference data > 1k pairs (seed 004))'), JSON.stringify(handovers[1]));
   const done = lines.find((e) => e.event === 'pipeline')!;
   assert.equal(done.status, 'completed');
   const p = pipelineJson(stateDir, String(stages[0]!.pipelineId));
@@ -200,4 +204,10 @@ test('merge: true folds the previous adapter into its base before the stage', ()
   assert.ok(existsSync(join(merged, 'config.json')) && !existsSync(join(merged, 'adapter_config.json')));
   // The dpo stage trains a fresh adapter on the merged weights (the recipe's lora), not the sft adapter.
   assert.doesNotMatch(readFileSync(join(stateDir, 'runs', p.stages[1]!.runId!, 'log.txt'), 'utf8'), /is a LoRA adapter/);
+});
+
+test('the example pipeline recipe and its pairs validate clean', () => {
+  const out = spawnSync(process.execPath, [CLI, 'validate', join(ROOT, 'examples/pipeline.anneal.yaml'), join(ROOT, 'examples/shout-pairs.jsonl')], { encoding: 'utf8' });
+  assert.equal(out.status, 0, out.stdout + out.stderr);
+  assert.match(out.stdout, /2 files checked: 0 errors, 0 warnings/);
 });
