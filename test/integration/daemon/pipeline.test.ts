@@ -5,7 +5,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GetRun, ResumeRun, RunMetricsNotification, StartRun, StopRun, Subscribe } from '../../../core/protocol/daemon.ts';
 import { GetPipeline, PipelineChangedNotification, type PipelineInfo } from '../../../core/protocol/pipelines.ts';
@@ -210,4 +210,50 @@ test('the example pipeline recipe and its pairs validate clean', () => {
   const out = spawnSync(process.execPath, [CLI, 'validate', join(ROOT, 'examples/pipeline.anneal.yaml'), join(ROOT, 'examples/shout-pairs.jsonl')], { encoding: 'utf8' });
   assert.equal(out.status, 0, out.stdout + out.stderr);
   assert.match(out.stdout, /2 files checked: 0 errors, 0 warnings/);
+});
+
+test('a daemon that ended between two stages finds the pipeline again: a completed stage hands over, a stage never started waits for resume', { timeout: 180_000 }, async (t) => {
+  const dir = tempDir(t);
+  let d = await startTestDaemon(dir);
+  const out = spawnSync(process.execPath, [CLI, 'train', '--config', recipe(dir, `  - {stage: sft, data: {train: ${SFT}}, max_steps: 2}\n  - {stage: dpo, data: {train: ${PAIRS}}, max_steps: 2}\n`), '--json', '--state-dir', dir], { encoding: 'utf8', timeout: 120_000 });
+  assert.equal(out.status, 0, out.stderr);
+  await stopTestDaemon(d);
+  const id = String(events(out.stdout).find((e) => e.event === 'stage')!.pipelineId);
+  const file = join(dir, 'pipelines', id, 'pipeline.json');
+  const stored = JSON.parse(readFileSync(file, 'utf8')) as { info: PipelineInfo };
+  const dpoRun = stored.info.stages[1]!.runId!;
+  // As a daemon killed right after the dpo run completed, before the pipeline heard of it, left it.
+  const rewind = (stage: Partial<PipelineInfo['stages'][number]>) => {
+    const info = { ...stored.info, status: 'running', current: 1, endedAt: undefined, stages: [stored.info.stages[0], { ...stored.info.stages[1], status: 'running', output: undefined, gates: undefined, ...stage }] };
+    writeFileSync(file, JSON.stringify({ ...stored, info }));
+  };
+  rewind({});
+  d = await startTestDaemon(dir);
+  let client = await connect(d);
+  try {
+    const p = (await client.connection.sendRequest(GetPipeline.type, { pipelineId: id })).pipeline;
+    assert.equal(p.status, 'completed', p.message);
+    assert.equal(p.stages[1]!.output, runJson(dir, dpoRun).outputDir);
+  } finally {
+    client.close();
+    await stopTestDaemon(d);
+  }
+  // As a daemon killed after the sft stage handed over, before the dpo run was created.
+  rmSync(join(dir, 'runs', dpoRun), { recursive: true });
+  rewind({ status: 'pending', runId: undefined, model: undefined });
+  d = await startTestDaemon(dir);
+  client = await connect(d);
+  try {
+    const p = (await client.connection.sendRequest(GetPipeline.type, { pipelineId: id })).pipeline;
+    assert.equal(p.status, 'interrupted', p.message);
+    assert.match(p.message, /before stage 2\/2 \(dpo\) started/);
+    const resumed = await client.connection.sendRequest(ResumeRun.type, { runId: id });
+    assert.equal(resumed.pipeline!.stages[1]!.runId, resumed.run.id);
+    assert.equal(resumed.run.model, stored.info.stages[0]!.output, 'the new dpo run starts from the sft output');
+    const done = await waitForPipeline(client, id, (x) => x.status !== 'running');
+    assert.equal(done.status, 'completed', done.message);
+  } finally {
+    client.close();
+    await stopTestDaemon(d);
+  }
 });
