@@ -11,6 +11,7 @@ import { DaemonErrorCodes, type InvalidInputData, type StartRunParams } from '..
 import type { FileDiagnostics, RunInfo } from '../../core/protocol/runs.ts';
 import { resolveRecipe } from '../../core/recipe/index.ts';
 import type { ResolvedPipelineStage } from '../../core/recipe/check.ts';
+import { dataFacts, failedEntryConditions } from '../../core/pipeline/entry.ts';
 import { quickStartArgs, quickStartLora, quickStartNotes, quickStartSamples, samplePrompts } from '../../core/recipe/quickStart.ts';
 import type { ResolvedRecipe, Stage, TrainingArguments } from '../../core/recipe/types.ts';
 import { defaultTrainingArguments } from '../../core/recipe/defaults.ts';
@@ -115,8 +116,12 @@ function checkDataFile(path: string, stage: Stage): FileDiagnostics | undefined 
   const errors: Diagnostic[] = report.diagnostics.filter((d) => d.severity === 'error');
   if (errors.length > 0) return { file: path, diagnostics: errors.slice(0, MAX_DIAGNOSTICS_PER_FILE) };
   if (report.summary.records === 0) return fileProblem(path, 'no-records', `The data file ${path} has no training records; add at least one JSON line.`);
+  checkedRecords.set(path, report.summary.records);
   return undefined;
 }
+
+/** Records of each data file checked by this process (a pipeline's entry gates read them). */
+const checkedRecords = new Map<string, number>();
 
 /** The data files of a request, refused up front when one cannot be a dataset (before the recipe checks read it). */
 function refuseUnsafeData(data: StartRunParams['data']): void {
@@ -172,8 +177,11 @@ export function prepareRun(raw: Record<string, unknown>): PreparedRun | Prepared
   });
   const recipeErrors = resolved.diagnostics.filter((d: Diagnostic) => d.severity === 'error');
   if (resolved.pipeline) {
-    // Every stage is checked now (its data included), so the last stage's bad file is refused before the first trains.
-    return { kind: 'pipeline', recipe: recipePath, stages: resolved.pipeline.map((s) => ({ name: s.name, from: s.from, merge: s.merge, run: preparedFrom(s.recipe, params, recipePath) })) };
+    // Every stage is checked now (its data and its entry gates included), so the last stage's bad file is refused before the first trains.
+    const stages = resolved.pipeline.map((s) => ({ name: s.name, from: s.from, merge: s.merge, run: preparedFrom(s.recipe, params, recipePath) }));
+    const closed = stages.flatMap((s) => failedEntryConditions(s.run.stage, s.run.gates, dataFacts(s.run.stage, checkedRecords.get(s.run.data.train) ?? 0)).map((line) => `${s.name}: ${line}`));
+    if (closed.length > 0) throw invalidInput(`The pipeline ${recipePath} cannot start: its entry gates fail on the data (${closed.join('; ')}). Add data, or edit the stage's \`gates: {entry: ...}\`.`, []);
+    return { kind: 'pipeline', recipe: recipePath, stages };
   }
   if (!resolved.recipe || recipeErrors.length > 0) {
     // Positions in the in-memory recipe mean nothing to the user: say the messages themselves.

@@ -257,3 +257,13 @@ test('a daemon that ended between two stages finds the pipeline again: a complet
     await stopTestDaemon(d);
   }
 });
+
+test('an entry gate that the data fails refuses the pipeline before any stage trains', () => {
+  const path = recipe(stateDir, `  - {stage: sft, data: {train: ${SFT}}, max_steps: 2}\n  - {stage: dpo, data: {train: ${PAIRS}}, max_steps: 2, gates: {entry: {data/pairs: ">= 100"}}}\n`);
+  const before = spawnSync(process.execPath, [CLI, 'runs', '--json', '--state-dir', stateDir], { encoding: 'utf8' }).stdout;
+  const out = train(path);
+  assert.equal(out.status, 1, out.stdout);
+  // preference.jsonl holds 24 pairs (the engine later drops one longer than max_length).
+  assert.match(out.stdout + out.stderr, /cannot start: its entry gates fail on the data \(dpo: data\/pairs 24 vs >= 100: fail/);
+  assert.equal(spawnSync(process.execPath, [CLI, 'runs', '--json', '--state-dir', stateDir], { encoding: 'utf8' }).stdout, before, 'no run was created');
+});

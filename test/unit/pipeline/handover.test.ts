@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { evaluateGates, readGates } from '../../../core/gates/index.ts';
 import { haltMessage, pipelineResult, resolveStageRefs, stageOutcome } from '../../../core/pipeline/handover.ts';
+import { dataFacts, failedEntryConditions } from '../../../core/pipeline/entry.ts';
 import type { MetricRecord } from '../../../core/protocol/runs.ts';
 import { defaultTrainingArguments } from '../../../core/recipe/defaults.ts';
 
@@ -66,4 +67,15 @@ test('the result is the last policy stage that passed; the halt message names it
   assert.equal(pipelineResult(stages.slice(2)), undefined);
   assert.match(haltMessage('2/3 (dpo)', ['exit loss 0.6 vs < 0.5: fail'], { stage: 'sft', output: '/o/sft' }, 'tiny'), /^Stage 2\/3 \(dpo\) did not pass its gates \(exit loss 0\.6 vs < 0\.5: fail\); .*result is the last good stage's output, sft: \/o\/sft\.$/);
   assert.match(haltMessage('1/2 (sft)', [], undefined, 'tiny'), /no stage passed its gates.*base model tiny stays/);
+});
+
+test('entry conditions on the data facts, before a pipeline starts: blocking ones fail it, advice does not', () => {
+  assert.deepEqual(dataFacts('dpo', 23), { 'data/records': 23, 'data/errors': 0, 'data/pairs': 23, 'data/identical_pairs': 0 });
+  assert.deepEqual(dataFacts('sft', 400), { 'data/records': 400, 'data/errors': 0 });
+  // seed 004's defaults: "> 1k pairs" only advises, chosen != rejected holds (identical pairs are refused earlier).
+  assert.deepEqual(failedEntryConditions('dpo', undefined, dataFacts('dpo', 23)), []);
+  const failed = failedEntryConditions('dpo', { entry: { 'data/pairs': '>= 100' } }, dataFacts('dpo', 23));
+  assert.equal(failed.length, 1);
+  assert.match(failed[0]!, /^data\/pairs 23 vs >= 100: fail/);
+  assert.deepEqual(failedEntryConditions('sft', { entry: { 'data/records': '>= 100' } }, dataFacts('sft', 400)), []);
 });
