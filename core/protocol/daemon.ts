@@ -3,7 +3,7 @@
 // sends it; the daemon, the CLI, the extension and the dashboard all import these declarations.
 
 import { NotificationType, ParameterStructures, RequestType } from 'vscode-jsonrpc';
-import type { SamplesConfig, Stage, TrainingArguments } from '../recipe/types.ts';
+import type { Engine, SamplesConfig, Stage, TrainingArguments } from '../recipe/types.ts';
 import type { BackendInfo, FileDiagnostics, MetricRecord, RunInfo, SampleRecord } from './runs.ts';
 import type { PipelineInfo } from './pipelines.ts';
 import type { ScorePairsParams, ScorePairsProgress, ScorePairsResult } from './scorePairs.ts';
@@ -122,6 +122,8 @@ export interface StartRunParams {
   args?: Partial<TrainingArguments>;
   /** Only without a recipe (a recipe says its own `samples:`): prompts to sample from during training. */
   samples?: Partial<SamplesConfig>;
+  /** Overrides the recipe's `engine:` (`anneal train --engine trl`): `trl` trains on TRL + Accelerate. */
+  engine?: Engine;
 }
 
 export interface RunResult {

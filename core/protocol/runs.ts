@@ -3,7 +3,7 @@
 
 import type { Diagnostic } from '../diagnostics.ts';
 import type { RunPipelineRef } from './pipelines.ts';
-import type { LoraConfig, RewardSpec, SamplesConfig, Stage, TrainingArguments } from '../recipe/types.ts';
+import type { AccelerateLaunch, LoraConfig, RewardSpec, SamplesConfig, Stage, TrainingArguments } from '../recipe/types.ts';
 
 /**
  * queued -> running -> completed | failed | stopped; `stopping` while a stop is checkpointing;
@@ -33,6 +33,16 @@ export interface BackendInfo {
   name: string;
   device: string;
   skipped: { name: string; reason: string }[];
+}
+
+/** How a run on the TRL engine is launched: the Python to use and Accelerate's settings, as the recipe says. */
+export interface TrlEngineSettings {
+  name: 'trl';
+  /** The recipe's `python:` (absolute when it was a path); absent: ANNEAL_PYTHON, a venv found, python3. */
+  python?: string;
+  accelerate?: Partial<AccelerateLaunch>;
+  /** The recipe's folder (a project `.venv` there is one of the Pythons tried). */
+  recipeDir?: string;
 }
 
 /** One logged step. Names follow TRL: loss, learning_rate, grad_norm, epoch, num_tokens, eval/loss, ... */
@@ -103,6 +113,8 @@ export interface RunInfo {
   rewards?: RewardSpec[];
   /** The recipe's `gates:` block as written (the engine reads it onto seed 004's defaults; core/gates). */
   gates?: unknown;
+  /** Absent: Anneal's engine. `trl`: TRL + Accelerate in a Python environment (daemon/trl), with its settings. */
+  engine?: TrlEngineSettings;
   /** The pipeline this run is a stage of: "stage 2/3 of pipeline X". */
   pipeline?: RunPipelineRef;
   /** The last step with logged metrics (0 before the first). */

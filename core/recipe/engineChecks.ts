@@ -27,7 +27,7 @@ export function engineDiagnostics(
   const trl = recipe.engine === 'trl';
   if (!trl) {
     for (const key of ['python', 'accelerate']) {
-      if (hasKey(document, [key])) add('recipe-key-unused', `\`${key}\` is only read by the TRL engine; add \`engine: trl\` or remove it.`, keyRange(document, [key]));
+      if (hasKey(document, [key])) add('recipe-key-unused', `\`${key}\` is only read by the TRL engine; add \`engine: trl\` (or train with \`--engine trl\`) or remove it.`, keyRange(document, [key]));
     }
     return;
   }

@@ -57,8 +57,9 @@ export function applyDefaults(recipe: Recipe, recipeFile: string, overrides: Rec
     });
   }
   if (recipe.gates !== undefined) resolved.gates = recipe.gates;
-  if (recipe.engine === 'trl') {
-    resolved.engine = 'trl';
+  if (recipe.engine === 'trl') resolved.engine = 'trl';
+  // Kept whatever `engine` says: `anneal train --engine trl` may choose TRL for a recipe that does not.
+  {
     // A path (it has a slash) is relative to the recipe; a bare name is a command on PATH.
     if (recipe.python !== undefined) resolved.python = /[\\/]/.test(recipe.python) ? resolveFrom(recipeFile, recipe.python) : recipe.python;
     if (recipe.accelerate !== undefined) {

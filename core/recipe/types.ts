@@ -185,8 +185,8 @@ export interface ResolvedRecipe {
   gates?: unknown;
   /** Present only for `engine: trl` (absent: Anneal's engine). */
   engine?: 'trl';
-  /** engine trl: the Python named by the recipe (absolute when it was a path). */
+  /** The TRL engine's Python named by the recipe (absolute when it was a path), whatever `engine` says. */
   python?: string;
-  /** engine trl: launch settings as written (config_file absolute). */
+  /** The TRL engine's launch settings as written (config_file absolute), whatever `engine` says. */
   accelerate?: Partial<AccelerateLaunch>;
 }

@@ -20,6 +20,7 @@ interface TrainOptions {
   config?: string;
   recipe?: string;
   maxSteps?: number;
+  engine?: string;
   json?: boolean;
   stateDir?: string;
 }
@@ -41,6 +42,7 @@ export function registerTrain(program: Command): void {
     .option('--config <recipe>', 'recipe file (*.anneal.yaml); --data/--model/--max-steps override it')
     .option('--recipe <recipe>', 'the same as --config')
     .option('--max-steps <n>', 'stop after N optimizer steps', positiveInt)
+    .option('--engine <engine>', '`anneal` (this machine) or `trl` (TRL + Accelerate in your Python environment; the recipe\'s `python:` and `accelerate:` apply); overrides the recipe\'s `engine:`')
     .option('--json', 'print one JSON object per event instead of a progress bar')
     .option('--state-dir <dir>', 'daemon state dir (default $ANNEAL_HOME or ~/.anneal)')
     .action(async (stageArg: string | undefined, opts: TrainOptions) => {
@@ -50,6 +52,7 @@ export function registerTrain(program: Command): void {
         const stage = stageArg ?? (opts.config ? stageOfRecipe(resolve(opts.config)) : undefined);
         if (!stage) throw new CliError('Say which stage to train (`anneal train sft --data FILE`), or give a recipe that names it (--config RECIPE).', 2);
         if (!opts.data && !opts.config) throw new CliError('Say what to train on: --data FILE (or --config RECIPE naming the data).', 2);
+        if (opts.engine !== undefined && opts.engine !== 'anneal' && opts.engine !== 'trl') throw new CliError(`--engine is \`anneal\` or \`trl\`, got "${opts.engine}".`, 2);
         if (opts.eval && !opts.data) throw new CliError('--eval needs --data too (or put both in the recipe).', 2);
         const client = await clientFor(opts.stateDir, true);
         if (!client.info.capabilities.stages.includes(stage as Stage)) {
@@ -62,6 +65,7 @@ export function registerTrain(program: Command): void {
         // A Hub id (org/name[@revision]) that is no path here goes as it is; the run resolves it.
         if (opts.model) params.model = isNamedModel(opts.model, nodeFiles) ? opts.model : resolve(opts.model);
         if (opts.maxSteps !== undefined) params.args = { max_steps: opts.maxSteps };
+        if (opts.engine) params.engine = opts.engine as StartRunParams['engine'];
         let run, pipeline;
         try {
           ({ run, pipeline } = await client.connection.sendRequest(StartRun.type, params));

@@ -4,7 +4,7 @@
 
 import { readFileSync } from 'node:fs';
 import { ResponseError } from 'vscode-jsonrpc/node';
-import type { TrainJob } from '../engine/api.ts';
+import type { TrlJob } from '../trl/train.ts';
 import { DaemonErrorCodes } from '../../core/protocol/daemon.ts';
 import { invalidRunIdMessage, isValidRunId } from '../../core/protocol/runId.ts';
 import { isFinalStatus, type BackendInfo, type MetricRecord, type RunInfo, type SampleRecord } from '../../core/protocol/runs.ts';
@@ -133,6 +133,7 @@ export class RunManager {
       ...(prepared.rewards ? { rewards: prepared.rewards } : {}),
       ...(prepared.gates !== undefined ? { gates: prepared.gates } : {}),
       ...(prepared.exportDir ? { exportDir: prepared.exportDir } : {}),
+      ...(prepared.engine ? { engine: prepared.engine } : {}),
       ...(prepared.pipeline ? { pipeline: prepared.pipeline } : {}),
       step: 0,
       resumes: [],
@@ -245,7 +246,7 @@ export class RunManager {
 
   private launch(run: RunInfo): void {
     const dir = this.store.dir(run.id);
-    const job: TrainJob = {
+    const job: TrlJob = {
       stage: run.stage,
       runDir: dir,
       model: run.model,
@@ -257,6 +258,7 @@ export class RunManager {
       ...(run.gates !== undefined ? { gates: run.gates } : {}),
       resumeFrom: run.checkpoint?.path,
       ...(this.options.backend ? { backend: this.options.backend } : {}),
+      ...(run.engine ? { engine: 'trl' as const, python: run.engine.python, accelerate: run.engine.accelerate, recipeDir: run.engine.recipeDir } : {}),
     };
     run.status = 'running';
     run.phase = 'loading';
@@ -296,7 +298,11 @@ export class RunManager {
         run.message = msg.message;
         run.progress = msg.progress;
         if (msg.totalSteps !== undefined) run.totalSteps = msg.totalSteps;
-        if (msg.backend) run.backend = this.lastBackend = msg.backend;
+        if (msg.backend) {
+          run.backend = msg.backend;
+          // A TRL run's report names another engine, not the backend this daemon's own runs use.
+          if (!run.engine) this.lastBackend = msg.backend;
+        }
         this.trySave(run);
         this.emitStatus(run);
         return;

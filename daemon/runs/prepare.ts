@@ -3,7 +3,7 @@
 // instead of failing inside the trainer. Reads only the files the request names.
 
 import { TRAINED_STAGES } from '../engine/stages/trained.ts';
-import { basename, isAbsolute, join } from 'node:path';
+import { basename, dirname, isAbsolute, join } from 'node:path';
 import { ResponseError } from 'vscode-jsonrpc/node';
 import { checkDataset, datasetOptionsFor } from '../../core/datasets/index.ts';
 import type { Diagnostic } from '../../core/diagnostics.ts';
@@ -13,7 +13,9 @@ import { resolveRecipe } from '../../core/recipe/index.ts';
 import type { ResolvedPipelineStage } from '../../core/recipe/check.ts';
 import { dataFacts, failedEntryConditions } from '../../core/pipeline/entry.ts';
 import { quickStartArgs, quickStartLora, quickStartNotes, quickStartSamples, samplePrompts } from '../../core/recipe/quickStart.ts';
-import type { ResolvedRecipe, Stage, TrainingArguments } from '../../core/recipe/types.ts';
+import type { Engine, ResolvedRecipe, Stage, TrainingArguments } from '../../core/recipe/types.ts';
+import type { TrlEngineSettings } from '../../core/protocol/runs.ts';
+import { trlPlan } from '../trl/mapping.ts';
 import { defaultTrainingArguments } from '../../core/recipe/defaults.ts';
 import { nodeFiles } from '../../core/nodeFiles.ts';
 import type { FileAccess } from '../../core/fileAccess.ts';
@@ -22,7 +24,7 @@ import { parseOllamaRef } from '../../core/ollamaStore.ts';
 import { readRegularFile } from './safeRead.ts';
 
 /** A run's validated input: what the engine's TrainJob is built from (the run record's fields of the same names). */
-export type PreparedRun = Pick<RunInfo, 'stage' | 'model' | 'data' | 'recipe' | 'args' | 'lora' | 'samples' | 'rewards' | 'gates' | 'exportDir' | 'pipeline'> & {
+export type PreparedRun = Pick<RunInfo, 'stage' | 'model' | 'data' | 'recipe' | 'args' | 'lora' | 'samples' | 'rewards' | 'gates' | 'exportDir' | 'engine' | 'pipeline'> & {
   /** Lines for the run's log: what a recipe-less run chose for the user, and why. */
   notes?: string[];
 };
@@ -148,6 +150,7 @@ export function prepareRun(raw: Record<string, unknown>): PreparedRun | Prepared
   if (params.data !== undefined && (typeof params.data !== 'object' || params.data === null)) throw invalidParams('Invalid params: data must be { train, eval? }.');
   if (params.model !== undefined && params.model !== 'tiny' && !parseHubRef(params.model) && !parseOllamaRef(params.model)) requireAbsolute(params.model, 'model');
 
+  if (params.engine !== undefined && params.engine !== 'anneal' && params.engine !== 'trl') throw invalidParams(`Invalid params: engine is "anneal" or "trl", got ${JSON.stringify(params.engine)}.`);
   if (params.data !== undefined) refuseUnsafeData(params.data);
   const args = checkOverrides(params.args, params.stage);
   // Without a recipe file the flags become an in-memory recipe, so defaults and checks are the same.
@@ -198,6 +201,7 @@ export function prepareRun(raw: Record<string, unknown>): PreparedRun | Prepared
 function preparedFrom(recipe: ResolvedRecipe, params: StartRunParams, recipePath: string): PreparedRun {
   if (!TRAINED_STAGES.includes(recipe.stage)) throw invalidParams(`The recipe's stage is "${recipe.stage}"; this daemon trains ${TRAINED_STAGES.join(' and ')} so far.`);
   const data = recipe.data;
+  const engine = engineSettings(recipe, params.engine, params.recipe !== undefined ? dirname(recipePath) : undefined);
 
   const problems = [data.train, data.eval].filter((f): f is string => f !== undefined).map((f) => checkDataFile(f, recipe.stage)).filter((p): p is FileDiagnostics => p !== undefined);
   if (problems.length > 0) {
@@ -215,8 +219,21 @@ function preparedFrom(recipe: ResolvedRecipe, params: StartRunParams, recipePath
     ...(recipe.rewards ? { rewards: recipe.rewards } : {}),
     ...(recipe.gates !== undefined ? { gates: recipe.gates } : {}),
     ...(recipe.output_dir ? { exportDir: recipe.output_dir } : {}),
+    ...(engine ? { engine } : {}),
     ...(params.recipe === undefined ? { notes: quickStartNotes(recipe.model, recipe.stage) } : {}),
   };
+}
+
+/**
+ * The engine a run trains on: the request's `engine` (`--engine`) over the recipe's. For TRL, what it
+ * cannot train at all (the `tiny` model, PPO, a JavaScript reward) is refused here, before a run exists;
+ * the Python's packages and every key are checked in the run's worker, before anything is launched.
+ */
+function engineSettings(recipe: ResolvedRecipe, requested: Engine | undefined, recipeDir: string | undefined): TrlEngineSettings | undefined {
+  if ((requested ?? recipe.engine ?? 'anneal') !== 'trl') return undefined;
+  const planned = trlPlan({ recipe: { ...recipe, engine: 'trl' }, runDir: recipeDir ?? process.cwd() });
+  if ('refusal' in planned) throw invalidInput(`The TRL engine cannot train this run: ${planned.refusal}`, []);
+  return { name: 'trl', ...(recipe.python ? { python: recipe.python } : {}), ...(recipe.accelerate ? { accelerate: recipe.accelerate } : {}), ...(recipeDir ? { recipeDir } : {}) };
 }
 
 /**

@@ -5,7 +5,7 @@
 // the launcher sees its stdin close and does the same, so a killed daemon leaves a resumable run.
 
 import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { TrainEvents, TrainJob, TrainResult } from '../engine/api.ts';
@@ -17,6 +17,8 @@ import { trlPlan, type TrlPlan } from './mapping.ts';
 
 /** A job for the TRL engine: the engine's job plus the recipe's engine keys. */
 export interface TrlJob extends TrainJob {
+  /** Set: the worker trains this job on TRL (daemon/runs/worker.ts); absent: Anneal's engine. */
+  engine?: 'trl';
   python?: string;
   accelerate?: Partial<AccelerateLaunch>;
   /** The recipe file's folder (where a project venv is looked for). */
@@ -62,6 +64,7 @@ export function writePlan(plan: TrlPlan): string {
 
 /** Trains `job` on TRL; resolves like the engine's train() (stopped: a checkpoint was saved first). */
 export async function trainWithTrl(job: TrlJob, events: TrainEvents, signal: AbortSignal): Promise<TrainResult> {
+  await waitForEarlierLauncher(job.runDir, events, signal);
   events.status({ phase: 'loading', message: 'checking the Python environment for TRL' });
   const plan = prepareTrlPlan(job, (line) => events.log(line));
   const python = await findTrlPython(job.python, plan.peft !== null, job.recipeDir);
@@ -78,6 +81,8 @@ function launch(python: string, planPath: string, plan: TrlPlan, events: TrainEv
   return new Promise((resolve, reject) => {
     // stdin stays open: its end (this process died) is the launcher's cue to checkpoint and stop.
     const child = spawn(python, ['-m', 'anneal_trl', 'run', planPath, '--watch-stdin'], { env: launcherEnv(), stdio: ['pipe', 'pipe', 'pipe'] });
+    const pidFile = launcherPidFile(plan.run_dir);
+    if (child.pid !== undefined) writeFileSync(pidFile, `${child.pid}\n`);
     let step = 0;
     let outcome: { done?: boolean; stopped?: boolean; error?: string } = {};
     const tail: string[] = [];
@@ -137,6 +142,7 @@ function launch(python: string, planPath: string, plan: TrlPlan, events: TrainEv
     child.on('error', (err) => reject(new Error(`Could not start ${python} for TRL (${err.message}).`)));
     child.on('close', (code, sig) => {
       signal.removeEventListener('abort', stop);
+      rmSync(pidFile, { force: true });
       if (outcome.done) resolve({ finalStep: step, outputDir: plan.output_dir, stopped: false });
       else if (outcome.stopped) resolve({ finalStep: step, outputDir: plan.output_dir, stopped: true });
       else if (outcome.error) reject(new Error(outcome.error));
@@ -146,4 +152,59 @@ function launch(python: string, planPath: string, plan: TrlPlan, events: TrainEv
       }
     });
   });
+}
+
+/** Where a run's launcher writes its pid while it runs (removed when it exits). */
+const launcherPidFile = (runDir: string) => join(runDir, 'trl', 'launcher.pid');
+
+/** How long a resume waits for the launcher of a killed daemon's run to save its checkpoint and exit. */
+const EARLIER_LAUNCHER_WAIT_MS = 5 * 60_000;
+
+/**
+ * When the daemon is killed (kill -9), the run's worker exits and its launcher, seeing its stdin close,
+ * saves a checkpoint and stops: it may still be at it when the run is resumed. Two trainings must never
+ * write one run folder, so wait for it (then end it: it had its chance to save).
+ */
+async function waitForEarlierLauncher(runDir: string, events: TrainEvents, signal: AbortSignal): Promise<void> {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(launcherPidFile(runDir), 'utf8').trim());
+  } catch {
+    return;
+  }
+  const alive = () => {
+    try {
+      process.kill(pid, 0);
+      // A reused pid belongs to something else: only a launcher of ours counts (no /proc: trust the pid).
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('anneal_trl');
+      } catch {
+        return true;
+      }
+    } catch {
+      return false;
+    }
+  };
+  if (!Number.isInteger(pid) || pid <= 0 || !alive()) return;
+  events.status({ phase: 'loading', message: `waiting for the earlier TRL process (pid ${pid}) to save its checkpoint and exit` });
+  events.log(`[anneal] the TRL process of this run's earlier attempt (pid ${pid}) is still saving; waiting for it to exit`);
+  const deadline = Date.now() + EARLIER_LAUNCHER_WAIT_MS;
+  while (alive() && Date.now() < deadline && !signal.aborted) await new Promise((r) => setTimeout(r, 500));
+  if (!alive()) return;
+  // The launcher's second and third stop requests end its training processes (their own process group).
+  events.log(`[anneal] ending the earlier TRL process (pid ${pid})`);
+  for (const wait of [2000, 5000]) {
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      return;
+    }
+    const until = Date.now() + wait;
+    while (alive() && Date.now() < until) await new Promise((r) => setTimeout(r, 200));
+  }
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    /* gone */
+  }
 }

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 
-from .events import emit
+from .events import emit, set_orphaned
 
 
 def accelerate_args(launch: dict) -> list:
@@ -51,6 +51,20 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def relay(source, orphan_log: str) -> None:
+    """Copies the training processes' output to ours; once nobody reads ours, to `orphan_log`."""
+    out = sys.stdout.buffer
+    for line in iter(source.readline, b""):
+        try:
+            out.write(line)
+            out.flush()
+        except (BrokenPipeError, OSError, ValueError):
+            set_orphaned()
+            out = open(orphan_log, "ab")
+            out.write(line)
+            out.flush()
+
+
 def run(plan_path: str, watch_stdin: bool) -> int:
     from .plan import read_plan
 
@@ -64,7 +78,13 @@ def run(plan_path: str, watch_stdin: bool) -> int:
     cmd = [sys.executable, "-m", "accelerate.commands.launch", *accelerate_args(plan.get("launch", {})), "-m", "anneal_trl.train", plan_path]
     emit("log", line="[anneal] " + " ".join(cmd))
     # Its own process group: a second stop request ends every process of the run, and only them.
-    child = subprocess.Popen(cmd, env=env, start_new_session=True)
+    # Their output comes through this process, so that when the daemon's worker dies (its pipes close)
+    # the training processes keep writing somewhere and live to save their checkpoint; their lines then
+    # go to trl/orphaned.log in the run folder.
+    child = subprocess.Popen(cmd, env=env, start_new_session=True, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    orphan_log = os.path.join(os.path.dirname(stop_file), "orphaned.log")
+    relaying = threading.Thread(target=relay, args=(child.stdout, orphan_log), daemon=True)
+    relaying.start()
     requests = {"n": 0}
 
     def request_stop(*_):
@@ -82,12 +102,15 @@ def run(plan_path: str, watch_stdin: bool) -> int:
     signal.signal(signal.SIGINT, request_stop)
     if watch_stdin:
         def watch():
-            while sys.stdin.buffer.read(1024):
+            # The raw descriptor, not sys.stdin's buffered reader: a daemon thread blocked inside the
+            # buffered reader makes the interpreter's shutdown abort ("could not acquire lock for stdin").
+            while os.read(0, 1024):
                 pass
             request_stop()
 
         threading.Thread(target=watch, daemon=True).start()
     code = child.wait()
+    relaying.join(timeout=10)  # their last lines before ours
     emit("exit", code=code)
     return 0 if code == 0 else 1
 

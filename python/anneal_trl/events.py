@@ -5,6 +5,7 @@ TrainEvents); every other stdout/stderr line is the run's log. Only the main pro
 """
 import json
 import math
+import os
 import sys
 
 MARKER = "@anneal "
@@ -21,7 +22,27 @@ def _clean(value):
     return value
 
 
+_orphaned = False
+
+
+def set_orphaned() -> None:
+    """Nobody reads stdout any more (the daemon's worker died): later events are dropped, and stdout is
+    pointed at /dev/null so that no write (or the interpreter's final flush) fails."""
+    global _orphaned
+    _orphaned = True
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
 def emit(kind: str, **fields) -> None:
     """Writes one event line (flushed: the reader streams it while training runs)."""
-    sys.stdout.write(MARKER + json.dumps({"kind": kind, **_clean(fields)}, separators=(",", ":")) + "\n")
-    sys.stdout.flush()
+    if _orphaned:
+        return
+    try:
+        sys.stdout.write(MARKER + json.dumps({"kind": kind, **_clean(fields)}, separators=(",", ":")) + "\n")
+        sys.stdout.flush()
+    except (BrokenPipeError, OSError, ValueError):
+        set_orphaned()
