@@ -124,6 +124,11 @@ export interface StartRunParams {
   samples?: Partial<SamplesConfig>;
   /** Overrides the recipe's `engine:` (`anneal train --engine trl`): `trl` trains on TRL + Accelerate. */
   engine?: Engine;
+  /**
+   * The TRL engine's Python when the recipe names none (the editor's `anneal.python` setting): a path
+   * or a command on PATH. The recipe's `python:` wins; without either, ANNEAL_PYTHON, a venv, python3.
+   */
+  python?: string;
 }
 
 export interface RunResult {

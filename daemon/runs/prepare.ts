@@ -201,7 +201,8 @@ export function prepareRun(raw: Record<string, unknown>): PreparedRun | Prepared
 function preparedFrom(recipe: ResolvedRecipe, params: StartRunParams, recipePath: string): PreparedRun {
   if (!TRAINED_STAGES.includes(recipe.stage)) throw invalidParams(`The recipe's stage is "${recipe.stage}"; this daemon trains ${TRAINED_STAGES.join(' and ')} so far.`);
   const data = recipe.data;
-  const engine = engineSettings(recipe, params.engine, params.recipe !== undefined ? dirname(recipePath) : undefined);
+  if (params.python !== undefined && (typeof params.python !== 'string' || params.python.trim() === '')) throw invalidParams('Invalid params: python must be a path or a command.');
+  const engine = engineSettings(recipe, params.engine, params.recipe !== undefined ? dirname(recipePath) : undefined, params.python);
 
   const problems = [data.train, data.eval].filter((f): f is string => f !== undefined).map((f) => checkDataFile(f, recipe.stage)).filter((p): p is FileDiagnostics => p !== undefined);
   if (problems.length > 0) {
@@ -229,11 +230,12 @@ function preparedFrom(recipe: ResolvedRecipe, params: StartRunParams, recipePath
  * cannot train at all (the `tiny` model, PPO, a JavaScript reward) is refused here, before a run exists;
  * the Python's packages and every key are checked in the run's worker, before anything is launched.
  */
-function engineSettings(recipe: ResolvedRecipe, requested: Engine | undefined, recipeDir: string | undefined): TrlEngineSettings | undefined {
+function engineSettings(recipe: ResolvedRecipe, requested: Engine | undefined, recipeDir: string | undefined, clientPython: string | undefined): TrlEngineSettings | undefined {
   if ((requested ?? recipe.engine ?? 'anneal') !== 'trl') return undefined;
   const planned = trlPlan({ recipe: { ...recipe, engine: 'trl' }, runDir: recipeDir ?? process.cwd() });
   if ('refusal' in planned) throw invalidInput(`The TRL engine cannot train this run: ${planned.refusal}`, []);
-  return { name: 'trl', ...(recipe.python ? { python: recipe.python } : {}), ...(recipe.accelerate ? { accelerate: recipe.accelerate } : {}), ...(recipeDir ? { recipeDir } : {}) };
+  const python = recipe.python ?? clientPython;
+  return { name: 'trl', ...(python ? { python } : {}), ...(recipe.accelerate ? { accelerate: recipe.accelerate } : {}), ...(recipeDir ? { recipeDir } : {}) };
 }
 
 /**

@@ -27,6 +27,8 @@ export interface AnnealConfig {
   daemonAutoStart: boolean;
   /** `anneal.train.maxSteps`: cap on steps for runs started from the editor; 0 = the recipe's own. */
   trainMaxSteps: number;
+  /** `anneal.python`: the TRL engine's Python for recipes that name none; empty = the daemon finds one. */
+  python: string;
 }
 
 /** Reads the current settings, with package.json's defaults where unset. */
@@ -42,6 +44,7 @@ export function readConfig(): AnnealConfig {
     daemonUrl: (c.get<string>('daemon.url') ?? '').trim(),
     daemonAutoStart: c.get<boolean>('daemon.autoStart') ?? true,
     trainMaxSteps: c.get<number>('train.maxSteps') ?? 0,
+    python: (c.get<string>('python') ?? '').trim(),
   };
 }
 

@@ -2,7 +2,7 @@
 // "Train from Recipe", and the model choice for recipe-less runs. Data with errors is refused before
 // anything starts, with a way to the Problems panel; long work shows progress and can be cancelled.
 import { readdirSync, readFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, isAbsolute, join } from 'node:path';
 import * as vscode from 'vscode';
 import { DaemonErrorCodes, StartRun, type InvalidInputData, type StartRunParams } from '../../../core/protocol/daemon.ts';
 import type { Stage } from '../../../core/recipe/types.ts';
@@ -147,8 +147,10 @@ async function startRun(services: Services, params: StartRunParams, what: string
       }
       if (!client || token.isCancellationRequested) return;
       progress.report({ message: 'checking the data and recipe…' });
+      // The daemon uses it only for TRL runs whose recipe names no `python:`.
+      const python = pythonSetting();
       try {
-        const { run } = await client.connection.sendRequest(StartRun.type, params, token);
+        const { run } = await client.connection.sendRequest(StartRun.type, python ? { ...params, python } : params, token);
         trainingProblems.clear();
         log.info(`Started run ${run.id}: ${what}.`);
         runs.upsert(run);
@@ -257,4 +259,12 @@ export function registerTrainCommands(services: Services): vscode.Disposable[] {
       if (model) void vscode.window.showInformationMessage(`Anneal: runs without a recipe will train ${model === 'tiny' ? 'the built-in tiny model' : model}.`);
     }),
   ];
+}
+
+/** `anneal.python`, a relative path taken from the first workspace folder (the daemon knows no working directory). */
+function pythonSetting(): string | undefined {
+  const python = readConfig().python;
+  if (!python) return undefined;
+  const folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+  return /[\\/]/.test(python) && !isAbsolute(python) && folder ? join(folder, python) : python;
 }

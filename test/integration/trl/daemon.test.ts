@@ -237,17 +237,25 @@ test('a key TRL\'s config lacks fails the run before anything is launched, in on
   assert.deepEqual(readdirSync(join(runDir(run.id), 'checkpoints')), []);
 });
 
-test('a Python without TRL gets the pip command to run', { skip }, async () => {
+test('a Python without TRL gets the pip command to run, whether the recipe or the editor\'s setting names it', { skip }, async () => {
   const bare = join(root, 'bare-venv');
   const made = spawnSync('python3', ['-m', 'venv', '--without-pip', bare], { encoding: 'utf8' });
   if (made.status !== 0) return;
   const bin = join(bare, 'bin', 'python');
-  const run = await start(client, 'sft', `${header('sft', 'sft.jsonl')}max_steps: 2\npython: ${bin}\n`);
-  await client.connection.sendRequest(Subscribe.type, { runId: run.id });
-  const done = await waitForStatus(client, run.id, ended);
-  assert.equal(done.status, 'failed');
   const escaped = bin.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  assert.match(done.error ?? '', new RegExp(`^The Python at ${escaped} lacks trl, transformers, accelerate, torch, datasets; run \`${escaped} -m pip install trl==1\\.16\\.0`));
+  const pipMessage = new RegExp(`^The Python at ${escaped} lacks trl, transformers, accelerate, torch, datasets; run \`${escaped} -m pip install trl==1\\.16\\.0`);
+  // The recipe's `python:` wins over the request's (the editor's `anneal.python`).
+  const { run: fromRecipe } = await client.connection.sendRequest(StartRun.type, { stage: 'sft', recipe: recipe(`${header('sft', 'sft.jsonl')}max_steps: 2\npython: ${bin}\n`), python });
+  // Without one in the recipe, the request's is used instead of the daemon's ANNEAL_PYTHON.
+  const { run: fromSetting } = await client.connection.sendRequest(StartRun.type, { stage: 'sft', recipe: recipe(`${header('sft', 'sft.jsonl')}max_steps: 2\n`), python: bin });
+  for (const run of [fromRecipe, fromSetting]) {
+    const ending = waitForStatus(client, run.id, ended);
+    ending.catch(() => {}); // unused when the run had already ended
+    const now = (await client.connection.sendRequest(Subscribe.type, { runId: run.id })).run;
+    const done = ended(now) ? now : await ending;
+    assert.equal(done.status, 'failed');
+    assert.match(done.error ?? '', pipMessage);
+  }
 });
 
 test('what TRL can never train is refused before a run exists', { skip }, async () => {
