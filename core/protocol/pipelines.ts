@@ -82,10 +82,15 @@ export namespace ListPipelines {
   export const type = new RequestType<Record<string, never>, { pipelines: PipelineInfo[] }, void>(method, ParameterStructures.byName);
 }
 
-/** Client -> daemon. One pipeline. */
+export interface GetPipelineParams extends PipelineIdParams {
+  /** Also answer the pipeline's log (`log.txt`: what it decided at each stage, and why). */
+  log?: boolean;
+}
+
+/** Client -> daemon. One pipeline (and its log lines when asked). */
 export namespace GetPipeline {
   export const method = 'pipelines/get' as const;
-  export const type = new RequestType<PipelineIdParams, { pipeline: PipelineInfo }, void>(method, ParameterStructures.byName);
+  export const type = new RequestType<GetPipelineParams, { pipeline: PipelineInfo; log?: string[] }, void>(method, ParameterStructures.byName);
 }
 
 /** Daemon -> every initialized client: a pipeline changed (a stage started, handed over, halted...). */

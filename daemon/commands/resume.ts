@@ -2,7 +2,7 @@
 // follow it like `anneal train`.
 
 import type { Command } from 'commander';
-import { ResumeRun } from '../../core/protocol/daemon.ts';
+import { GetRun, ResumeRun } from '../../core/protocol/daemon.ts';
 import { clientFor, reportError } from '../client/cliSupport.ts';
 import { followAndExit } from '../client/followCommand.ts';
 import { followPipelineAndExit } from '../client/followPipeline.ts';
@@ -23,6 +23,13 @@ export function registerResume(program: Command): void {
           // A pipeline continues at the stage and step it stopped at, then runs the stages after it.
           const say = (event: Record<string, unknown>, text: string) => process.stdout.write(json ? JSON.stringify(event) + '\n' : text + '\n');
           await followPipelineAndExit(client, runId, { json, say, view: () => (json ? jsonView() : humanView(process.stdout)), afterSubscribe: () => client.connection.sendRequest(ResumeRun.type, { runId }) });
+          return;
+        }
+        // A run of a pipeline: the pipeline continues after it, so follow the pipeline.
+        const { run } = await client.connection.sendRequest(GetRun.type, { runId });
+        if (run.pipeline) {
+          const say = (event: Record<string, unknown>, text: string) => process.stdout.write(json ? JSON.stringify(event) + '\n' : text + '\n');
+          await followPipelineAndExit(client, run.pipeline.id, { json, say, view: () => (json ? jsonView() : humanView(process.stdout)), afterSubscribe: () => client.connection.sendRequest(ResumeRun.type, { runId }) });
           return;
         }
         await followAndExit(client, runId, json ? jsonView() : humanView(process.stdout), {

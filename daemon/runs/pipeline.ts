@@ -61,7 +61,7 @@ export class PipelineManager {
     return this.stored(id).info;
   }
 
-  log(id: string): string[] {
+  log(id: unknown): string[] {
     return this.store.readLog(this.stored(id).info.id);
   }
 

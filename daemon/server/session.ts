@@ -174,7 +174,10 @@ export function serveSession(socket: WebSocket, ctx: SessionContext): void {
     return ctx.pipelines.has(runId) ? ctx.pipelines.resume(runId) : { run: ctx.manager.resume(runId) };
   }));
   connection.onRequest(ListPipelines.type, guarded(ListPipelines.method, () => ({ pipelines: ctx.pipelines.list() })));
-  connection.onRequest(GetPipeline.type, guarded(GetPipeline.method, (params) => ({ pipeline: ctx.pipelines.get(requireObject(params).pipelineId) })));
+  connection.onRequest(GetPipeline.type, guarded(GetPipeline.method, (params) => {
+    const p = requireObject(params);
+    return { pipeline: ctx.pipelines.get(p.pipelineId), ...(p.log === true ? { log: ctx.pipelines.log(p.pipelineId) } : {}) };
+  }));
   connection.onRequest(ListRuns.type, guarded(ListRuns.method, () => ({ runs: ctx.manager.list() })));
   connection.onRequest(GetRun.type, guarded(GetRun.method, (params) => ({ run: ctx.manager.get(requireObject(params).runId) })));
   connection.onRequest(DeleteRun.type, guarded(DeleteRun.method, (params) => {

@@ -151,14 +151,19 @@ test('stop and resume in the middle of the second stage continue the pipeline fr
     const atStop = (await client.connection.sendRequest(GetRun.type, { runId: dpoRun! })).run;
     assert.ok(atStop.checkpoint && atStop.checkpoint.step >= 2 && atStop.checkpoint.step < 40, `checkpoint ${JSON.stringify(atStop.checkpoint)}`);
 
-    const resumed = await client.connection.sendRequest(ResumeRun.type, { runId: id });
-    assert.equal(resumed.run.id, dpoRun);
+    // `anneal resume` on the stopped stage's run continues the pipeline, and follows it to its end.
+    const cli = spawnSync(process.execPath, [CLI, 'resume', dpoRun!, '--json', '--state-dir', stateDir], { encoding: 'utf8', timeout: 120_000 });
+    assert.equal(cli.status, 0, cli.stdout + cli.stderr);
+    assert.equal(events(cli.stdout).find((e) => e.event === 'pipeline')?.status, 'completed');
     const done = await waitForPipeline(client, id, (x) => x.status !== 'running' && x.status !== 'stopped');
     assert.equal(done.status, 'completed', done.message);
     const dpo = runJson(stateDir, dpoRun!);
     assert.equal(dpo.step, 40);
     assert.deepEqual(dpo.resumes.map((r) => r.fromStep), [atStop.checkpoint!.step]);
     assert.equal(done.stages[0]!.runId, inDpo.stages[0]!.runId, 'the first stage is not run again');
+    const log = spawnSync(process.execPath, [CLI, 'logs', id, '--state-dir', stateDir], { encoding: 'utf8' }).stdout;
+    assert.match(log, /stopped: Stopped in stage 2\/2 \(dpo\) at step \d+/);
+    assert.match(log, /completed: Completed: every stage passed its gates/);
   } finally {
     client.close();
   }
