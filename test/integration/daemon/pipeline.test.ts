@@ -272,3 +272,19 @@ test('an entry gate that the data fails refuses the pipeline before any stage tr
   assert.match(out.stdout + out.stderr, /cannot start: its entry gates fail on the data \(dpo: data\/pairs 24 vs >= 100: fail/);
   assert.equal(spawnSync(process.execPath, [CLI, 'runs', '--json', '--state-dir', stateDir], { encoding: 'utf8' }).stdout, before, 'no run was created');
 });
+
+test('a reward stage trains from the base model and a later `@name` scores with its output; it is never the pipeline\'s result', () => {
+  const path = recipe(stateDir, [
+    `  - {stage: sft, data: {train: ${SFT}}, max_steps: 2}`,
+    `  - {stage: reward, name: judge, data: {train: ${PAIRS}}, max_steps: 2, max_length: 256}`,
+    `  - {stage: grpo, data: {train: ${join(ROOT, 'examples/prompts.jsonl')}}, rewards: [{name: judge, model: "@judge"}], num_generations: 2, per_device_train_batch_size: 2, max_completion_length: 8, max_steps: 2, gates: {defaults: false}}`,
+  ].join('\n') + '\n');
+  const out = train(path);
+  assert.equal(out.status, 0, out.stdout + out.stderr);
+  const p = pipelineJson(stateDir, String(events(out.stdout).find((e) => e.event === 'stage')!.pipelineId));
+  const [sft, judge, grpo] = p.stages.map((s) => runJson(stateDir, s.runId!));
+  assert.equal(judge!.model, 'tiny', 'a reward stage starts from the top-level model');
+  assert.equal(grpo!.model, sft!.outputDir, 'the policy continues from the last policy stage, past the reward stage');
+  assert.equal(grpo!.rewards?.[0]?.model, judge!.outputDir);
+  assert.deepEqual(p.result, { stage: 'grpo', output: grpo!.outputDir });
+});
