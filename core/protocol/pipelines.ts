@@ -60,6 +60,10 @@ export interface PipelineInfo {
   stages: PipelineStageInfo[];
   /** The last policy stage that passed its gates (absent while none has). */
   result?: PipelineResult;
+  /** The recipe's shared `output_dir`: the result is copied there when the pipeline ends (not each stage's output). */
+  exportDir?: string;
+  /** Where the result was copied, once it was. */
+  exportedTo?: string;
 }
 
 /** What a run of a pipeline carries in its record: "stage 2/3 of pipeline X". */

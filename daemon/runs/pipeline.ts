@@ -15,6 +15,7 @@ import { DaemonErrorCodes } from '../../core/protocol/daemon.ts';
 import { isFinalPipelineStatus, type PipelineInfo } from '../../core/protocol/pipelines.ts';
 import type { RunInfo } from '../../core/protocol/runs.ts';
 import type { RunManager } from './manager.ts';
+import { exportOutput } from './exportOutput.ts';
 import { mergeAdapter, type MergeJob } from './pipelineMerge.ts';
 import { newPipelineId, PipelineStore, type StoredPipeline } from './pipelineStore.ts';
 import type { PreparedPipeline } from './prepare.ts';
@@ -90,16 +91,22 @@ export class PipelineManager {
   start(prepared: PreparedPipeline): PipelineAnswer {
     let id = newPipelineId();
     while (this.pipelines.has(id) || this.store.exists(id)) id = newPipelineId();
+    // A shared `output_dir` is the pipeline's, not each stage's: were every stage to copy its output
+    // there, a stage held by its gates would overwrite the last good one.
+    const dirs = new Set(prepared.stages.map((s) => s.run.exportDir));
+    const exportDir = dirs.size === 1 ? prepared.stages[0]!.run.exportDir : undefined;
+    const runs = prepared.stages.map((s) => (exportDir ? { ...s.run, exportDir: undefined } : s.run));
     const info: PipelineInfo = {
       id,
       recipe: prepared.recipe,
+      ...(exportDir ? { exportDir } : {}),
       status: 'running',
       message: 'Starting.',
       createdAt: now(),
       current: 0,
       stages: prepared.stages.map((s) => ({ name: s.name, stage: s.run.stage, from: s.from, merge: s.merge, status: 'pending' })),
     };
-    const p: StoredPipeline = { info, runs: prepared.stages.map((s) => s.run) };
+    const p: StoredPipeline = { info, runs };
     this.pipelines.set(id, p);
     this.store.save(p);
     this.note(p, `pipeline ${id} from ${prepared.recipe}: ${info.stages.map((s) => s.name).join(' -> ')}`);
@@ -296,11 +303,29 @@ export class PipelineManager {
   }
 
   private end(p: StoredPipeline, status: PipelineInfo['status'], message: string): void {
+    if ((status === 'completed' || status === 'halted') && p.info.exportDir && p.info.result) message += ` ${this.exportResult(p)}`;
     p.info.status = status;
     p.info.message = message;
     p.info.endedAt = now();
     this.note(p, `${status}: ${message}`);
     this.save(p);
+  }
+
+  /**
+   * Copies the result to the recipe's `output_dir` (atomically, never over a folder Anneal did not
+   * write); one sentence saying where, or why not. A synchronous copy: a pipeline ends once, and its
+   * result is usually an adapter of a few MB.
+   */
+  private exportResult(p: StoredPipeline): string {
+    const { result, exportDir } = p.info;
+    const stage = p.info.stages.find((s) => s.name === result!.stage);
+    try {
+      exportOutput(result!.output, exportDir!, { runId: stage?.runId ?? p.info.id, step: (stage?.runId && this.runOf(stage.runId)?.step) || 0 });
+      p.info.exportedTo = exportDir;
+      return `Copied to ${exportDir}.`;
+    } catch (err) {
+      return (err as Error).message;
+    }
   }
 
   private outputOf(p: StoredPipeline, name: string): string | undefined {

@@ -27,9 +27,9 @@ const PAIRS = join(ROOT, 'examples/preference.jsonl');
 /** Shared keys: LoRA, so each later stage continues the previous stage's adapter. */
 const SHARED = `model: tiny\nlora: {r: 4, alpha: 8, target_modules: all-linear}\nlearning_rate: 1.0e-3\nper_device_train_batch_size: 4\nmax_length: 64\nlogging_steps: 1\nseed: 1\n`;
 
-function recipe(dir: string, stages: string): string {
+function recipe(dir: string, stages: string, extra = ''): string {
   const path = join(dir, `p${Math.random().toString(36).slice(2)}.anneal.yaml`);
-  writeFileSync(path, `${SHARED}stages:\n${stages}`);
+  writeFileSync(path, `${SHARED}${extra}stages:\n${stages}`);
   return path;
 }
 
@@ -107,7 +107,7 @@ test('a failed exit gate halts the pipeline: later stages never start, the resul
     `  - {stage: sft, data: {train: ${SFT}}, max_steps: 2}`,
     `  - {stage: dpo, data: {train: ${PAIRS}}, max_steps: 2, gates: {exit: {loss: "< 0.0001"}}}`,
     `  - {stage: sft, name: polish, data: {train: ${SFT}}, max_steps: 2}`,
-  ].join('\n') + '\n');
+  ].join('\n') + '\n', `output_dir: ${join(stateDir, 'pipeline-out')}\n`);
   const out = train(path);
   assert.equal(out.status, 1, out.stdout + out.stderr);
   const error = events(out.stdout).find((e) => e.event === 'error')!;
@@ -122,6 +122,10 @@ test('a failed exit gate halts the pipeline: later stages never start, the resul
   assert.match(p.message, new RegExp(`Stage 2/3 \\(dpo\\) did not pass its gates .*the last good stage's output, sft: ${sft.outputDir!.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}`));
   assert.match(String(error.message), /did not pass its gates/);
   assert.match(readFileSync(join(stateDir, 'pipelines', p.id, 'log.txt'), 'utf8'), /halted: Stage 2\/3 \(dpo\)/);
+  // The shared output_dir receives the result (the sft output), not the held dpo stage's.
+  assert.equal(p.exportedTo, join(stateDir, 'pipeline-out'));
+  assert.equal(JSON.parse(readFileSync(join(stateDir, 'pipeline-out', 'anneal-run.json'), 'utf8')).runId, sft.id);
+  assert.equal(runJson(stateDir, p.stages[1]!.runId!).exportedTo, undefined);
 });
 
 test('a rollback in the first stage halts the pipeline with no trained result', () => {
