@@ -155,19 +155,19 @@ function layerFloats(c: ModelConfig, lora: LoraConfig | null, batch: number, len
     const K = N * c.num_key_value_heads * hd;
     const F = N * c.intermediate_size;
     // Kept: both norms' input, square and x*rsqrt (3X + 3X... of which the residual adds' other
-    // inputs, o_proj's and down_proj's outputs, are 2X); q/k/v outputs (Q + 2K); RoPE's concat
-    // halves, rotated, both products and sum (5Q, 5K); q scaled and its head transpose (2Q); kT (K);
-    // v's head transpose (K); scores and probabilities (2A); the context and its transpose (2Q); the
-    // MLP's gate, up, sigmoid and gate*sigmoid (4F).
-    saved = 8 * X + 10 * Q + 9 * K + 4 * F + 2 * A;
+    // inputs, o_proj's and down_proj's outputs, are 2X); q/k/v outputs (Q + 2K); RoPE (ops.applyRope)
+    // its two tables, saved per use (2Q, 2K: copies on wasm, shared elsewhere); q's head transpose
+    // (Q); k's (K); v's head transpose (K); scores and probabilities (2A); the context and its
+    // transpose (2Q); the MLP's gate, up, sigmoid and gate*sigmoid (4F).
+    saved = 8 * X + 6 * Q + 6 * K + 4 * F + 2 * A;
     // Gradients: the residual stream twice 3X (read by square, x*rsqrt and the residual add), the norms'
-    // square and x*rsqrt (4X); RoPE's split/neg/concat/products and its input read twice (7.5Q, 7.5K
-    // with q's scale and head transpose), k's two transposes and v's one (kept in K's count), the
-    // scores' softmax and probabilities (2A), the context's transpose (Q), the MLP's gate read twice,
-    // up, sigmoid and product (5F).
-    grads = 10 * X + 8.5 * Q + 9.5 * K + 5 * F + 2 * A;
+    // square and x*rsqrt (4X); RoPE's input gradient (Q, K), q's head transpose (Q), k's and v's (2K),
+    // the scores' softmax and probabilities (2A), the MLP's gate read twice, up, sigmoid and product (5F).
+    // (Measured on wasm, allocations counted: RoPE as one op and the scale folded into q's tables took
+    // 4Q + 3K off what a layer keeps and 6.5Q + 6.5K off its gradients.)
+    grads = 10 * X + 2 * Q + 3 * K + 5 * F + 2 * A;
     // A no-grad forward (evaluation) keeps every op output until its tidy ends.
-    forward = 10 * X + 10.5 * Q + 10.5 * K + 5 * F + 3 * A;
+    forward = 10 * X + 5.5 * Q + 6.5 * K + 5 * F + 3 * A;
     if (extras(c).qkNorm) {
       saved += 3 * (Q + K);
       grads += 4 * (Q + K);
@@ -308,7 +308,8 @@ export function estimateTrainingMemory(config: ModelConfig, args: MemoryArgs, lo
   const headGrads = B * T * d + normGrads * Ns * d + chunk * V + (full && config.tie_word_embeddings ? V * d : 0);
   // The loss's own backward, per chunk: softmax, one-hot, its float copy, their difference and the scaled result.
   const lossBackward = 5 * chunk * V + (wasm ? V * d : 0);
-  const attentionBias = B * T * T;
+  // Llama's bias is laid out as the scores are, once per pass: a copy per query head (model.ts).
+  const attentionBias = B * T * T * (isLlama(config) ? config.num_attention_heads : 1);
   let layersSaved: number;
   let layersGrads: number;
   if (checkpointing) {

@@ -4,7 +4,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { gpt2Forward, type Gpt2Model } from './gpt2.ts';
 import { headDim, parameterShapes, type LlamaConfig, type ModelConfig } from './modelConfig.ts';
-import { bmm, embedding, linear, linearFrozen, linearQuantized, rmsNorm } from './ops.ts';
+import { applyRope, bmm, bmmT, embedding, linear, linearFrozen, linearQuantized, rmsNorm, ropeRows } from './ops.ts';
 import type { QuantizedWeight } from './quantized.ts';
 import { recomputed, variablesUnder } from './recompute.ts';
 import { ropeTables } from './rope.ts';
@@ -172,15 +172,25 @@ function param(m: LlamaModel, name: string): tf.Variable {
   return p;
 }
 
-/** What the layers of one pass share: sizes, options, RoPE's cos/sin [N, 1, hd], the attention bias [B, 1, T, S]. */
+/** RoPE's tables for one kind of head (ops.applyRope): [N, heads * hd] each. */
+interface RopeRows {
+  cos: tf.Tensor2D;
+  sinSigned: tf.Tensor2D;
+}
+
+/**
+ * What the layers of one pass share: sizes, options, RoPE's tables for query heads (with attention's
+ * 1/sqrt(hd) folded in) and key heads, and the attention bias [B * Hkv, G * T, S], laid out as the
+ * scores are (made once per pass, so no layer adds it with broadcasting or reshapes scores for it).
+ */
 interface Pass {
   B: number;
   T: number;
   S: number;
   opts: ForwardOptions;
-  cos: tf.Tensor3D;
-  sin: tf.Tensor3D;
-  bias: tf.Tensor4D;
+  ropeQ: RopeRows;
+  ropeK: RopeRows;
+  bias: tf.Tensor3D;
 }
 
 /** x @ W^T (+ bias) (+ the adapter's delta) for linear module `name`. */
@@ -212,29 +222,23 @@ function decoderLayer(m: LlamaModel, l: number, h: tf.Tensor2D, pass: Pass): tf.
     if (!w) return y;
     return tf.reshape(rmsNorm(tf.reshape(y, [N * heads, hd]), w as tf.Tensor as tf.Tensor1D, c.rms_norm_eps), [N, heads * hd]);
   };
-  // HF's rotate_half(x) = cat(-x2, x1) on each head's halves.
-  const rope = (x: tf.Tensor2D, heads: number): tf.Tensor2D => {
-    const x3 = tf.reshape(x, [N, heads, hd]);
-    const [x1, x2] = tf.split(x3, 2, 2);
-    const rotated = tf.concat([tf.neg(x2!), x1!], 2);
-    return tf.reshape(tf.add(tf.mul(x3, pass.cos), tf.mul(rotated, pass.sin)), [N, heads * hd]);
-  };
+  const rope = (x: tf.Tensor2D, r: RopeRows): tf.Tensor2D => applyRope(x, r.cos, r.sinSigned, hd);
   // Grouped-query attention without repeating keys and values: the G = H / Hkv query heads that share
   // a kv head are stacked as G*T query rows against that head's keys (HF's repeat_kv gives query head
   // h the kv head floor(h / G), so heads are grouped kv-major).
   const G = H / Hkv;
 
   const x = rmsNorm(h, param(m, `${p}input_layernorm.weight`) as tf.Tensor as tf.Tensor1D, c.rms_norm_eps) as tf.Tensor2D;
-  const q = tf.mul(rope(headNorm(proj(m, opts, `${p}self_attn.q_proj`, x), `${p}self_attn.q_norm`, H), H), 1 / Math.sqrt(hd)) as tf.Tensor2D;
-  let k4 = tf.transpose(tf.reshape(rope(headNorm(proj(m, opts, `${p}self_attn.k_proj`, x), `${p}self_attn.k_norm`, Hkv), Hkv), [B, T, Hkv, hd]), [0, 2, 1, 3]) as tf.Tensor4D;
+  // q comes out of RoPE already times 1/sqrt(hd) (folded into its tables).
+  const q = rope(headNorm(proj(m, opts, `${p}self_attn.q_proj`, x), `${p}self_attn.q_norm`, H), pass.ropeQ);
+  let k4 = tf.transpose(tf.reshape(rope(headNorm(proj(m, opts, `${p}self_attn.k_proj`, x), `${p}self_attn.k_norm`, Hkv), pass.ropeK), [B, T, Hkv, hd]), [0, 2, 1, 3]) as tf.Tensor4D;
   let v4 = tf.transpose(tf.reshape(proj(m, opts, `${p}self_attn.v_proj`, x), [B, T, Hkv, hd]), [0, 2, 1, 3]) as tf.Tensor4D;
   if (opts.cache) [k4, v4] = appendToCache(opts.cache, l, k4, v4);
-  // q [B, T, Hkv, G, hd] -> [B*Hkv, G*T, hd]; scores per kv head [B*Hkv, G*T, S].
+  // q [B, T, Hkv, G, hd] -> [B*Hkv, G*T, hd]; scores per kv head [B*Hkv, G*T, S] against the keys as stored.
   const qh = tf.reshape(tf.transpose(tf.reshape(q, [B, T, Hkv, G, hd]), [0, 2, 3, 1, 4]), [B * Hkv, G * T, hd]) as tf.Tensor3D;
-  const kT = tf.reshape(tf.transpose(k4, [0, 1, 3, 2]), [B * Hkv, hd, S]) as tf.Tensor3D;
+  const kh = tf.reshape(k4, [B * Hkv, S, hd]) as tf.Tensor3D;
   const vh = tf.reshape(v4, [B * Hkv, S, hd]) as tf.Tensor3D;
-  const scores = tf.add(tf.reshape(bmm(qh, kT), [B, Hkv * G, T, S]), pass.bias);
-  const probs = tf.reshape(tf.softmax(scores), [B * Hkv, G * T, S]) as tf.Tensor3D;
+  const probs = tf.softmax(tf.add(bmmT(qh, kh), pass.bias)) as tf.Tensor3D;
   // [B*Hkv, G*T, hd] -> [B, T, Hkv, G, hd] = [N, H*hd] in HF's head order.
   const ctx = tf.reshape(tf.transpose(tf.reshape(bmm(probs, vh), [B, Hkv, G, T, hd]), [0, 3, 1, 2, 4]), [N, H * hd]) as tf.Tensor2D;
   h = tf.add(h, proj(m, opts, `${p}self_attn.o_proj`, ctx));
@@ -258,8 +262,15 @@ export function forward(m: LlamaModel, inp: ForwardInputs, opts: ForwardOptions 
   const N = B * T;
   const hd = headDim(c);
   const S = (opts.cache?.length ?? 0) + T; // key length
+  const H = c.num_attention_heads;
+  const Hkv = c.num_key_value_heads;
   const { cos, sin } = ropeTables(c, inp.positions);
-  const pass = (): Pass => ({ B, T, S, opts, cos: tf.tensor3d(cos, [N, 1, hd]), sin: tf.tensor3d(sin, [N, 1, hd]), bias: tf.tensor4d(inp.bias, [B, 1, T, S]) });
+  const rowsQ = ropeRows(cos, sin, N, H, hd, 1 / Math.sqrt(hd));
+  const rowsK = ropeRows(cos, sin, N, Hkv, hd);
+  const upload = (r: typeof rowsQ, heads: number): RopeRows => ({ cos: tf.tensor2d(r.cos, [N, heads * hd]), sinSigned: tf.tensor2d(r.sinSigned, [N, heads * hd]) });
+  // The bias [B, T, S] repeated for each query head, in the scores' [B, Hkv, G, T, S] order.
+  const bias = () => tf.reshape(tf.tile(tf.tensor4d(inp.bias, [B, 1, T, S]), [1, H, 1, 1]), [B * Hkv, (H / Hkv) * T, S]) as tf.Tensor3D;
+  const pass = (): Pass => ({ B, T, S, opts, ropeQ: upload(rowsQ, H), ropeK: upload(rowsK, Hkv), bias: bias() });
   // Checkpointing trades about one more forward pass per step for keeping one layer's activations
   // at a time instead of every layer's (recompute.ts). A recomputed layer reads no tensor made out
   // here, since those are gone by the backward pass: it uploads its pass constants itself.

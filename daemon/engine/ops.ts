@@ -196,6 +196,65 @@ export const bmm = custom<tf.Tensor3D>(2, ([a, b], save) => {
   };
 }) as (a: tf.Tensor3D, b: tf.Tensor3D) => tf.Tensor3D;
 
+/** Batched a[i] @ b[i]^T ([N,M,K] x [N,P,K]): attention's scores against keys as the cache holds them, without transposing them first. */
+export const bmmT = custom<tf.Tensor3D>(2, ([a, b], save) => {
+  save([a!, b!]);
+  return {
+    value: flagsAreFree() ? tf.matMul(a as tf.Tensor3D, b as tf.Tensor3D, false, true) : bmmRaw(a as tf.Tensor3D, t3(b as tf.Tensor3D)),
+    gradFunc: (dy, saved) => {
+      const [as, bs] = saved as [tf.Tensor3D, tf.Tensor3D];
+      const dyT = dy as tf.Tensor3D;
+      return [bmmRaw(dyT, bs), flagsAreFree() ? tf.matMul(dyT, as, true, false) : bmmRaw(t3(dyT), as)];
+    },
+  };
+}) as (a: tf.Tensor3D, b: tf.Tensor3D) => tf.Tensor3D;
+
+/**
+ * Rotary embedding of rows of heads, x [N, heads * hd]: HF's x * cos + rotate_half(x) * sin per head,
+ * with rotate_half(x) = cat(-x2, x1). Written as x * cos + swap(x) * sinSigned, where `swap` exchanges
+ * each head's halves (a reverse over an axis of two) and `sinSigned` is sin with its first half
+ * negated; `cos` and `sinSigned` come broadcast to [N, heads * hd] and may carry a factor (q's
+ * 1/sqrt(hd), which then costs nothing). The swap is its own inverse, so the backward pass is the
+ * same four steps. Why: tfjs's split / neg / concat and the scale took about seven passes over the
+ * activations forward and more backward; here it is four each way. (A column gather does the swap in
+ * one kernel, but TensorFlow's GatherV2 over columns measured twice as slow as the reverse.)
+ */
+export function applyRope(x: tf.Tensor2D, cos: tf.Tensor2D, sinSigned: tf.Tensor2D, hd: number): tf.Tensor2D {
+  const [n, width] = x.shape;
+  const swap = (t: tf.Tensor) => tf.reshape(tf.reverse(tf.reshape(t, [n * (width / hd), 2, hd / 2]), 1), [n, width]);
+  const f = custom<tf.Tensor2D>(1, ([xin], save) => {
+    // Made outside this op, so saved to outlive the forward pass.
+    save([cos, sinSigned]);
+    return {
+      value: tf.add(tf.mul(xin!, cos), tf.mul(swap(xin!), sinSigned)) as tf.Tensor2D,
+      gradFunc: (dy, saved) => {
+        const [c, s] = saved as [tf.Tensor2D, tf.Tensor2D];
+        return [tf.add(tf.mul(dy, c), swap(tf.mul(dy, s)))];
+      },
+    };
+  });
+  return f(x);
+}
+
+/** Host tables for applyRope: cos and sinSigned [N, heads * hd] (times `scale`) from per-row cos/sin [N, hd]. */
+export function ropeRows(cos: Float32Array, sin: Float32Array, n: number, heads: number, hd: number, scale = 1): { cos: Float32Array; sinSigned: Float32Array } {
+  const width = heads * hd;
+  const half = hd / 2;
+  const c = new Float32Array(n * width);
+  const s = new Float32Array(n * width);
+  for (let r = 0; r < n; r++) {
+    for (let j = 0; j < hd; j++) {
+      const cv = cos[r * hd + j]! * scale;
+      const sv = (j < half ? -sin[r * hd + j]! : sin[r * hd + j]!) * scale;
+      for (let h = 0; h < heads; h++) {
+        c[r * width + h * hd + j] = cv;
+        s[r * width + h * hd + j] = sv;
+      }
+    }
+  }
+  return { cos: c, sinSigned: s };
+}
+
 /** Rows of `table` [V, D] picked by `ids` (int32, any shape [...]) -> [..., D]; gradient scatters back. */
 export function embedding(table: tf.Tensor2D, ids: tf.Tensor): tf.Tensor {
   const [vocab, dim] = table.shape;

@@ -1,5 +1,5 @@
 // Where a training step's (or a forward's) time goes, kernel by kernel, on SmolLM2-135M:
-//   node --import tsx test/bench/profileStep.ts BACKEND lora|forward B T
+//   node --import tsx test/bench/profileStep.ts BACKEND lora|forward B T [TOP]
 // Runs the case twice to warm up, then once under tf.profile, and prints the wall time, the sum of the
 // kernels' own times (on native TensorFlow each kernel runs synchronously on the calling thread, so its
 // time is TensorFlow's work plus the N-API call), the rest (tfjs-core's bookkeeping, the tape, our
@@ -18,7 +18,7 @@ import { smollm2Gguf } from '../helpers/realModels.ts';
 const MATMULS = new Set(['BatchMatMul', '_FusedMatMul', 'MatMul']);
 
 async function main(): Promise<void> {
-  const [backend = 'tensorflow', what = 'lora', b = '2', t = '128'] = process.argv.slice(2);
+  const [backend = 'tensorflow', what = 'lora', b = '2', t = '128', top = '40'] = process.argv.slice(2);
   await selectBackend(backend);
   tf.env().set('CHECK_COMPUTATION_FOR_ERRORS', false);
   const B = Number(b);
@@ -75,7 +75,7 @@ async function main(): Promise<void> {
   console.log('by kernel:');
   show(byName, 25);
   console.log('by kernel and input shapes:');
-  show(byShape, 40);
+  show(byShape, Number(top));
 }
 
 main().catch((e) => {

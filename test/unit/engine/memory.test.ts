@@ -118,12 +118,12 @@ test('the estimate of a known config, piece by piece, by hand', () => {
   // norm's five gradients (5 x 100 x 128) and the logits' (100 x 1000).
   assert.equal(e.logits, 4 * (3 * 100 * 128 + 100 * 1000 + 128 * 128 + 5 * 100 * 128 + 100 * 1000));
   // Per layer, N = 128 tokens: X = N x 128, Q = X, K = N x 64, F = N x 352, A = 2 x 4 x 64 x 64, R = N x 16.
-  // Kept: 16X + 13Q + 15K + 11F + 2A + 14R; gradients: 22X + 11.5Q + 11.5K + 9F + 2A + 7R (memory.ts's layerFloats
-  // says which tensors); plus the attention bias (2 x 64 x 64) once.
+  // Kept: 16X + 9Q + 12K + 11F + 2A + 14R; gradients: 22X + 5Q + 5K + 9F + 2A + 7R (memory.ts's layerFloats
+  // says which tensors); plus the attention bias once, one copy per query head (2 x 4 x 64 x 64).
   const N = 128;
   const [X, Q, K, F, A, R] = [N * 128, N * 128, N * 64, N * 352, 2 * 4 * 64 * 64, N * 16];
-  const layer = 38 * X + 24.5 * Q + 26.5 * K + 20 * F + 4 * A + 21 * R;
-  assert.equal(e.activations, 4 * (2 * layer + 2 * 64 * 64));
+  const layer = 38 * X + 14 * Q + 17 * K + 20 * F + 4 * A + 21 * R;
+  assert.equal(e.activations, 4 * (2 * layer + 2 * 4 * 64 * 64));
   assert.equal(e.phase, 'training step');
 });
 

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
-import { bmm, embedding, headLogProbs, linear, linearFrozen, linearLora, rmsNorm, weightedCrossEntropy, type TokenStat } from '../../../daemon/engine/ops.ts';
+import { applyRope, bmm, bmmT, embedding, headLogProbs, linear, linearFrozen, linearLora, rmsNorm, ropeRows, weightedCrossEntropy, type TokenStat } from '../../../daemon/engine/ops.ts';
 import { perSequence } from '../../../daemon/engine/logprobs.ts';
 import { checkGradient, randomTensor, useBackend } from './helpers.ts';
 
@@ -65,6 +65,39 @@ test('bmm: zero-copy batched matmul equals tf.matMul, gradients match', () => {
   const f = (x: tf.Tensor, y: tf.Tensor) => bmm(x as tf.Tensor3D, y as tf.Tensor3D);
   checkGradient(f, [a, b], 0);
   checkGradient(f, [a, b], 1);
+});
+
+test('bmmT: a @ b^T batched, equals tf.matMul with the flag, gradients match', () => {
+  const a = randomTensor([3, 4, 5], 40);
+  const b = randomTensor([3, 6, 5], 41);
+  const diff = tf.max(tf.abs(tf.sub(bmmT(a as tf.Tensor3D, b as tf.Tensor3D), tf.matMul(a, b, false, true)))).dataSync()[0]!;
+  assert.ok(diff < 1e-5, `bmmT differs from matMul by ${diff}`);
+  const f = (x: tf.Tensor, y: tf.Tensor) => bmmT(x as tf.Tensor3D, y as tf.Tensor3D);
+  checkGradient(f, [a, b], 0);
+  checkGradient(f, [a, b], 1);
+});
+
+test("applyRope: HF's x * cos + rotate_half(x) * sin per head (times a scale), and its gradient", () => {
+  const [n, heads, hd] = [3, 2, 4];
+  const x = randomTensor([n, heads * hd], 42);
+  const cos = Float32Array.from({ length: n * hd }, (_, i) => Math.cos(0.3 * i));
+  const sin = Float32Array.from({ length: n * hd }, (_, i) => Math.sin(0.3 * i));
+  const rows = ropeRows(cos, sin, n, heads, hd, 0.5);
+  const c = tf.tensor2d(rows.cos, [n, heads * hd]);
+  const s = tf.tensor2d(rows.sinSigned, [n, heads * hd]);
+  const got = applyRope(x as tf.Tensor2D, c, s, hd).arraySync();
+  const xs = x.arraySync() as number[][];
+  for (let r = 0; r < n; r++) {
+    for (let h = 0; h < heads; h++) {
+      for (let j = 0; j < hd; j++) {
+        const v = xs[r]![h * hd + j]!;
+        const rotated = j < hd / 2 ? -xs[r]![h * hd + j + hd / 2]! : xs[r]![h * hd + j - hd / 2]!;
+        const expected = 0.5 * (v * cos[r * hd + j]! + rotated * sin[r * hd + j]!);
+        assert.ok(Math.abs(got[r]![h * hd + j]! - expected) < 1e-6, `row ${r} head ${h} dim ${j}`);
+      }
+    }
+  }
+  checkGradient((a) => applyRope(a as tf.Tensor2D, c, s, hd), [x], 0);
 });
 
 test('embedding: gather forward, scatter-add backward (repeated ids accumulate)', () => {
