@@ -111,9 +111,6 @@ export function trlPlan(input: PlanInput): PlanResult {
     config[key] = value;
     origins[key] = isDefault ? "Anneal's default" : 'the recipe';
   }
-  if (recipe.args.assistant_only_loss === true && origins.assistant_only_loss === undefined && recipe.stage === 'sft') {
-    notes.push("assistant_only_loss: TRL's default (false) is used, so conversations train on every turn; write `assistant_only_loss: true` for assistant turns only (TRL needs a chat template with {% generation %} markers).");
-  }
 
   const launch = { num_processes: 1, ...recipe.accelerate };
   const anneal = (key: string, value: unknown) => {

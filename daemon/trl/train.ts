@@ -27,15 +27,6 @@ export interface TrlJob extends TrainJob {
 
 /** The plan for a job, its data normalised into the run folder; throws one sentence when TRL cannot train it. */
 export function prepareTrlPlan(job: TrlJob, log: (line: string) => void): TrlPlan {
-  const data: { train: string; eval?: string } = { train: job.data.train };
-  for (const split of ['train', 'eval'] as const) {
-    const path = job.data[split];
-    if (path === undefined) continue;
-    const r = trlDataFile(path, job.runDir, split);
-    if ('refusal' in r) throw new Error(r.refusal);
-    if (r.converted > 0) log(`[anneal] ${r.converted} ${split} record(s) normalised to TRL's form in ${r.path}`);
-    data[split] = r.path;
-  }
   const recipe: ResolvedRecipe = {
     stage: job.stage,
     model: job.model,
@@ -48,10 +39,28 @@ export function prepareTrlPlan(job: TrlJob, log: (line: string) => void): TrlPla
     engine: 'trl',
     ...(job.accelerate ? { accelerate: job.accelerate } : {}),
   };
-  const result = trlPlan({ recipe, runDir: job.runDir, data, ...(job.resumeFrom ? { resumeFrom: job.resumeFrom } : {}) });
+  const result = trlPlan({ recipe, runDir: job.runDir, ...(job.resumeFrom ? { resumeFrom: job.resumeFrom } : {}) });
   if ('refusal' in result) throw new Error(result.refusal);
   for (const note of result.notes) log(`[anneal] ${note}`);
-  return result.plan;
+  const plan = result.plan;
+  // Anneal's default assistant_only_loss (TRL's is off, and needs {% generation %} markers in the chat
+  // template): the data carries it instead, single-answer conversations going in as prompt/completion.
+  const assistantOnly = job.stage === 'sft' && job.args.assistant_only_loss === true && plan.config.assistant_only_loss === undefined;
+  const data: { train: string; eval?: string } = { train: job.data.train };
+  for (const split of ['train', 'eval'] as const) {
+    const path = job.data[split];
+    if (path === undefined) continue;
+    const r = trlDataFile(path, job.runDir, split, assistantOnly);
+    if ('refusal' in r) throw new Error(r.refusal);
+    if (r.converted > 0) log(`[anneal] ${r.converted} ${split} record(s) normalised to TRL's form in ${r.path}`);
+    if (r.split > 0) log(`[anneal] ${r.split} ${split} conversation(s) given to TRL as prompt/completion, so it trains on the answers only (assistant_only_loss)`);
+    if (r.multiTurn > 0) {
+      log(`[anneal] ${r.multiTurn} ${split} conversation(s) have several answers: TRL trains on all of their tokens (its assistant_only_loss needs a chat template with {% generation %} markers; write \`assistant_only_loss: true\` if yours has them), Anneal's engine on the answers only`);
+    }
+    data[split] = r.path;
+  }
+  plan.data = data;
+  return plan;
 }
 
 /** Writes plan.json into `<runDir>/trl/`; returns its path. */

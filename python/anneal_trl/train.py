@@ -65,13 +65,26 @@ def main(plan_path: str) -> int:
         config = build_config(plan, cls)
         model = plan["model"]
         init = {k: model[k] for k in ("revision", "gguf_file") if model.get(k)}
+        if model.get("gguf_file") and not model.get("load_in_4bit"):
+            # transformers 5 keeps a GGUF's weights in their blocks unless told to dequantize, and a model
+            # left quantized that way cannot be trained: unpack it to floats, as Anneal's engine does.
+            try:
+                from transformers import GgufConfig
+            except ImportError:  # older transformers always dequantize a GGUF on load
+                GgufConfig = None
+            if GgufConfig is not None:
+                init["quantization_config"] = GgufConfig(dequantize=True)
         if model.get("load_in_4bit"):
             from transformers import BitsAndBytesConfig
 
             init["quantization_config"] = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4")
-        if init:
+        loaded = None
+        if model.get("gguf_file"):
+            # TRL reads a model path's config without the file name, which a GGUF needs: load it here.
+            loaded = load_gguf_model(plan, init)
+        elif init:
             config.model_init_kwargs = {**(getattr(config, "model_init_kwargs", None) or {}), **init}
-        trainer = build_trainer(plan, config, trainer_class(plan))
+        trainer = build_trainer(plan, config, trainer_class(plan), loaded)
         from .callback import AnnealCallback
 
         callback = AnnealCallback(plan, is_main, stop_requested, backend_report(state, versions, plan))
@@ -96,7 +109,17 @@ def main(plan_path: str) -> int:
         return 1
 
 
-def build_trainer(plan: dict, config, Trainer):
+def load_gguf_model(plan: dict, init: dict):
+    """A .gguf file as the stage's model class (a scalar-head classifier for reward modelling), in fp32."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+
+    if plan["stage"] == "reward":
+        return AutoModelForSequenceClassification.from_pretrained(plan["model"]["path"], num_labels=1, dtype=torch.float32, **init)
+    return AutoModelForCausalLM.from_pretrained(plan["model"]["path"], dtype=torch.float32, **init)
+
+
+def build_trainer(plan: dict, config, Trainer, loaded=None):
     from datasets import Dataset
     from transformers import AutoTokenizer
 
@@ -107,7 +130,7 @@ def build_trainer(plan: dict, config, Trainer):
         tokenizer.pad_token = tokenizer.eos_token
     data = plan["data"]
     kwargs = {
-        "model": model["path"],
+        "model": loaded if loaded is not None else model["path"],
         "args": config,
         "train_dataset": Dataset.from_list(read_jsonl(data["train"])),
         "processing_class": tokenizer,

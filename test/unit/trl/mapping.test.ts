@@ -72,7 +72,8 @@ test('config: recipe keys pass by name; Anneal defaults TRL does not share are l
   assert.equal(p.config.max_steps, 5);
   assert.equal(p.key_origins.per_device_train_batch_size, "Anneal's default");
   for (const key of ['assistant_only_loss', 'gradient_checkpointing', 'completion_only_loss', 'eval_steps', 'load_in_4bit']) assert.equal(p.config[key], undefined, key);
-  assert.ok(notes.some((n) => n.startsWith('assistant_only_loss')));
+  // Anneal's assistant_only_loss is carried by the data instead (prompt/completion; see the data test).
+  assert.ok(!notes.some((n) => n.startsWith('assistant_only_loss')));
   assert.equal(p.config.output_dir, '/runs/r1/checkpoints');
   assert.equal(p.config.eval_strategy, 'steps');
   assert.equal(p.config.use_cpu, true);
@@ -131,7 +132,7 @@ test('GRPO rewards: built-ins by canonical name (ported ones), Python files, rew
 
 test('data: TRL-readable records stay as written; other tools\' formats become TRL\'s form; what TRL cannot hold is refused', () => {
   const native = ['{"messages":[{"role":"user","content":"hi"},{"role":"assistant","content":"yo"}]}', '{"prompt":"a","completion":"b"}', '{"prompt":"p","chosen":"c","rejected":"r"}'];
-  assert.deepEqual(trlRecords(native.join('\n') + '\n', 'f.jsonl'), { lines: native, converted: 0 });
+  assert.deepEqual(trlRecords(native.join('\n') + '\n', 'f.jsonl'), { lines: native, converted: 0, split: 0, multiTurn: 0 });
   const alpaca = trlRecords('{"instruction":"Say hi","output":"Hi!"}\n', 'f.jsonl');
   assert.ok('lines' in alpaca && alpaca.converted === 1);
   assert.deepEqual(JSON.parse(alpaca.lines[0]).messages.map((m: { role: string }) => m.role), ['user', 'assistant']);
@@ -141,6 +142,21 @@ test('data: TRL-readable records stay as written; other tools\' formats become T
   const weighted = trlRecords('{"messages":[{"role":"user","content":"q"},{"role":"assistant","content":"a","weight":0}]}\n', 'w.jsonl');
   assert.ok('refusal' in weighted || weighted.converted === 0);
   assert.match((trlRecords('[1,2]\n', 'bad.jsonl') as { refusal: string }).refusal, /Line 1 of bad\.jsonl is not a JSON object/);
+});
+
+test('data with assistant_only_loss: single-answer conversations become prompt/completion (TRL trains the answer only); several answers stay whole and are counted', () => {
+  const single = '{"messages":[{"role":"system","content":"s"},{"role":"user","content":"hi"},{"role":"assistant","content":"yo"}],"tools":[]}';
+  const multi = '{"messages":[{"role":"user","content":"a"},{"role":"assistant","content":"b"},{"role":"user","content":"c"},{"role":"assistant","content":"d"}]}';
+  const alpaca = '{"instruction":"Say hi","output":"Hi!"}';
+  const r = trlRecords([single, multi, alpaca, '{"prompt":"a","completion":"b"}'].join('\n'), 'f.jsonl', true);
+  assert.ok('lines' in r);
+  assert.deepEqual(JSON.parse(r.lines[0]), { tools: [], prompt: [{ role: 'system', content: 's' }, { role: 'user', content: 'hi' }], completion: [{ role: 'assistant', content: 'yo' }] });
+  assert.equal(r.lines[1], multi);
+  assert.deepEqual(JSON.parse(r.lines[2]).completion, [{ role: 'assistant', content: 'Hi!' }]);
+  assert.equal(r.lines[3], '{"prompt":"a","completion":"b"}');
+  assert.deepEqual({ converted: r.converted, split: r.split, multiTurn: r.multiTurn }, { converted: 2, split: 2, multiTurn: 1 });
+  // Without it, conversations stay messages.
+  assert.equal((trlRecords(single, 'f.jsonl') as { lines: string[] }).lines[0], single);
 });
 
 test('events: @anneal lines are events, everything else is log', () => {
