@@ -31,6 +31,9 @@ export function backendLabel(backend: BackendInfo | null | undefined): string | 
       return 'wasm';
     case 'cpu':
       return 'CPU';
+    case 'trl':
+      // The TRL engine's report ("TRL 1.16.0 on 8× NVIDIA H100, DeepSpeed ZeRO-2"), without the version.
+      return backend.device.replace(/^TRL \S+ on /, 'TRL · ');
     default:
       return backend.name;
   }

@@ -27,6 +27,8 @@ test('backend names, losses and steps are short', () => {
   assert.equal(backendLabel({ name: 'tensorflow-gpu', device: 'NVIDIA H100', skipped: [] }), 'CUDA');
   assert.equal(backendLabel({ name: 'cpu', device: 'js', skipped: [] }), 'CPU');
   assert.equal(backendLabel(undefined), undefined);
+  // A TRL run: where it runs, from the launcher's report.
+  assert.equal(backendLabel({ name: 'trl', device: 'TRL 1.16.0 on 8× NVIDIA H100, DeepSpeed ZeRO-2', skipped: [] }), 'TRL · 8× NVIDIA H100, DeepSpeed ZeRO-2');
   assert.equal(formatLoss(5.634105205535889), '5.634');
   assert.equal(formatLoss(0.048123), '0.04812');
   assert.equal(formatLoss(2), '2');
