@@ -8,6 +8,8 @@ import { RECIPE_CODES } from './codes.ts';
 import { documentStartRange, keyRange, parseRecipeText, valueRange, type RecipeDocument } from './document.ts';
 import { checkableView, expandPipeline, isPipeline, type PipelineStage } from './pipeline.ts';
 import { applyDefaults } from './resolve.ts';
+import { readExports, type RecipeExport } from './exportBlock.ts';
+import { resolveFrom } from './files.ts';
 import { schemaDiagnostics } from './schemaCheck.ts';
 import { semanticDiagnostics, type RecipeOverrides } from './semantic.ts';
 import type { Recipe, ResolvedRecipe } from './types.ts';
@@ -19,6 +21,8 @@ export interface RecipeCheck {
   recipe?: ResolvedRecipe;
   /** A pipeline recipe's stages, each resolved as a recipe of its own; present when no diagnostic is an error. */
   pipeline?: ResolvedPipelineStage[];
+  /** A pipeline's top-level `export:` (each `out` absolute): written from its result. */
+  pipelineExports?: RecipeExport[];
 }
 
 export interface ResolvedPipelineStage extends Pick<PipelineStage, 'index' | 'name' | 'from' | 'merge'> {
@@ -79,6 +83,10 @@ function checkPipeline(document: RecipeDocument, value: Record<string, unknown>,
     diagnostics.push({ code: 'recipe-pipeline-invalid', severity: RECIPE_CODES['recipe-pipeline-invalid'], message: p.message, range: p.on === 'key' ? keyRange(document, p.path) : valueRange(document, p.path) });
   }
   const stageOverrides: RecipeOverrides = { ...overrides, data: undefined };
+  const exportBlock = value.export !== undefined ? readExports(value.export) : undefined;
+  for (const p of exportBlock?.problems ?? []) {
+    diagnostics.push({ code: 'recipe-export-invalid', severity: RECIPE_CODES['recipe-export-invalid'], message: p.message, range: p.on === 'key' ? keyRange(document, p.path) : valueRange(document, p.path) });
+  }
   const topModel = overrides.model ?? value.model;
   for (const stage of stages) {
     const view = { ...checkableView(stage, topModel), ...overrides.args };
@@ -97,7 +105,8 @@ function checkPipeline(document: RecipeDocument, value: Record<string, unknown>,
     if (s.from.kind === 'stage') recipe.model = `@${s.from.name}`;
     return { index: s.index, name: s.name, from: s.from, merge: s.merge, recipe };
   });
-  return { diagnostics: unique, pipeline };
+  const pipelineExports = exportBlock?.exports.map((e) => (e.out !== undefined ? { ...e, out: resolveFrom(filePath, e.out) } : e));
+  return { diagnostics: unique, pipeline, ...(pipelineExports ? { pipelineExports } : {}) };
 }
 
 /**

@@ -43,6 +43,8 @@ export const RECIPE_CODES = {
   // Gates (seed 004's entry, exit and rollback conditions; core/gates)
   'recipe-gate-invalid': 'error',
   'recipe-gate-unknown-metric': 'warning',
+  // Export (`export:`, exportBlock.ts)
+  'recipe-export-invalid': 'error',
   // Ranges from the post-training guides
   'recipe-lr-range': 'warning',
   'recipe-beta-range': 'warning',

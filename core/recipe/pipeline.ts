@@ -19,7 +19,7 @@ const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !
 /** Keys of a stage item that are the pipeline's, not the stage recipe's. */
 export const STAGE_ITEM_KEYS = ['name', 'merge'] as const;
 /** Keys only the top level of a pipeline has. */
-const PIPELINE_KEYS = ['stages'];
+const PIPELINE_KEYS = ['stages', 'export'];
 
 export interface PipelineStage {
   index: number;
@@ -74,6 +74,7 @@ export function expandPipeline(value: Obj): { stages: PipelineStage[]; problems:
     let name = typeof item.name === 'string' && item.name ? item.name : stage;
     if (typeof item.name !== 'string') for (let n = 2; names.has(name); n++) name = `${stage}-${n}`;
     else if (names.has(name)) problems.push({ path: ['stages', index, 'name'], message: `Another stage is already named \`${name}\`; give each a name of its own.`, on: 'value' });
+    if (item.export !== undefined) problems.push({ path: ['stages', index, 'export'], message: '`export` applies to the pipeline\'s result: move it to the top level of the recipe (a stage\'s output is exported by hand: `anneal export RUN`).', on: 'key' });
     if (item.merge !== undefined && typeof item.merge !== 'boolean') problems.push({ path: ['stages', index, 'merge'], message: '`merge` is true (fold the incoming adapter into the base first) or false.', on: 'value' });
     // Where the model comes from, and every @reference to an earlier stage.
     const ref = stageRef(item.model);

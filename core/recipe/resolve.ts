@@ -6,6 +6,7 @@ import { hubRefOf } from '../hubCache.ts';
 import { DEFAULT_LORA, DEFAULT_SAMPLES, defaultTrainingArguments } from './defaults.ts';
 import { TRAINING_ARGUMENT_KEYS } from './schema.ts';
 import { resolveFrom } from './files.ts';
+import { readExports } from './exportBlock.ts';
 import type { RecipeOverrides } from './semantic.ts';
 import type { Recipe, ResolvedRecipe, RewardSpec, SamplesConfig, TrainingArguments } from './types.ts';
 
@@ -57,6 +58,7 @@ export function applyDefaults(recipe: Recipe, recipeFile: string, overrides: Rec
     });
   }
   if (recipe.gates !== undefined) resolved.gates = recipe.gates;
+  if (recipe.export !== undefined) resolved.exports = readExports(recipe.export).exports.map((e) => (e.out !== undefined ? { ...e, out: resolveFrom(recipeFile, e.out) } : e));
   if (recipe.engine === 'trl') resolved.engine = 'trl';
   // Kept whatever `engine` says: `anneal train --engine trl` may choose TRL for a recipe that does not.
   {

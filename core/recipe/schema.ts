@@ -217,6 +217,11 @@ export const recipeSchema: Schema = {
       },
       additionalProperties: { type: 'string' },
     },
+    export: {
+      description:
+        'What to write once training is complete (a pipeline: its result), as `anneal export` writes it: one entry or a list of `{format: peft|merged|gguf, quant: f32|f16|bf16|q8_0|q4_0 (gguf only, default f16), out: folder relative to this recipe (default: exports/<format> in the run\'s or pipeline\'s folder)}`.',
+      examples: [[{ format: 'merged' }, { format: 'gguf', quant: 'q8_0' }]],
+    },
     engine: str(
       'Which engine trains this recipe: `anneal` (its own, on this machine) or `trl` (TRL + Accelerate in a Python environment: several GPUs, DeepSpeed, FSDP), with the same keys.',
       'trl',

@@ -16,6 +16,7 @@ import { DEFAULT_LORA, defaultTrainingArguments, LOSS_TYPES, STAGE_ONLY_KEYS, ST
 import { hasKey, keyRange, valueRange, type RecipeDocument } from './document.ts';
 import { dataFacts, modelFacts, resolveFrom } from './files.ts';
 import { readGates } from '../gates/index.ts';
+import { readExports } from './exportBlock.ts';
 import { rewardDiagnostics } from './rewardChecks.ts';
 import { engineDiagnostics } from './engineChecks.ts';
 import type { Stage } from './types.ts';
@@ -216,6 +217,9 @@ export function semanticDiagnostics(
       add(p.severity === 'error' ? 'recipe-gate-invalid' : 'recipe-gate-unknown-metric', p.message, range);
     }
   }
+
+  // Export (exportBlock.ts); a pipeline's is checked once, at its top (check.ts).
+  if (recipe.export !== undefined) for (const p of readExports(recipe.export).problems) add('recipe-export-invalid', p.message, p.on === 'key' ? keyRange(document, p.path) : valueRange(document, p.path));
 
   // Data files.
   const data = isObj(recipe.data) ? recipe.data : undefined;

@@ -2,6 +2,8 @@
 // handed to TRL unchanged; Anneal-only keys (model, stage, data, lora, samples, rewards, gates) sit
 // beside them.
 
+import type { RecipeExport } from './exportBlock.ts';
+
 export type Stage = 'sft' | 'cpt' | 'dpo' | 'kto' | 'orpo' | 'cpo' | 'simpo' | 'reward' | 'grpo' | 'ppo';
 
 export interface LoraConfig {
@@ -139,6 +141,8 @@ export interface Recipe extends Partial<TrainingArguments> {
   /** TRL's GRPOConfig key: one weight per reward, in order (default all 1); resolved onto each RewardSpec's `weight`. */
   reward_weights?: number[];
   gates?: unknown;
+  /** What to write once training is complete (exportBlock.ts): one entry or a list. */
+  export?: RecipeExport | RecipeExport[];
   /** `trl`: train on TRL + Accelerate in a Python environment (default `anneal`). */
   engine?: Engine;
   /** engine trl: the Python to use (a path relative to the recipe, or a command on PATH). */
@@ -183,6 +187,8 @@ export interface ResolvedRecipe {
   output_dir?: string;
   rewards?: RewardSpec[];
   gates?: unknown;
+  /** The `export:` block as a list, each `out` absolute. */
+  exports?: RecipeExport[];
   /** Present only for `engine: trl` (absent: Anneal's engine). */
   engine?: 'trl';
   /** The TRL engine's Python named by the recipe (absolute when it was a path), whatever `engine` says. */
