@@ -4,6 +4,7 @@
 
 import { NotificationType, ParameterStructures, RequestType } from 'vscode-jsonrpc';
 import type { Stage } from '../recipe/types.ts';
+import type { RecipeExportRecord } from './runs.ts';
 
 /**
  * running: a stage is queued, training or being prepared (a merge); completed: every stage passed its
@@ -64,6 +65,8 @@ export interface PipelineInfo {
   exportDir?: string;
   /** Where the result was copied, once it was. */
   exportedTo?: string;
+  /** The recipe's top-level `export:` block: each export of the result and what became of it (written once the pipeline ends with a result). */
+  exports?: RecipeExportRecord[];
 }
 
 /** What a run of a pipeline carries in its record: "stage 2/3 of pipeline X". */

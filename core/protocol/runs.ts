@@ -3,6 +3,7 @@
 
 import type { Diagnostic } from '../diagnostics.ts';
 import type { RunPipelineRef } from './pipelines.ts';
+import type { RecipeExportFormat } from '../recipe/exportBlock.ts';
 import type { AccelerateLaunch, LoraConfig, RewardSpec, SamplesConfig, Stage, TrainingArguments } from '../recipe/types.ts';
 
 /**
@@ -127,6 +128,8 @@ export interface RunInfo {
   exportDir?: string;
   /** Where the final output was copied (set once the copy is complete; `outputDir` stays the source). */
   exportedTo?: string;
+  /** The recipe's `export:` block: each export and what became of it (written once the run completes). */
+  exports?: RecipeExportRecord[];
   /** The worker process while the run trains (lets a restarted daemon end an orphaned worker). */
   workerPid?: number;
   /** Each resume: the checkpoint step it continued from. */
@@ -142,4 +145,21 @@ export interface RunInfo {
 export interface FileDiagnostics {
   file: string;
   diagnostics: Diagnostic[];
+}
+
+/**
+ * One entry of a recipe's `export:` block and what became of it: written by `anneal export` in a child
+ * process once the run (or the pipeline's result) is complete. A failed export leaves the run completed.
+ */
+export interface RecipeExportRecord {
+  format: RecipeExportFormat;
+  /** gguf only (the exporter's default f16 when absent). */
+  quant?: string;
+  /** The folder written (absolute): the recipe's `out`, else `exports/<format>[-<quant>]` in the run's (pipeline's) folder. */
+  out: string;
+  status: 'pending' | 'running' | 'done' | 'failed';
+  /** The files written into `out`, once done. */
+  files?: string[];
+  /** Why it failed, in one sentence. */
+  error?: string;
 }

@@ -14,6 +14,7 @@ import { HeldLines } from './heldLines.ts';
 import { launchWorker, type WorkerHandle } from './workerProcess.ts';
 import { isProcessAlive } from '../client/stateDir.ts';
 import type { PreparedRun } from './prepare.ts';
+import { exportRecords, exportsSummary, failUnfinishedExports, runRecipeExports } from './recipeExports.ts';
 
 /** What the sessions hear about runs. Events are delivered after they are on disk. */
 export interface RunListener {
@@ -34,6 +35,8 @@ export interface RunManagerOptions {
   log?: (line: string) => void;
   /** A backend every run must use (`anneal daemon --backend`, ANNEAL_BACKEND); unset walks the ladder. */
   backend?: string;
+  /** dist/cli.js: a recipe's `export:` block runs `anneal export` with it once the run completes. */
+  cliPath?: string;
 }
 
 interface ActiveRun {
@@ -64,6 +67,8 @@ export class RunManager {
   private readonly held: HeldLines;
   /** Lines a run lost to a full disk, by file, until the run ends. */
   private closing = false;
+  /** Recipe exports in progress, by run id (recipeExports.ts). */
+  private readonly exporting = new Map<string, { done: Promise<void>; kill(why: string): void }>();
   /** The backend the most recent run of this daemon reported (for `initialize`; newer than the startup probe). */
   lastBackend: BackendInfo | null = null;
 
@@ -99,6 +104,7 @@ export class RunManager {
       run.step = this.store.readRecords<MetricRecord>(run.id, 'metrics.jsonl').reduce((max, r) => Math.max(max, r.step), 0);
       this.runs.set(run.id, run);
       if (run.status === 'queued') this.queue.push(run.id);
+      if (failUnfinishedExports(run.exports, `anneal export ${run.id}`)) this.trySave(run);
     }
     this.pump();
   }
@@ -135,6 +141,7 @@ export class RunManager {
       ...(prepared.exportDir ? { exportDir: prepared.exportDir } : {}),
       ...(prepared.engine ? { engine: prepared.engine } : {}),
       ...(prepared.pipeline ? { pipeline: prepared.pipeline } : {}),
+      ...(prepared.exports?.length ? { exports: exportRecords(prepared.exports, this.store.dir(id)) } : {}),
       step: 0,
       resumes: [],
     };
@@ -207,6 +214,7 @@ export class RunManager {
   delete(id: unknown): void {
     const run = this.get(id);
     if (!isFinalStatus(run.status)) throw new ResponseError(DaemonErrorCodes.InvalidState, `Run ${run.id} is ${run.status}; stop it first (\`anneal stop ${run.id}\`).`);
+    if (this.exporting.has(run.id)) throw new ResponseError(DaemonErrorCodes.InvalidState, `Run ${run.id} is writing its recipe's exports; delete it once they are done.`);
     this.runs.delete(run.id);
     this.store.remove(run.id);
     for (const l of this.listeners) l.deleted?.(run.id);
@@ -226,6 +234,10 @@ export class RunManager {
     this.closing = true;
     this.queue.length = 0;
     const waits: Promise<void>[] = [];
+    for (const [id, job] of this.exporting) {
+      job.kill(`The daemon shut down during the export; \`anneal export ${id}\` writes it.`);
+      waits.push(job.done);
+    }
     for (const [id, active] of this.active) {
       active.shutdown = true;
       this.stop(id);
@@ -348,6 +360,7 @@ export class RunManager {
         run.exportedTo = outcome.exportedTo;
         const copy = outcome.exportedTo ? ` Copied to ${outcome.exportedTo}.` : outcome.exportError ? ` ${outcome.exportError}` : '';
         this.finish(run, 'completed', `Completed ${outcome.finalStep} steps; output in ${outcome.outputDir}.${copy}`);
+        this.startExports(run, outcome.outputDir);
       }
     } else if (outcome?.type === 'error') {
       if (outcome.stack) this.appendLog(run.id, outcome.stack);
@@ -382,6 +395,32 @@ export class RunManager {
     this.appendLog(run.id, `[anneal] ${status}: ${message}`);
     this.trySave(run);
     this.emitStatus(run);
+  }
+
+  /** The recipe's `export:` block, written from the completed run's output in child processes. */
+  private startExports(run: RunInfo, output: string): void {
+    const records = run.exports?.filter((r) => r.status === 'pending');
+    if (!records?.length) return;
+    if (!this.options.cliPath || this.closing) {
+      failUnfinishedExports(run.exports, `anneal export ${run.id}`);
+      this.trySave(run);
+      return;
+    }
+    const job = runRecipeExports(this.options.cliPath, output, run.exports!, {
+      log: (line) => this.appendLog(run.id, line),
+      changed: () => {
+        this.trySave(run);
+        this.emitStatus(run);
+      },
+      marker: { runId: run.id, step: run.step },
+    });
+    this.exporting.set(run.id, job);
+    void job.done.then(() => {
+      this.exporting.delete(run.id);
+      run.message = `${run.message} ${exportsSummary(run.exports!)}`;
+      this.trySave(run);
+      this.emitStatus(run);
+    });
   }
 
   private armKillTimer(active: ActiveRun): void {

@@ -17,6 +17,7 @@ import type { RunInfo } from '../../core/protocol/runs.ts';
 import type { RunManager } from './manager.ts';
 import { exportOutput } from './exportOutput.ts';
 import { mergeAdapter, type MergeJob } from './pipelineMerge.ts';
+import { exportRecords, exportsSummary, failUnfinishedExports, runRecipeExports } from './recipeExports.ts';
 import { newPipelineId, PipelineStore, type StoredPipeline } from './pipelineStore.ts';
 import type { PreparedPipeline } from './prepare.ts';
 
@@ -39,6 +40,8 @@ export class PipelineManager {
   private readonly listeners = new Set<(p: PipelineInfo) => void>();
   /** Merges in progress, by pipeline id, and whether a stop asked for them to end. */
   private readonly merges = new Map<string, { job: MergeJob; stopped: boolean }>();
+  /** The recipe's `export:` of a result in progress, by pipeline id (recipeExports.ts). */
+  private readonly exporting = new Map<string, { kill(why: string): void }>();
   private closing = false;
 
   constructor(private readonly runs: RunManager, readonly store: PipelineStore, private readonly options: PipelineManagerOptions) {
@@ -74,6 +77,7 @@ export class PipelineManager {
   recover(): void {
     for (const p of this.store.loadAll(this.options.log)) {
       this.pipelines.set(p.info.id, p);
+      if (failUnfinishedExports(p.info.exports, `anneal export ${p.info.result?.output ?? 'OUTPUT'}`)) this.save(p);
       if (isFinalPipelineStatus(p.info.status)) continue;
       const stage = p.info.stages[p.info.current]!;
       const run = stage.runId ? this.runOf(stage.runId) : undefined;
@@ -100,6 +104,7 @@ export class PipelineManager {
       id,
       recipe: prepared.recipe,
       ...(exportDir ? { exportDir } : {}),
+      ...(prepared.exports?.length ? { exports: exportRecords(prepared.exports, this.store.dir(id)) } : {}),
       status: 'running',
       message: 'Starting.',
       createdAt: now(),
@@ -159,6 +164,7 @@ export class PipelineManager {
   shutdown(): void {
     this.closing = true;
     for (const merge of this.merges.values()) merge.job.kill();
+    for (const [id, job] of this.exporting) job.kill(`The daemon shut down during the export; \`anneal export ${this.pipelines.get(id)?.info.result?.output}\` writes it.`);
   }
 
   // ---- internals ------------------------------------------------------------------------------
@@ -309,6 +315,31 @@ export class PipelineManager {
     p.info.endedAt = now();
     this.note(p, `${status}: ${message}`);
     this.save(p);
+    if (status === 'completed' || status === 'halted') this.startExports(p);
+  }
+
+  /** The recipe's `export:` block, written from the pipeline's result in child processes. */
+  private startExports(p: StoredPipeline): void {
+    const records = p.info.exports;
+    if (!records?.some((r) => r.status === 'pending')) return;
+    const result = p.info.result;
+    if (!result || this.closing) {
+      for (const r of records) if (r.status === 'pending') Object.assign(r, { status: 'failed', error: result ? 'The daemon shut down before the export started.' : 'The pipeline has no result to export (no stage passed its gates).' });
+      this.save(p);
+      return;
+    }
+    const stage = p.info.stages.find((s) => s.name === result.stage);
+    const job = runRecipeExports(this.options.cliPath, result.output, records, {
+      log: (line) => this.note(p, line.replace(/^\[anneal\] /, '')),
+      changed: () => this.save(p),
+      marker: { runId: stage?.runId ?? p.info.id, step: (stage?.runId && this.runOf(stage.runId)?.step) || 0 },
+    });
+    this.exporting.set(p.info.id, job);
+    void job.done.then(() => {
+      this.exporting.delete(p.info.id);
+      p.info.message = `${p.info.message} ${exportsSummary(records)}`;
+      this.save(p);
+    });
   }
 
   /**

@@ -11,6 +11,7 @@ import { DaemonErrorCodes, type InvalidInputData, type StartRunParams } from '..
 import type { FileDiagnostics, RunInfo } from '../../core/protocol/runs.ts';
 import { resolveRecipe } from '../../core/recipe/index.ts';
 import type { ResolvedPipelineStage } from '../../core/recipe/check.ts';
+import type { RecipeExport } from '../../core/recipe/exportBlock.ts';
 import { dataFacts, failedEntryConditions } from '../../core/pipeline/entry.ts';
 import { quickStartArgs, quickStartLora, quickStartNotes, quickStartSamples, samplePrompts } from '../../core/recipe/quickStart.ts';
 import type { Engine, ResolvedRecipe, Stage, TrainingArguments } from '../../core/recipe/types.ts';
@@ -27,6 +28,8 @@ import { readRegularFile } from './safeRead.ts';
 export type PreparedRun = Pick<RunInfo, 'stage' | 'model' | 'data' | 'recipe' | 'args' | 'lora' | 'samples' | 'rewards' | 'gates' | 'exportDir' | 'engine' | 'pipeline'> & {
   /** Lines for the run's log: what a recipe-less run chose for the user, and why. */
   notes?: string[];
+  /** The recipe's `export:` block (each `out` absolute), written once the run completes. */
+  exports?: RecipeExport[];
 };
 
 /** A pipeline recipe's stages, each checked and resolved as a run of its own (`@name` references left for the daemon to fill). */
@@ -35,6 +38,8 @@ export interface PreparedPipeline {
   /** The recipe file (absolute). */
   recipe: string;
   stages: (Pick<ResolvedPipelineStage, 'name' | 'from' | 'merge'> & { run: PreparedRun })[];
+  /** The recipe's top-level `export:` block, written from the pipeline's result. */
+  exports?: RecipeExport[];
 }
 
 /** Diagnostics shown per file; more would flood a terminal and a JSON-RPC frame. */
@@ -184,7 +189,7 @@ export function prepareRun(raw: Record<string, unknown>): PreparedRun | Prepared
     const stages = resolved.pipeline.map((s) => ({ name: s.name, from: s.from, merge: s.merge, run: preparedFrom(s.recipe, params, recipePath) }));
     const closed = stages.flatMap((s) => failedEntryConditions(s.run.stage, s.run.gates, dataFacts(s.run.stage, checkedRecords.get(s.run.data.train) ?? 0)).map((line) => `${s.name}: ${line}`));
     if (closed.length > 0) throw invalidInput(`The pipeline ${recipePath} cannot start: its entry gates fail on the data (${closed.join('; ')}). Add data, or edit the stage's \`gates: {entry: ...}\`.`, []);
-    return { kind: 'pipeline', recipe: recipePath, stages };
+    return { kind: 'pipeline', recipe: recipePath, stages, ...(resolved.pipelineExports?.length ? { exports: resolved.pipelineExports } : {}) };
   }
   if (!resolved.recipe || recipeErrors.length > 0) {
     // Positions in the in-memory recipe mean nothing to the user: say the messages themselves.
@@ -220,6 +225,7 @@ function preparedFrom(recipe: ResolvedRecipe, params: StartRunParams, recipePath
     ...(recipe.rewards ? { rewards: recipe.rewards } : {}),
     ...(recipe.gates !== undefined ? { gates: recipe.gates } : {}),
     ...(recipe.output_dir ? { exportDir: recipe.output_dir } : {}),
+    ...(recipe.exports?.length ? { exports: recipe.exports } : {}),
     ...(engine ? { engine } : {}),
     ...(params.recipe === undefined ? { notes: quickStartNotes(recipe.model, recipe.stage) } : {}),
   };

@@ -67,6 +67,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     maxConcurrentRuns: options.maxConcurrentRuns,
     log: options.log,
     backend: options.backend,
+    cliPath: join(dirname(options.workerPath), 'cli.js'),
   });
   manager.recover();
   // Pipelines follow their stages' runs, so they recover after the runs do.

@@ -1,0 +1,112 @@
+// A recipe's `export:` block in the daemon: once a run completes (or a pipeline ends with a result),
+// each export is written in turn by `anneal export` in a child process (pipelineMerge.ts, the same
+// mechanism as a pipeline's `merge: true`), its progress logged into the run's (pipeline's) log, and
+// what it wrote, or why not, recorded on the run's (pipeline's) record. A failed export is reported;
+// the run stays completed. An `out` folder is replaced only when it is empty or an earlier export of
+// Anneal's (it carries the anneal-run.json marker, as output_dir copies do).
+
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { RecipeExportRecord } from '../../core/protocol/runs.ts';
+import type { RecipeExport } from '../../core/recipe/exportBlock.ts';
+import { EXPORT_MARKER, exportRefusal, type ExportMarker } from './exportOutput.ts';
+import { exportWeights, type ExportJob, type ExportWritten } from './pipelineMerge.ts';
+
+/** The records of a recipe's exports, each `out` set (default: `<folder>/exports/<format>[-<quant>]`). */
+export function exportRecords(exports: readonly RecipeExport[] | undefined, folder: string): RecipeExportRecord[] | undefined {
+  if (!exports?.length) return undefined;
+  return exports.map((e) => ({
+    format: e.format,
+    ...(e.quant !== undefined ? { quant: e.quant } : {}),
+    out: e.out ?? join(folder, 'exports', e.format === 'gguf' ? `gguf-${e.quant ?? 'f16'}` : e.format),
+    status: 'pending',
+  }));
+}
+
+/** `merged`, `gguf (q8_0)`: an export in a log line. */
+export const exportLabel = (r: Pick<RecipeExportRecord, 'format' | 'quant'>): string => (r.format === 'gguf' ? `gguf (${r.quant ?? 'f16'})` : r.format);
+
+/** A sentence for the run's (pipeline's) message once every export has ended. */
+export function exportsSummary(records: readonly RecipeExportRecord[]): string {
+  const done = records.filter((r) => r.status === 'done');
+  const failed = records.filter((r) => r.status === 'failed');
+  const parts = [...(done.length ? [`Exported ${done.map((r) => `${exportLabel(r)} to ${r.out}`).join(', ')}.`] : []), ...failed.map((r) => `The ${exportLabel(r)} export failed: ${r.error}`)];
+  return parts.join(' ');
+}
+
+export interface RecipeExportsHooks {
+  /** A line for the run's (pipeline's) log. */
+  log(line: string): void;
+  /** A record changed: save it and tell the clients. */
+  changed(): void;
+  /** What the anneal-run.json marker names as the run and step. */
+  marker: Omit<ExportMarker, 'exportedAt' | 'source'>;
+}
+
+/**
+ * Writes each pending export of `records` from `source` (a run's output folder), one after another;
+ * `done` resolves once every one has ended (never rejects). `kill` ends the export in progress; it
+ * and the ones after it are recorded as failed with `why`.
+ */
+export function runRecipeExports(cliPath: string, source: string, records: RecipeExportRecord[], hooks: RecipeExportsHooks): { done: Promise<void>; kill(why: string): void } {
+  let current: ExportJob<ExportWritten> | undefined;
+  let killed: string | undefined;
+  const fail = (r: RecipeExportRecord, error: string) => {
+    r.status = 'failed';
+    r.error = error;
+    hooks.log(`[anneal] export ${exportLabel(r)} failed: ${error}`);
+    hooks.changed();
+  };
+  const done = (async () => {
+    for (const r of records) {
+      if (r.status !== 'pending') continue;
+      if (killed) {
+        fail(r, killed);
+        continue;
+      }
+      const refusal = exportRefusal(r.out);
+      if (refusal) {
+        fail(r, refusal.replace(/^output_dir /, 'out ').replace("Point output_dir at", "Point the export's out at").replace(/, and train again\.$/, '.'));
+        continue;
+      }
+      rmSync(r.out, { recursive: true, force: true });
+      r.status = 'running';
+      hooks.log(`[anneal] export ${exportLabel(r)} of ${source} to ${r.out}`);
+      hooks.changed();
+      current = exportWeights(cliPath, source, { format: r.format, ...(r.quant ? { quant: r.quant } : {}), out: r.out }, (message) => hooks.log(`[anneal] export ${exportLabel(r)}: ${message}`));
+      try {
+        const written = await current.done;
+        writeFileSync(join(written.outDir, EXPORT_MARKER), JSON.stringify({ ...hooks.marker, source, exportedAt: new Date().toISOString() } satisfies ExportMarker, null, 2) + '\n');
+        r.status = 'done';
+        r.out = written.outDir;
+        r.files = written.files;
+        r.error = undefined;
+        hooks.log(`[anneal] exported ${exportLabel(r)} to ${written.outDir}: ${written.files.join(', ')}`);
+        hooks.changed();
+      } catch (err) {
+        fail(r, killed ?? (err as Error).message);
+      } finally {
+        current = undefined;
+      }
+    }
+  })();
+  return {
+    done,
+    kill(why: string) {
+      killed = why;
+      current?.kill();
+    },
+  };
+}
+
+/** After a daemon restart: exports a dead daemon left pending or running are recorded as failed; true when one was. */
+export function failUnfinishedExports(records: RecipeExportRecord[] | undefined, how: string): boolean {
+  let changed = false;
+  for (const r of records ?? []) {
+    if (r.status !== 'pending' && r.status !== 'running') continue;
+    r.status = 'failed';
+    r.error = `The daemon stopped before this export was written; \`${how} --format ${r.format}${r.quant ? ` --quant ${r.quant}` : ''} --out ${r.out}\` writes it.`;
+    changed = true;
+  }
+  return changed;
+}

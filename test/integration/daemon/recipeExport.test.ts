@@ -1,0 +1,98 @@
+// A recipe's `export:` block through a real daemon on the built-in tiny model: once the run completes
+// (a pipeline: once it ends with a result) each export is written by `anneal export` in a child
+// process, logged into the run's (pipeline's) log, and recorded on its record; a failed export is
+// reported and leaves the run completed.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { StartRun } from '../../../core/protocol/daemon.ts';
+import type { PipelineInfo } from '../../../core/protocol/pipelines.ts';
+import type { RecipeExportRecord, RunInfo } from '../../../core/protocol/runs.ts';
+import { CLI, ROOT, connect, startTestDaemon, stopTestDaemon, tempDir, type TestDaemon } from './helpers.ts';
+
+const cleanups: (() => void)[] = [];
+after(() => cleanups.forEach((fn) => fn()));
+const stateDir = tempDir({ after: (fn) => cleanups.push(fn) });
+const work = tempDir({ after: (fn) => cleanups.push(fn) }, 'anneal-export-recipe-');
+let daemon: TestDaemon;
+before(async () => {
+  daemon = await startTestDaemon(stateDir);
+});
+after(() => stopTestDaemon(daemon));
+
+const SFT = join(ROOT, 'examples/sft.jsonl');
+const SHARED = ['model: tiny', 'lora: {r: 4, alpha: 8, target_modules: all-linear}', 'learning_rate: 1.0e-3', 'per_device_train_batch_size: 2', 'max_length: 32', 'logging_steps: 1', 'seed: 1'];
+
+const ended = (records: RecipeExportRecord[] | undefined) => records !== undefined && records.every((r) => r.status === 'done' || r.status === 'failed');
+
+/** Reads `file` (a run.json or pipeline.json) until `pred` holds. */
+async function until<T>(read: () => T, pred: (v: T) => boolean, what: string, ms = 120_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = read();
+    if (pred(v)) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(v)}`);
+    await sleep(200);
+  }
+}
+
+const runJson = (id: string) => JSON.parse(readFileSync(join(stateDir, 'runs', id, 'run.json'), 'utf8')) as RunInfo;
+const pipelineJson = (id: string) => (JSON.parse(readFileSync(join(stateDir, 'pipelines', id, 'pipeline.json'), 'utf8')) as { info: PipelineInfo }).info;
+
+test('a completed run writes its recipe\'s exports: a merged folder and a GGUF with its Modelfile; a refused one is reported', async () => {
+  mkdirSync(join(work, 'foreign'));
+  writeFileSync(join(work, 'foreign', 'notes.txt'), 'mine\n');
+  const recipe = join(work, 'run.anneal.yaml');
+  writeFileSync(recipe, [...SHARED, 'stage: sft', `data: {train: ${JSON.stringify(SFT)}}`, 'max_steps: 2', 'export:', '  - {format: merged}', '  - {format: gguf, quant: f16, out: dist/gguf}', '  - {format: peft, out: foreign}', ''].join('\n'));
+  const client = await connect(daemon);
+  cleanups.unshift(() => client.close());
+  const { run } = await client.connection.sendRequest(StartRun.type, { stage: 'sft', recipe });
+  assert.deepEqual(run.exports?.map((r) => [r.format, r.quant, r.out, r.status]), [
+    ['merged', undefined, join(stateDir, 'runs', run.id, 'exports', 'merged'), 'pending'],
+    ['gguf', 'f16', join(work, 'dist/gguf'), 'pending'],
+    ['peft', undefined, join(work, 'foreign'), 'pending'],
+  ]);
+  const final = await until(() => runJson(run.id), (r) => r.status === 'failed' || (r.status === 'completed' && ended(r.exports)), 'the run and its exports');
+  assert.equal(final.status, 'completed', final.error);
+  const [merged, gguf, peft] = final.exports!;
+  assert.equal(merged!.status, 'done', merged!.error);
+  for (const f of ['config.json', 'model.safetensors']) assert.ok(existsSync(join(merged!.out, f)), `merged ${f}`);
+  assert.ok(merged!.files!.includes('model.safetensors'));
+  assert.equal(gguf!.status, 'done', gguf!.error);
+  const ggufFiles = readdirSync(gguf!.out);
+  assert.ok(ggufFiles.some((f) => f.endsWith('.gguf')), ggufFiles.join(' '));
+  assert.ok(ggufFiles.includes('Modelfile'), ggufFiles.join(' '));
+  assert.equal(JSON.parse(readFileSync(join(gguf!.out, 'anneal-run.json'), 'utf8')).runId, run.id);
+  // Someone else's folder is never written over: that export fails, the run stays completed.
+  assert.equal(peft!.status, 'failed');
+  assert.match(peft!.error!, /already holds files Anneal did not write/);
+  assert.deepEqual(readdirSync(join(work, 'foreign')), ['notes.txt']);
+  assert.match(final.message!, /Completed 2 steps; .*Exported merged to .*, gguf \(f16\) to .*dist\/gguf\. The peft export failed/);
+  const log = readFileSync(join(stateDir, 'runs', run.id, 'log.txt'), 'utf8');
+  assert.match(log, /\[anneal\] export merged of .*output to .*exports\/merged/);
+  assert.match(log, /\[anneal\] exported merged to .*exports\/merged: .*model\.safetensors/);
+  assert.match(log, /\[anneal\] exported gguf \(f16\) to .*dist\/gguf: .*\.gguf.*/);
+  assert.match(log, /\[anneal\] export peft failed: /);
+});
+
+test('a pipeline exports its result once it completes; its stages export nothing', async () => {
+  const recipe = join(work, 'pipeline.anneal.yaml');
+  writeFileSync(recipe, [...SHARED, 'export: {format: gguf, quant: q8_0}', 'stages:', `  - {stage: sft, data: {train: ${JSON.stringify(SFT)}}, max_steps: 1}`, `  - {stage: sft, name: polish, data: {train: ${JSON.stringify(SFT)}}, max_steps: 1}`, ''].join('\n'));
+  const out = spawnSync(process.execPath, [CLI, 'train', '--config', recipe, '--json', '--state-dir', stateDir], { encoding: 'utf8', timeout: 180_000 });
+  assert.equal(out.status, 0, out.stdout + out.stderr);
+  const id = String(out.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>).find((e) => e.pipelineId)!.pipelineId);
+  const p = await until(() => pipelineJson(id), (q) => ended(q.exports), 'the pipeline\'s exports');
+  assert.equal(p.status, 'completed');
+  const [gguf] = p.exports!;
+  assert.equal(gguf!.status, 'done', gguf!.error);
+  assert.equal(gguf!.out, join(stateDir, 'pipelines', id, 'exports', 'gguf-q8_0'));
+  assert.ok(readdirSync(gguf!.out).some((f) => f.endsWith('.gguf')));
+  const polish = runJson(p.stages[1]!.runId!);
+  assert.equal(JSON.parse(readFileSync(join(gguf!.out, 'anneal-run.json'), 'utf8')).source, polish.outputDir, 'the result: the last stage\'s output');
+  for (const s of p.stages) assert.equal(runJson(s.runId!).exports, undefined, s.name);
+  assert.match(p.message, /Exported gguf \(q8_0\) to /);
+  assert.match(readFileSync(join(stateDir, 'pipelines', id, 'log.txt'), 'utf8'), /exported gguf \(q8_0\) to .*gguf-q8_0: .*\.gguf/);
+});
