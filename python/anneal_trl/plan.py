@@ -77,6 +77,16 @@ def _trl_version() -> str:
         return "?"
 
 
+def fit_to_device(plan: dict) -> None:
+    """No GPU: CPU processes over gloo (torchrun starts them), in fp32 unless the recipe asked otherwise.
+    TRL turns bf16 on by default, which its config refuses on a machine without a GPU."""
+    import torch
+
+    if not torch.cuda.is_available():
+        plan["config"]["use_cpu"] = True
+        plan["config"].setdefault("bf16", False)
+
+
 def build_config(plan: dict, cls, output_dir: str | None = None):
     """The config object; TRL's and transformers' own checks (in __post_init__) run here."""
     kwargs = dict(plan["config"])
@@ -100,6 +110,7 @@ def check(plan: dict, python: str) -> dict:
     if problem:
         return {"ok": False, "kind": "key", "message": problem, "versions": versions}
     drop_unknown_defaults(plan, cls)
+    fit_to_device(plan)
     with tempfile.TemporaryDirectory() as tmp:
         try:
             build_config(plan, cls, output_dir=tmp)

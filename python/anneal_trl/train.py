@@ -31,7 +31,7 @@ def backend_report(state, versions: dict, plan: dict) -> dict:
 
 
 def main(plan_path: str) -> int:
-    from .plan import build_config, config_class, drop_unknown_defaults, package_versions, read_plan, trainer_class
+    from .plan import build_config, config_class, drop_unknown_defaults, fit_to_device, package_versions, read_plan, trainer_class
 
     plan = read_plan(plan_path)
     stop = {"requested": False}
@@ -49,10 +49,7 @@ def main(plan_path: str) -> int:
     import torch
     from accelerate import PartialState
 
-    if not torch.cuda.is_available():
-        # No GPU: CPU processes over gloo (torchrun starts them), in fp32 unless the recipe asked otherwise.
-        plan["config"]["use_cpu"] = True
-        plan["config"].setdefault("bf16", False)
+    fit_to_device(plan)
     state = PartialState(cpu=bool(plan["config"].get("use_cpu")))
     is_main = state.is_main_process
     try:
