@@ -17,6 +17,10 @@ import type { MetricRecord, RunInfo, SampleRecord } from '../../../core/protocol
 import type { DaemonClient } from '../../../daemon/client/connect.ts';
 import { CLI, collectMetrics, connect, readMetricsFile, startTestDaemon, stopTestDaemon, tempDir, waitForStatus, type TestDaemon } from '../daemon/helpers.ts';
 import { makeTinyLlama, trlPython } from './python.ts';
+import { checkRecipe } from '../../../core/recipe/index.ts';
+import { nodeFiles } from '../../../core/nodeFiles.ts';
+import { prepareTrlPlan, writePlan } from '../../../daemon/trl/train.ts';
+import { checkPlan } from '../../../daemon/trl/environment.ts';
 
 const env = trlPython();
 const skip = 'skip' in env ? env.skip : undefined;
@@ -256,6 +260,18 @@ test('a Python without TRL gets the pip command to run, whether the recipe or th
     assert.equal(done.status, 'failed');
     assert.match(done.error ?? '', pipMessage);
   }
+});
+
+test('a recipe without `accelerate:` passes TRL\'s pre-launch check on a machine without a GPU (one process, fp32)', { skip }, async (t) => {
+  const cuda = spawnSync(python, ['-c', 'import torch; print(torch.cuda.is_available())'], { encoding: 'utf8' });
+  if (cuda.stdout.trim() !== 'False') return t.skip('this machine has a GPU');
+  const file = recipe(`model: tiny-llama\nstage: sft\ndata: {train: sft.jsonl}\nengine: trl\nmax_steps: 2\n`);
+  const r = checkRecipe(readFileSync(file, 'utf8'), file, nodeFiles).recipe!;
+  const runDir = join(root, 'check-only');
+  const plan = prepareTrlPlan({ stage: r.stage, runDir, model: r.model, data: r.data, args: r.args, lora: r.lora }, () => {});
+  assert.deepEqual(plan.launch, { num_processes: 1 });
+  const checked = await checkPlan(python, writePlan(plan));
+  assert.equal(checked.ok, true, JSON.stringify(checked));
 });
 
 test('what TRL can never train is refused before a run exists', { skip }, async () => {
