@@ -28,23 +28,9 @@ import { Rng } from '../../daemon/engine/rng.ts';
 import { generate } from '../../daemon/engine/sample.ts';
 import { DEFAULT_LORA, defaultTrainingArguments } from '../../core/recipe/defaults.ts';
 import { smollm2Gguf } from '../helpers/realModels.ts';
+import { QWEN25_05B } from './qwenShapes.ts';
 
 export type Case = 'forward' | 'lora' | 'full' | 'generate' | 'matmul';
-
-/** Qwen2.5-0.5B's config.json (the shapes that matter: tied head, q/k/v biases, 14 / 2 heads). */
-const QWEN25_05B = {
-  model_type: 'qwen2',
-  hidden_size: 896,
-  intermediate_size: 4864,
-  num_hidden_layers: 24,
-  num_attention_heads: 14,
-  num_key_value_heads: 2,
-  vocab_size: 151936,
-  max_position_embeddings: 32768,
-  rms_norm_eps: 1e-6,
-  rope_theta: 1000000,
-  tie_word_embeddings: true,
-};
 
 /**
  * A model in `raw`'s shapes with random weights, made on the device one tensor at a time (no host copy
