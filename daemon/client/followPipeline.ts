@@ -95,6 +95,13 @@ export async function followPipelineAndExit(client: DaemonClient, pipelineId: st
       if (isFinalPipelineStatus(p.status)) break;
       await until(() => pipeline !== p);
     }
+    // The recipe's export: block is written from the result once the pipeline ended: say where it went.
+    const exporting = () => (pipeline!.exports ?? []).some((e) => e.status === 'pending' || e.status === 'running');
+    await until(() => !exporting());
+    for (const e of pipeline!.exports ?? []) {
+      const what = `${e.format}${e.quant ? ` (${e.quant})` : ''}`;
+      options.say({ event: 'export', pipelineId, ...e }, e.status === 'done' ? `Exported ${what} to ${e.out}: ${(e.files ?? []).join(', ')}` : `Export ${what} failed: ${e.error ?? 'no reason given'}`);
+    }
     const final = pipeline!;
     if (final.status === 'completed') {
       options.say({ event: 'pipeline', pipelineId, status: final.status, result: final.result, message: final.message }, `Pipeline ${pipelineId} completed. ${final.message}`);
