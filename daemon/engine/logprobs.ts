@@ -1,11 +1,11 @@
 // Per-token and per-sequence log-probabilities of completions, the quantity every preference and RL
 // stage is built on: TRL's `selective_log_softmax(logits[:, :-1], input_ids[:, 1:])` with the prompt
 // and padding masked to 0, summed (or averaged) per sequence. Only completion positions go through
-// the head (ops.headLogProbs), so the [positions, vocab] logits are never all held at once.
+// the head (headOps.headLogProbs), so the [positions, vocab] logits are never all held at once.
 import * as tf from '@tensorflow/tfjs-core';
 import type { LinearAdapter, LlamaModel } from './model.ts';
 import { causalBias, forward } from './model.ts';
-import { headLogProbs, type TokenStat } from './ops.ts';
+import { headLogProbs, type TokenStat } from './headOps.ts';
 
 /**
  * One sequence: its token ids; tokens from `completionStart` on are the completion, whose

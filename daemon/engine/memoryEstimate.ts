@@ -25,7 +25,7 @@ import type { LoraConfig, TrainingArguments } from '../../core/recipe/types.ts';
 import type { Example } from './data.ts';
 import { targetModules } from './lora.ts';
 import { extras, headDim, parameterShapes, type LlamaConfig, type ModelConfig } from './modelConfig.ts';
-import { headChunkRows } from './ops.ts';
+import { headChunkRows } from './headOps.ts';
 
 const F32 = 4;
 export const GB = 2 ** 30;
@@ -300,7 +300,7 @@ export function estimateTrainingMemory(config: ModelConfig, args: MemoryArgs, lo
   const layer = layerFloats(config, lora, B, T, true);
   const normSaved = isLlama(config) ? 3 : 5;
   const normGrads = isLlama(config) ? 5 : 7;
-  // The head: the selected rows' final norm, one chunk of logits at a time (ops.headCrossEntropy) and
+  // The head: the selected rows' final norm, one chunk of logits at a time (headOps.headCrossEntropy) and
   // their gradient; the full model's head weight gradient arrives twice when tied (as the head and as
   // the embedding's scatter).
   const chunk = Math.min(Ns, headChunkRows(V));

@@ -155,7 +155,7 @@ export interface ForwardOptions {
   transposed?: Map<string, tf.Tensor2D>;
   /**
    * Training: the loss from the final hidden states and the head weight [vocab, hidden], computed by
-   * the caller (ops.headCrossEntropy, which never holds all the logits); forward then returns this
+   * the caller (headOps.headCrossEntropy, which never holds all the logits); forward then returns this
    * scalar instead of logits. Not used when an adapter changes the head.
    */
   lossHead?: (hidden: tf.Tensor2D, head: tf.Tensor2D) => tf.Scalar;

@@ -7,7 +7,7 @@
 // model's score head when the shapes match, as TRL's value model starts as the reward model.
 import * as tf from '@tensorflow/tfjs-core';
 import { causalBias, forward, ownedVariable, type LinearAdapter, type LlamaModel } from './model.ts';
-import { headLogProbs } from './ops.ts';
+import { headLogProbs } from './headOps.ts';
 import type { SequenceBatch } from './logprobs.ts';
 import { Rng } from './rng.ts';
 

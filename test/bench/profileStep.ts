@@ -9,7 +9,7 @@ import { selectBackend } from '../../daemon/engine/backend.ts';
 import { loadGgufSource } from '../../daemon/engine/gguf.ts';
 import { LoraAdapter } from '../../daemon/engine/lora.ts';
 import { causalBias, createModel, forward } from '../../daemon/engine/model.ts';
-import { headCrossEntropy } from '../../daemon/engine/ops.ts';
+import { headCrossEntropy } from '../../daemon/engine/headOps.ts';
 import { AdamW } from '../../daemon/engine/optim.ts';
 import { Rng } from '../../daemon/engine/rng.ts';
 import { DEFAULT_LORA } from '../../core/recipe/defaults.ts';

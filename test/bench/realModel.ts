@@ -22,7 +22,7 @@ import { loadGgufSource } from '../../daemon/engine/gguf.ts';
 import { LoraAdapter } from '../../daemon/engine/lora.ts';
 import { estimateTrainingMemory } from '../../daemon/engine/memory.ts';
 import { causalBias, createModel, forward, normalizeConfig, ownedVariable, parameterShapes, type LlamaModel } from '../../daemon/engine/model.ts';
-import { headCrossEntropy } from '../../daemon/engine/ops.ts';
+import { headCrossEntropy } from '../../daemon/engine/headOps.ts';
 import { AdamW } from '../../daemon/engine/optim.ts';
 import { Rng } from '../../daemon/engine/rng.ts';
 import { generate } from '../../daemon/engine/sample.ts';

@@ -11,7 +11,7 @@ import { BatchLoader, loadExamples, type Batch } from '../data.ts';
 import type { LoraAdapter } from '../lora.ts';
 import { causalBias, forward, type LlamaModel } from '../model.ts';
 import type { ModelSource } from '../modelSource.ts';
-import { headCrossEntropy, type SftLossType } from '../ops.ts';
+import { headCrossEntropy, type SftLossType } from '../headOps.ts';
 import type { MicroBatch, Objective, ObjectiveContext, Stage, StageData } from './stage.ts';
 
 /**

@@ -14,7 +14,7 @@ import type { TrainEvents } from '../../../daemon/engine/api.ts';
 import { LoraAdapter } from '../../../daemon/engine/lora.ts';
 import { causalBias, checkWeights, createModel, disposeModel, forward, readModelConfig, type ForwardInputs, type LlamaModel } from '../../../daemon/engine/model.ts';
 import { tinyConfig } from '../../../daemon/engine/modelSource.ts';
-import { weightedCrossEntropy } from '../../../daemon/engine/ops.ts';
+import { weightedCrossEntropy } from '../../../daemon/engine/headOps.ts';
 import { Rng } from '../../../daemon/engine/rng.ts';
 import { readSafetensors } from '../../../daemon/engine/safetensors.ts';
 import { train } from '../../../daemon/engine/loop.ts';

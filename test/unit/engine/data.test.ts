@@ -11,7 +11,7 @@ import { tinyTokenizer } from '../../../core/tokenize/index.ts';
 import { BatchLoader, DataError, loadExamples, makeBatch, packRows } from '../../../daemon/engine/data.ts';
 import { causalBias, createModel, disposeModel, forward, initialWeights } from '../../../daemon/engine/model.ts';
 import { tinyConfig } from '../../../daemon/engine/modelSource.ts';
-import { weightedCrossEntropy } from '../../../daemon/engine/ops.ts';
+import { weightedCrossEntropy } from '../../../daemon/engine/headOps.ts';
 import { Rng } from '../../../daemon/engine/rng.ts';
 import { generate } from '../../../daemon/engine/sample.ts';
 import { decodeSafetensors, encodeSafetensors } from '../../../daemon/engine/safetensors.ts';

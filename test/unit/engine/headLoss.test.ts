@@ -4,7 +4,7 @@
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
-import { headCrossEntropy, weightedCrossEntropy } from '../../../daemon/engine/ops.ts';
+import { headCrossEntropy, weightedCrossEntropy } from '../../../daemon/engine/headOps.ts';
 import { randomTensor, useBackend } from './helpers.ts';
 
 before(() => useBackend());

@@ -22,7 +22,8 @@ import {
   WasmHeapFull,
 } from '../../../daemon/engine/memory.ts';
 import { causalBias, createModel, forward, initialWeights, normalizeConfig, type LlamaConfig } from '../../../daemon/engine/model.ts';
-import { gelu, weightedCrossEntropy } from '../../../daemon/engine/ops.ts';
+import { gelu } from '../../../daemon/engine/ops.ts';
+import { weightedCrossEntropy } from '../../../daemon/engine/headOps.ts';
 import { AdamW } from '../../../daemon/engine/optim.ts';
 import { train } from '../../../daemon/engine/loop.ts';
 import { randomTensor, useBackend } from './helpers.ts';

@@ -8,7 +8,7 @@ import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { LoraAdapter } from '../../../daemon/engine/lora.ts';
 import { causalBias, createModel, disposeModel, forward, normalizeConfig, type LlamaModel } from '../../../daemon/engine/model.ts';
-import { weightedCrossEntropy } from '../../../daemon/engine/ops.ts';
+import { weightedCrossEntropy } from '../../../daemon/engine/headOps.ts';
 import { readSafetensors } from '../../../daemon/engine/safetensors.ts';
 import { useBackend } from './helpers.ts';
 

@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
-import { applyRope, bmm, bmmT, embedding, headLogProbs, linear, linearFrozen, linearLora, rmsNorm, ropeRows, weightedCrossEntropy, type TokenStat } from '../../../daemon/engine/ops.ts';
+import { applyRope, bmm, bmmT, embedding, linear, linearFrozen, linearLora, rmsNorm, ropeRows } from '../../../daemon/engine/ops.ts';
+import { headLogProbs, weightedCrossEntropy, type TokenStat } from '../../../daemon/engine/headOps.ts';
 import { perSequence } from '../../../daemon/engine/logprobs.ts';
 import { checkGradient, randomTensor, useBackend } from './helpers.ts';
 

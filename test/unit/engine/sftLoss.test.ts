@@ -9,7 +9,7 @@ import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { defaultTrainingArguments } from '../../../core/recipe/defaults.ts';
 import type { TrainEvents, TrainJob } from '../../../daemon/engine/api.ts';
-import { weightedCrossEntropy } from '../../../daemon/engine/ops.ts';
+import { weightedCrossEntropy } from '../../../daemon/engine/headOps.ts';
 import { train } from '../../../daemon/engine/loop.ts';
 import { randomTensor, useBackend } from './helpers.ts';
 
