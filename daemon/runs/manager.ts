@@ -2,7 +2,6 @@
 // written to the run's files first and then handed to listeners (the WebSocket sessions). The daemon's
 // event loop only moves small messages and appends lines; tensor work happens in the workers.
 
-import { readFileSync } from 'node:fs';
 import { ResponseError } from 'vscode-jsonrpc/node';
 import type { TrlJob } from '../trl/train.ts';
 import { DaemonErrorCodes } from '../../core/protocol/daemon.ts';
@@ -11,10 +10,9 @@ import { isFinalStatus, type BackendInfo, type MetricRecord, type RunInfo, type 
 import type { WorkerToDaemon } from '../../core/protocol/worker.ts';
 import { RunStore, newRunId } from './store.ts';
 import { HeldLines } from './heldLines.ts';
-import { launchWorker, type WorkerHandle } from './workerProcess.ts';
-import { isProcessAlive } from '../client/stateDir.ts';
+import { killWorkerProcess, launchWorker, type WorkerHandle } from './workerProcess.ts';
 import type { PreparedRun } from './prepare.ts';
-import { exportRecords, exportsSummary, failUnfinishedExports, runRecipeExports } from './recipeExports.ts';
+import { ExportJobs, exportRecords, failUnfinishedExports } from './recipeExports.ts';
 
 /** What the sessions hear about runs. Events are delivered after they are on disk. */
 export interface RunListener {
@@ -67,13 +65,14 @@ export class RunManager {
   private readonly held: HeldLines;
   /** Lines a run lost to a full disk, by file, until the run ends. */
   private closing = false;
-  /** Recipe exports in progress, by run id (recipeExports.ts). */
-  private readonly exporting = new Map<string, { done: Promise<void>; kill(why: string): void }>();
+  /** Recipe exports in progress, by run id. */
+  private readonly exports: ExportJobs;
   /** The backend the most recent run of this daemon reported (for `initialize`; newer than the startup probe). */
   lastBackend: BackendInfo | null = null;
 
   constructor(readonly store: RunStore, private readonly options: RunManagerOptions) {
     this.held = new HeldLines(store, options.log);
+    this.exports = new ExportJobs(options.cliPath);
   }
 
   addListener(l: RunListener): () => void {
@@ -214,7 +213,7 @@ export class RunManager {
   delete(id: unknown): void {
     const run = this.get(id);
     if (!isFinalStatus(run.status)) throw new ResponseError(DaemonErrorCodes.InvalidState, `Run ${run.id} is ${run.status}; stop it first (\`anneal stop ${run.id}\`).`);
-    if (this.exporting.has(run.id)) throw new ResponseError(DaemonErrorCodes.InvalidState, `Run ${run.id} is writing its recipe's exports; delete it once they are done.`);
+    if (this.exports.busy(run.id)) throw new ResponseError(DaemonErrorCodes.InvalidState, `Run ${run.id} is writing its recipe's exports; delete it once they are done.`);
     this.runs.delete(run.id);
     this.store.remove(run.id);
     for (const l of this.listeners) l.deleted?.(run.id);
@@ -234,10 +233,7 @@ export class RunManager {
     this.closing = true;
     this.queue.length = 0;
     const waits: Promise<void>[] = [];
-    for (const [id, job] of this.exporting) {
-      job.kill(`The daemon shut down during the export; \`anneal export ${id}\` writes it.`);
-      waits.push(job.done);
-    }
+    waits.push(...this.exports.killAll());
     for (const [id, active] of this.active) {
       active.shutdown = true;
       this.stop(id);
@@ -401,26 +397,17 @@ export class RunManager {
   private startExports(run: RunInfo, output: string): void {
     const records = run.exports?.filter((r) => r.status === 'pending');
     if (!records?.length) return;
-    if (!this.options.cliPath || this.closing) {
-      failUnfinishedExports(run.exports, `anneal export ${run.id}`);
-      this.trySave(run);
-      return;
-    }
-    const job = runRecipeExports(this.options.cliPath, output, run.exports!, {
-      log: (line) => this.appendLog(run.id, line),
-      changed: () => {
-        this.trySave(run);
-        this.emitStatus(run);
-      },
-      marker: { runId: run.id, step: run.step },
-    });
-    this.exporting.set(run.id, job);
-    void job.done.then(() => {
-      this.exporting.delete(run.id);
-      run.message = `${run.message} ${exportsSummary(run.exports!)}`;
+    const changed = () => {
       this.trySave(run);
       this.emitStatus(run);
+    };
+    const hooks = { log: (line: string) => this.appendLog(run.id, line), changed, marker: { runId: run.id, step: run.step } };
+    const started = !this.closing && this.exports.start(run.id, output, run.exports!, hooks, (summary) => {
+      run.message = `${run.message} ${summary}`;
+      changed();
     });
+    // No CLI to run them (a daemon built without one) or shutting down: recorded as failed, with the command.
+    if (!started && failUnfinishedExports(run.exports, `anneal export ${run.id}`)) this.trySave(run);
   }
 
   private armKillTimer(active: ActiveRun): void {
@@ -436,18 +423,7 @@ export class RunManager {
   private killOrphanWorker(run: RunInfo): void {
     const pid = run.workerPid;
     run.workerPid = undefined;
-    if (!pid || this.active.has(run.id) || !isProcessAlive(pid)) return;
-    try {
-      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      if (!cmdline.includes('worker')) return; // the pid was reused by an unrelated process
-    } catch {
-      // No /proc (macOS): trust the pid.
-    }
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      /* already gone */
-    }
+    if (pid && !this.active.has(run.id)) killWorkerProcess(pid);
   }
 
   private appendLog(id: string, line: string): void {

@@ -110,3 +110,37 @@ export function failUnfinishedExports(records: RecipeExportRecord[] | undefined,
   }
   return changed;
 }
+
+/**
+ * The recipe exports being written, by the id of the run (or pipeline) they belong to: started once it
+ * completes, ended at shutdown; `finished` appends the summary to its message.
+ */
+export class ExportJobs {
+  private readonly jobs = new Map<string, { done: Promise<void>; kill(why: string): void }>();
+
+  constructor(private readonly cliPath: string | undefined) {}
+
+  busy(id: string): boolean {
+    return this.jobs.has(id);
+  }
+
+  /** Writes the pending entries of `records` from `source`; false (nothing started) when there is no CLI to run. */
+  start(id: string, source: string, records: RecipeExportRecord[], hooks: RecipeExportsHooks, finished: (summary: string) => void): boolean {
+    if (!this.cliPath) return false;
+    const job = runRecipeExports(this.cliPath, source, records, hooks);
+    this.jobs.set(id, job);
+    void job.done.then(() => {
+      this.jobs.delete(id);
+      finished(exportsSummary(records));
+    });
+    return true;
+  }
+
+  /** Ends every export in progress (the daemon is shutting down); resolves once they are recorded. */
+  killAll(): Promise<void>[] {
+    return [...this.jobs].map(([id, job]) => {
+      job.kill(`The daemon shut down during the export; \`anneal export ${id}\` writes it.`);
+      return job.done;
+    });
+  }
+}

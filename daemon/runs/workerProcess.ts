@@ -2,7 +2,9 @@
 // IPC messages and stderr into callbacks, and report how it ended. A crash or OOM ends only this run.
 
 import { fork, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
+import { isProcessAlive } from '../client/stateDir.ts';
 import type { TrainJob } from '../engine/api.ts';
 import { isWorkerMessage, type DaemonToWorker, type WorkerToDaemon } from '../../core/protocol/worker.ts';
 
@@ -69,4 +71,20 @@ export function launchWorker(workerPath: string, job: TrainJob, handlers: Worker
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     },
   };
+}
+
+/** Ends a worker process left by an earlier daemon, unless its pid now belongs to something else. */
+export function killWorkerProcess(pid: number): void {
+  if (!isProcessAlive(pid)) return;
+  try {
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    if (!cmdline.includes('worker')) return; // the pid was reused by an unrelated process
+  } catch {
+    // No /proc (macOS): trust the pid.
+  }
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    /* already gone */
+  }
 }
