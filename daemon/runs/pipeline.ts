@@ -17,7 +17,7 @@ import type { RunInfo } from '../../core/protocol/runs.ts';
 import type { RunManager } from './manager.ts';
 import { exportOutput } from './exportOutput.ts';
 import { mergeAdapter, type MergeJob } from './pipelineMerge.ts';
-import { exportRecords, exportsSummary, failUnfinishedExports, runRecipeExports } from './recipeExports.ts';
+import { ExportJobs, exportRecords, failUnfinishedExports } from './recipeExports.ts';
 import { newPipelineId, PipelineStore, type StoredPipeline } from './pipelineStore.ts';
 import type { PreparedPipeline } from './prepare.ts';
 
@@ -41,10 +41,11 @@ export class PipelineManager {
   /** Merges in progress, by pipeline id, and whether a stop asked for them to end. */
   private readonly merges = new Map<string, { job: MergeJob; stopped: boolean }>();
   /** The recipe's `export:` of a result in progress, by pipeline id (recipeExports.ts). */
-  private readonly exporting = new Map<string, { kill(why: string): void }>();
+  private readonly exports: ExportJobs;
   private closing = false;
 
   constructor(private readonly runs: RunManager, readonly store: PipelineStore, private readonly options: PipelineManagerOptions) {
+    this.exports = new ExportJobs(options.cliPath);
     runs.addListener({ status: (run) => this.onRunStatus(run), metrics() {}, sample() {}, log() {} });
   }
 
@@ -164,7 +165,7 @@ export class PipelineManager {
   shutdown(): void {
     this.closing = true;
     for (const merge of this.merges.values()) merge.job.kill();
-    for (const [id, job] of this.exporting) job.kill(`The daemon shut down during the export; \`anneal export ${this.pipelines.get(id)?.info.result?.output}\` writes it.`);
+    void this.exports.killAll();
   }
 
   // ---- internals ------------------------------------------------------------------------------
@@ -329,15 +330,13 @@ export class PipelineManager {
       return;
     }
     const stage = p.info.stages.find((s) => s.name === result.stage);
-    const job = runRecipeExports(this.options.cliPath, result.output, records, {
-      log: (line) => this.note(p, line.replace(/^\[anneal\] /, '')),
+    const hooks = {
+      log: (line: string) => this.note(p, line.replace(/^\[anneal\] /, '')),
       changed: () => this.save(p),
       marker: { runId: stage?.runId ?? p.info.id, step: (stage?.runId && this.runOf(stage.runId)?.step) || 0 },
-    });
-    this.exporting.set(p.info.id, job);
-    void job.done.then(() => {
-      this.exporting.delete(p.info.id);
-      p.info.message = `${p.info.message} ${exportsSummary(records)}`;
+    };
+    this.exports.start(p.info.id, result.output, records, hooks, (summary) => {
+      p.info.message = `${p.info.message} ${summary}`;
       this.save(p);
     });
   }

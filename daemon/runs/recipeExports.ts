@@ -116,7 +116,7 @@ export function failUnfinishedExports(records: RecipeExportRecord[] | undefined,
  * completes, ended at shutdown; `finished` appends the summary to its message.
  */
 export class ExportJobs {
-  private readonly jobs = new Map<string, { done: Promise<void>; kill(why: string): void }>();
+  private readonly jobs = new Map<string, { done: Promise<void>; kill(why: string): void; source: string }>();
 
   constructor(private readonly cliPath: string | undefined) {}
 
@@ -124,10 +124,10 @@ export class ExportJobs {
     return this.jobs.has(id);
   }
 
-  /** Writes the pending entries of `records` from `source`; false (nothing started) when there is no CLI to run. */
+  /** Writes the pending entries of `records` from `source` (a run id or an output folder, as `anneal export` takes it); false when there is no CLI to run. */
   start(id: string, source: string, records: RecipeExportRecord[], hooks: RecipeExportsHooks, finished: (summary: string) => void): boolean {
     if (!this.cliPath) return false;
-    const job = runRecipeExports(this.cliPath, source, records, hooks);
+    const job = { ...runRecipeExports(this.cliPath, source, records, hooks), source };
     this.jobs.set(id, job);
     void job.done.then(() => {
       this.jobs.delete(id);
@@ -138,8 +138,8 @@ export class ExportJobs {
 
   /** Ends every export in progress (the daemon is shutting down); resolves once they are recorded. */
   killAll(): Promise<void>[] {
-    return [...this.jobs].map(([id, job]) => {
-      job.kill(`The daemon shut down during the export; \`anneal export ${id}\` writes it.`);
+    return [...this.jobs.values()].map((job) => {
+      job.kill(`The daemon shut down during the export; \`anneal export ${job.source}\` writes it.`);
       return job.done;
     });
   }
