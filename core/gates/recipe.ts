@@ -71,11 +71,28 @@ export function readGates(stage: Stage, raw: unknown): { gates: StageGates; prob
         continue;
       }
       for (const m of [c, ...(c.while ?? [])]) checkMetric(stage, m, path, problems);
-      if (existing >= 0) list[existing] = { ...c, why: list[existing]!.why };
+      if (existing >= 0) list[existing] = edited(list[existing]!, c);
       else list.push(c);
     }
   }
   return { gates, problems };
+}
+
+/**
+ * A default condition the recipe rewrote: the default's reason stays only when the condition is still
+ * the same; a changed threshold says whose it is (a reason like "preference data > 1k pairs" printed
+ * beside ">= 100" would contradict the line it explains).
+ */
+function edited(old: GateCondition, c: GateCondition): GateCondition {
+  const same = sameCondition(old, c);
+  const why = same ? old.why : `the recipe's threshold; seed 004's is ${old.text}`;
+  return { ...c, ...(why ? { why } : {}) };
+}
+
+function sameCondition(a: GateCondition, b: GateCondition): boolean {
+  const own = (c: GateCondition) => `${c.metric} ${c.statistic} ${c.op} ${c.value}`;
+  const all = (c: GateCondition) => [c, ...(c.while ?? [])].map(own).join(' & ');
+  return all(a) === all(b);
 }
 
 function checkMetric(stage: Stage, c: GateCondition, path: (string | number)[], problems: GateProblem[]): void {

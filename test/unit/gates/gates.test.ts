@@ -67,7 +67,13 @@ test('a NaN loss or a diverging loss rolls back at once; early noise does not', 
 test('a recipe edits the defaults per metric, switches one off, adds its own, or starts from none; problems are located', () => {
   const { gates, problems } = readGates('dpo', { exit: { 'eval/kl': '< 0.8', 'eval/win_rate': 'off', 'rewards/accuracies': 'best > 0.9' }, rollback: { 'eval/k1': '> 2' } });
   assert.deepEqual(gates.exit.map((c) => `${c.metric} ${c.text}`), ['eval/kl < 0.8', 'rewards/accuracies best > 0.9']);
-  assert.equal(gates.exit[0]!.why, 'KL divergence to the reference < 0.5', 'an edited default keeps its reason');
+  assert.equal(gates.exit[0]!.why, "the recipe's threshold; seed 004's is < 0.5", 'a changed threshold drops the default\'s reason, which no longer matches it');
+  // The same condition written again (another spelling) keeps seed 004's reason; a changed one says whose it is.
+  assert.equal(readGates('dpo', { exit: { 'eval/kl': 'last <  0.5' } }).gates.exit.find((c) => c.metric === 'eval/kl')!.why, 'KL divergence to the reference < 0.5');
+  const pairs = readGates('dpo', { entry: { 'data/pairs': '>= 100' } }).gates.entry.find((c) => c.metric === 'data/pairs')!;
+  const line = evaluateGates({ entry: [pairs], exit: [], rollback: [] }, [], { 'data/pairs': 60 }).results[0]!.line;
+  assert.doesNotMatch(line, /1k pairs/);
+  assert.match(line, /vs >= 100: fail \(the recipe's threshold; seed 004's is >= 1000\)/);
   assert.deepEqual(problems, [{ path: ['gates', 'rollback', 'eval/k1'], message: 'Stage dpo never logs `eval/k1`, so this gate could only read "not measured"; did you mean `eval/kl`?', severity: 'warning', on: 'key' }]);
   assert.deepEqual(readGates('sft', { defaults: false, exit: { 'eval/loss': '< 1.5' } }).gates, { entry: [], exit: [{ metric: 'eval/loss', statistic: 'last', op: '<', value: 1.5, text: '< 1.5' }], rollback: [] });
   // The flat form is a list of exit conditions.
