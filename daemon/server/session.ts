@@ -23,6 +23,7 @@ import { handleScorePairs, type ScoreDeps } from './scoreRequest.ts';
 import { dirname, join } from 'node:path';
 import { ExportProgressNotification, ExportRun } from '../../core/protocol/daemon.ts';
 import { handleExport } from './exportRequest.ts';
+import { registerGenerate } from './generateRequest.ts';
 
 /** Bytes queued to a client (responses or notifications) before it counts as stuck and is dropped (the run goes on). */
 const MAX_BUFFERED_BYTES = 32 * 1024 * 1024;
@@ -201,6 +202,8 @@ export function serveSession(socket: WebSocket, ctx: SessionContext): void {
     const deps = { cliPath: join(dirname(ctx.scoring.workerPath), 'cli.js'), stateDir: ctx.stateDir, getRun: (id: string) => ctx.manager.get(id), log: ctx.log ?? (() => {}) };
     return handleExport(params, token, deps, (p) => notify(ExportProgressNotification.type, p));
   });
+
+  registerGenerate(connection, () => initialized, { runs: ctx.scoring.runs, workerPath: ctx.scoring.workerPath, log: ctx.log ?? (() => {}) });
 
   /**
    * Replays the stored history, then registers the live stream, all in one tick of the event loop:
