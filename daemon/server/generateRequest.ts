@@ -9,7 +9,7 @@ import { ResponseError, type CancellationToken, type MessageConnection } from 'v
 import { DaemonErrorCodes } from '../../core/protocol/daemon.ts';
 import { checkGenerateParams, GenerateFailedCode, GenerateText, type GenerateParams, type GenerateResult } from '../../core/protocol/generate.ts';
 import type { RunInfo } from '../../core/protocol/runs.ts';
-import { isValidRunId } from '../../core/protocol/runId.ts';
+import { isValidRunId, RUN_ID_PATTERN } from '../../core/protocol/runId.ts';
 import type { GenerateJob, GenerateResult as EngineResult } from '../engine/generateText.ts';
 import { runInChild } from '../runs/jobChild.ts';
 import type { RunLookup } from '../runs/scoreTarget.ts';
@@ -65,7 +65,7 @@ export function generateTarget(params: GenerateParams, runs: RunLookup): Generat
   };
   const model = params.model;
   if (model === 'tiny') return { job: { ...options, model, seed: params.seed ?? 42 }, description: 'tiny (the built-in test model)' };
-  if (isValidRunId(model)) {
+  if (RUN_ID_PATTERN.test(model)) {
     const run = runs.get(model);
     const seed = params.seed ?? run.args.seed ?? 42;
     if (params.base) return { job: { ...options, model: run.model, seed }, description: `base of run ${run.id} (${modelLabel(run.model)})`, runId: run.id };
