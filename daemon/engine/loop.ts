@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { TrainingArguments } from '../../core/recipe/types.ts';
 import type { Message } from '../../core/datasets/types.ts';
-import { evaluateGates, readGates, rollbackNow } from '../../core/gates/index.ts';
+import { RollbackError, RunGates } from './runGates.ts';
 import type { MetricRecord } from '../../core/protocol/runs.ts';
 import type { Train, TrainEvents, TrainJob, TrainResult } from './api.ts';
 import { selectBackend } from './backend.ts';
@@ -28,7 +28,6 @@ import { STAGES } from './stages/index.ts';
 import type { MicroBatch } from './stages/stage.ts';
 
 /** A gate's rollback condition (or a broken loss) stopped the run; its message says which and why. */
-export class RollbackError extends Error {}
 
 /** Runs `job`; see daemon/engine/api.ts for the contract. */
 export const train: Train = async (job: TrainJob, events: TrainEvents, signal: AbortSignal): Promise<TrainResult> => {
@@ -140,13 +139,11 @@ export const train: Train = async (job: TrainJob, events: TrainEvents, signal: A
 
   // Seed 004's gates for this stage, edited by the recipe: a NaN or diverging loss (and, when the recipe
   // writes gates, its rollback conditions) stops the run at once; the end of the run reports them all.
-  const gates = readGates(job.stage, job.gates).gates;
-  const logged: MetricRecord[] = [];
+  const gates = new RunGates(job.stage, job.gates);
   const log = (m: MetricRecord) => {
     events.metrics(m);
-    logged.push(m);
-    const why = rollbackNow(job.gates === undefined ? { ...gates, rollback: [] } : gates, logged);
-    if (why) throw new RollbackError(`Rolled back at step ${m.step}: ${why}. The run keeps its checkpoints from before; nothing after them is saved.`);
+    const why = gates.observe(m);
+    if (why) throw RunGates.rollback(m.step, why);
   };
 
   events.status({ phase: 'training', totalSteps, backend });
@@ -256,13 +253,8 @@ export const train: Train = async (job: TrainJob, events: TrainEvents, signal: A
 
     const outputDir = join(job.runDir, 'output');
     if (!stopped) {
-      // The data facts the entry gates read: the trainer refuses data with errors, so there are none here.
-      const pairs: Record<string, number> = ['dpo', 'orpo', 'cpo', 'simpo', 'reward'].includes(job.stage) ? { 'data/pairs': data.records } : {};
-      const report = evaluateGates(gates, logged, { 'data/records': data.records, 'data/errors': 0, ...pairs });
-      writeFileSync(join(job.runDir, 'gates.json'), JSON.stringify(report, null, 1));
-      for (const r of report.results.filter((x) => x.verdict !== 'not-measured')) events.log(`gate ${r.kind}: ${r.line}`);
-      const unmeasured = report.results.filter((x) => x.verdict === 'not-measured').length;
-      events.log(`gates: ${report.passed ? 'passed' : 'not passed'}${report.rollback ? `; rollback condition held: ${report.rollback.line}` : ''}${unmeasured ? ` (${unmeasured} condition(s) not measured: the run logged no such metric; gates.json lists them)` : ''}`);
+      // The trainer refused data with errors, so the data facts are its record count.
+      gates.finish(job.stage, data.records, job.runDir, (line) => events.log(line));
       events.status({ phase: 'saving', message: `writing ${outputDir}` });
       writeFolderAtomically(outputDir, (tmp) => {
         writeWeights(tmp, model, lora, source.baseName, head);

@@ -159,7 +159,6 @@ export function trlPlan(input: PlanInput): PlanResult {
     }
   }
   if (recipe.samples) notes.push('samples: TRL runs draw no sample completions during training (GRPO\'s scored completions are shown instead); Anneal\'s engine does.');
-  if (recipe.gates !== undefined) notes.push('gates: not evaluated on TRL runs yet; the metrics are recorded, so `anneal` can read them afterwards.');
   return { plan, notes };
 }
 

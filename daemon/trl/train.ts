@@ -9,6 +9,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { TrainEvents, TrainJob, TrainResult } from '../engine/api.ts';
+import { RunGates, type RollbackError } from '../engine/runGates.ts';
 import type { AccelerateLaunch, ResolvedRecipe } from '../../core/recipe/types.ts';
 import { trlDataFile } from './data.ts';
 import { checkPlan, findTrlPython, launcherEnv } from './environment.ts';
@@ -83,10 +84,10 @@ export async function trainWithTrl(job: TrlJob, events: TrainEvents, signal: Abo
   const check = await checkPlan(python.python, planPath);
   if (!check.ok) throw new Error(check.message);
   if (signal.aborted) return { finalStep: 0, outputDir: plan.output_dir, stopped: true };
-  return launch(python.python, planPath, plan, events, signal);
+  return launch(python.python, planPath, plan, job, events, signal);
 }
 
-function launch(python: string, planPath: string, plan: TrlPlan, events: TrainEvents, signal: AbortSignal): Promise<TrainResult> {
+function launch(python: string, planPath: string, plan: TrlPlan, job: TrlJob, events: TrainEvents, signal: AbortSignal): Promise<TrainResult> {
   return new Promise((resolve, reject) => {
     // stdin stays open: its end (this process died) is the launcher's cue to checkpoint and stop.
     const child = spawn(python, ['-m', 'anneal_trl', 'run', planPath, '--watch-stdin'], { env: launcherEnv(), stdio: ['pipe', 'pipe', 'pipe'] });
@@ -94,6 +95,10 @@ function launch(python: string, planPath: string, plan: TrlPlan, events: TrainEv
     if (child.pid !== undefined) writeFileSync(pidFile, `${child.pid}\n`);
     let step = 0;
     let outcome: { done?: boolean; stopped?: boolean; error?: string } = {};
+    // Seed 004's gates, watched on TRL's logged metrics as on the engine's: a rollback asks the
+    // training processes to stop without saving (the stop file says "rollback"), then fails the run.
+    const gates = new RunGates(job.stage, job.gates);
+    let rollback: RollbackError | undefined;
     const tail: string[] = [];
     const onLine = (line: string) => {
       const event = parseEvent(line);
@@ -112,6 +117,12 @@ function launch(python: string, planPath: string, plan: TrlPlan, events: TrainEv
           for (const [k, v] of Object.entries(event.metrics)) if (typeof v === 'number') record[k] = v;
           step = Math.max(step, event.step);
           events.metrics(record);
+          const why = gates.observe(record);
+          if (why && !rollback) {
+            rollback = RunGates.rollback(event.step, why);
+            events.log(`[anneal] ${rollback.message}`);
+            writeFileSync(plan.stop_file, 'rollback\n');
+          }
           break;
         }
         case 'sample':
@@ -152,7 +163,16 @@ function launch(python: string, planPath: string, plan: TrlPlan, events: TrainEv
     child.on('close', (code, sig) => {
       signal.removeEventListener('abort', stop);
       rmSync(pidFile, { force: true });
-      if (outcome.done) resolve({ finalStep: step, outputDir: plan.output_dir, stopped: false });
+      if (rollback) reject(rollback);
+      else if (outcome.done) {
+        try {
+          gates.finish(job.stage, countRecords(job.data.train), job.runDir, (line) => events.log(line));
+        } catch (err) {
+          reject(err instanceof Error ? err : new Error(String(err)));
+          return;
+        }
+        resolve({ finalStep: step, outputDir: plan.output_dir, stopped: false });
+      }
       else if (outcome.stopped) resolve({ finalStep: step, outputDir: plan.output_dir, stopped: true });
       else if (outcome.error) reject(new Error(outcome.error));
       else {
@@ -161,6 +181,13 @@ function launch(python: string, planPath: string, plan: TrlPlan, events: TrainEv
       }
     });
   });
+}
+
+/** The records of a data file the daemon's start checks passed: its non-blank lines. */
+function countRecords(path: string): number {
+  let n = 0;
+  for (const line of readFileSync(path, 'utf8').split('\n')) if (line.trim() !== '') n++;
+  return n;
 }
 
 /** Where a run's launcher writes its pid while it runs (removed when it exits). */

@@ -18,10 +18,11 @@ def metric_name(key: str) -> str:
 
 
 class AnnealCallback(TrainerCallback):
-    def __init__(self, plan: dict, is_main: bool, stop_requested, backend: dict):
+    def __init__(self, plan: dict, is_main: bool, stop_requested, backend: dict, rollback_requested=lambda: False):
         self.plan = plan
         self.is_main = is_main
         self.stop_requested = stop_requested
+        self.rollback_requested = rollback_requested
         self.backend = backend
         self.stopping = False
         self.trainer = None  # set once the trainer exists (GRPO's completions are read from it)
@@ -89,9 +90,14 @@ class AnnealCallback(TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs):
         if _any_process(self.stop_requested()):
             self.stopping = True
-            control.should_save = True
             control.should_training_stop = True
-            if self.is_main:
+            # A rollback (the daemon's gates saw a NaN, a diverging loss or a rollback condition) keeps
+            # only the checkpoints from before; a plain stop saves this step so that it can resume.
+            rollback = _any_process(self.rollback_requested())
+            control.should_save = not rollback
+            if self.is_main and rollback:
+                emit("log", line=f"[anneal] rolled back at step {state.global_step}: nothing more is saved")
+            elif self.is_main:
                 emit("status", phase="saving", message=f"stop requested: saving a checkpoint of step {state.global_step}")
         return control
 

@@ -46,6 +46,14 @@ def main(plan_path: str) -> int:
     def stop_requested() -> bool:
         return stop["requested"] or bool(stop_file and os.path.exists(stop_file))
 
+    def rollback_requested() -> bool:
+        """The daemon writes "rollback" into the stop file when a gate's rollback condition held: stop, save nothing more."""
+        try:
+            with open(stop_file) as f:
+                return f.read().strip() == "rollback"
+        except (OSError, TypeError):
+            return False
+
     import torch
     from accelerate import PartialState
 
@@ -84,7 +92,7 @@ def main(plan_path: str) -> int:
         trainer = build_trainer(plan, config, trainer_class(plan), loaded)
         from .callback import AnnealCallback
 
-        callback = AnnealCallback(plan, is_main, stop_requested, backend_report(state, versions, plan))
+        callback = AnnealCallback(plan, is_main, stop_requested, backend_report(state, versions, plan), rollback_requested)
         callback.trainer = trainer
         trainer.add_callback(callback)
         from transformers.trainer_callback import PrinterCallback

@@ -89,7 +89,7 @@ async function replay(runId: string): Promise<{ metrics: MetricRecord[]; samples
 test('SFT on two CPU processes through the daemon: TRL\'s metric names stream, the replay equals metrics.jsonl, output in the run\'s folder', { skip }, async () => {
   let id: string | undefined;
   const live = collectMetrics(client, () => id);
-  const run = await start(client, 'sft', `${header('sft', 'alpaca.jsonl')}max_steps: 4\nsave_steps: 2\nlearning_rate: 1.0e-3\n`);
+  const run = await start(client, 'sft', `${header('sft', 'alpaca.jsonl')}max_steps: 4\nsave_steps: 2\nlearning_rate: 1.0e-3\ngates: {exit: {loss: "< 100"}}\n`);
   id = run.id;
   assert.equal(run.engine?.name, 'trl');
   await client.connection.sendRequest(Subscribe.type, { runId: run.id });
@@ -106,7 +106,29 @@ test('SFT on two CPU processes through the daemon: TRL\'s metric names stream, t
   for (const f of ['config.json', 'model.safetensors', 'tokenizer.json']) assert.ok(output.includes(f), `${f} in ${output}`);
   assert.match(log(run.id), /16 train record\(s\) normalised/);
   assert.match(log(run.id), /accelerate\.commands\.launch .*--num_processes 2/);
+  // Seed 004's gates judge TRL's metrics as they judge the engine's: the report a pipeline hands over on.
+  const gates = JSON.parse(readFileSync(join(runDir(run.id), 'gates.json'), 'utf8')) as { passed: boolean; results: { kind: string; line: string; verdict: string }[] };
+  assert.equal(gates.passed, true);
+  const exit = gates.results.find((r) => r.kind === 'exit' && r.line.startsWith('loss '));
+  assert.equal(exit?.verdict, 'pass', JSON.stringify(gates.results));
+  assert.match(log(run.id), /gate exit: loss [\d.]+ vs < 100: pass/);
   console.log(`SFT: loss ${live[0].loss.toFixed(4)} -> ${live[3].loss.toFixed(4)} on ${done.backend?.device}`);
+});
+
+test('a rollback condition that holds stops the TRL run at once, saves nothing more, and fails it as the engine does', { skip }, async () => {
+  let id: string | undefined;
+  const live = collectMetrics(client, () => id);
+  const run = await start(client, 'sft', `${header('sft', 'sft.jsonl')}max_steps: 40\nsave_steps: 1000\nlearning_rate: 1.0e-3\ngates: {rollback: {loss: "> 0"}}\n`);
+  id = run.id;
+  await client.connection.sendRequest(Subscribe.type, { runId: run.id });
+  const done = await waitForStatus(client, run.id, ended);
+  assert.equal(done.status, 'failed', log(run.id));
+  assert.match(done.error ?? '', /^Rolled back at step 1: loss [\d.]+ vs > 0: roll back/);
+  // The stop file said "rollback": the processes stopped within a step or two, and saved no checkpoint.
+  assert.ok(live.length <= 3, `steps logged: ${live.map((m) => m.step)}`);
+  assert.equal(existsSync(join(runDir(run.id), 'checkpoints')) && readdirSync(join(runDir(run.id), 'checkpoints')).length > 0, false);
+  assert.equal(existsSync(join(runDir(run.id), 'output')), false);
+  assert.match(log(run.id), /rolled back at step \d+: nothing more is saved/);
 });
 
 test('stop saves a checkpoint and ends the run; resume continues after it, each step once in metrics.jsonl', { skip }, async () => {
