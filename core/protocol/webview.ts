@@ -7,9 +7,10 @@
 import type { Diagnostic, Severity } from '../diagnostics.ts';
 import type { DatasetSummary, RecordFormat, Turns } from '../datasets/types.ts';
 import type { PairScoreKind } from './scorePairs.ts';
+import type { CompareHostToView, CompareViewToHost } from './compareView.ts';
 
 /** The panels Anneal opens; each bundle is `dist/webviews/<kind>.js`. */
-export type ViewKind = 'dashboard' | 'samples' | 'pairs' | 'report';
+export type ViewKind = 'dashboard' | 'samples' | 'pairs' | 'report' | 'compare' | 'pipelineReport';
 
 // ---- daemon relay (dashboard, samples) ---------------------------------------------------------
 
@@ -224,7 +225,8 @@ export type HostToView =
   | ReportDataMessage
   | PairsSelectMessage
   | ViewProgressMessage
-  | PanelStateMessage;
+  | PanelStateMessage
+  | CompareHostToView;
 
 /** Everything a view may post to the host. `ready` is sent once the view's script has loaded. */
 export type ViewToHost =
@@ -236,7 +238,8 @@ export type ViewToHost =
   | PairsNextFlaggedMessage
   | PairsScoreMessage
   | PairsClearScoresMessage
-  | RevealLineMessage;
+  | RevealLineMessage
+  | CompareViewToHost;
 
 /** State a panel's serializer stores so the view comes back after a window reload. */
 export interface PanelState {
@@ -244,4 +247,6 @@ export interface PanelState {
   /** dashboard/samples: the runs shown; pairs/report: the document's URI. */
   runIds?: string[];
   uri?: string;
+  /** pipelineReport: the pipeline shown. */
+  pipelineId?: string;
 }

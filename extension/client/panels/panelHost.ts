@@ -14,6 +14,8 @@ export const VIEW_TYPES: Readonly<Record<ViewKind, string>> = {
   samples: 'anneal.samples',
   pairs: 'anneal.pairs',
   report: 'anneal.report',
+  compare: 'anneal.compare',
+  pipelineReport: 'anneal.pipelineReport',
 };
 
 export interface PanelHostOptions {
