@@ -1,6 +1,8 @@
 // CodeLens at the top of a dataset ("Train SFT", "Inspect pairs" for preference data, "Report") and of
-// a recipe ("Run"). The kind is read from the first records, so lenses appear before the server answers.
+// a recipe ("Run", or "Run pipeline (sft → dpo)" for one with `stages:`). The kind is read from the
+// document's text, so lenses appear before the server answers.
 import * as vscode from 'vscode';
+import { recipeLens } from './codeLensTitle.ts';
 import type { DaemonConnection } from './daemon/daemonConnection.ts';
 import { TRAIN_RECIPE_COMMAND, trainCommandId } from './train/trainCommands.ts';
 import { isRecipePath } from './train/trainPlan.ts';
@@ -33,7 +35,8 @@ export class AnnealCodeLens implements vscode.CodeLensProvider {
     const top = new vscode.Range(0, 0, 0, 0);
     const uri = document.uri;
     if (isRecipePath(uri.fsPath)) {
-      return [new vscode.CodeLens(top, { title: '$(play) Run', tooltip: 'Train this recipe on the Anneal daemon', command: TRAIN_RECIPE_COMMAND, arguments: [uri] })];
+      const lens = recipeLens(document.getText());
+      return [new vscode.CodeLens(top, { title: lens.title, tooltip: lens.tooltip, command: TRAIN_RECIPE_COMMAND, arguments: [uri] })];
     }
     const stages = this.connection.info?.capabilities.stages;
     const lenses: vscode.CodeLens[] = [];

@@ -65,6 +65,11 @@ export function runActions(status: RunStatus): { stop: boolean; resume: boolean;
   };
 }
 
+/** Whether a run has weights to export (runs/export takes its output, else its newest checkpoint). */
+export function exportable(run: Pick<RunInfo, 'status' | 'checkpoint'>): boolean {
+  return run.status === 'completed' || ((run.status === 'stopped' || run.status === 'interrupted' || run.status === 'failed') && run.checkpoint !== undefined);
+}
+
 /** The Runs view entry for `run`. */
 export function describeRun(run: RunInfo, extras: RunExtras, now: Date): RunItemModel {
   const actions = runActions(run.status);
@@ -94,6 +99,7 @@ export function describeRun(run: RunInfo, extras: RunExtras, now: Date): RunItem
   if (actions.resume) flags.push('can-resume');
   if (actions.delete) flags.push('can-delete');
   if (run.outputDir) flags.push('has-output');
+  if (exportable(run)) flags.push('can-export');
   return {
     // In a pipeline the model is the previous stage's output folder: its place says more.
     label: run.pipeline

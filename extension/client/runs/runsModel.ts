@@ -1,7 +1,7 @@
 // The runs the extension knows about, kept current from the daemon: the list from `runs/list` on each
 // (re)connect, then `run/status` and `run/metrics` of the runs still going (subscribed from the last
-// step seen + 1, so a reconnect loses no point and repeats none). The Runs view and the status bar
-// read it; nothing polls.
+// step seen + 1, so a reconnect loses no point and repeats none), and the pipelines' records from
+// `pipelines/list` and `pipelines/changed`. The Runs view and the status bar read it; nothing polls.
 import * as vscode from 'vscode';
 import {
   ListRuns,
@@ -11,6 +11,7 @@ import {
   Subscribe,
   Unsubscribe,
 } from '../../../core/protocol/daemon.ts';
+import { ListPipelines, PipelineChangedNotification, type PipelineInfo } from '../../../core/protocol/pipelines.ts';
 import { isFinalStatus, type MetricRecord, type RunInfo } from '../../../core/protocol/runs.ts';
 import type { DaemonClient } from '../../../daemon/client/connect.ts';
 import type { DaemonConnection } from '../daemon/daemonConnection.ts';
@@ -23,6 +24,7 @@ interface Tracked extends RunExtras {
 
 export class RunsModel implements vscode.Disposable {
   private runsValue: RunInfo[] = [];
+  private pipelinesValue = new Map<string, PipelineInfo>();
   private readonly tracked = new Map<string, Tracked>();
   private readonly subscribed = new Set<string>();
   private clientDisposables: { dispose(): void }[] = [];
@@ -63,6 +65,16 @@ export class RunsModel implements vscode.Disposable {
     return this.loaded;
   }
 
+  /** The daemon's record of a pipeline (its stages' statuses, gates, result, exports), once listed or changed. */
+  pipeline(pipelineId: string): PipelineInfo | undefined {
+    return this.pipelinesValue.get(pipelineId);
+  }
+
+  /** Every pipeline known, newest first. */
+  get pipelines(): readonly PipelineInfo[] {
+    return [...this.pipelinesValue.values()].sort((a, b) => (a.createdAt < b.createdAt ? 1 : -1));
+  }
+
   get(runId: string): RunInfo | undefined {
     return this.runsValue.find((r) => r.id === runId);
   }
@@ -86,8 +98,19 @@ export class RunsModel implements vscode.Disposable {
     const client = this.connection.client;
     if (!client) return;
     try {
-      const { runs } = await client.connection.sendRequest(ListRuns.type, {});
+      const [{ runs }, pipelines] = await Promise.all([
+        client.connection.sendRequest(ListRuns.type, {}),
+        // A daemon without pipelines/list (older) still lists runs; its pipelines read from their runs.
+        client.connection.sendRequest(ListPipelines.type, {}).then(
+          (r) => r.pipelines,
+          (error: unknown) => {
+            this.log.warn(`pipelines/list failed: ${String(error)}`);
+            return undefined;
+          },
+        ),
+      ]);
       if (this.connection.client !== client) return;
+      if (pipelines) this.pipelinesValue = new Map(pipelines.map((p) => [p.id, p]));
       const before = new Map(this.runsValue.map((r) => [r.id, r.status]));
       this.runsValue = runs;
       // A daemon that restarted marks the runs it lost `interrupted`: say so like a live change.
@@ -147,6 +170,10 @@ export class RunsModel implements vscode.Disposable {
         }
       }),
       client.on(RunMetricsNotification.type, ({ runId, record }) => this.onMetrics(runId, record)),
+      client.on(PipelineChangedNotification.type, ({ pipeline }) => {
+        this.pipelinesValue.set(pipeline.id, pipeline);
+        this.emitter.fire();
+      }),
       // Runs started or deleted by another client (the CLI, a browser) show up without a refresh.
       client.on(RunsChangedNotification.type, ({ run, deleted }) => {
         if (deleted !== undefined) return this.remove(deleted);

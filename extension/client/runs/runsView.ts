@@ -1,61 +1,75 @@
-// The Runs view (its own activity-bar container): one item per run from the RunsModel, with inline
-// and context actions declared in package.json (`viewItem =~ /can-stop/` ...).
+// The Runs view (its own activity-bar container): the tree of runsTree.ts over the RunsModel (runs,
+// pipelines with their stages, gates, result and exports), with inline and context actions declared in
+// package.json (`viewItem =~ /can-stop/` ...).
 import * as vscode from 'vscode';
-import type { RunInfo } from '../../../core/protocol/runs.ts';
+import type { PipelineInfo } from '../../../core/protocol/pipelines.ts';
+import type { RecipeExportRecord, RunInfo } from '../../../core/protocol/runs.ts';
 import type { DaemonConnection } from '../daemon/daemonConnection.ts';
-import { describeRun } from './runItem.ts';
-import { describePipeline, groupRuns } from './runGroups.ts';
 import type { RunsModel } from './runsModel.ts';
+import { childNodes, describeNode, rootNodes, type Collapsible, type RunsNode, type RunsSource } from './runsTree.ts';
 
 export const RUNS_VIEW_ID = 'anneal.runs';
 
-/** A run in the tree; commands invoked from the view get this as their argument. */
-export class RunTreeItem extends vscode.TreeItem {
-  constructor(readonly run: RunInfo, runs: RunsModel) {
-    const model = describeRun(run, runs.extras(run.id), new Date());
-    super(model.label, vscode.TreeItemCollapsibleState.None);
-    this.id = run.id;
+const markdownLines = (lines: string[]) => new vscode.MarkdownString(lines.map((l) => l.replace(/[\\`*_[\]<>]/g, '\\$&')).join('  \n'));
+
+const COLLAPSIBLE: Record<Collapsible, vscode.TreeItemCollapsibleState> = {
+  none: vscode.TreeItemCollapsibleState.None,
+  collapsed: vscode.TreeItemCollapsibleState.Collapsed,
+  expanded: vscode.TreeItemCollapsibleState.Expanded,
+};
+
+/**
+ * A node of the tree (a run, a pipeline, a stage, a gate line, a result, an export). Commands invoked
+ * from the view get it as their argument: `run` is the run it stands for (a run, a stage that started,
+ * a pipeline's result), `pipeline` the pipeline record, `exportRecord` an export of the recipe.
+ */
+export class RunsTreeItem extends vscode.TreeItem {
+  readonly run?: RunInfo;
+  readonly pipeline?: PipelineInfo;
+  readonly exportRecord?: RecipeExportRecord;
+
+  constructor(readonly node: RunsNode, source: RunsSource) {
+    const model = describeNode(node, source, new Date());
+    super(model.label, COLLAPSIBLE[model.collapsible]);
+    this.id = node.id;
     this.description = model.description;
-    this.tooltip = new vscode.MarkdownString(model.tooltip.map((l) => l.replace(/[\\`*_[\]<>]/g, '\\$&')).join('  \n'));
+    this.tooltip = markdownLines(model.tooltip);
     this.iconPath = new vscode.ThemeIcon(model.icon.id, model.icon.color ? new vscode.ThemeColor(model.icon.color) : undefined);
     this.contextValue = model.contextValue;
-    this.command = { title: 'Open Dashboard', command: 'anneal.openDashboard', arguments: [this] };
+    if (node.kind === 'run' || node.kind === 'stage' || node.kind === 'result') this.run = node.run;
+    if (node.kind === 'pipeline') this.pipeline = node.info;
+    if (node.kind === 'stage' || node.kind === 'result' || node.kind === 'halt') this.pipeline = node.info;
+    if (node.kind === 'export') this.exportRecord = node.record;
+    if (model.openRunId) this.command = { title: 'Open Dashboard', command: 'anneal.openDashboard', arguments: [model.openRunId] };
   }
 }
 
-/** A pipeline in the tree: its stages' runs are its children, in stage order. */
-export class PipelineTreeItem extends vscode.TreeItem {
-  constructor(readonly pipelineId: string, readonly runs: RunInfo[]) {
-    const model = describePipeline(pipelineId, runs, new Date());
-    super(model.label, vscode.TreeItemCollapsibleState.Expanded);
-    this.id = `pipeline:${pipelineId}`;
-    this.description = model.description;
-    this.tooltip = new vscode.MarkdownString(model.tooltip.map((l) => l.replace(/[\\`*_[\]<>]/g, '\\$&')).join('  \n'));
-    this.iconPath = new vscode.ThemeIcon(model.icon.id, model.icon.color ? new vscode.ThemeColor(model.icon.color) : undefined);
-    this.contextValue = model.contextValue;
-  }
-}
-
-type RunsTreeNode = RunTreeItem | PipelineTreeItem;
-
-class RunsTreeProvider implements vscode.TreeDataProvider<RunsTreeNode> {
+class RunsTreeProvider implements vscode.TreeDataProvider<RunsTreeItem> {
   private readonly emitter = new vscode.EventEmitter<void>();
   readonly onDidChangeTreeData = this.emitter.event;
+  private readonly source: RunsSource;
 
-  constructor(private readonly runs: RunsModel) {}
+  constructor(runs: RunsModel) {
+    this.source = {
+      get runs() {
+        return runs.runs;
+      },
+      pipeline: (id) => runs.pipeline(id),
+      extras: (id) => runs.extras(id),
+    };
+  }
 
   refresh(): void {
     this.emitter.fire();
   }
 
-  getTreeItem(item: RunsTreeNode): vscode.TreeItem {
+  getTreeItem(item: RunsTreeItem): vscode.TreeItem {
     return item;
   }
 
-  getChildren(parent?: RunsTreeNode): RunsTreeNode[] {
-    if (parent instanceof PipelineTreeItem) return parent.runs.map((run) => new RunTreeItem(run, this.runs));
-    if (parent) return [];
-    return groupRuns(this.runs.runs).map((e) => (e.kind === 'run' ? new RunTreeItem(e.run, this.runs) : new PipelineTreeItem(e.id, e.runs)));
+  getChildren(parent?: RunsTreeItem): RunsTreeItem[] {
+    const nodes = parent ? childNodes(parent.node, this.source) : rootNodes(this.source);
+    return nodes.map((n) => new RunsTreeItem(n, this.source));
   }
 }
 
