@@ -5,13 +5,32 @@ import { cpSync, mkdirSync, existsSync } from 'node:fs';
 const production = process.argv.includes('--production');
 const watch = process.argv.includes('--watch');
 
-/** Node-side bundles: the extension host, the language server, the CLI/daemon, the training worker. */
+/**
+ * Node-side bundles: the extension host, the language server, the CLI/daemon, the training worker.
+ * dist/cli.js, the one binary users run, only picks the bundle of the subcommand it is given:
+ * validateCli.js for `anneal validate` (and its worker threads), cliAll.js for everything else.
+ */
 const nodeEntries = {
   extension: 'extension/client/extension.ts',
   server: 'extension/server/server.ts',
   cli: 'daemon/cli.ts',
+  validateCli: 'daemon/validateCli.ts',
+  cliAll: 'daemon/cliAll.ts',
   worker: 'daemon/runs/worker.ts',
   checkWorker: 'daemon/runs/checkWorker.ts',
+  // The TypeScript compiler (reward modules: checked by recipes, transpiled by the engine) is 10 MB,
+  // most of every bundle that imports it, and node compiles a bundle whole whenever it loads one: in
+  // a file of its own, only the processes that check or run a reward module pay for it.
+  typescript: 'node_modules/typescript/lib/typescript.js',
+};
+
+/** Files that stay separate bundles: an import of one, resolved at run time to its sibling in dist/. */
+const siblingBundles = {
+  name: 'sibling-bundles',
+  setup(build) {
+    build.onResolve({ filter: /^typescript$/ }, () => ({ path: './typescript.js', external: true }));
+    build.onResolve({ filter: /^\.\/(validateCli|cliAll)\.ts$/ }, (args) => ({ path: args.path.replace(/\.ts$/, '.js'), external: true }));
+  },
 };
 
 const common = {
@@ -36,12 +55,13 @@ builds.push({
   external: ['vscode', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', 'webgpu'],
   // jsonc-parser's default (UMD) build loads its parts with a dynamic require esbuild cannot follow.
   alias: { 'jsonc-parser': 'jsonc-parser/lib/esm/main.js' },
+  plugins: [siblingBundles],
   banner: { js: '' },
 });
 
 // Browser-side bundles for webviews (dashboard, samples, pair inspector, report), added as they appear.
 const webviewEntries = {};
-for (const name of ['dashboard', 'samples', 'pairs', 'report']) {
+for (const name of ['dashboard', 'samples', 'pairs', 'report', 'compare', 'pipelineReport']) {
   const file = `webviews/${name}/main.ts`;
   if (existsSync(file)) webviewEntries[`webviews/${name}`] = file;
 }

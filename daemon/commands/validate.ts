@@ -11,7 +11,8 @@ import { nodeFiles } from '../../core/nodeFiles.ts';
 import { loadTokenizerFromFolder } from '../../core/tokenize/index.ts';
 import { checkRecipeFile, isRecipePath, UnreadableFileError } from './validateRecipe.ts';
 import { lineChunks } from './lineChunks.ts';
-import { analyzeChunks, runWorker, WORKER_COMMAND, workerCount } from './validateParallel.ts';
+import { analyzeChunks, runWorker, workerCount } from './validateParallel.ts';
+import { WORKER_COMMAND } from './validateWorkerCommand.ts';
 
 const KINDS: DatasetKind[] = ['sft', 'preference', 'prompt-only', 'text', 'unpaired-preference', 'stepwise-supervision'];
 const CHUNK_BYTES = 8 << 20;
@@ -38,7 +39,7 @@ export function registerValidate(program: Command): void {
     .action(async (files: string[], options: ValidateOptions) => {
       process.exitCode = await runValidate(files, options, process.stdout.isTTY === true && !process.env.NO_COLOR);
     });
-  // Worker threads for large files re-enter this bundle through this hidden command.
+  // Worker threads for large files re-enter the CLI through this hidden command.
   program.command(WORKER_COMMAND, { hidden: true }).action(runWorker);
 }
 

@@ -1,10 +1,10 @@
 // Dataset files in `anneal validate` are analysed in chunks of whole lines; large ones by the main
 // thread and worker threads together. Each takes the next unclaimed chunk from a shared counter, so a worker
-// that starts late (loading this bundle takes a few hundred milliseconds) or runs on a busy core
-// simply takes fewer chunks, and the main thread never waits idle while workers start. Workers send
+// that starts late (a thread loads validate's bundle in some tens of milliseconds) or runs on a busy
+// core simply takes fewer chunks, and the main thread never waits idle while workers start. Workers send
 // each chunk's facts packed in typed arrays; the main thread adds every chunk's facts to one
 // DatasetModel in file order, so whole-file checks and the output are the same as a sequential run.
-// The workers are this same bundle started with a hidden subcommand.
+// The workers are dist/cli.js started with a hidden subcommand, which cli.ts routes to validate's bundle.
 
 import { closeSync, openSync, readSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -17,12 +17,12 @@ import type { LineFacts } from '../../core/datasets/lineAnalysis.ts';
 import type { DatasetCheckOptions, DatasetInfoEntry, NormalizedRecord } from '../../core/datasets/types.ts';
 import { nodeFiles } from '../../core/nodeFiles.ts';
 import { loadTokenizerFromFolder } from '../../core/tokenize/index.ts';
+import { WORKER_COMMAND } from './validateWorkerCommand.ts';
 
 /** Below this size one thread is faster than starting workers. */
 export const PARALLEL_MIN_BYTES = 24 << 20;
 /** Bytes per chunk: small enough to share the work evenly, large enough that claiming costs nothing. */
 const CHUNK_BYTES = 4 << 20;
-export const WORKER_COMMAND = 'validate-worker';
 const YOUNG_GENERATION_MB = 96;
 
 /** What a worker needs to rebuild the check options (functions cannot cross threads) and claim chunks. */
