@@ -271,7 +271,7 @@ export namespace ScorePairsProgressNotification {
 
 // ---- export -----------------------------------------------------------------------------------
 
-export type ExportFormat = 'peft' | 'merged' | 'gguf';
+export type ExportFormat = 'peft' | 'merged' | 'gguf' | 'gguf-lora';
 
 export interface ExportRunParams {
   /** A run id, or an absolute folder on the daemon's machine: a run folder, its output/ or a checkpoint, a PEFT adapter or a model folder. */

@@ -4,6 +4,7 @@
 // Hard limits only (a learning rate must be positive); advice on sensible ranges lives in
 // semantic.ts as warnings.
 import { LOSS_TYPES, STAGES } from './defaults.ts';
+import { GGUF_LORA_QUANTS, RECIPE_EXPORT_FORMATS, RECIPE_EXPORT_QUANTS } from './exportBlock.ts';
 
 type Schema = Record<string, unknown>;
 
@@ -218,9 +219,8 @@ export const recipeSchema: Schema = {
       additionalProperties: { type: 'string' },
     },
     export: {
-      description:
-        'What to write once training is complete (a pipeline: its result), as `anneal export` writes it: one entry or a list of `{format: peft|merged|gguf, quant: f32|f16|bf16|q8_0|q4_0 (gguf only, default f16), out: folder relative to this recipe (default: exports/<format> in the run\'s or pipeline\'s folder)}`.',
-      examples: [[{ format: 'merged' }, { format: 'gguf', quant: 'q8_0' }]],
+      description: `What to write once training is complete (a pipeline: its result), as \`anneal export\` writes it: one entry or a list of \`{format: ${RECIPE_EXPORT_FORMATS.join('|')}, quant: ${RECIPE_EXPORT_QUANTS.join('|')} (gguf, default f16; gguf-lora: ${GGUF_LORA_QUANTS.join('|')}), out: folder relative to this recipe (default: exports/<format> in the run's or pipeline's folder)}\`.`,
+      examples: [[{ format: 'merged' }, { format: 'gguf', quant: 'q4_k_m' }, { format: 'gguf-lora' }]],
     },
     engine: str(
       'Which engine trains this recipe: `anneal` (its own, on this machine) or `trl` (TRL + Accelerate in a Python environment: several GPUs, DeepSpeed, FSDP), with the same keys.',

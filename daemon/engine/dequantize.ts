@@ -9,6 +9,8 @@ export const GGML = {
   F16: 1,
   Q4_0: 2,
   Q4_1: 3,
+  Q5_0: 6,
+  Q5_1: 7,
   Q8_0: 8,
   Q4_K: 12,
   Q5_K: 13,
@@ -26,6 +28,8 @@ const LAYOUT: Record<number, [number, number]> = {
   [GGML.Q8_0]: [32, 34],
   [GGML.Q4_0]: [32, 18],
   [GGML.Q4_1]: [32, 20],
+  [GGML.Q5_0]: [32, 22],
+  [GGML.Q5_1]: [32, 24],
   [GGML.Q4_K]: [256, 144],
   [GGML.Q5_K]: [256, 176],
   [GGML.Q6_K]: [256, 210],
@@ -112,6 +116,25 @@ export function dequantize(src: Uint8Array, type: number, count: number): Float3
           const byte = src[qs + i]!;
           out[o + i] = d * (byte & 0xf) + m;
           out[o + i + 16] = d * (byte >> 4) + m;
+        }
+      }
+      return out;
+    }
+    case GGML.Q5_0:
+    case GGML.Q5_1: {
+      // Q5_0: d, 4 bytes of fifth bits, nibbles; x = d * (q - 16). Q5_1: d, m, fifth bits, nibbles;
+      // x = d * q + m. Element i's fifth bit is bit i of the little-endian u32.
+      const withMin = type === GGML.Q5_1;
+      const size = withMin ? 24 : 22;
+      for (let at = 0, o = 0; o < count; at += size, o += 32) {
+        const d = half(at);
+        const m = withMin ? half(at + 2) : -16 * d;
+        const qh = view.getUint32(at + (withMin ? 4 : 2), true);
+        const qs = at + (withMin ? 8 : 6);
+        for (let i = 0; i < 16; i++) {
+          const byte = src[qs + i]!;
+          out[o + i] = d * ((byte & 0xf) | (((qh >>> i) & 1) << 4)) + m;
+          out[o + i + 16] = d * ((byte >> 4) | (((qh >>> (i + 16)) & 1) << 4)) + m;
         }
       }
       return out;

@@ -163,7 +163,7 @@ export function readGgufWeights(header: GgufHeader, onProgress?: (done: number, 
       const name = hfTensorName(t.name);
       if (!name) throw new Error(`${header.path} has a tensor ${t.name} that the ${arch} architecture does not use; Anneal cannot load this model.`);
       if (!isSupportedType(t.type)) {
-        throw new Error(`${t.name} in ${header.path} is stored as GGML ${ggmlTypeName(t.type)}; Anneal reads F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q5_K and Q6_K — use a GGUF with one of those.`);
+        throw new Error(`${t.name} in ${header.path} is stored as GGML ${ggmlTypeName(t.type)}; Anneal reads F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K and Q6_K — use a GGUF with one of those.`);
       }
       const count = t.shape.reduce((a, b) => a * b, 1);
       const bytes = new Uint8Array(byteSize(t.type, count));

@@ -1,21 +1,21 @@
-// `anneal export RUN --format peft|merged|gguf [--quant Q] [--out DIR]`: every refusal a user can
-// cause (unknown format or quantization, a run without weights, a non-empty --out, an adapter asked of
-// a full fine-tune) is said before any weights load; then the weights are written into a temporary
+// `anneal export RUN --format peft|merged|gguf|gguf-lora [--quant Q] [--out DIR]`: every refusal a user
+// can cause (unknown format or quantization, a run without weights, a non-empty --out, an adapter asked
+// of a full fine-tune) is said before any weights load; then the weights are written into a temporary
 // sibling of the target folder, renamed into place when complete.
 import { cpSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { ExportFormat, ExportRunResult } from '../../core/protocol/daemon.ts';
+import { exportFolderName, quantsOf, RECIPE_EXPORT_FORMATS } from '../../core/recipe/exportBlock.ts';
 import { loadExportModel, type ExportModel } from './exportModel.ts';
 import { writeGgufExport } from './ggufExport.ts';
+import { writeGgufLoraExport } from './ggufLora.ts';
 import { quantType } from './ggufQuant.ts';
 import { writeMergedFolder } from './hfFolder.ts';
 import { resolveExportSource, type ExportSource } from './source.ts';
 
-export const EXPORT_FORMATS: readonly ExportFormat[] = ['peft', 'merged', 'gguf'];
-
 export interface ExportOptions {
   format: string;
-  /** GGUF only; default f16. */
+  /** gguf (default f16) and gguf-lora (f16 or f32) only. */
   quant?: string;
   /** The folder to create (must not exist, or be empty); default `<run>/exports/<format>[-<quant>]`. */
   out?: string;
@@ -40,13 +40,13 @@ function outRefusal(dir: string): string | undefined {
 }
 
 function checkFormat(format: string): ExportFormat {
-  if ((EXPORT_FORMATS as readonly string[]).includes(format)) return format as ExportFormat;
-  throw new Error(`--format ${format} is not an export format; choose peft (the LoRA adapter), merged (a Hugging Face model folder) or gguf (llama.cpp / Ollama).`);
+  if ((RECIPE_EXPORT_FORMATS as readonly string[]).includes(format)) return format as ExportFormat;
+  throw new Error(`--format ${format} is not an export format; choose peft (the LoRA adapter), merged (a Hugging Face model folder), gguf (llama.cpp / Ollama) or gguf-lora (the adapter for llama.cpp / Ollama).`);
 }
 
 /** The folder an export goes to when --out is not given. */
 export function defaultOutDir(source: ExportSource, format: ExportFormat, quant?: string): string {
-  const leaf = format === 'gguf' ? `gguf-${quant}` : format;
+  const leaf = exportFolderName(format, quant);
   return source.runDir ? join(source.runDir, 'exports', leaf) : `${source.weightsDir.replace(/[\\/]+$/, '')}-${leaf}`;
 }
 
@@ -93,10 +93,14 @@ async function writePeft(dir: string, source: ExportSource, model: () => Promise
 /** Runs one export; throws one sentence for anything the user can fix. */
 export async function exportRun(ref: string, options: ExportOptions): Promise<ExportResult> {
   const format = checkFormat(options.format);
-  if (options.quant !== undefined && format !== 'gguf') throw new Error(`--quant applies to --format gguf only (a ${format} export keeps float32 weights).`);
-  const quant = format === 'gguf' ? quantType(options.quant ?? 'f16') : undefined;
+  const quants = quantsOf(format);
+  if (options.quant !== undefined && quants.length === 0) throw new Error(`--quant applies to --format gguf and gguf-lora only (a ${format} export keeps float32 weights).`);
+  if (options.quant !== undefined && format === 'gguf-lora' && !quants.includes(options.quant.toLowerCase())) {
+    throw new Error(`--quant ${options.quant} is not an encoding of a GGUF adapter; choose ${quants.join(' or ')} (llama.cpp applies the adapter in float; quantize the base instead).`);
+  }
+  const quant = quants.length > 0 ? quantType(options.quant ?? 'f16') : undefined;
   const source = resolveExportSource(ref, options.stateDir);
-  if (format === 'peft' && source.kind !== 'adapter') {
+  if ((format === 'peft' || format === 'gguf-lora') && source.kind !== 'adapter') {
     throw new Error(`${source.label} trained the whole model, so there is no LoRA adapter to export; use --format merged (its weights as a Hugging Face folder) or --format gguf.`);
   }
   const outDir = resolve(options.out ?? defaultOutDir(source, format, quant?.name));
@@ -116,13 +120,19 @@ export async function exportRun(ref: string, options: ExportOptions): Promise<Ex
     }
     return loaded;
   };
-  if (format !== 'peft') await model();
+  if (format === 'merged' || format === 'gguf') await model();
 
   let files: string[] = [];
   let gguf: string | undefined;
   await writeFolderAtomically(outDir, async (tmp) => {
     if (format === 'peft') files = await writePeft(tmp, source, model);
-    else if (format === 'merged') {
+    else if (format === 'gguf-lora') {
+      const name = `${exportName(source)}-lora-${quant!.name}.gguf`;
+      const result = await writeGgufLoraExport(tmp, name, source.weightsDir, source.seed, quant!, (done, total) => options.onProgress?.({ phase: 'writing', message: `writing ${name}`, done, total }));
+      files = result.files;
+      gguf = join(outDir, name);
+      notes.push(...result.notes);
+    } else if (format === 'merged') {
       options.onProgress?.({ phase: 'writing', message: 'writing model.safetensors' });
       files = writeMergedFolder(tmp, loaded!);
     } else {

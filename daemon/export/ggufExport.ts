@@ -3,6 +3,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ExportModel } from './exportModel.ts';
+import { ggmlTypeName } from '../engine/dequantize.ts';
 import { ggufModelMetadata, ggufTensors } from './ggufModel.ts';
 import type { QuantType } from './ggufQuant.ts';
 import { ggufTokenizerMetadata } from './ggufVocab.ts';
@@ -17,10 +18,18 @@ export function writeGgufExport(dir: string, fileName: string, model: ExportMode
   // The Modelfile is derived first: a template it cannot express is a note, not a failed export.
   const addsBos = metadata.get('tokenizer.ggml.add_bos_token');
   const modelfile = ollamaModelfile(`./${fileName}`, model.tokenizer, addsBos !== undefined && 'value' in addsBos && addsBos.value === true);
-  const { tensors, keptF16 } = ggufTensors(model.config, model.weights, quant);
-  if (keptF16.length > 0) notes.push(`${keptF16.length} matri${keptF16.length === 1 ? 'x' : 'ces'} whose rows are not whole ${quant.name} blocks stay F16 (${keptF16.slice(0, 3).join(', ')}${keptF16.length > 3 ? ', …' : ''})`);
+  const { tensors, fellBack } = ggufTensors(model.config, model.weights, quant);
+  if (fellBack.length > 0) notes.push(fallbackNote(fellBack, quant));
   writeGguf(join(dir, fileName), metadata, tensors, onTensor);
   writeFileSync(join(dir, 'Modelfile'), modelfile.text);
   notes.push(...modelfile.notes);
   return { files: [fileName, 'Modelfile'], notes };
+}
+
+/** One line on the matrices stored in another type than asked, grouped by the type they got. */
+function fallbackNote(fellBack: { name: string; type: number }[], quant: QuantType): string {
+  const byType = new Map<string, string[]>();
+  for (const f of fellBack) byType.set(ggmlTypeName(f.type), [...(byType.get(ggmlTypeName(f.type)) ?? []), f.name]);
+  const parts = [...byType].map(([type, names]) => `${names.length} as ${type} (${names.slice(0, 2).join(', ')}${names.length > 2 ? ', …' : ''})`);
+  return `${fellBack.length} matri${fellBack.length === 1 ? 'x has rows' : 'ces have rows'} that are not whole ${quant.name} blocks, stored as llama-quantize stores them: ${parts.join('; ')}`;
 }

@@ -6,7 +6,7 @@
 import { headDim, type LlamaConfig, type ModelConfig } from '../engine/modelConfig.ts';
 import type { NamedTensor } from '../engine/safetensors.ts';
 import { gv, type GgufTensorSpec, type GgufValue } from './ggufWriter.ts';
-import { encodedSize, encodeTensor, tensorType, type QuantType } from './ggufQuant.ts';
+import { encodedSize, encodeTensor, placeTensors, type QuantType } from './ggufQuant.ts';
 
 /** Hugging Face model_type -> GGUF general.architecture (llama.cpp runs Mistral as llama). */
 const GGUF_ARCH: Record<string, string> = { llama: 'llama', mistral: 'llama', qwen2: 'qwen2', qwen3: 'qwen3' };
@@ -107,13 +107,13 @@ export function ggufModelMetadata(config: ModelConfig, quant: QuantType, name: s
 
 /**
  * The tensors in llama.cpp's order (embedding, blocks, final norm, head), each encoded under `quant`
- * when the writer reaches it. A tied model has no `output.weight`: llama.cpp then reuses the embedding.
+ * when the writer reaches it, and the matrices stored in a stand-in type because their rows are not
+ * whole blocks of the asked one. A tied model has no `output.weight`: llama.cpp then reuses the embedding.
  */
-export function ggufTensors(config: ModelConfig, weights: Map<string, NamedTensor>, quant: QuantType): { tensors: GgufTensorSpec[]; keptF16: string[] } {
+export function ggufTensors(config: ModelConfig, weights: Map<string, NamedTensor>, quant: QuantType): { tensors: GgufTensorSpec[]; fellBack: { name: string; type: number }[] } {
   const arch = ggufArchitecture(config);
   const c = config as LlamaConfig;
   const permute = arch === 'llama';
-  const keptF16: string[] = [];
   const order = (name: string) => {
     const m = /^model\.layers\.(\d+)\./.exec(name);
     if (name === 'model.embed_tokens.weight') return -1;
@@ -121,21 +121,25 @@ export function ggufTensors(config: ModelConfig, weights: Map<string, NamedTenso
     return name === 'model.norm.weight' ? 1e9 : 1e9 + 1;
   };
   const names = [...weights.keys()].filter((n) => !(n === 'lm_head.weight' && c.tie_word_embeddings)).sort((a, b) => order(a) - order(b) || a.localeCompare(b));
-  const tensors = names.map((hf): GgufTensorSpec => {
+  const named = names.map((hf) => {
     const name = ggufTensorName(hf);
     if (!name) throw new Error(`The model has a tensor ${hf} that a ${arch} GGUF has no place for; export --format merged instead.`);
+    return { hf, name, shape: weights.get(hf)!.shape };
+  });
+  const placed = placeTensors(named, quant);
+  const fellBack: { name: string; type: number }[] = [];
+  const tensors = named.map(({ hf, name }): GgufTensorSpec => {
     const t = weights.get(hf)!;
-    const type = tensorType(t.shape, quant);
-    if (t.shape.length >= 2 && type !== quant.ggml) keptF16.push(hf);
-    const count = t.data.length;
+    const { type, fellBack: fb } = placed.get(name)!;
+    if (fb) fellBack.push({ name, type });
     const heads = !permute ? 0 : /self_attn\.q_proj\.weight$/.test(hf) ? c.num_attention_heads : /self_attn\.k_proj\.weight$/.test(hf) ? c.num_key_value_heads : 0;
     return {
       name,
       shape: t.shape,
       type,
-      byteLength: encodedSize(type, count),
+      byteLength: encodedSize(type, t.data.length),
       encode: () => encodeTensor(heads ? permuteRows(t.data, t.shape[0]!, t.shape[1]!, heads) : t.data, type),
     };
   });
-  return { tensors, keptF16 };
+  return { tensors, fellBack };
 }

@@ -1,78 +1,135 @@
-// The GGUF tensor encodings an export writes, float32 in: F32, F16, BF16, and the block formats Q8_0
-// and Q4_0 (per the GGUF specification: a row is a run of 32-element blocks, each an f16 scale then
-// its integers). Which quantization a user may ask for, and what each tensor of a model becomes.
-import { floatToHalf, GGML, quantizeQ4_0 } from '../engine/dequantize.ts';
+// The GGUF tensor encodings an export writes, float32 in: F32, F16, BF16, the 32-element block formats
+// Q8_0, Q4_0 (and Q5_0 / Q5_1 where a k-quant row does not split into super-blocks), and the k-quant
+// super-blocks Q4_K, Q5_K, Q6_K (ggufKQuants.ts). Which quantization a user may ask for
+// (core/recipe/exportBlock.ts GGUF_QUANTS), and what each tensor of a model becomes under it: for the
+// k-quant mixes, the per-tensor choices llama.cpp's llama-quantize makes for its file type of that name.
+import { GGUF_QUANTS, type GgufQuantName } from '../../core/recipe/exportBlock.ts';
+import { byteSize, floatToHalf, GGML, ggmlTypeName, quantizeQ4_0 } from '../engine/dequantize.ts';
+import { QK_K, quantizeQ4_K, quantizeQ5_0, quantizeQ5_1, quantizeQ5_K, quantizeQ6_K } from './ggufKQuants.ts';
 
 /** An export's `--quant` choice: the GGML type of its matrices and the file's general.file_type. */
 export interface QuantType {
-  name: string;
-  /** GGML type of 2-D weights. */
+  name: GgufQuantName;
+  /** GGML type of 2-D weights (before a mix's per-tensor choices). */
   ggml: number;
   /** llama.cpp's llama_ftype ("MOSTLY_…") recorded as general.file_type. */
   fileType: number;
-  /** Elements per block: a matrix whose rows are not a whole number of blocks stays F16. */
-  block: number;
   describe: string;
 }
 
-export const QUANT_TYPES: readonly QuantType[] = [
-  { name: 'f32', ggml: GGML.F32, fileType: 0, block: 1, describe: 'float32, lossless' },
-  { name: 'f16', ggml: GGML.F16, fileType: 1, block: 1, describe: 'float16 (half the size, rounding only)' },
-  { name: 'bf16', ggml: GGML.BF16, fileType: 32, block: 1, describe: 'bfloat16' },
-  { name: 'q8_0', ggml: GGML.Q8_0, fileType: 7, block: 32, describe: '8-bit blocks of 32 with an f16 scale (about a quarter of float32)' },
-  { name: 'q4_0', ggml: GGML.Q4_0, fileType: 2, block: 32, describe: '4-bit blocks of 32 with an f16 scale (smallest; visible quality loss on small models)' },
-];
+/** GGML type and llama_ftype of each quantization (the names and descriptions are core's). */
+const ENCODINGS: Record<GgufQuantName, { ggml: number; fileType: number }> = {
+  f32: { ggml: GGML.F32, fileType: 0 },
+  f16: { ggml: GGML.F16, fileType: 1 },
+  bf16: { ggml: GGML.BF16, fileType: 32 },
+  q8_0: { ggml: GGML.Q8_0, fileType: 7 },
+  q4_0: { ggml: GGML.Q4_0, fileType: 2 },
+  q4_k_s: { ggml: GGML.Q4_K, fileType: 14 },
+  q4_k_m: { ggml: GGML.Q4_K, fileType: 15 },
+  q5_k_m: { ggml: GGML.Q5_K, fileType: 17 },
+  q6_k: { ggml: GGML.Q6_K, fileType: 18 },
+};
+
+export const QUANT_TYPES: readonly QuantType[] = GGUF_QUANTS.map((q) => ({ name: q.name, describe: q.describe, ...ENCODINGS[q.name] }));
 
 /** The quant type named `name` (case-insensitive), or a one-sentence error listing the supported ones. */
 export function quantType(name: string): QuantType {
   const found = QUANT_TYPES.find((q) => q.name === name.toLowerCase());
   if (found) return found;
-  throw new Error(`GGUF quantization "${name}" is not supported; choose one of ${QUANT_TYPES.map((q) => q.name).join(', ')} (k-quants such as q4_k_m are not written yet: quantize an f16 export with llama.cpp's llama-quantize for those).`);
+  throw new Error(`GGUF quantization "${name}" is not supported; choose one of ${QUANT_TYPES.map((q) => q.name).join(', ')}.`);
+}
+
+/** Elements per block of a GGML type this file writes. */
+const blockOf = (type: number) => (type === GGML.Q4_K || type === GGML.Q5_K || type === GGML.Q6_K ? QK_K : type === GGML.F32 || type === GGML.F16 || type === GGML.BF16 ? 1 : 32);
+
+/** llama.cpp's stand-in for a k-quant a row cannot hold (its length is not a multiple of 256). */
+const FALLBACK: Record<number, number> = { [GGML.Q4_K]: GGML.Q5_0, [GGML.Q5_K]: GGML.Q5_1, [GGML.Q6_K]: GGML.Q8_0 };
+
+/** The layers llama.cpp's _M mixes give more bits: the first and last eighth, and every third between. */
+export function useMoreBits(layer: number, layers: number): boolean {
+  const eighth = Math.floor(layers / 8);
+  return layer < eighth || layer >= Math.floor((7 * layers) / 8) || (layer - eighth) % 3 === 2;
+}
+
+/** A GGUF tensor to place: its llama.cpp name and shape (outermost first). */
+export interface TensorToPlace {
+  name: string;
+  shape: readonly number[];
+}
+
+/** What a tensor is stored as, and whether that is a stand-in because its rows do not split into blocks. */
+export interface Placement {
+  type: number;
+  fellBack: boolean;
 }
 
 /**
- * The GGML type a tensor of `shape` is stored as under `quant`: vectors (norms, biases) stay F32, as
- * llama.cpp expects; a matrix takes the quant type, or F16 when its rows do not split into blocks.
+ * The GGML type of each tensor of a model under `quant`: vectors (norms, biases) stay F32, as llama.cpp
+ * expects; a matrix takes the quant type, or for a k-quant mix what llama.cpp's mix of that name picks
+ * (the head, or a tied embedding, Q6_K, Q8_0 when its rows are not whole super-blocks; Q6_K (_M) or
+ * Q5_K (q4_k_s) for some layers' attn_v and ffn_down); then a type whose blocks the row length does not
+ * divide falls back as llama.cpp's does (Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0, else F16).
  */
-export function tensorType(shape: readonly number[], quant: QuantType): number {
-  if (shape.length < 2) return GGML.F32;
-  const cols = shape[shape.length - 1]!;
-  return cols % quant.block === 0 ? quant.ggml : GGML.F16;
+export function placeTensors(tensors: readonly TensorToPlace[], quant: QuantType): Map<string, Placement> {
+  const out = new Map<string, Placement>();
+  const kMix = blockOf(quant.ggml) === QK_K;
+  const tied = !tensors.some((t) => t.name === 'output.weight');
+  const layersOf = (kind: string) => tensors.filter((t) => t.name.endsWith(`.${kind}.weight`)).length;
+  const attnV = layersOf('attn_v');
+  const ffnDown = layersOf('ffn_down');
+  for (const t of tensors) {
+    if (t.shape.length < 2) {
+      out.set(t.name, { type: GGML.F32, fellBack: false });
+      continue;
+    }
+    const cols = t.shape[t.shape.length - 1]!;
+    let type = quant.ggml;
+    if (kMix) {
+      const layer = Number(/^blk\.(\d+)\./.exec(t.name)?.[1] ?? -1);
+      if (t.name === 'output.weight' || (tied && t.name === 'token_embd.weight')) type = cols % QK_K !== 0 ? GGML.Q8_0 : GGML.Q6_K;
+      else if (t.name.endsWith('.attn_v.weight')) {
+        if ((quant.name === 'q4_k_m' || quant.name === 'q5_k_m') && useMoreBits(layer, attnV)) type = GGML.Q6_K;
+        else if (quant.name === 'q4_k_s' && layer < 4) type = GGML.Q5_K;
+      } else if (t.name.endsWith('.ffn_down.weight')) {
+        if ((quant.name === 'q4_k_m' || quant.name === 'q5_k_m') && useMoreBits(layer, ffnDown)) type = GGML.Q6_K;
+        else if (quant.name === 'q4_k_s' && layer < Math.floor(ffnDown / 8)) type = GGML.Q5_K;
+      }
+    }
+    let fellBack = false;
+    if (cols % blockOf(type) !== 0) {
+      fellBack = true;
+      type = FALLBACK[type] ?? GGML.F16;
+      if (cols % blockOf(type) !== 0) type = GGML.F16;
+    }
+    out.set(t.name, { type, fellBack });
+  }
+  return out;
 }
 
 /** Bytes `count` elements take in `type` (one of the types this file writes). */
 export function encodedSize(type: number, count: number): number {
-  switch (type) {
-    case GGML.F32:
-      return count * 4;
-    case GGML.F16:
-    case GGML.BF16:
-      return count * 2;
-    case GGML.Q8_0:
-      return (count / 32) * 34;
-    case GGML.Q4_0:
-      return (count / 32) * 18;
-    default:
-      throw new Error(`the export does not write GGML type ${type}`);
-  }
+  if (!(type in ENCODERS)) throw new Error(`the export does not write GGML type ${ggmlTypeName(type)}`);
+  return byteSize(type, count);
 }
+
+const ENCODERS: Record<number, (data: Float32Array) => Uint8Array> = {
+  [GGML.F32]: (data) => new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength)),
+  [GGML.F16]: (data) => encodeF16(data),
+  [GGML.BF16]: (data) => encodeBF16(data),
+  [GGML.Q8_0]: (data) => quantizeQ8_0(data),
+  [GGML.Q4_0]: quantizeQ4_0,
+  [GGML.Q5_0]: quantizeQ5_0,
+  [GGML.Q5_1]: quantizeQ5_1,
+  [GGML.Q4_K]: quantizeQ4_K,
+  [GGML.Q5_K]: quantizeQ5_K,
+  [GGML.Q6_K]: quantizeQ6_K,
+};
 
 /** `data` in GGML `type`'s encoding (little-endian). */
 export function encodeTensor(data: Float32Array, type: number): Uint8Array {
-  switch (type) {
-    case GGML.F32:
-      return new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength));
-    case GGML.F16:
-      return encodeF16(data);
-    case GGML.BF16:
-      return encodeBF16(data);
-    case GGML.Q8_0:
-      return quantizeQ8_0(data);
-    case GGML.Q4_0:
-      return quantizeQ4_0(data);
-    default:
-      throw new Error(`the export does not write GGML type ${type}`);
-  }
+  const encode = ENCODERS[type];
+  if (!encode) throw new Error(`the export does not write GGML type ${ggmlTypeName(type)}`);
+  return encode(data);
 }
 
 function encodeF16(data: Float32Array): Uint8Array {

@@ -8,6 +8,7 @@ import { createInterface } from 'node:readline';
 import { ResponseError, type CancellationToken } from 'vscode-jsonrpc/node';
 import { DaemonErrorCodes, type ExportProgress, type ExportRunParams, type ExportRunResult } from '../../core/protocol/daemon.ts';
 import { invalidRunIdMessage, isValidRunId } from '../../core/protocol/runId.ts';
+import { RECIPE_EXPORT_FORMATS } from '../../core/recipe/exportBlock.ts';
 import { isAbsolutePath } from '../../core/protocol/scorePairs.ts';
 
 export interface ExportDeps {
@@ -19,7 +20,7 @@ export interface ExportDeps {
   log(line: string): void;
 }
 
-const FORMATS = ['peft', 'merged', 'gguf'];
+const FORMATS: readonly string[] = RECIPE_EXPORT_FORMATS;
 
 /** The params as sent, checked: the typed params, or a ResponseError saying what is wrong. */
 export function checkExportParams(raw: unknown): ExportRunParams {
@@ -29,7 +30,7 @@ export function checkExportParams(raw: unknown): ExportRunParams {
   if (typeof p.run !== 'string' || p.run === '') throw fail('run must be a run id or the absolute path of a folder.');
   if (!isAbsolutePath(p.run) && !isValidRunId(p.run)) throw fail(invalidRunIdMessage(p.run));
   if (typeof p.format !== 'string' || !FORMATS.includes(p.format)) throw fail(`format must be one of ${FORMATS.join(', ')}.`);
-  if (p.quant !== undefined && typeof p.quant !== 'string') throw fail('quant must be a string such as "q8_0".');
+  if (p.quant !== undefined && typeof p.quant !== 'string') throw fail('quant must be a string such as "q4_k_m".');
   if (p.out !== undefined && (typeof p.out !== 'string' || !isAbsolutePath(p.out))) throw fail('out must be an absolute folder on the daemon\'s machine.');
   if (p.progressToken !== undefined && typeof p.progressToken !== 'string') throw fail('progressToken must be a string.');
   return {

@@ -31,9 +31,11 @@ test('quant is for gguf only, and must be one Anneal writes', () => {
   const merged = only(check(sft('export:\n  - {format: merged, quant: q8_0}\n')), 'recipe-export-invalid');
   assert.match(merged.message, /`quant` applies to format gguf only/);
   assert.deepEqual(span(merged), [5, 21, 5, 26], 'on the key');
-  const unknown = only(check(sft('export: {format: gguf, quant: q4_k_m}\n')), 'recipe-export-invalid');
-  assert.match(unknown.message, /`q4_k_m` is not a GGUF quantization .*f32, f16, bf16, q8_0, q4_0/);
+  const unknown = only(check(sft('export: {format: gguf, quant: q3_k_m}\n')), 'recipe-export-invalid');
+  assert.match(unknown.message, /`q3_k_m` is not a GGUF quantization .*f32, f16, bf16, q8_0, .*q4_k_m/);
   assert.deepEqual(span(unknown), [4, 30, 4, 36]);
+  assert.deepEqual(check(sft('export: [{format: gguf, quant: q4_k_m}, {format: gguf-lora, quant: f32}]\n')).diagnostics, []);
+  assert.match(only(check(sft('export: {format: gguf-lora, quant: q8_0}\n')), 'recipe-export-invalid').message, /`q8_0` is not an encoding of a GGUF adapter; choose f16, f32/);
 });
 
 test('missing format, unknown key, empty list, entries that are no mapping, two default folders alike', () => {
