@@ -39,6 +39,17 @@ export interface PipelineStageInfo {
   verdict?: string[];
   /** Its gate report once its run completed: every measured condition's line ("exit loss 1.97 vs < 2.5: pass"). */
   gates?: string[];
+  /** Once its run ended: each sample prompt's answer before the stage trained and after (core/pipeline/answers.ts). */
+  answers?: StageAnswer[];
+}
+
+/** One sample prompt's answer at the stage run's first sample (step 0: before it trained) and at its last. */
+export interface StageAnswer {
+  prompt: string;
+  before: string;
+  after: string;
+  /** The steps the two answers were sampled at: [first, last]. */
+  steps: [number, number];
 }
 
 /** The last good stage's output: the pipeline's result. */

@@ -162,4 +162,29 @@ export interface RecipeExportRecord {
   files?: string[];
   /** Why it failed, in one sentence. */
   error?: string;
+  /** A GGUF's check by llama.cpp once written (daemon/export/llamaCheck.ts). */
+  llamaCheck?: LlamaCheck;
+}
+
+/**
+ * llama.cpp (node-llama-cpp) on an exported GGUF: its greedy answers to the sample prompts, through the
+ * file's own chat template, beside Anneal's greedy answers from the same file.
+ */
+export interface LlamaCheck {
+  /** same: every answer equal; differ: one or more differ; skipped: llama.cpp is not available here; failed: the check itself broke. */
+  status: 'same' | 'differ' | 'skipped' | 'failed';
+  /** For a terminal: "llama.cpp gives Anneal's answers on 3/3 prompts", then what differs, or why it was skipped. */
+  summary: string;
+  prompts?: LlamaCheckPrompt[];
+}
+
+export interface LlamaCheckPrompt {
+  prompt: string;
+  anneal: string;
+  llamaCpp: string;
+  same: boolean;
+  /** Where the token streams part: the token index, each side's token, and Anneal's logit of its own token minus that of llama.cpp's there (a small margin is a near tie). */
+  firstDifference?: { index: number; anneal: string; llamaCpp: string; margin: number };
+  /** Whether Anneal's answer from the GGUF equals the trained model's final sample (undefined when it was not sampled greedily). */
+  sameAsTrained?: boolean;
 }

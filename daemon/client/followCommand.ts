@@ -4,7 +4,7 @@
 import { StopRun, Subscribe } from '../../core/protocol/daemon.ts';
 import type { RunInfo } from '../../core/protocol/runs.ts';
 import type { DaemonClient } from './connect.ts';
-import { watchRun } from './follow.ts';
+import { exportLine, waitForExports, watchRun } from './follow.ts';
 import type { RunView } from './progress.ts';
 import { isFinalStatus } from '../../core/protocol/runs.ts';
 
@@ -44,6 +44,12 @@ export async function followAndExit(client: DaemonClient, runId: string, view: R
     view.end();
     if (final.status === 'completed') {
       if (!options.json) process.stdout.write(`Run ${runId} completed at step ${final.step}; output in ${final.outputDir ?? '(none)'}.\n`);
+      // The recipe's `export:` block is written once the run completed: wait for it and say where it went.
+      if (final.exports?.length) {
+        if (!options.json) process.stdout.write(`Writing the recipe's exports (${final.exports.map((e) => `${e.format}${e.quant ? ` ${e.quant}` : ''}`).join(', ')})...\n`);
+        final = await waitForExports(client, final);
+        for (const e of final.exports ?? []) process.stdout.write(options.json ? JSON.stringify({ event: 'export', runId, ...e }) + '\n' : exportLine(e) + '\n');
+      }
       if (final.degraded) process.stderr.write(`anneal: warning: run ${runId}: ${final.degraded}\n`);
       process.exitCode = 0;
     } else {

@@ -8,7 +8,9 @@ import {
 } from '../../core/protocol/daemon.ts';
 import { GetPipeline, PipelineChangedNotification, isFinalPipelineStatus, type PipelineInfo } from '../../core/protocol/pipelines.ts';
 import { isFinalStatus, type RunInfo } from '../../core/protocol/runs.ts';
+import { answerLines } from '../../core/pipeline/answers.ts';
 import type { DaemonClient } from './connect.ts';
+import { exportLine, exportsPending } from './follow.ts';
 import type { RunView } from './progress.ts';
 
 export interface FollowPipelineOptions {
@@ -88,20 +90,19 @@ export async function followPipelineAndExit(client: DaemonClient, pipelineId: st
         await until(() => isFinalPipelineStatus(pipeline!.status) || pipeline!.stages[pipeline!.current]?.runId !== runId);
         const verdict = pipeline!.stages.find((s) => s.runId === runId);
         const gates = (verdict?.gates ?? []).map((l) => `\n  gate ${l}`).join('');
-        if (verdict?.status === 'passed') options.say({ event: 'handover', pipelineId, name: verdict.name, output: verdict.output, gates: verdict.gates }, `Stage ${verdict.name} passed its gates; output ${verdict.output}${gates}`);
-        else if (verdict?.status === 'held') options.say({ event: 'held', pipelineId, name: verdict.name, verdict: verdict.verdict, gates: verdict.gates }, `Stage ${verdict.name} did not pass its gates${gates || (verdict.verdict ?? []).map((l) => `\n  ${l}`).join('')}`);
+        // The behaviour change the gates judged: each sample prompt's answer before and after the stage.
+        const answers = verdict?.answers?.length ? `\n  answers, before -> after:\n${answerLines(verdict.answers, '    ').join('\n')}` : '';
+        if (verdict?.status === 'passed') options.say({ event: 'handover', pipelineId, name: verdict.name, output: verdict.output, gates: verdict.gates, answers: verdict.answers }, `Stage ${verdict.name} passed its gates; output ${verdict.output}${gates}${answers}`);
+        else if (verdict?.status === 'held') options.say({ event: 'held', pipelineId, name: verdict.name, verdict: verdict.verdict, gates: verdict.gates, answers: verdict.answers }, `Stage ${verdict.name} did not pass its gates${gates || (verdict.verdict ?? []).map((l) => `\n  ${l}`).join('')}${answers}`);
         continue;
       }
       if (isFinalPipelineStatus(p.status)) break;
       await until(() => pipeline !== p);
     }
     // The recipe's export: block is written from the result once the pipeline ended: say where it went.
-    const exporting = () => (pipeline!.exports ?? []).some((e) => e.status === 'pending' || e.status === 'running');
-    await until(() => !exporting());
-    for (const e of pipeline!.exports ?? []) {
-      const what = `${e.format}${e.quant ? ` (${e.quant})` : ''}`;
-      options.say({ event: 'export', pipelineId, ...e }, e.status === 'done' ? `Exported ${what} to ${e.out}: ${(e.files ?? []).join(', ')}` : `Export ${what} failed: ${e.error ?? 'no reason given'}`);
-    }
+    if (exportsPending(pipeline!.exports)) options.say({ event: 'exporting', pipelineId }, `Writing the recipe's exports of ${pipeline!.result?.output ?? 'the result'}...`);
+    await until(() => !exportsPending(pipeline!.exports));
+    for (const e of pipeline!.exports ?? []) options.say({ event: 'export', pipelineId, ...e }, exportLine(e));
     const final = pipeline!;
     if (final.status === 'completed') {
       options.say({ event: 'pipeline', pipelineId, status: final.status, result: final.result, message: final.message }, `Pipeline ${pipelineId} completed. ${final.message}`);

@@ -10,10 +10,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ResponseError } from 'vscode-jsonrpc/node';
 import type { GateReport } from '../../core/gates/evaluate.ts';
+import { stageAnswers } from '../../core/pipeline/answers.ts';
 import { haltMessage, pipelineResult, resolveStageRefs, stageOutcome } from '../../core/pipeline/handover.ts';
 import { DaemonErrorCodes } from '../../core/protocol/daemon.ts';
 import { isFinalPipelineStatus, type PipelineInfo } from '../../core/protocol/pipelines.ts';
-import type { RunInfo } from '../../core/protocol/runs.ts';
+import { isFinalStatus, type RunInfo, type SampleRecord } from '../../core/protocol/runs.ts';
 import type { RunManager } from './manager.ts';
 import { exportOutput } from './exportOutput.ts';
 import { mergeAdapter, type MergeJob } from './pipelineMerge.ts';
@@ -246,6 +247,8 @@ export class PipelineManager {
     const report = run.status === 'completed' ? this.report(run.id) : undefined;
     const outcome = stageOutcome(run, report);
     if (report) stage.gates = report.results.filter((r) => r.verdict !== 'not-measured').map((r) => `${r.kind}${r.condition.severity === 'advise' ? ' (advice)' : ''} ${r.line}`);
+    // What the stage changed: each sample prompt's answer at the run's first sample and its last.
+    if (isFinalStatus(run.status)) stage.answers = stageAnswers(this.runs.store.readRecords<SampleRecord>(run.id, 'samples.jsonl'));
     const label = this.label(p, index);
     switch (outcome.kind) {
       case 'pending':

@@ -8,6 +8,7 @@
 import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { createInterface } from 'node:readline';
+import type { LlamaCheck } from '../../core/protocol/runs.ts';
 
 export interface ExportJob<T> {
   /** Resolves with what was written, rejects with the export's one-sentence reason. */
@@ -21,6 +22,8 @@ export type MergeJob = ExportJob<string>;
 export interface ExportWritten {
   outDir: string;
   files: string[];
+  /** A GGUF's check by llama.cpp (the export's `llama-check` event). */
+  llamaCheck?: LlamaCheck;
 }
 
 /**
@@ -31,13 +34,15 @@ export function exportWeights(cliPath: string, source: string, spec: { format: s
   const args = [cliPath, 'export', source, '--format', spec.format, ...(spec.quant ? ['--quant', spec.quant] : []), '--out', spec.out, '--json'];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
   let result: ExportWritten | undefined;
+  let check: LlamaCheck | undefined;
   let error: string | undefined;
   let stderr = '';
   let last = '';
   createInterface({ input: child.stdout! }).on('line', (line) => {
     try {
-      const event = JSON.parse(line) as { event?: string; result?: { outDir?: string; files?: string[] }; message?: string };
-      if (event.event === 'done') result = { outDir: event.result?.outDir ?? spec.out, files: event.result?.files ?? [] };
+      const event = JSON.parse(line) as { event?: string; result?: { outDir?: string; files?: string[] }; message?: string; check?: LlamaCheck };
+      if (event.event === 'llama-check') check = event.check;
+      if (event.event === 'done') result = { outDir: event.result?.outDir ?? spec.out, files: event.result?.files ?? [], ...(check ? { llamaCheck: check } : {}) };
       if (event.event === 'error') error = event.message;
       if (event.event === 'progress' && event.message && event.message !== last) progress?.((last = event.message));
     } catch {

@@ -81,7 +81,9 @@ export function runRecipeExports(cliPath: string, source: string, records: Recip
         r.out = written.outDir;
         r.files = written.files;
         r.error = undefined;
+        if (written.llamaCheck) r.llamaCheck = written.llamaCheck;
         hooks.log(`[anneal] exported ${exportLabel(r)} to ${written.outDir}: ${written.files.join(', ')}`);
+        if (written.llamaCheck) for (const line of written.llamaCheck.summary.split('\n')) hooks.log(`[anneal] export ${exportLabel(r)}: ${line}`);
         hooks.changed();
       } catch (err) {
         fail(r, killed ?? (err as Error).message);

@@ -78,9 +78,12 @@ test('a completed run writes its recipe\'s exports: a merged folder and a GGUF w
   assert.match(log, /\[anneal\] export peft failed: /);
 });
 
-test('a pipeline exports its result once it completes; its stages export nothing', async () => {
+/** Greedy samples at step 0 and at the end: each stage's answers before and after, and the prompts llama.cpp is asked. */
+const SAMPLES = 'samples: {prompts: ["Shout kotaru", "Shout mibelo"], every_steps: 2, max_new_tokens: 6, temperature: 0}';
+
+test('a pipeline exports its result once it completes (checked by llama.cpp), its stages export nothing, and each stage records its answers before and after', async () => {
   const recipe = join(work, 'pipeline.anneal.yaml');
-  writeFileSync(recipe, [...SHARED, 'export: {format: gguf, quant: q8_0}', 'stages:', `  - {stage: sft, data: {train: ${JSON.stringify(SFT)}}, max_steps: 1}`, `  - {stage: sft, name: polish, data: {train: ${JSON.stringify(SFT)}}, max_steps: 1}`, ''].join('\n'));
+  writeFileSync(recipe, [...SHARED, SAMPLES, 'export: {format: gguf, quant: q8_0}', 'stages:', `  - {stage: sft, data: {train: ${JSON.stringify(SFT)}}, max_steps: 2}`, `  - {stage: sft, name: polish, data: {train: ${JSON.stringify(SFT)}}, max_steps: 2}`, ''].join('\n'));
   const out = spawnSync(process.execPath, [CLI, 'train', '--config', recipe, '--json', '--state-dir', stateDir], { encoding: 'utf8', timeout: 180_000 });
   assert.equal(out.status, 0, out.stdout + out.stderr);
   const id = String(out.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>).find((e) => e.pipelineId)!.pipelineId);
@@ -95,4 +98,40 @@ test('a pipeline exports its result once it completes; its stages export nothing
   for (const s of p.stages) assert.equal(runJson(s.runId!).exports, undefined, s.name);
   assert.match(p.message, /Exported gguf \(q8_0\) to /);
   assert.match(readFileSync(join(stateDir, 'pipelines', id, 'log.txt'), 'utf8'), /exported gguf \(q8_0\) to .*gguf-q8_0: .*\.gguf/);
+
+  // Each stage's answers: its run's step-0 sample beside its last, as the samples file has them.
+  const events = out.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+  for (const s of p.stages) {
+    const samples = readFileSync(join(stateDir, 'runs', s.runId!, 'samples.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { step: number; prompt: string; completion: string });
+    const at = (step: number, prompt: string) => samples.find((r) => r.step === step && r.prompt === prompt)!.completion;
+    assert.deepEqual(s.answers, ['Shout kotaru', 'Shout mibelo'].map((prompt) => ({ prompt, before: at(0, prompt), after: at(2, prompt), steps: [0, 2] })), s.name);
+    assert.deepEqual(events.find((e) => e.event === 'handover' && e.name === s.name)?.answers, s.answers, 'the CLI hands the answers on');
+  }
+  // The second stage starts where the first ended: its "before" is the first stage's "after".
+  assert.deepEqual(p.stages[1]!.answers!.map((a) => a.before), p.stages[0]!.answers!.map((a) => a.after));
+
+  // llama.cpp ran the GGUF on the sample prompts; Anneal decoded the same file; the final samples were greedy, so they are compared too.
+  const check = gguf!.llamaCheck!;
+  assert.ok(check, 'the GGUF export carries its llama.cpp check');
+  assert.deepEqual(check.prompts!.map((c) => c.prompt), ['Shout kotaru', 'Shout mibelo']);
+  for (const c of check.prompts!) {
+    assert.equal(c.same, c.anneal === c.llamaCpp, `${c.prompt}: ${JSON.stringify(c)}`);
+    assert.equal(typeof c.sameAsTrained, 'boolean', 'compared with the trained model\'s final greedy sample');
+  }
+  assert.equal(check.status, 'same', check.summary);
+  assert.match(check.summary, /^llama\.cpp gives Anneal's answers on 2\/2 prompts \(greedy, up to 6 new tokens/);
+  assert.match(check.summary, /The GGUF keeps the trained model's final greedy samples on \d\/2 prompts/);
+  assert.deepEqual(events.find((e) => e.event === 'export')?.llamaCheck, check);
+});
+
+test('anneal train on a single run waits for its recipe\'s export and says where it went, with llama.cpp\'s check', () => {
+  const recipe = join(work, 'single.anneal.yaml');
+  writeFileSync(recipe, [...SHARED, SAMPLES, 'stage: sft', `data: {train: ${JSON.stringify(SFT)}}`, 'max_steps: 2', 'export: {format: gguf, quant: q8_0, out: single-gguf}', ''].join('\n'));
+  const out = spawnSync(process.execPath, [CLI, 'train', '--config', recipe, '--state-dir', stateDir], { encoding: 'utf8', timeout: 180_000 });
+  assert.equal(out.status, 0, out.stdout + out.stderr);
+  const gguf = join(work, 'single-gguf');
+  assert.match(out.stdout, /Run \S+ completed at step 2; output in /);
+  assert.match(out.stdout, new RegExp(`Exported gguf \\(q8_0\\) to ${gguf.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: \\S+-q8_0\\.gguf, Modelfile\\n  llama\\.cpp gives Anneal's answers on \\d/2 prompts`));
+  // Printed once the export was written, not before.
+  assert.ok(readdirSync(gguf).some((f) => f.endsWith('.gguf')));
 });
