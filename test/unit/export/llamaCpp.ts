@@ -12,15 +12,18 @@ export interface LlamaCppConversation {
   greedy: number[];
 }
 
-/** Loads `gguf` with llama.cpp, renders and continues every conversation; `texts` are Anneal's renders. */
-export async function llamaCppRun(gguf: string, conversations: Message[][], texts: string[], maxNew: number): Promise<{ chatTemplate: string | undefined; results: LlamaCppConversation[] }> {
+/**
+ * Loads `gguf` with llama.cpp (with the GGUF adapter `lora` applied at scale 1, when given), renders and
+ * continues every conversation; `texts` are Anneal's renders.
+ */
+export async function llamaCppRun(gguf: string, conversations: Message[][], texts: string[], maxNew: number, lora?: string): Promise<{ chatTemplate: string | undefined; results: LlamaCppConversation[] }> {
   const { getLlama, LlamaLogLevel, JinjaTemplateChatWrapper } = await import('node-llama-cpp');
   const llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error });
   try {
     const model = await llama.loadModel({ modelPath: gguf });
     const chatTemplate = model.fileInfo.metadata.tokenizer?.chat_template as string | undefined;
     const wrapper = chatTemplate ? new JinjaTemplateChatWrapper({ template: chatTemplate, trimLeadingWhitespaceInResponses: false }) : undefined;
-    const context = await model.createContext({ contextSize: 512, threads: 1 });
+    const context = await model.createContext({ contextSize: 512, threads: 1, ...(lora ? { lora: { adapters: [{ filePath: lora }] } } : {}) });
     const results: LlamaCppConversation[] = [];
     for (let i = 0; i < conversations.length; i++) {
       const history = conversations[i]!.map((m) =>
