@@ -11,6 +11,7 @@ import type { AccelerateLaunch, LoraConfig, ResolvedRecipe, RewardSpec, Stage } 
 import { findBuiltinReward } from '../../core/rewards/index.ts';
 import { parseHubRef } from '../../core/hubCache.ts';
 import { isGgufPath, parseOllamaRef } from '../../core/ollamaStore.ts';
+import { stageRef } from '../../core/recipe/pipeline.ts';
 
 /** Where a TRL trainer and its config live (TRL 1.16). */
 export interface TrainerRef {
@@ -162,8 +163,11 @@ export function trlPlan(input: PlanInput): PlanResult {
   return { plan, notes };
 }
 
-/** The model as transformers loads it: a folder, a Hub id (with its revision), or a GGUF file in its folder. */
+/** The model as transformers loads it: a folder (a model, or an earlier run's PEFT adapter), a Hub id (with its revision), or a GGUF file in its folder. */
 function modelRef(model: string): TrlPlan['model'] | { refusal: string } {
+  // A pipeline stage's `@name`: the daemon puts that stage's output folder (an adapter or a model) here
+  // before the run starts; python/anneal_trl/start_model.py loads either.
+  if (stageRef(model) !== undefined) return { path: model };
   if (model === 'tiny') return { refusal: "The built-in `tiny` model is Anneal's own; TRL needs a Hugging Face model (a folder, a .gguf file or a Hub id `org/name`)." };
   if (isGgufPath(model) && isAbsolute(model)) return { path: dirname(model), gguf_file: basename(model) };
   if (isAbsolute(model)) return { path: model };

@@ -31,6 +31,7 @@ def backend_report(state, versions: dict, plan: dict) -> dict:
 
 
 def main(plan_path: str) -> int:
+    from .start_model import adapter_config, has_tokenizer, load_adapter_model, start_note
     from .plan import build_config, config_class, drop_unknown_defaults, fit_to_device, package_versions, read_plan, trainer_class
 
     plan = read_plan(plan_path)
@@ -84,12 +85,23 @@ def main(plan_path: str) -> int:
 
             init["quantization_config"] = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4")
         loaded = None
-        if model.get("gguf_file"):
+        tokenizer_path = model["path"]
+        incoming = None if model.get("gguf_file") else adapter_config(model["path"])
+        if incoming is not None:
+            # An earlier run's adapter (a pipeline's next stage): it continues on the base it names.
+            quantized = {k: v for k, v in init.items() if k == "quantization_config"}
+            loaded, base = load_adapter_model(plan, config, model["path"], incoming, quantized)
+            if not has_tokenizer(model["path"]):
+                tokenizer_path = base
+            plan["peft"] = None  # the adapter is the LoRA: no second one on top
+            if is_main:
+                emit("log", line="[anneal] " + start_note(plan, model["path"], incoming, base))
+        elif model.get("gguf_file"):
             # TRL reads a model path's config without the file name, which a GGUF needs: load it here.
             loaded = load_gguf_model(plan, init)
         elif init:
             config.model_init_kwargs = {**(getattr(config, "model_init_kwargs", None) or {}), **init}
-        trainer = build_trainer(plan, config, trainer_class(plan), loaded)
+        trainer = build_trainer(plan, config, trainer_class(plan), loaded, tokenizer_path)
         from .callback import AnnealCallback
 
         callback = AnnealCallback(plan, is_main, stop_requested, backend_report(state, versions, plan), rollback_requested)
@@ -124,13 +136,14 @@ def load_gguf_model(plan: dict, init: dict):
     return AutoModelForCausalLM.from_pretrained(plan["model"]["path"], dtype=torch.float32, **init)
 
 
-def build_trainer(plan: dict, config, Trainer, loaded=None):
+def build_trainer(plan: dict, config, Trainer, loaded=None, tokenizer_path=None):
     from datasets import Dataset
     from transformers import AutoTokenizer
 
     model = plan["model"]
-    tokenizer_kwargs = {k: model[k] for k in ("revision", "gguf_file") if model.get(k)}
-    tokenizer = AutoTokenizer.from_pretrained(model["path"], **tokenizer_kwargs)
+    tokenizer_path = tokenizer_path or model["path"]
+    tokenizer_kwargs = {k: model[k] for k in ("revision", "gguf_file") if model.get(k)} if tokenizer_path == model["path"] else {}
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_path, **tokenizer_kwargs)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     data = plan["data"]
@@ -179,6 +192,9 @@ def save_output(trainer, output_dir: str, state) -> None:
     if state.is_main_process:
         import shutil
 
+        from .start_model import drop_ref_adapter
+
+        drop_ref_adapter(tmp)
         for leftover in ("training_args.bin",):
             if os.path.exists(os.path.join(tmp, leftover)):
                 os.remove(os.path.join(tmp, leftover))
