@@ -10,6 +10,8 @@ import { registerScorePairsCommand } from './pairs/scoreCommand.ts';
 import { DashboardPanel } from './panels/dashboardPanel.ts';
 import { SamplesPanel } from './panels/samplesPanel.ts';
 import { registerRunCommands, registerRunNotices } from './runs/runCommands.ts';
+import { registerCompareCommand } from './panels/comparePanel.ts';
+import { registerPipelineReportCommand } from './panels/pipelineReportPanel.ts';
 import { RunsModel } from './runs/runsModel.ts';
 import { createRunsView } from './runs/runsView.ts';
 import type { Services } from './services.ts';
@@ -40,6 +42,8 @@ export function activateDaemonFeatures(context: vscode.ExtensionContext): Servic
     registerScorePairsCommand(services),
     DashboardPanel.registerSerializer(deps),
     SamplesPanel.registerSerializer(deps),
+    registerCompareCommand(services),
+    registerPipelineReportCommand(services),
     vscode.languages.registerCodeLensProvider(
       [{ scheme: 'file', pattern: '**/*.jsonl' }, { scheme: 'file', pattern: '**/*.anneal.{yaml,yml,json}' }],
       new AnnealCodeLens(connection),
