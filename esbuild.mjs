@@ -8,13 +8,15 @@ const watch = process.argv.includes('--watch');
 /**
  * Node-side bundles: the extension host, the language server, the CLI/daemon, the training worker.
  * dist/cli.js, the one binary users run, only picks the bundle of the subcommand it is given:
- * validateCli.js for `anneal validate` (and its worker threads), cliAll.js for everything else.
+ * validateCli.js for `anneal validate`, validateWorker.js for its worker threads, cliAll.js for
+ * everything else.
  */
 const nodeEntries = {
   extension: 'extension/client/extension.ts',
   server: 'extension/server/server.ts',
   cli: 'daemon/cli.ts',
   validateCli: 'daemon/validateCli.ts',
+  validateWorker: 'daemon/validateWorker.ts',
   cliAll: 'daemon/cliAll.ts',
   worker: 'daemon/runs/worker.ts',
   checkWorker: 'daemon/runs/checkWorker.ts',
@@ -29,7 +31,7 @@ const siblingBundles = {
   name: 'sibling-bundles',
   setup(build) {
     build.onResolve({ filter: /^typescript$/ }, () => ({ path: './typescript.js', external: true }));
-    build.onResolve({ filter: /^\.\/(validateCli|cliAll)\.ts$/ }, (args) => ({ path: args.path.replace(/\.ts$/, '.js'), external: true }));
+    build.onResolve({ filter: /^\.\/(validateCli|validateWorker|cliAll)\.ts$/ }, (args) => ({ path: args.path.replace(/\.ts$/, '.js'), external: true }));
   },
 };
 

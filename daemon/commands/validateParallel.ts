@@ -1,10 +1,11 @@
 // Dataset files in `anneal validate` are analysed in chunks of whole lines; large ones by the main
 // thread and worker threads together. Each takes the next unclaimed chunk from a shared counter, so a worker
-// that starts late (a thread loads validate's bundle in some tens of milliseconds) or runs on a busy
+// that starts late (a thread takes some tens of milliseconds to load its bundle) or runs on a busy
 // core simply takes fewer chunks, and the main thread never waits idle while workers start. Workers send
 // each chunk's facts packed in typed arrays; the main thread adds every chunk's facts to one
 // DatasetModel in file order, so whole-file checks and the output are the same as a sequential run.
-// The workers are dist/cli.js started with a hidden subcommand, which cli.ts routes to validate's bundle.
+// The workers are dist/cli.js started with a hidden subcommand, which cli.ts routes to the bundle of
+// the line analysis alone (validateWorker.ts).
 
 import { closeSync, openSync, readSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
