@@ -6,6 +6,7 @@ import { DaemonConnection } from './daemon/daemonConnection.ts';
 import { registerDaemonCommands } from './daemon/daemonCommands.ts';
 import { DaemonStatusBar } from './daemonStatusBar.ts';
 import { registerDatasetCommands } from './datasetCommands.ts';
+import { registerExportCommands } from './export/exportCommand.ts';
 import { registerScorePairsCommand } from './pairs/scoreCommand.ts';
 import { DashboardPanel } from './panels/dashboardPanel.ts';
 import { SamplesPanel } from './panels/samplesPanel.ts';
@@ -37,6 +38,7 @@ export function activateDaemonFeatures(context: vscode.ExtensionContext): Servic
     registerRunNotices(services),
     ...registerTrainCommands(services),
     ...registerRunCommands(services),
+    ...registerExportCommands(services),
     ...registerDaemonCommands(services),
     ...registerDatasetCommands(context),
     registerScorePairsCommand(services),

@@ -131,22 +131,39 @@ export function registerRunCommands(services: Services): vscode.Disposable[] {
   ];
 }
 
-/** Tells the user when a run they are watching ends: failed (with the error), finished, interrupted. */
+/**
+ * Tells the user when a run they are watching ends: failed (with the error), finished, interrupted. A
+ * pipeline's stages are told as one: when the pipeline completes, halts (why, with the numbers) or fails.
+ */
 export function registerRunNotices(services: Services): vscode.Disposable {
-  return services.runs.onDidChangeStatus(async ({ run, previous }) => {
-    if (previous === undefined) return;
-    const name = `${run.stage.toUpperCase()} run ${run.id}`;
-    if (run.status === 'failed') {
-      const choice = await vscode.window.showErrorMessage(`Anneal: ${name} failed: ${run.error ?? run.message ?? 'see its log'}.`, 'Open Dashboard', 'Resume');
-      if (choice === 'Open Dashboard') await vscode.commands.executeCommand(OPEN_DASHBOARD_COMMAND, run.id);
-      if (choice === 'Resume') await vscode.commands.executeCommand(RESUME_RUN_COMMAND, run.id);
-    } else if (run.status === 'completed') {
-      const choice = await vscode.window.showInformationMessage(`Anneal: ${name} finished at step ${run.step}.`, 'Open Dashboard', 'Reveal Output');
-      if (choice === 'Open Dashboard') await vscode.commands.executeCommand(OPEN_DASHBOARD_COMMAND, run.id);
-      if (choice === 'Reveal Output') await vscode.commands.executeCommand(REVEAL_OUTPUT_COMMAND, run.id);
-    } else if (run.status === 'interrupted') {
-      const choice = await vscode.window.showWarningMessage(`Anneal: ${name} was interrupted (the daemon stopped under it); resume continues from its last checkpoint.`, 'Resume');
-      if (choice === 'Resume') await vscode.commands.executeCommand(RESUME_RUN_COMMAND, run.id);
-    }
-  });
+  return vscode.Disposable.from(
+    services.runs.onDidChangeStatus(async ({ run, previous }) => {
+      if (previous === undefined) return;
+      const name = `${run.stage.toUpperCase()} run ${run.id}`;
+      if (run.pipeline && run.status !== 'interrupted') return;
+      if (run.status === 'failed') {
+        const choice = await vscode.window.showErrorMessage(`Anneal: ${name} failed: ${run.error ?? run.message ?? 'see its log'}.`, 'Open Dashboard', 'Resume');
+        if (choice === 'Open Dashboard') await vscode.commands.executeCommand(OPEN_DASHBOARD_COMMAND, run.id);
+        if (choice === 'Resume') await vscode.commands.executeCommand(RESUME_RUN_COMMAND, run.id);
+      } else if (run.status === 'completed') {
+        const choice = await vscode.window.showInformationMessage(`Anneal: ${name} finished at step ${run.step}.`, 'Open Dashboard', 'Reveal Output');
+        if (choice === 'Open Dashboard') await vscode.commands.executeCommand(OPEN_DASHBOARD_COMMAND, run.id);
+        if (choice === 'Reveal Output') await vscode.commands.executeCommand(REVEAL_OUTPUT_COMMAND, run.id);
+      } else if (run.status === 'interrupted') {
+        const choice = await vscode.window.showWarningMessage(`Anneal: ${name} was interrupted (the daemon stopped under it); resume continues from its last checkpoint.`, 'Resume');
+        if (choice === 'Resume') await vscode.commands.executeCommand(RESUME_RUN_COMMAND, run.id);
+      }
+    }),
+    services.runs.onDidChangePipelineStatus(async ({ pipeline }) => {
+      // The daemon's message says why it ended and what its result is ("Completed: every stage passed…").
+      const said = pipeline.message.toLowerCase().startsWith(pipeline.status);
+      const text = `Anneal: pipeline ${pipeline.stages.map((s) => s.name).join(' → ')}${said ? '' : ` ${pipeline.status}`}: ${pipeline.message}`;
+      const show = 'Show in Runs';
+      let choice: string | undefined;
+      if (pipeline.status === 'completed') choice = await vscode.window.showInformationMessage(text, show);
+      else if (pipeline.status === 'halted') choice = await vscode.window.showWarningMessage(text, show);
+      else if (pipeline.status === 'failed') choice = await vscode.window.showErrorMessage(text, show);
+      if (choice === show) await vscode.commands.executeCommand('workbench.view.extension.anneal');
+    }),
+  );
 }

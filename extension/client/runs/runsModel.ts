@@ -37,6 +37,9 @@ export class RunsModel implements vscode.Disposable {
   private readonly statusEmitter = new vscode.EventEmitter<{ run: RunInfo; previous: RunInfo['status'] | undefined }>();
   /** Fires when a streamed run changes status (for the "run failed / finished" messages). */
   readonly onDidChangeStatus = this.statusEmitter.event;
+  private readonly pipelineStatusEmitter = new vscode.EventEmitter<{ pipeline: PipelineInfo; previous: PipelineInfo['status'] }>();
+  /** Fires when a pipeline known to this model changes status (for the "pipeline completed / halted" messages). */
+  readonly onDidChangePipelineStatus = this.pipelineStatusEmitter.event;
 
   constructor(
     private readonly connection: DaemonConnection,
@@ -45,6 +48,7 @@ export class RunsModel implements vscode.Disposable {
     this.disposables.push(
       this.emitter,
       this.statusEmitter,
+      this.pipelineStatusEmitter,
       connection.onDidConnect((client) => void this.attach(client)),
       connection.onDidChangeState(() => {
         if (connection.state !== 'connected') {
@@ -171,8 +175,10 @@ export class RunsModel implements vscode.Disposable {
       }),
       client.on(RunMetricsNotification.type, ({ runId, record }) => this.onMetrics(runId, record)),
       client.on(PipelineChangedNotification.type, ({ pipeline }) => {
+        const previous = this.pipelinesValue.get(pipeline.id)?.status;
         this.pipelinesValue.set(pipeline.id, pipeline);
         this.emitter.fire();
+        if (previous !== undefined && previous !== pipeline.status) this.pipelineStatusEmitter.fire({ pipeline, previous });
       }),
       // Runs started or deleted by another client (the CLI, a browser) show up without a refresh.
       client.on(RunsChangedNotification.type, ({ run, deleted }) => {

@@ -59,7 +59,10 @@ export function childNodes(node: RunsNode, source: RunsSource): RunsNode[] {
       if (describeHalt(info)) out.push({ kind: 'halt', id: `${node.id}/halt`, info });
       info.stages.forEach((s, index) => {
         const run = runOf(s.runId);
-        out.push({ kind: 'stage', id: `${node.id}/stage:${index}`, info, index, ...(run ? { run } : {}) });
+        // VS Code keeps the collapse state of an id it has seen: a stage first shown without gate lines
+        // would stay folded when they arrive, so it takes a new id once it has them (and shows them).
+        const id = `${node.id}/stage:${index}${stageLines(s).length > 0 ? '/decided' : ''}`;
+        out.push({ kind: 'stage', id, info, index, ...(run ? { run } : {}) });
       });
       if (info.result) {
         const run = runOf(info.stages.find((s) => s.name === info.result!.stage)?.runId);
