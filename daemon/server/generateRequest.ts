@@ -53,6 +53,9 @@ function runOwning(dir: string, runs: RunLookup): RunInfo | undefined {
 }
 
 function modelLabel(model: string): string {
+  // A pipeline stage starts from an earlier run's output folder: name that run.
+  const output = /[\\/]runs[\\/]([a-z0-9-]+)[\\/]output[\\/]?$/.exec(model);
+  if (output) return `${output[1]} output`;
   return model === 'tiny' ? 'tiny' : basename(model) || model;
 }
 

@@ -70,12 +70,14 @@ document.body.append(
   h('div', { class: 'compose' },
     system,
     prompt,
-    h('div', { class: 'row' }, askButton, stopButton, h('span', { class: 'spacer' }), h('span', { class: 'muted' }, 'Judgements go to '), fileLabel, fileButton, savedLabel),
+    h('div', { class: 'row' }, askButton, stopButton, h('span', { class: 'spacer' }), h('span', { class: 'muted' }, 'Judgements go to'), fileLabel, fileButton, savedLabel),
   ),
   turnsList,
 );
 
 const turns = new Map<number, TurnView>();
+/** The prompt text last sent: while the box still holds it, the user is not typing a new one. */
+let lastAsked = '';
 
 function ask(): void {
   const text = prompt.value;
@@ -83,6 +85,7 @@ function ask(): void {
     prompt.focus();
     return;
   }
+  lastAsked = text;
   post({
     type: 'compare/ask',
     prompt: text,
@@ -192,7 +195,8 @@ function onAnswer(message: CompareAnswerMessage): void {
     turn.buttons.forEach((b) => (b.disabled = !complete && (b.dataset.verdict === 'left' || b.dataset.verdict === 'right')));
     // Keyboard flow: once both answered, the focus goes to the verdicts unless the user is typing.
     const active = document.activeElement;
-    if (complete && (!active || active === document.body || active === askButton)) turn.buttons[0]!.focus();
+    const idle = !active || active === document.body || active === askButton || (active === prompt && prompt.value === lastAsked);
+    if (complete && idle) turn.buttons[0]!.focus();
   }
 }
 
@@ -215,7 +219,9 @@ function onJudged(message: CompareJudgedMessage): void {
   turn.status.className = 'status ok';
   if (message.verdict === 'left' || message.verdict === 'right') turn.root.querySelector(`.column[data-side="${message.verdict}"]`)?.classList.add('winner');
   if (message.reveal) for (const side of SIDES) turn.heads[side].textContent = `${side === 'left' ? 'Left' : 'Right'} · ${message.reveal[side]}`;
+  // Back to the prompt, its text selected: type the next one, or Ctrl+Enter to ask the same again.
   prompt.focus();
+  prompt.select();
 }
 
 window.addEventListener('message', (event: MessageEvent<HostToView>) => {

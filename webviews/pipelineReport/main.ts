@@ -106,7 +106,7 @@ function stageSection(stage: StageReport, count: number): HTMLElement {
     : null;
   const from = stage.run?.model ? h('div', { class: 'muted' }, 'From ', stage.run.model === 'tiny' ? 'tiny' : pathLink(stage.run.model), stage.runId ? ` · run ${stage.runId}` : '') : stage.runId ? null : h('div', { class: 'muted' }, 'Not started.');
   return h('section', { class: 'stage', 'data-stage': stage.name, 'data-testid': 'stage' },
-    h('header', {}, h('h2', {}, `${stage.index + 1}/${count} · ${stage.name}`, h('span', { class: 'kind muted' }, ` ${stage.stage.toUpperCase()}`)), badge(stage.status), actions),
+    h('header', {}, h('h2', {}, `${stage.index + 1}/${count} · ${stage.name}`, stage.name.toLowerCase() === stage.stage ? null : h('span', { class: 'kind muted' }, ` (${stage.stage.toUpperCase()})`)), badge(stage.status), actions),
     from,
     stage.error ? h('div', { class: 'error' }, stage.error) : null,
     gates(stage),

@@ -8,6 +8,9 @@ import type { RunInfo } from '../../../core/protocol/runs.ts';
 /** The last path segment of a model reference, or the reference itself. */
 function shortName(model: string): string {
   if (model === 'tiny') return 'tiny';
+  // A pipeline stage starts from an earlier run's output folder: name that run.
+  const output = /[\\/]runs[\\/]([a-z0-9-]+)[\\/]output[\\/]?$/.exec(model);
+  if (output) return `${output[1]} output`;
   return model.split(/[\\/]/).filter(Boolean).pop() ?? model;
 }
 

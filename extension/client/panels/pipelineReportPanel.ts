@@ -18,6 +18,11 @@ export const OPEN_PIPELINE_REPORT_COMMAND = 'anneal.openPipelineReport';
 /** Quiet time after a pipeline change before the report is read again. */
 const REFRESH_DELAY_MS = 500;
 
+/** "Pipeline Report 20261130-035115-6abf": the id without its redundant prefix. */
+function reportTitle(pipelineId: string): string {
+  return `Pipeline Report ${pipelineId.replace(/^pipeline-/, '')}`;
+}
+
 function sentence(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
@@ -51,14 +56,14 @@ export class PipelineReportPanel {
       void existing.load();
       return existing;
     }
-    const host = PanelHost.open(services.context, { kind: 'pipelineReport', title: `Pipeline ${pipelineId}`, state: { kind: 'pipelineReport', pipelineId }, retainContextWhenHidden: true });
+    const host = PanelHost.open(services.context, { kind: 'pipelineReport', title: reportTitle(pipelineId), state: { kind: 'pipelineReport', pipelineId }, retainContextWhenHidden: true });
     return new PipelineReportPanel(host, services, pipelineId);
   }
 
   static registerSerializer(services: Services): vscode.Disposable {
     return registerPanelSerializer('pipelineReport', (panel, state) => {
       if (!state?.pipelineId) return panel.dispose();
-      const host = PanelHost.adopt(services.context, panel, { kind: 'pipelineReport', title: `Pipeline ${state.pipelineId}`, state: { kind: 'pipelineReport', pipelineId: state.pipelineId }, retainContextWhenHidden: true });
+      const host = PanelHost.adopt(services.context, panel, { kind: 'pipelineReport', title: reportTitle(state.pipelineId), state: { kind: 'pipelineReport', pipelineId: state.pipelineId }, retainContextWhenHidden: true });
       new PipelineReportPanel(host, services, state.pipelineId);
     });
   }
