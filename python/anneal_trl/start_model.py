@@ -55,8 +55,15 @@ def load_adapter_model(plan: dict, args, adapter_dir: str, config: dict, init: d
     base = adapter_base(adapter_dir, config)
     kwargs = dict(init)
     if base.lower().endswith(".gguf"):
+        # A GGUF base (Anneal's engine records the file; so does record_gguf_base): unpacked to floats, as train.py loads one.
         kwargs["gguf_file"] = os.path.basename(base)
         base = os.path.dirname(base)
+        try:
+            from transformers import GgufConfig
+
+            kwargs.setdefault("quantization_config", GgufConfig(dequantize=True))
+        except ImportError:  # older transformers always dequantize a GGUF on load
+            pass
     # As TRL loads a model named by path: distributed GPU training needs every process's own copy.
     if args.distributed_state.distributed_type in ("MULTI_GPU", "DEEPSPEED"):
         kwargs["device_map"] = None
@@ -85,3 +92,41 @@ def drop_ref_adapter(output_dir: str) -> None:
         import shutil
 
         shutil.rmtree(ref, ignore_errors=True)
+
+
+def shorten_target_modules(output_dir: str, model) -> None:
+    """PEFT writes `all-linear` as the module names it found, each one's full path when a model has few
+    (under 20: a tiny test model), which other tools (Anneal's engine, its merge) do not read. The names'
+    last parts are written instead when they pick exactly the same modules of this model."""
+    file = os.path.join(output_dir, "adapter_config.json")
+    try:
+        with open(file, encoding="utf-8") as f:
+            config = json.load(f)
+        targets = config.get("target_modules")
+        if not isinstance(targets, list) or not any("." in t for t in targets):
+            return
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        names = {name for name, _ in base.named_modules()}
+        short = sorted({t.rsplit(".", 1)[-1] for t in targets})
+        if {n for n in names if n.rsplit(".", 1)[-1] in short} != set(targets):
+            return
+        config["target_modules"] = short
+        with open(file, "w", encoding="utf-8") as f:
+            json.dump(config, f, indent=2)
+    except (OSError, ValueError, AttributeError):
+        return  # the adapter stays as PEFT wrote it
+
+
+def record_gguf_base(output_dir: str, plan: dict) -> None:
+    """An adapter trained on a .gguf file names the file's folder as its base (transformers' name for the
+    model), which holds no config.json: the file itself is written instead, so that the next stage, a
+    merge or Anneal's engine finds the base."""
+    model = plan["model"]
+    file = os.path.join(output_dir, "adapter_config.json")
+    if not model.get("gguf_file") or not os.path.isfile(file):
+        return
+    with open(file, encoding="utf-8") as f:
+        config = json.load(f)
+    config["base_model_name_or_path"] = os.path.join(model["path"], model["gguf_file"])
+    with open(file, "w", encoding="utf-8") as f:
+        json.dump(config, f, indent=2)

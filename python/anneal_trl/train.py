@@ -115,7 +115,7 @@ def main(plan_path: str) -> int:
             if is_main:
                 emit("stopped", step=trainer.state.global_step)
             return 0
-        save_output(trainer, plan["output_dir"], state)
+        save_output(trainer, plan["output_dir"], state, plan)
         if is_main:
             emit("done", step=trainer.state.global_step, outputDir=plan["output_dir"])
         return 0
@@ -178,8 +178,9 @@ def reward_functions(plan: dict) -> list:
     return out
 
 
-def save_output(trainer, output_dir: str, state) -> None:
-    """The adapter (PEFT) or the model, with the tokenizer, in output/: written beside it, then renamed into place."""
+def save_output(trainer, output_dir: str, state, plan: dict) -> None:
+    """The adapter (PEFT) or the model, with the tokenizer, in output/: written beside it, then renamed into place.
+    An adapter is left as the next stage, a merge and Anneal's engine read it (start_model.py)."""
     tmp = output_dir + ".tmp"
     if state.is_main_process:
         emit("status", phase="saving", message=f"writing {output_dir}")
@@ -192,9 +193,11 @@ def save_output(trainer, output_dir: str, state) -> None:
     if state.is_main_process:
         import shutil
 
-        from .start_model import drop_ref_adapter
+        from .start_model import drop_ref_adapter, record_gguf_base, shorten_target_modules
 
         drop_ref_adapter(tmp)
+        shorten_target_modules(tmp, trainer.accelerator.unwrap_model(trainer.model))
+        record_gguf_base(tmp, plan)
         for leftover in ("training_args.bin",):
             if os.path.exists(os.path.join(tmp, leftover)):
                 os.remove(os.path.join(tmp, leftover))
