@@ -17,6 +17,7 @@ import { quickStartArgs, quickStartLora, quickStartNotes, quickStartSamples, sam
 import type { Engine, ResolvedRecipe, Stage, TrainingArguments } from '../../core/recipe/types.ts';
 import type { TrlEngineSettings } from '../../core/protocol/runs.ts';
 import { trlPlan } from '../trl/mapping.ts';
+import { trlPipelineRefusal } from '../trl/pipelineCheck.ts';
 import { defaultTrainingArguments } from '../../core/recipe/defaults.ts';
 import { nodeFiles } from '../../core/nodeFiles.ts';
 import type { FileAccess } from '../../core/fileAccess.ts';
@@ -187,6 +188,8 @@ export function prepareRun(raw: Record<string, unknown>): PreparedRun | Prepared
   if (resolved.pipeline) {
     // Every stage is checked now (its data and its entry gates included), so the last stage's bad file is refused before the first trains.
     const stages = resolved.pipeline.map((s) => ({ name: s.name, from: s.from, merge: s.merge, run: preparedFrom(s.recipe, params, recipePath) }));
+    const crossing = trlPipelineRefusal(stages);
+    if (crossing) throw invalidInput(`The pipeline ${recipePath} cannot start: ${crossing}`, []);
     const closed = stages.flatMap((s) => failedEntryConditions(s.run.stage, s.run.gates, dataFacts(s.run.stage, checkedRecords.get(s.run.data.train) ?? 0)).map((line) => `${s.name}: ${line}`));
     if (closed.length > 0) throw invalidInput(`The pipeline ${recipePath} cannot start: its entry gates fail on the data (${closed.join('; ')}). Add data, or edit the stage's \`gates: {entry: ...}\`.`, []);
     return { kind: 'pipeline', recipe: recipePath, stages, ...(resolved.pipelineExports?.length ? { exports: resolved.pipelineExports } : {}) };
