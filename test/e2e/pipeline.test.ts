@@ -123,6 +123,17 @@ describe('A pipeline in a real VS Code (code-server)', () => {
     const dpoRun = info.stages[1]!.runId!;
     const out = join(stateDir, 'runs', dpoRun, 'exports', 'gguf-q4_0');
     assert.ok(readdirSync(out).some((f) => f.endsWith('q4_0.gguf')), `runs/export wrote ${out}`);
+
+    // The same export again: the daemon refuses to write over it, and the message says why.
+    await runCommand(page, 'Notifications: Clear All Notifications');
+    await result.click({ button: 'right' });
+    await page.locator('.context-view .action-label', { hasText: 'Export Run…' }).hover();
+    await page.keyboard.press('Enter');
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Ollama Modelfile' }).click({ timeout: LONG });
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'q4_0' }).click({ timeout: LONG });
+    const refused = page.locator('.notification-toast', { hasText: 'could not export the result of pipeline' });
+    await refused.waitFor({ timeout: LONG });
+    assert.match(await refused.innerText(), /as GGUF q4_0: .*already exists and is not empty/s);
     assert.deepEqual(consoleErrors.filter((e) => /Content Security Policy|Refused to/.test(e)), [], 'no CSP violations');
   });
 });

@@ -197,11 +197,13 @@ const EXPORT_ICONS: Record<RecipeExportRecord['status'], Icon> = {
 /** An export of the recipe's `export:` block: what it writes, where, and what became of it. */
 export function describeExport(e: RecipeExportRecord): RunItemModel {
   const main = e.files?.find((f) => /\.gguf$/i.test(f));
+  // A GGUF is run through llama.cpp once written: whether it answers as Anneal does (llamaCheck).
+  const check = e.llamaCheck?.status === 'same' ? 'llama.cpp agrees' : e.llamaCheck?.status === 'differ' ? 'llama.cpp answers differ' : undefined;
   return {
     label: `Export ${exportTitle(e)}`,
     description:
       e.status === 'done'
-        ? main ? `${e.out}/${main}` : e.out
+        ? [check, main ? `${e.out}/${main}` : e.out].filter(Boolean).join(' · ')
         : e.status === 'failed'
           ? `failed: ${e.error ?? 'see the log'}`
           : e.status === 'running'
@@ -212,8 +214,9 @@ export function describeExport(e: RecipeExportRecord): RunItemModel {
       `Folder ${e.out}`,
       e.files?.length ? `Files: ${e.files.join(', ')}` : undefined,
       e.error ? `Failed: ${e.error}` : undefined,
+      e.llamaCheck ? `llama.cpp check: ${e.llamaCheck.summary}` : undefined,
     ].filter((s): s is string => Boolean(s)),
-    icon: EXPORT_ICONS[e.status] ?? { id: 'package' },
+    icon: e.llamaCheck?.status === 'differ' ? { id: 'package', color: 'list.warningForeground' } : (EXPORT_ICONS[e.status] ?? { id: 'package' }),
     contextValue: `anneal-export export-${e.status}${e.status === 'done' ? ' has-path' : ''}`,
   };
 }

@@ -71,6 +71,11 @@ test('a completed pipeline: its stages passed with their gate lines, its result 
   assert.match(result.contextValue, /\bcan-export\b/);
   const exported = describeNode(children[3]!, s, now);
   assert.match(exported.contextValue, /\bhas-path\b/);
+  // llama.cpp's check of the GGUF, once the daemon ran it.
+  const checked = describeNode({ kind: 'export', id: 'x', record: { ...gguf, llamaCheck: { status: 'differ', summary: 'llama.cpp gives Anneal\'s answers on 1/2 prompts' } } }, s, now);
+  assert.match(checked.description, /^llama\.cpp answers differ · /);
+  assert.ok(checked.tooltip.includes('llama.cpp check: llama.cpp gives Anneal\'s answers on 1/2 prompts'));
+  assert.equal(checked.icon.color, 'list.warningForeground');
   // A failed export cannot be revealed; it says why.
   const failed = describeNode(childNodes(rootNodes(s)[1]!, s)[0]!, s, now);
   assert.doesNotMatch(failed.contextValue, /has-path/);
