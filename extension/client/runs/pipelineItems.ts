@@ -63,8 +63,8 @@ export function describePipelineInfo(info: PipelineInfo, runs: readonly RunInfo[
       info.message,
       ...info.stages.flatMap((s, i) => [
         `${stageTitle(s, i)} (${s.stage}): ${s.status}`,
-        ...(s.gates ?? []).map((g) => `    ${g}`),
-        ...(s.status === 'held' || s.status === 'failed' ? (s.verdict ?? []).filter((v) => !(s.gates ?? []).includes(v)).map((v) => `    ${v}`) : []),
+        ...(s.gates ?? []).map((g) => `· ${g}`),
+        ...(s.status === 'held' || s.status === 'failed' ? (s.verdict ?? []).filter((v) => !(s.gates ?? []).includes(v)).map((v) => `· ${v}`) : []),
       ]),
       info.result ? `Result: ${info.result.stage}'s output ${info.result.output}` : info.status === 'running' ? undefined : 'No result: no stage passed its gates.',
       ...exports.map((e) => `Export ${exportTitle(e)}: ${e.status}${e.status === 'failed' && e.error ? ` (${e.error})` : ''}${e.status === 'done' ? ` → ${e.out}` : ''}`),

@@ -60,7 +60,7 @@ test('a completed pipeline: its stages passed with their gate lines, its result 
   const [pipeline] = rootNodes(s);
   const model = describeNode(pipeline!, s, now);
   assert.match(model.contextValue, /\bcan-export\b/);
-  assert.ok(model.tooltip.includes('    exit loss 1.743 vs < 2.5: pass'), 'the tooltip lists every gate line');
+  assert.ok(model.tooltip.includes('· exit loss 1.743 vs < 2.5: pass'), 'the tooltip lists every gate line');
   const children = childNodes(pipeline!, s);
   // A stage with a run opens its dashboard and has the run's menus (export, reveal output).
   const dpo = describeNode(children[1]!, s, now);
