@@ -31,6 +31,8 @@ export interface CompareSetupMessage {
   file: string;
   /** Preference records appended to it from this panel. */
   saved: number;
+  /** Put `left`/`right` on the pickers (opening, "Compare with Base Model", a model added); else the user's picks stay when still listed. */
+  aim: boolean;
 }
 
 /** view -> host: answer this prompt on both sides. */
@@ -105,6 +107,9 @@ export interface StageReport {
   name: string;
   stage: string;
   status: string;
+  /** The top-level model, or an earlier stage's output; merged into its base first when `merge`. */
+  from: { kind: 'model' } | { kind: 'stage'; name: string };
+  merge: boolean;
   runId?: string;
   run?: Pick<RunInfo, 'status' | 'model' | 'outputDir' | 'message' | 'step' | 'totalSteps'>;
   gates: string[];

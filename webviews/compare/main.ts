@@ -137,8 +137,10 @@ function fillSelect(select: HTMLSelectElement, setup: CompareSetupMessage, value
 }
 
 function onSetup(setup: CompareSetupMessage): void {
-  fillSelect(left.select, setup, setup.left);
-  fillSelect(right.select, setup, setup.right);
+  // A refreshed list (a run finished) keeps what the user picked, while it is still there.
+  const keep = (select: HTMLSelectElement, proposed: string) => (!setup.aim && setup.models.some((m) => m.id === select.value) ? select.value : proposed);
+  fillSelect(left.select, setup, keep(left.select, setup.left));
+  fillSelect(right.select, setup, keep(right.select, setup.right));
   fileLabel.textContent = setup.file;
   savedLabel.textContent = setup.saved > 0 ? ` · ${setup.saved} saved from this panel` : '';
 }

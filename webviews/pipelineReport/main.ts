@@ -104,7 +104,11 @@ function stageSection(stage: StageReport, count: number): HTMLElement {
         button('Dashboard', () => post({ type: 'pipelineReport/openRun', runId: stage.runId! })),
         stage.run?.status === 'completed' ? button('Compare with base', () => post({ type: 'pipelineReport/compare', runId: stage.runId! }), true, 'Chat with this stage\'s output and its base side by side') : null)
     : null;
-  const from = stage.run?.model ? h('div', { class: 'muted' }, 'From ', stage.run.model === 'tiny' ? 'tiny' : pathLink(stage.run.model), stage.runId ? ` · run ${stage.runId}` : '') : stage.runId ? null : h('div', { class: 'muted' }, 'Not started.');
+  const source = stage.from.kind === 'stage' ? `stage ${stage.from.name}'s output${stage.merge ? ' (merged)' : ''} ` : '';
+  const model = stage.run?.model;
+  const from = model
+    ? h('div', { class: 'muted' }, `From ${source}`, model === 'tiny' ? 'tiny' : pathLink(model), stage.runId ? ` · run ${stage.runId}` : '')
+    : stage.runId ? null : h('div', { class: 'muted' }, 'Not started.');
   return h('section', { class: 'stage', 'data-stage': stage.name, 'data-testid': 'stage' },
     h('header', {}, h('h2', {}, `${stage.index + 1}/${count} · ${stage.name}`, stage.name.toLowerCase() === stage.stage ? null : h('span', { class: 'kind muted' }, ` (${stage.stage.toUpperCase()})`)), badge(stage.status), actions),
     from,

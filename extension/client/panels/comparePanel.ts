@@ -77,7 +77,7 @@ export class ComparePanel {
     this.file = folder ? vscode.Uri.joinPath(folder, 'judgements.jsonl') : undefined;
     this.aimAt(runId);
     host.track(
-      host.onReady(() => this.sendSetup()),
+      host.onReady(() => this.sendSetup(true)),
       host.onMessage((message) => void this.receive(message)),
       services.runs.onDidChange(() => this.sendSetup()),
       { dispose: () => this.cancelAll() },
@@ -95,14 +95,14 @@ export class ComparePanel {
   private aimAt(runId: string | undefined): void {
     this.sides = defaultSides(this.services.runs.runs, this.options(), runId);
     if (runId) this.host.setState({ runIds: [runId] });
-    this.sendSetup();
+    this.sendSetup(true);
   }
 
-  private sendSetup(): void {
+  private sendSetup(aim = false): void {
     const options = this.options();
     for (const side of SIDES) if (!options.some((o) => o.id === this.sides[side])) this.sides[side] = 'tiny';
     const file = this.file ? vscode.workspace.asRelativePath(this.file, false) : '(choose a file)';
-    this.host.post({ type: 'compare/setup', models: options, left: this.sides.left, right: this.sides.right, file, saved: this.saved });
+    this.host.post({ type: 'compare/setup', models: options, left: this.sides.left, right: this.sides.right, file, saved: this.saved, aim });
   }
 
   private label(id: string): string {
@@ -229,7 +229,7 @@ export class ComparePanel {
     if (!ref) return;
     if (!this.added.includes(ref)) this.added.push(ref);
     this.sides[side] = `model:${ref}`;
-    this.sendSetup();
+    this.sendSetup(true);
   }
 }
 

@@ -57,6 +57,8 @@ export function stageReport(stage: PipelineStageInfo, index: number, run?: RunIn
     name: stage.name,
     stage: stage.stage,
     status: stage.status,
+    from: stage.from,
+    merge: stage.merge,
     ...(stage.runId ? { runId: stage.runId } : {}),
     ...(run ? { run: { status: run.status, model: run.model, outputDir: run.outputDir, message: run.message, step: run.step, totalSteps: run.totalSteps } } : {}),
     gates: stage.gates ?? [],

@@ -3,11 +3,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { PipelineStageInfo } from '../../../core/protocol/pipelines.ts';
+import type { MetricRecord } from '../../../core/protocol/runs.ts';
 import { beforeAfter, keyMetrics, stageReport } from '../../../extension/client/panels/pipelineReportData.ts';
 import { gateOutcome } from '../../../webviews/pipelineReport/gateOutcome.ts';
 
 test('key metrics: first and last finite value of each known metric, in a fixed order', () => {
-  const metrics = [
+  const metrics: MetricRecord[] = [
     { step: 10, loss: 2, 'rewards/margins': 0.5, learning_rate: 1 },
     { step: 1, loss: 5, 'eval/loss': NaN },
     { step: 5, loss: 3, 'eval/loss': 4, 'rewards/margins': 0.1 },
