@@ -70,6 +70,8 @@ describe('A pipeline in a real VS Code (code-server)', () => {
     const rows = page.locator('.pane-body .monaco-list-row');
     const pipelineRow = rows.filter({ hasText: 'Pipeline · sft → dpo' });
     await pipelineRow.waitFor({ timeout: LONG });
+    // While it trains (a stage spinning, the next one pending), for the record.
+    await page.screenshot({ path: join(artifacts, '30-pipeline-running.png') });
     // Completed, with the export written (the daemon records both before the pipeline's last change).
     await pipelineRow.locator('.codicon-pass-filled').waitFor({ timeout: LONG });
     const exportRow = rows.filter({ hasText: 'Export GGUF q8_0' });
