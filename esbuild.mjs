@@ -1,37 +1,51 @@
 // One build script for every bundle Anneal ships. Type checking is separate (`tsc --noEmit`).
 import * as esbuild from 'esbuild';
 import { cpSync, mkdirSync, existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 
 const production = process.argv.includes('--production');
 const watch = process.argv.includes('--watch');
 
 /**
  * Node-side bundles: the extension host, the language server, the CLI/daemon, the training worker.
- * dist/cli.js, the one binary users run, only picks the bundle of the subcommand it is given:
- * validateCli.js for `anneal validate`, validateWorker.js for its worker threads, cliAll.js for
- * everything else.
+ * Node compiles the whole of a bundle whenever it loads one, so code that only some runs need is a
+ * bundle of its own that they load when they need it (`siblings` below).
  */
 const nodeEntries = {
   extension: 'extension/client/extension.ts',
   server: 'extension/server/server.ts',
   cli: 'daemon/cli.ts',
+  worker: 'daemon/runs/worker.ts',
+  checkWorker: 'daemon/runs/checkWorker.ts',
+};
+
+/**
+ * Bundles that other bundles load at run time: a `require()` of one of these sources (or any import
+ * of `typescript`) becomes a require of its sibling file in dist/, while a static import of the same
+ * source still bundles it. dist/cli.js, the one binary users run, only picks the bundle of the
+ * subcommand it is given; `anneal validate` checks datasets with neither the recipe checks nor
+ * tokenizers compiled unless a recipe or --model asks for them.
+ */
+const siblings = {
   validateCli: 'daemon/validateCli.ts',
   validateWorker: 'daemon/validateWorker.ts',
   cliAll: 'daemon/cliAll.ts',
-  worker: 'daemon/runs/worker.ts',
-  checkWorker: 'daemon/runs/checkWorker.ts',
+  recipeChecks: 'core/recipe/index.ts',
+  tokenizers: 'core/tokenize/index.ts',
   // The TypeScript compiler (reward modules: checked by recipes, transpiled by the engine) is 10 MB,
-  // most of every bundle that imports it, and node compiles a bundle whole whenever it loads one: in
-  // a file of its own, only the processes that check or run a reward module pay for it.
+  // most of every bundle that imported it.
   typescript: 'node_modules/typescript/lib/typescript.js',
 };
 
-/** Files that stay separate bundles: an import of one, resolved at run time to its sibling in dist/. */
 const siblingBundles = {
   name: 'sibling-bundles',
   setup(build) {
+    const byPath = new Map(Object.entries(siblings).map(([name, file]) => [resolve(file), name]));
     build.onResolve({ filter: /^typescript$/ }, () => ({ path: './typescript.js', external: true }));
-    build.onResolve({ filter: /^\.\/(validateCli|validateWorker|cliAll)\.ts$/ }, (args) => ({ path: args.path.replace(/\.ts$/, '.js'), external: true }));
+    build.onResolve({ filter: /^\.\.?\// }, (args) => {
+      const name = args.kind === 'require-call' ? byPath.get(resolve(args.resolveDir, args.path)) : undefined;
+      return name ? { path: `./${name}.js`, external: true } : undefined;
+    });
   },
 };
 
@@ -43,7 +57,7 @@ const common = {
 };
 
 const builds = [];
-const present = Object.fromEntries(Object.entries(nodeEntries).filter(([, file]) => existsSync(file)));
+const present = Object.fromEntries(Object.entries({ ...nodeEntries, ...siblings }).filter(([, file]) => existsSync(file)));
 builds.push({
   ...common,
   entryPoints: present,

@@ -8,10 +8,9 @@ import type { Command } from 'commander';
 import type { Diagnostic } from '../../core/diagnostics.ts';
 import { DatasetModel, datasetOptionsFor, type DatasetCheckOptions, type DatasetKind, type DatasetSummary, type NormalizedRecord } from '../../core/datasets/index.ts';
 import { nodeFiles } from '../../core/nodeFiles.ts';
-import { loadTokenizerFromFolder } from '../../core/tokenize/index.ts';
 import { checkRecipeFile, isRecipePath, UnreadableFileError } from './validateRecipe.ts';
 import { lineChunks } from './lineChunks.ts';
-import { analyzeChunks, runWorker, workerCount } from './validateParallel.ts';
+import { analyzeChunks, loadTokenizer, runWorker, workerCount } from './validateParallel.ts';
 import { WORKER_COMMAND } from './validateWorkerCommand.ts';
 
 const KINDS: DatasetKind[] = ['sft', 'preference', 'prompt-only', 'text', 'unpaired-preference', 'stepwise-supervision'];
@@ -91,7 +90,7 @@ function datasetOptions(options: ValidateOptions): DatasetCheckOptions {
   }
   if (options.model !== undefined) {
     try {
-      const tokenizer = loadTokenizerFromFolder(options.model, nodeFiles);
+      const tokenizer = loadTokenizer(options.model);
       result.countTokens = (record: NormalizedRecord) => tokenizer.countTokens(record);
     } catch (err) {
       throw new UsageError((err as Error).message);

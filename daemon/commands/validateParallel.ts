@@ -17,7 +17,6 @@ import type { DatasetModel } from '../../core/datasets/index.ts';
 import type { LineFacts } from '../../core/datasets/lineAnalysis.ts';
 import type { DatasetCheckOptions, DatasetInfoEntry, NormalizedRecord } from '../../core/datasets/types.ts';
 import { nodeFiles } from '../../core/nodeFiles.ts';
-import { loadTokenizerFromFolder } from '../../core/tokenize/index.ts';
 import { WORKER_COMMAND } from './validateWorkerCommand.ts';
 
 /** Below this size one thread is faster than starting workers. */
@@ -185,12 +184,22 @@ function isPacked(x: LineFacts[] | PackedFacts[]): x is PackedFacts[] {
   return x.length > 0 && 'ints' in x[0];
 }
 
+/**
+ * The tokenizer of the model folder `dir` (--model). core/tokenize (tokenizers, chat templates) is
+ * required only then, and in the CLI it is a bundle of its own (esbuild.mjs): without --model,
+ * neither validate nor its workers compile it.
+ */
+export function loadTokenizer(dir: string): ReturnType<typeof import('../../core/tokenize/index.ts').loadTokenizerFromFolder> {
+  const { loadTokenizerFromFolder } = require('../../core/tokenize/index.ts') as typeof import('../../core/tokenize/index.ts');
+  return loadTokenizerFromFolder(dir, nodeFiles);
+}
+
 /** The worker side: claim chunks until none is left, posting each one's packed facts, then 'done'. */
 export function runWorker(): void {
   const job = workerData as WorkerJob;
   const options: DatasetCheckOptions = { ...job.options, kind: undefined, retainRecords: false } as DatasetCheckOptions;
   if (job.modelDir) {
-    const tokenizer = loadTokenizerFromFolder(job.modelDir, nodeFiles);
+    const tokenizer = loadTokenizer(job.modelDir);
     options.countTokens = (record: NormalizedRecord) => tokenizer.countTokens(record);
   }
   const next = new Int32Array(job.counter);

@@ -1,10 +1,11 @@
 // Recipe files in `anneal validate`: read the file and hand it to core/recipe, which also checks the
-// data files and model folder the recipe names.
+// data files and model folder the recipe names. core/recipe (YAML, the JSON Schema, reward checks)
+// is required on the first recipe, and in the CLI it is a bundle of its own (esbuild.mjs), so
+// checking datasets alone never compiles it.
 
 import { readFileSync, statSync } from 'node:fs';
 import type { Diagnostic } from '../../core/diagnostics.ts';
 import { nodeFiles } from '../../core/nodeFiles.ts';
-import { checkRecipe } from '../../core/recipe/index.ts';
 
 /** `*.anneal.yaml`, `*.anneal.yml` and `*.anneal.json` are recipes; everything else is a dataset. */
 export function isRecipePath(file: string): boolean {
@@ -25,5 +26,6 @@ export function checkRecipeFile(file: string): { diagnostics: Diagnostic[] } {
     const code = (err as NodeJS.ErrnoException).code;
     throw new UnreadableFileError(code === 'ENOENT' ? `${file} does not exist; check the path.` : `cannot read ${file} (${code ?? (err as Error).message}).`);
   }
+  const { checkRecipe } = require('../../core/recipe/index.ts') as typeof import('../../core/recipe/index.ts');
   return { diagnostics: checkRecipe(text, file, nodeFiles).diagnostics };
 }
