@@ -5,7 +5,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { StartRun } from '../../../core/protocol/daemon.ts';
@@ -25,6 +25,9 @@ after(() => stopTestDaemon(daemon));
 
 const SFT = join(ROOT, 'examples/sft.jsonl');
 const SHARED = ['model: tiny', 'lora: {r: 4, alpha: 8, target_modules: all-linear}', 'learning_rate: 1.0e-3', 'per_device_train_batch_size: 2', 'max_length: 32', 'logging_steps: 1', 'seed: 1'];
+
+/** The single run `anneal train` followed (for the export without llama.cpp). */
+let singleRun = '';
 
 const ended = (records: RecipeExportRecord[] | undefined) => records !== undefined && records.every((r) => r.status === 'done' || r.status === 'failed');
 
@@ -134,4 +137,19 @@ test('anneal train on a single run waits for its recipe\'s export and says where
   assert.match(out.stdout, new RegExp(`Exported gguf \\(q8_0\\) to ${gguf.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: \\S+-q8_0\\.gguf, Modelfile\\n  llama\\.cpp gives Anneal's answers on \\d/2 prompts`));
   // Printed once the export was written, not before.
   assert.ok(readdirSync(gguf).some((f) => f.endsWith('.gguf')));
+  singleRun = /Run (\S+) started/.exec(out.stdout)![1]!;
+});
+
+test('where node-llama-cpp cannot be loaded (the bundles without node_modules, as a packaged extension has them), the GGUF export says the check was skipped and why', () => {
+  // The CLI's bundles alone, outside the repository: nothing resolves node-llama-cpp from there.
+  const bare = tempDir({ after: (fn) => cleanups.push(fn) }, 'anneal-bare-cli-');
+  mkdirSync(join(bare, 'dist'));
+  for (const f of ['cli.js', 'cliAll.js']) copyFileSync(join(ROOT, 'dist', f), join(bare, 'dist', f));
+  const out = spawnSync(process.execPath, [join(bare, 'dist/cli.js'), 'export', join(stateDir, 'runs', singleRun), '--format', 'gguf', '--quant', 'q8_0', '--out', join(bare, 'gguf'), '--json'], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(out.status, 0, out.stdout + out.stderr);
+  const events = out.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { event: string; check?: { status: string; summary: string } });
+  const check = events.find((e) => e.event === 'llama-check')?.check;
+  assert.equal(check?.status, 'skipped');
+  assert.match(check!.summary, /^llama\.cpp check skipped: node-llama-cpp is not installed beside Anneal \(a packaged extension leaves it out\); `npm install node-llama-cpp`/);
+  assert.ok(events.some((e) => e.event === 'done'), 'the export itself is done');
 });
