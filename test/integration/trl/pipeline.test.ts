@@ -9,7 +9,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PipelineInfo } from '../../../core/protocol/pipelines.ts';
 import type { MetricRecord, RunInfo } from '../../../core/protocol/runs.ts';
@@ -150,4 +150,16 @@ test('stages change engine and merge: Anneal SFT -> TRL DPO (continues Anneal\'s
   // Its reference is the merged model too (a fresh adapter's B is zero: policy = reference at the start).
   assertReferenceIsIncoming(readMetricsFile(stateDir, final!.id)[0]!, 'merged -> TRL DPO');
   assert.deepEqual(p.result, { stage: 'final', output: final!.outputDir });
+});
+
+test('a TRL stage from an output built on Anneal\'s tiny model is refused in one sentence before any stage trains', { skip }, () => {
+  const before = existsSync(join(stateDir, 'runs')) ? readdirSync(join(stateDir, 'runs')).length : 0;
+  const out = train([
+    `  - {stage: sft, model: tiny, engine: anneal, data: {train: sft.jsonl}, max_steps: 2}`,
+    `  - {stage: dpo, data: {train: pairs.jsonl}, max_steps: 2}`,
+  ].join('\n') + '\n');
+  assert.equal(out.status, 1, out.stdout + out.stderr);
+  const error = out.lines.find((e) => e.event === 'error');
+  assert.match(String(error?.message), /cannot start: Stage dpo trains on TRL from stage sft's output, which builds on Anneal's built-in `tiny` model that TRL cannot load; give the pipeline a Hugging Face `model`/);
+  assert.equal(existsSync(join(stateDir, 'runs')) ? readdirSync(join(stateDir, 'runs')).length : 0, before, 'no run was created');
 });
