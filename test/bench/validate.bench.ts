@@ -106,5 +106,7 @@ console.log(`anneal validate --json:                   ${median(json).toFixed(0)
 console.log(`anneal validate (human):                  ${median(human).toFixed(0)} ms  ratio ${(median(human) / median(floor)).toFixed(2)}x`);
 console.log(`anneal validate --json, one thread:       ${median(single).toFixed(0)} ms  ratio ${(median(single) / median(floor)).toFixed(2)}x`);
 console.log(`anneal validate of a one-line file:        ${median(startup).toFixed(0)} ms  (start-up, ${(median(startup) / median(floor)).toFixed(2)}x of the floor)`);
+// Each round's own ratio: on a shared machine one busy round shows here rather than in the medians.
+console.log(`--json / floor, round by round: ${json.map((t, i) => `${(t / floor[i]).toFixed(2)}x`).join(', ')}`);
 console.log(`validate peak RSS: ${rssMiB.toFixed(0)} MiB; cores available: ${availableParallelism()}; load average ${loadavg()[0].toFixed(1)}`);
 rmSync(dir, { recursive: true, force: true });
