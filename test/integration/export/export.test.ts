@@ -1,7 +1,7 @@
 // `anneal export` end to end on a real daemon: a 3-step LoRA SFT run of the built-in tiny model,
 // exported through the `runs/export` request (GGUF q8_0, progress notifications) and through the CLI
-// (merged, peft; the default folder under the run), with llama.cpp (node-llama-cpp) giving Anneal's
-// greedy tokens on the run's own output; and the refusals a user meets, each one sentence, up front.
+// (merged, peft, gguf-lora; the default folder under the run) and q4_k_m, with llama.cpp (node-llama-cpp)
+// giving Anneal's greedy tokens on the run's own output and on the q4_k_m file; and the refusals a user meets, each one sentence, up front.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -71,6 +71,23 @@ describe('anneal export on a daemon run', () => {
     console.log(`3-step run ${run.id}: llama.cpp q8_0 greedy = Anneal greedy on ${results.length} prompts x ${results.map((r) => r.greedy.length).join('/')} tokens (smallest top-2 margin ${Math.min(...reference.flatMap((r) => r.margins.slice(0, 8))).toFixed(3)})`);
   });
 
+  test('runs/export q4_k_m: rows of 128 fall back as llama-quantize does, and llama.cpp gives Anneal\'s greedy tokens on the file', async () => {
+    const result = await client.connection.sendRequest(ExportRun.type, { run: run.id, format: 'gguf', quant: 'q4_k_m' });
+    assert.equal(result.outDir, join(daemon.stateDir, 'runs', run.id, 'exports', 'gguf-q4_k_m'));
+    assert.match(result.notes.join(' '), /rows that are not whole q4_k_m blocks, stored as llama-quantize stores them: .*as Q5_0 .*as Q8_0/);
+    const onFile = await annealReference(result.gguf!, run.args.seed);
+    const { results } = await llamaCppRun(result.gguf!, PROMPTS.conversations, onFile.map((r) => r.text), 8);
+    results.forEach((r, i) => assert.deepEqual(r.greedy, onFile[i]!.greedy.slice(0, 8), `conversation ${i} (Anneal's margins ${onFile[i]!.margins.slice(0, 8).map((m) => m.toFixed(3))})`));
+  });
+
+  test('the CLI exports the adapter as gguf-lora', () => {
+    const r = cli(['export', run.id, '--format', 'gguf-lora', '--state-dir', daemon.stateDir]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /as a GGUF LoRA adapter \(f16\) to .*exports\/gguf-lora/);
+    assert.match(r.stdout, /llama-cli -m BASE.gguf --lora /);
+    assert.deepEqual(readdirSync(join(daemon.stateDir, 'runs', run.id, 'exports', 'gguf-lora')), [`${run.id}-lora-f16.gguf`]);
+  });
+
   test('the CLI exports merged and peft into the run\'s exports/ folder, and refuses to write over it', () => {
     const merged = cli(['export', run.id, '--format', 'merged', '--state-dir', daemon.stateDir]);
     assert.equal(merged.status, 0, merged.stderr);
@@ -111,7 +128,8 @@ describe('anneal export on a daemon run', () => {
     writeFileSync(join(empty, 'run.json'), JSON.stringify({ ...run, id: 'sft-failed', status: 'failed', outputDir: undefined }));
     const refusals: [string[], RegExp][] = [
       [[empty, '--format', 'gguf'], /Run sft-failed has no weights to export: it has no output\/ and no checkpoint \(status failed\)/],
-      [[run.id, '--format', 'gguf', '--quant', 'q4_k_m', '--state-dir', daemon.stateDir], /GGUF quantization "q4_k_m" is not supported; choose one of f32, f16, bf16, q8_0, q4_0/],
+      [[run.id, '--format', 'gguf', '--quant', 'q3_k_m', '--state-dir', daemon.stateDir], /GGUF quantization "q3_k_m" is not supported; choose one of f32, f16, bf16, q8_0, .*q4_k_m/],
+      [[run.id, '--format', 'gguf-lora', '--quant', 'q4_k_m', '--state-dir', daemon.stateDir], /--quant q4_k_m is not an encoding of a GGUF adapter; choose f16 or f32/],
       [[run.id, '--format', 'gguf', '--out', join(work, 'gguf'), '--state-dir', daemon.stateDir], /already exists and is not empty/],
       [['sft-nope', '--format', 'merged', '--state-dir', daemon.stateDir], /There is no run sft-nope/],
       [[run.id, '--format', 'safetensors', '--state-dir', daemon.stateDir], /--format safetensors is not an export format; choose peft/],
@@ -122,7 +140,7 @@ describe('anneal export on a daemon run', () => {
       assert.match(r.stderr, message);
       assert.equal(r.stderr.trim().split('\n').length, 1, `one line: ${r.stderr}`);
     }
-    assert.ok(!existsSync(join(daemon.stateDir, 'runs', run.id, 'exports', 'gguf-q4_k_m')), 'nothing written');
+    assert.ok(!existsSync(join(daemon.stateDir, 'runs', run.id, 'exports', 'gguf-q3_k_m')), 'nothing written');
 
     // The same refusals through the daemon carry ExportFailed; a malformed request InvalidParams.
     await assert.rejects(client.connection.sendRequest(ExportRun.type, { run: empty, format: 'merged' }), (e: ResponseError<unknown>) => e.code === DaemonErrorCodes.ExportFailed && /has no weights to export/.test(e.message));

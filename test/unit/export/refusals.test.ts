@@ -24,6 +24,7 @@ describe('export refusals', () => {
 
   test('a reward model is not a language model', async () => {
     await assert.rejects(exportRun(REWARD, opts('gguf')), /is a reward model \(a sequence classifier with a score head\); a GGUF export exports a language model\. Export it with --format peft/);
+    await assert.rejects(exportRun(REWARD, opts('gguf-lora')), /is a reward model's adapter \(with a score head\); llama\.cpp applies adapters to language models\. Export it with --format peft/);
   });
 
   test('--out that is a file, or the weights being exported', async () => {
@@ -37,7 +38,7 @@ describe('export refusals', () => {
     const empty = join(work, 'empty');
     mkdirSync(empty);
     await assert.rejects(exportRun(empty, opts('merged')), /holds no weights to export: it has neither adapter_config\.json \(a PEFT adapter\) nor config\.json with model\.safetensors/);
-    await assert.rejects(exportRun(TINY_LORA, opts('peft', { quant: 'q8_0' })), /--quant applies to --format gguf only/);
+    await assert.rejects(exportRun(TINY_LORA, opts('peft', { quant: 'q8_0' })), /--quant applies to --format gguf and gguf-lora only/);
     assert.ok(!readdirSync(work).includes('out'), 'nothing was written');
   });
 });
