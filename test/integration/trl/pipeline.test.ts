@@ -4,7 +4,8 @@
 // TRL SFT adapter continues in TRL's DPO (one adapter, trainable) with the SFT model as DPO's
 // reference (rewards/margins 0 at the first step), both stages' gates (gates.json) decide the
 // handover, and the result is DPO's adapter; stages may change engine (both read and write the same
-// PEFT adapters) and `merge: true` hands a TRL stage a merged model folder.
+// PEFT adapters), `merge: true` hands a TRL stage a merged model folder, and a TRL stage's failed exit
+// gate halts the pipeline with the last good output as its result.
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -124,16 +125,16 @@ test('sft -> dpo on TRL: the SFT adapter continues in DPO as its only adapter, w
   console.log(`TRL sft -> dpo: DPO rewards/margins by step ${metrics.map((m) => m['rewards/margins']!.toExponential(2)).join(', ')}; SFT lora_B max |w| ${moved.toFixed(4)}`);
 });
 
-test('stages change engine and merge: Anneal SFT -> TRL DPO (continues Anneal\'s adapter) -> Anneal SFT (continues TRL\'s) -> TRL DPO on the merged model', { skip }, () => {
+test('stages change engine and merge: Anneal SFT -> TRL DPO (continues Anneal\'s adapter) -> Anneal SFT (continues TRL\'s) -> TRL DPO on the merged model, held by its exit gate', { skip }, () => {
   const out = train([
     `  - {stage: sft, engine: anneal, data: {train: sft.jsonl}, max_steps: 3, learning_rate: 1.0e-2}`,
     `  - {stage: dpo, data: {train: pairs.jsonl}, max_steps: 2, learning_rate: 1.0e-2}`,
     `  - {stage: sft, name: polish, engine: anneal, data: {train: sft.jsonl}, max_steps: 2, learning_rate: 1.0e-2}`,
-    `  - {stage: dpo, name: final, merge: true, data: {train: pairs.jsonl}, max_steps: 2, learning_rate: 1.0e-2}`,
+    `  - {stage: dpo, name: final, merge: true, data: {train: pairs.jsonl}, max_steps: 2, learning_rate: 1.0e-2, gates: {exit: {loss: "< 0.0001"}}}`,
   ].join('\n') + '\n');
-  assert.equal(out.status, 0, out.stdout + out.stderr);
+  assert.equal(out.status, 1, out.stdout + out.stderr);
   const { p, runs: [sft, dpo, polish, final] } = stageRuns(out.lines);
-  assert.deepEqual(p.stages.map((s) => s.status), ['passed', 'passed', 'passed', 'passed']);
+  assert.deepEqual(p.stages.map((s) => s.status), ['passed', 'passed', 'passed', 'held']);
   assert.deepEqual([sft, dpo, polish, final].map((r) => r!.engine?.name ?? 'anneal'), ['anneal', 'trl', 'anneal', 'trl']);
 
   // TRL continues the adapter Anneal's engine wrote, with it as DPO's reference.
@@ -149,7 +150,12 @@ test('stages change engine and merge: Anneal SFT -> TRL DPO (continues Anneal\'s
   assert.equal(adapterConfig(final!.outputDir!).base_model_name_or_path, final!.model);
   // Its reference is the merged model too (a fresh adapter's B is zero: policy = reference at the start).
   assertReferenceIsIncoming(readMetricsFile(stateDir, final!.id)[0]!, 'merged -> TRL DPO');
-  assert.deepEqual(p.result, { stage: 'final', output: final!.outputDir });
+  // The TRL run completed, but its gate report (gates.json) failed: the pipeline halts on it as on Anneal's engine.
+  assert.equal(final!.status, 'completed');
+  assert.equal(gatesJson(final!.id).passed, false);
+  assert.equal(p.status, 'halted');
+  assert.match(p.stages[3]!.verdict!.join(' '), /exit loss \S+ vs < 0\.0001: fail/);
+  assert.deepEqual(p.result, { stage: 'polish', output: polish!.outputDir });
 });
 
 test('a TRL stage from an output built on Anneal\'s tiny model is refused in one sentence before any stage trains', { skip }, () => {
