@@ -79,7 +79,8 @@ def start_note(plan: dict, adapter_dir: str, config: dict, base: str) -> str:
     note = f"{adapter_dir} is a LoRA adapter (r={config.get('r')}); training continues it on its base model {base}"
     if plan.get("peft") and (plan["peft"].get("r") != config.get("r")):
         note += "; the recipe's lora settings are left aside: the adapter keeps its own rank and target modules"
-    if plan["stage"] in ("dpo", "kto", "grpo"):
+    # GRPO loads a reference only with a KL term (beta > 0; TRL's default is 0).
+    if plan["stage"] in ("dpo", "kto") or (plan["stage"] == "grpo" and (plan["config"].get("beta") or 0) > 0):
         note += "; the reference is the adapter as it starts (base + adapter), frozen"
     return note
 
