@@ -1,7 +1,7 @@
 // Pipelines whose stages train on TRL + Accelerate (issue #10), through a real daemon and `anneal train
-// --config`, on a tiny random Llama in the cached venv's Python (one CPU process each, to keep them
-// short): each stage is an ordinary TRL run that starts from the previous stage's output. Checked: a
-// TRL SFT adapter continues in TRL's DPO (one adapter, trainable) with the SFT model as DPO's
+// --config`, on a tiny random Llama in the cached venv's Python (two CPU processes over gloo for the
+// TRL-only pipeline, one elsewhere, to keep them short): each stage is an ordinary run that starts
+// from the previous stage's output. Checked: a TRL SFT adapter continues in TRL's DPO (one adapter, trainable) with the SFT model as DPO's
 // reference (rewards/margins 0 at the first step), both stages' gates (gates.json) decide the
 // handover, and the result is DPO's adapter; stages may change engine (both read and write the same
 // PEFT adapters), `merge: true` hands a TRL stage a merged model folder, and a TRL stage's failed exit
@@ -42,13 +42,13 @@ after(async () => {
   if (daemon) await stopTestDaemon(daemon);
 });
 
-/** Shared keys: TRL on one CPU process, LoRA, and a learning rate that moves the tiny model within a few steps. */
-const SHARED = `model: tiny-llama\nengine: trl\naccelerate: {num_processes: 1, cpu: true}\nlora: {r: 4, alpha: 8}\nlogging_steps: 1\nmax_length: 64\nper_device_train_batch_size: 2\nseed: 1\n`;
+/** Shared keys: TRL on CPU processes, LoRA, and a learning rate that moves the tiny model within a few steps. */
+const shared = (processes: number) => `model: tiny-llama\nengine: trl\naccelerate: {num_processes: ${processes}, cpu: true}\nlora: {r: 4, alpha: 8}\nlogging_steps: 1\nmax_length: 64\nper_device_train_batch_size: 2\nseed: 1\n`;
 let recipes = 0;
 
-function train(stages: string): { status: number | null; lines: Record<string, unknown>[]; stdout: string; stderr: string } {
+function train(stages: string, processes = 1): { status: number | null; lines: Record<string, unknown>[]; stdout: string; stderr: string } {
   const path = join(root, `p${++recipes}.anneal.yaml`);
-  writeFileSync(path, `${SHARED}stages:\n${stages}`);
+  writeFileSync(path, `${shared(processes)}stages:\n${stages}`);
   const out = spawnSync(process.execPath, [CLI, 'train', '--config', path, '--json', '--state-dir', stateDir], { encoding: 'utf8', timeout: 300_000 });
   return { status: out.status, stdout: out.stdout, stderr: out.stderr, lines: out.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>) };
 }
@@ -77,11 +77,11 @@ function assertReferenceIsIncoming(first: MetricRecord, label: string): void {
   }
 }
 
-test('sft -> dpo on TRL: the SFT adapter continues in DPO as its only adapter, with the SFT model as the reference; both gates pass; the result is DPO\'s adapter', { skip }, () => {
+test('sft -> dpo on TRL (2 CPU processes): the SFT adapter continues in DPO as its only adapter, with the SFT model as the reference; both gates pass; the result is DPO\'s adapter', { skip }, () => {
   const out = train([
     `  - {stage: sft, data: {train: sft.jsonl}, max_steps: 3, learning_rate: 1.0e-2, gates: {exit: {loss: "< 100"}}}`,
     `  - {stage: dpo, data: {train: pairs.jsonl}, max_steps: 3, learning_rate: 1.0e-2, gates: {exit: {loss: "< 10"}}}`,
-  ].join('\n') + '\n');
+  ].join('\n') + '\n', 2);
   assert.equal(out.status, 0, out.stdout + out.stderr);
   assert.deepEqual(out.lines.filter((e) => e.event === 'stage').map((e) => e.name), ['sft', 'dpo']);
   const handovers = out.lines.filter((e) => e.event === 'handover');
@@ -93,6 +93,7 @@ test('sft -> dpo on TRL: the SFT adapter continues in DPO as its only adapter, w
   const { p, runs: [sft, dpo] } = stageRuns(out.lines);
   for (const run of [sft!, dpo!]) {
     assert.equal(run.engine?.name, 'trl');
+    assert.match(run.backend?.device ?? '', /^TRL 1\.16\.\d+ on 2× CPU/);
     assert.equal(run.status, 'completed');
     // The handover was decided on the TRL run's own gate report.
     const gates = gatesJson(run.id);
