@@ -1,9 +1,9 @@
 // Pipelines whose stages train on TRL + Accelerate (issue #10), through a real daemon and `anneal train
 // --config`, on a tiny random Llama in the cached venv's Python (two CPU processes over gloo for the
 // TRL-only pipeline, one elsewhere, to keep them short): each stage is an ordinary run that starts
-// from the previous stage's output. Checked: a TRL SFT adapter continues in TRL's DPO (one adapter, trainable) with the SFT model as DPO's
-// reference (rewards/margins 0 at the first step), both stages' gates (gates.json) decide the
-// handover, and the result is DPO's adapter; stages may change engine (both read and write the same
+// from the previous stage's output. Checked: a TRL SFT adapter continues in TRL's DPO (one adapter,
+// trainable) with the SFT model as DPO's reference (rewards/margins 0 at the first step), both
+// stages' gates (gates.json) decide the handover, and the result is DPO's adapter; stages may change engine (both read and write the same
 // PEFT adapters), `merge: true` hands a TRL stage a merged model folder, and a TRL stage's failed exit
 // gate halts the pipeline with the last good output as its result.
 
