@@ -1,7 +1,8 @@
 // Dataset files in `anneal validate` are analysed in chunks of whole lines; large ones by the main
 // thread and worker threads together. Each takes the next unclaimed chunk from a shared counter, so a worker
 // that starts late (a thread takes some tens of milliseconds to load its bundle) or runs on a busy
-// core simply takes fewer chunks, and the main thread never waits idle while workers start. Workers send
+// core simply takes fewer chunks, and the main thread never waits idle while workers start (nor at the
+// end: it checks a chunk a worker still has too, and keeps the first copy ready). Workers send
 // each chunk's facts packed in typed arrays; the main thread adds every chunk's facts to one
 // DatasetModel in file order, so whole-file checks and the output are the same as a sequential run.
 // The workers are dist/cli.js started with a hidden subcommand, which cli.ts routes to the bundle of
@@ -12,7 +13,8 @@ import { availableParallelism } from 'node:os';
 import { MessageChannel, Worker, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { decodeLines, type DecodedLines } from '../../core/datasets/bytes.ts';
 import { packFacts, unpackFacts, type PackedFacts } from '../../core/datasets/factsTransfer.ts';
-import { analyzeLines } from '../../core/datasets/model.ts';
+import { analyzeLines, lineContext } from '../../core/datasets/model.ts';
+import { analyzeLine } from '../../core/datasets/lineAnalysis.ts';
 import type { DatasetModel } from '../../core/datasets/index.ts';
 import type { LineFacts } from '../../core/datasets/lineAnalysis.ts';
 import type { DatasetCheckOptions, DatasetInfoEntry, NormalizedRecord } from '../../core/datasets/types.ts';
@@ -103,13 +105,16 @@ class ChunkReader {
 /** A worker thread of one run and the port it posts its chunks on. */
 class ChunkWorker {
   private readonly port: MessagePort;
+  private readonly worker: Worker;
   private done = false;
-  private readonly failed: Promise<never>;
+  private stopping = false;
+  /** Why the worker failed, once its 'error' or an exit code we did not cause has been seen. */
+  private failure: Error | undefined;
 
   constructor(job: Omit<WorkerJob, 'port'>, private readonly ready: Map<number, LineFacts[] | PackedFacts[]>) {
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
-    const worker = new Worker(process.argv[1], {
+    this.worker = new Worker(process.argv[1], {
       argv: [WORKER_COMMAND],
       workerData: { ...job, port: port2 } satisfies WorkerJob,
       transferList: [port2],
@@ -117,21 +122,19 @@ class ChunkWorker {
       // default young generation they would be copied by the scavenger, some twice.
       resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
     });
-    // A worker that fails never posts 'done': the run fails instead of waiting for its chunks.
-    this.failed = new Promise<never>((_, reject) => {
-      worker.on('error', reject);
-      worker.on('exit', (code) => {
-        if (code !== 0) reject(new Error(`validation worker exited with code ${code}`));
-      });
+    this.worker.on('error', (err) => (this.failure ??= err));
+    // Code 1 is also what terminate() gives, so it is a failure only when not stopping (a thread
+    // that throws reports 'error' too); any other non-zero code is one whenever it comes.
+    this.worker.on('exit', (code) => {
+      if (code !== 0 && !(code === 1 && this.stopping)) this.failure ??= new Error(`validation worker exited with code ${code}`);
     });
-    this.failed.catch(() => undefined);
   }
 
   private take(m: ChunkMessage | 'done'): void {
     if (m === 'done') {
       this.done = true;
       this.port.close();
-    } else this.ready.set(m.chunk, m.packets);
+    } else if (!this.ready.has(m.chunk)) this.ready.set(m.chunk, m.packets);
   }
 
   /** Collect the chunks posted so far, without waiting. */
@@ -139,19 +142,22 @@ class ChunkWorker {
     for (let m = this.done ? undefined : receiveMessageOnPort(this.port); m; m = this.done ? undefined : receiveMessageOnPort(this.port)) this.take(m.message as ChunkMessage | 'done');
   }
 
-  /** Collect the rest of this worker's chunks. */
-  finish(): Promise<void> {
+  /**
+   * End the worker once the run has every chunk (it may still be checking one this thread checked
+   * too). A worker that failed before its 'done' fails the run, as it did when the run waited for it.
+   */
+  async stop(): Promise<void> {
     this.drain();
-    if (this.done) return Promise.resolve();
-    const done = new Promise<void>((resolve) => {
-      this.port.on('message', (m: ChunkMessage | 'done') => {
-        this.take(m);
-        if (this.done) resolve();
-      });
-    });
-    return Promise.race([done, this.failed]);
+    if (this.done) return;
+    this.stopping = true;
+    this.port.close();
+    await this.worker.terminate();
+    if (this.failure) throw this.failure;
   }
 }
+
+/** Lines checked between looks at the workers' messages while this thread checks a chunk a worker has too. */
+const STEAL_BATCH = 500;
 
 /** Check `fd` (`size` bytes) on this thread and `workers` worker threads (maybe none), adding every line's facts to `model` in order. */
 export async function analyzeChunks(file: string, fd: number, size: number, workers: number, model: DatasetModel, options: DatasetCheckOptions, job: Pick<WorkerJob, 'options' | 'modelDir'>): Promise<void> {
@@ -161,23 +167,36 @@ export async function analyzeChunks(file: string, fd: number, size: number, work
   // Chunks analysed but not yet added, by chunk number: this thread's as facts, workers' packed.
   const ready = new Map<number, LineFacts[] | PackedFacts[]>();
   let appended = 0;
-  const appendReady = () => {
+  const pool = Array.from({ length: workers }, () => new ChunkWorker({ ...job, file, size, counter }, ready));
+  const collect = () => {
+    for (const worker of pool) worker.drain();
     for (let got = ready.get(appended); got !== undefined; got = ready.get(appended)) {
       ready.delete(appended++);
       if (isPacked(got)) for (const packet of got) model.appendFacts(unpackFacts(packet));
       else model.appendFacts(got);
     }
   };
-  const pool = Array.from({ length: workers }, () => new ChunkWorker({ ...job, file, size, counter }, ready));
   const reader = new ChunkReader(fd, size);
+  const ctx = lineContext(options);
   for (let k = Atomics.add(next, 0, 1); k < chunks; k = Atomics.add(next, 0, 1)) {
     const decoded = reader.lines(k);
     ready.set(k, decoded ? analyzeLines(decoded.lines, options, decoded.invalidUtf8) : []);
-    for (const worker of pool) worker.drain();
-    appendReady();
+    collect();
   }
-  await Promise.all(pool.map((worker) => worker.finish()));
-  appendReady();
+  // Every chunk is claimed; the next one to add may still be with a worker, which on a busy core can
+  // take far longer than this thread would. Rather than wait idle, check it here too, a batch of lines
+  // at a time, keeping whichever copy is ready first: the facts are the same from either thread.
+  for (collect(); appended < chunks; collect()) {
+    const k = appended;
+    const decoded = reader.lines(k);
+    const facts: LineFacts[] = [];
+    for (let i = 0; decoded && i < decoded.lines.length && !ready.has(k); i += STEAL_BATCH) {
+      for (let j = i; j < Math.min(i + STEAL_BATCH, decoded.lines.length); j++) facts.push(analyzeLine(decoded.lines[j], ctx, decoded.invalidUtf8.get(j)));
+      for (const worker of pool) worker.drain();
+    }
+    if (!ready.has(k)) ready.set(k, facts);
+  }
+  await Promise.all(pool.map((worker) => worker.stop()));
 }
 
 function isPacked(x: LineFacts[] | PackedFacts[]): x is PackedFacts[] {
