@@ -9,7 +9,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { adapterBaseModel } from '../../core/modelRef.ts';
 import { nodeFiles } from '../../core/nodeFiles.ts';
-import { isGgufPath } from '../../core/ollamaStore.ts';
+import { isGgufPath, parseOllamaRef } from '../../core/ollamaStore.ts';
 import { loadChatTokenizer } from '../../core/tokenize/chatTokenizer.ts';
 import { tokenizerFilesFromGguf } from '../../core/tokenize/gguf.ts';
 import { GGML } from '../engine/dequantize.ts';
@@ -70,7 +70,7 @@ export function ggufLoraTensors(config: ModelConfig, adapter: ReturnType<typeof 
 
 /**
  * Writes `fileName` (the adapter as GGUF) into `dir`, and a Modelfile (FROM the base, ADAPTER this
- * file) when the base is a GGUF file Ollama can build from; otherwise a note says what to pair it with.
+ * file) when the base is a GGUF file or an Ollama model; otherwise a note says what to pair it with.
  */
 export async function writeGgufLoraExport(dir: string, fileName: string, adapterDir: string, seed: number, quant: QuantType, onTensor?: (done: number, total: number) => void): Promise<GgufLoraExport> {
   const adapter = readPeftAdapter(adapterDir);
@@ -100,6 +100,11 @@ export async function writeGgufLoraExport(dir: string, fileName: string, adapter
     writeFileSync(join(dir, 'Modelfile'), `${modelfile.text}ADAPTER ./${fileName}\n`);
     files.push('Modelfile');
     notes.push(...modelfile.notes);
+  } else if (!existsSync(base) && parseOllamaRef(base)) {
+    // An Ollama model as the base: FROM its name, and Ollama keeps that model's template and stops.
+    const name = base.replace(/^ollama:/, '');
+    writeFileSync(join(dir, 'Modelfile'), `# Ollama Modelfile written by \`anneal export\`: \`ollama create NAME -f Modelfile\` in this folder.\nFROM ${name}\nADAPTER ./${fileName}\n`);
+    files.push('Modelfile');
   } else {
     const how = base === 'tiny' ? 'the built-in tiny model has no file of its own' : `export ${basename(base)} with \`anneal export <its folder> --format gguf --quant f16\``;
     notes.push(`llama.cpp applies this adapter to a GGUF of its base ${base} (\`llama-cli -m BASE.gguf --lora ${fileName}\`); ${how}, and no Modelfile was written since Ollama needs that file in FROM`);
