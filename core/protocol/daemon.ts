@@ -4,7 +4,7 @@
 
 import { NotificationType, ParameterStructures, RequestType } from 'vscode-jsonrpc';
 import type { Engine, SamplesConfig, Stage, TrainingArguments } from '../recipe/types.ts';
-import type { BackendInfo, FileDiagnostics, MetricRecord, RunInfo, SampleRecord } from './runs.ts';
+import type { BackendInfo, FileDiagnostics, LlamaCheck, MetricRecord, RunInfo, SampleRecord } from './runs.ts';
 import type { PipelineInfo } from './pipelines.ts';
 import type { ScorePairsParams, ScorePairsProgress, ScorePairsResult } from './scorePairs.ts';
 
@@ -303,6 +303,8 @@ export interface ExportRunResult {
   gguf?: string;
   /** What the user should know (a matrix kept in F16, a Modelfile without TEMPLATE, a fallback chat template). */
   notes: string[];
+  /** A GGUF's check in llama.cpp, when it ran (daemon/export/llamaCheck.ts). */
+  llamaCheck?: LlamaCheck;
 }
 
 export interface ExportProgress {

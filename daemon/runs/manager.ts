@@ -6,13 +6,13 @@ import { ResponseError } from 'vscode-jsonrpc/node';
 import type { TrlJob } from '../trl/train.ts';
 import { DaemonErrorCodes } from '../../core/protocol/daemon.ts';
 import { invalidRunIdMessage, isValidRunId } from '../../core/protocol/runId.ts';
-import { isFinalStatus, type BackendInfo, type MetricRecord, type RunInfo, type SampleRecord } from '../../core/protocol/runs.ts';
+import { isFinalStatus, type BackendInfo, type MetricRecord, type RecipeExportRecord, type RunInfo, type SampleRecord } from '../../core/protocol/runs.ts';
 import type { WorkerToDaemon } from '../../core/protocol/worker.ts';
 import { RunStore, newRunId } from './store.ts';
 import { HeldLines } from './heldLines.ts';
 import { killWorkerProcess, launchWorker, type WorkerHandle } from './workerProcess.ts';
 import type { PreparedRun } from './prepare.ts';
-import { ExportJobs, exportRecords, failUnfinishedExports } from './recipeExports.ts';
+import { ExportJobs, exportRecords, failUnfinishedExports, withExport } from './recipeExports.ts';
 
 /** What the sessions hear about runs. Events are delivered after they are on disk. */
 export interface RunListener {
@@ -117,6 +117,15 @@ export class RunManager {
     const run = isValidRunId(id) ? this.runs.get(id) : undefined;
     if (!run) throw runIdError(id);
     return run;
+  }
+
+  /** An export written on request (`runs/export`, the editor's "Export Run…"), listed on the run beside its recipe's. */
+  recordExport(id: string, record: RecipeExportRecord): void {
+    const run = this.runs.get(id);
+    if (!run) return;
+    run.exports = withExport(run.exports, record);
+    this.trySave(run);
+    this.emitStatus(run);
   }
 
   /** Creates and queues a run from validated input. */

@@ -7,6 +7,7 @@
 
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { ExportRunResult } from '../../core/protocol/daemon.ts';
 import type { RecipeExportRecord } from '../../core/protocol/runs.ts';
 import type { RecipeExport } from '../../core/recipe/exportBlock.ts';
 import { EXPORT_MARKER, exportRefusal, type ExportMarker } from './exportOutput.ts';
@@ -21,6 +22,27 @@ export function exportRecords(exports: readonly RecipeExport[] | undefined, fold
     out: e.out ?? join(folder, 'exports', e.format === 'gguf' ? `gguf-${e.quant ?? 'f16'}` : e.format),
     status: 'pending',
   }));
+}
+
+/** A `runs/export` result as the record a run lists beside its recipe's exports. */
+export function exportedRecord(result: ExportRunResult): RecipeExportRecord {
+  return {
+    format: result.format,
+    ...(result.quant !== undefined ? { quant: result.quant } : {}),
+    out: result.outDir,
+    status: 'done',
+    files: result.files,
+    ...(result.llamaCheck ? { llamaCheck: result.llamaCheck } : {}),
+  };
+}
+
+/** `records` with `record` in place of the one written to the same folder (a re-export), else added at the end. */
+export function withExport(records: readonly RecipeExportRecord[] | undefined, record: RecipeExportRecord): RecipeExportRecord[] {
+  const list = [...(records ?? [])];
+  const at = list.findIndex((r) => r.out === record.out);
+  if (at >= 0) list[at] = record;
+  else list.push(record);
+  return list;
 }
 
 /** `merged`, `gguf (q8_0)`: an export in a log line. */

@@ -8,6 +8,7 @@ import { createInterface } from 'node:readline';
 import { ResponseError, type CancellationToken } from 'vscode-jsonrpc/node';
 import { DaemonErrorCodes, type ExportProgress, type ExportRunParams, type ExportRunResult } from '../../core/protocol/daemon.ts';
 import { invalidRunIdMessage, isValidRunId } from '../../core/protocol/runId.ts';
+import type { LlamaCheck } from '../../core/protocol/runs.ts';
 import { RECIPE_EXPORT_FORMATS } from '../../core/recipe/exportBlock.ts';
 import { isAbsolutePath } from '../../core/protocol/scorePairs.ts';
 
@@ -18,6 +19,8 @@ export interface ExportDeps {
   /** Throws the daemon's ResponseError (RunNotFound) for an unknown run id. */
   getRun(id: string): unknown;
   log(line: string): void;
+  /** A run's export was written: record it on the run (the Runs view lists it beside the recipe's). */
+  recorded?(runId: string, result: ExportRunResult): void;
 }
 
 const FORMATS: readonly string[] = RECIPE_EXPORT_FORMATS;
@@ -53,6 +56,7 @@ export async function handleExport(raw: unknown, token: CancellationToken, deps:
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
     let settled = false;
     let stderr = '';
+    let llamaCheck: LlamaCheck | undefined;
     const settle = (fn: () => void) => {
       if (settled) return;
       settled = true;
@@ -74,7 +78,12 @@ export async function handleExport(raw: unknown, token: CancellationToken, deps:
       if (event.event === 'progress' && params.progressToken !== undefined && !settled) {
         const { event: _, ...p } = event;
         progress({ ...(p as Omit<ExportProgress, 'token'>), token: params.progressToken });
-      } else if (event.event === 'done') settle(() => resolve(event.result as ExportRunResult));
+      } else if (event.event === 'llama-check') llamaCheck = event.check as LlamaCheck;
+      else if (event.event === 'done') {
+        const result: ExportRunResult = { ...(event.result as ExportRunResult), ...(llamaCheck ? { llamaCheck } : {}) };
+        if (!isAbsolutePath(params.run)) deps.recorded?.(params.run, result);
+        settle(() => resolve(result));
+      }
       else if (event.event === 'error') settle(() => reject(new ResponseError(DaemonErrorCodes.ExportFailed, String(event.message))));
     });
     child.on('error', (err) => settle(() => reject(new ResponseError(DaemonErrorCodes.ExportFailed, `The export process could not start (${err.message}); check that ${deps.cliPath} exists.`))));

@@ -21,7 +21,8 @@ import type { BackendProbeResult } from '../runs/backendProbe.ts';
 import { connectionOverSocket } from '../client/wsTransport.ts';
 import { handleScorePairs, type ScoreDeps } from './scoreRequest.ts';
 import { dirname, join } from 'node:path';
-import { ExportProgressNotification, ExportRun } from '../../core/protocol/daemon.ts';
+import { ExportProgressNotification, ExportRun, type ExportRunResult } from '../../core/protocol/daemon.ts';
+import { exportedRecord } from '../runs/recipeExports.ts';
 import { handleExport } from './exportRequest.ts';
 import { registerGenerate } from './generateRequest.ts';
 
@@ -199,7 +200,7 @@ export function serveSession(socket: WebSocket, ctx: SessionContext): void {
   // The export runs `anneal export --json` (dist/cli.js, beside the worker bundle) in a child.
   connection.onRequest(ExportRun.type, (params, token) => {
     if (!initialized) throw new ResponseError(DaemonErrorCodes.NotInitialized, 'Send `initialize` first.');
-    const deps = { cliPath: join(dirname(ctx.scoring.workerPath), 'cli.js'), stateDir: ctx.stateDir, getRun: (id: string) => ctx.manager.get(id), log: ctx.log ?? (() => {}) };
+    const deps = { cliPath: join(dirname(ctx.scoring.workerPath), 'cli.js'), stateDir: ctx.stateDir, getRun: (id: string) => ctx.manager.get(id), log: ctx.log ?? (() => {}), recorded: (id: string, result: ExportRunResult) => ctx.manager.recordExport(id, exportedRecord(result)) };
     return handleExport(params, token, deps, (p) => notify(ExportProgressNotification.type, p));
   });
 

@@ -89,5 +89,7 @@ export function exportDoneMessage(target: Pick<ExportTarget, 'label'>, result: E
   const where = result.gguf ?? result.outDir;
   const from = result.checkpointStep !== undefined ? ` (from its checkpoint at step ${result.checkpointStep})` : '';
   const notes = result.notes.length ? ` ${result.notes.join(' ')}` : '';
-  return `Anneal: exported ${target.label}${from} as ${what} to ${where}.${notes}`;
+  // A GGUF's check in llama.cpp: "llama.cpp gives Anneal's answers on 3/3 prompts", or what differs.
+  const check = result.llamaCheck ? ` ${result.llamaCheck.summary.split('\n')[0]}` : '';
+  return `Anneal: exported ${target.label}${from} as ${what} to ${where}.${check}${notes}`;
 }

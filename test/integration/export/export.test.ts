@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ResponseError } from 'vscode-jsonrpc/node';
-import { DaemonErrorCodes, ExportProgressNotification, ExportRun, StartRun, Subscribe, type ExportProgress } from '../../../core/protocol/daemon.ts';
+import { DaemonErrorCodes, ExportProgressNotification, ExportRun, GetRun, StartRun, Subscribe, type ExportProgress } from '../../../core/protocol/daemon.ts';
 import type { RunInfo } from '../../../core/protocol/runs.ts';
 import type { DaemonClient } from '../../../daemon/client/connect.ts';
 import { useBackend } from '../../unit/engine/helpers.ts';
@@ -61,6 +61,11 @@ describe('anneal export on a daemon run', () => {
     assert.deepEqual(readdirSync(out).sort(), ['Modelfile', `${run.id}-q8_0.gguf`]);
     assert.deepEqual(result.merged, { modules: 28, r: 8, alpha: 16, base: 'tiny' });
     assert.ok(progress.some((p) => p.token === 't1' && p.phase === 'writing' && p.done === p.total), 'progress up to the last tensor');
+    // The daemon ran the file in llama.cpp after writing it, and lists the export on the run (the editor's Runs view shows it).
+    assert.ok(result.llamaCheck, 'the llama.cpp check came back with the result');
+    console.log(`llama.cpp check: ${result.llamaCheck!.status}: ${result.llamaCheck!.summary.split('\n')[0]}`);
+    const listed = (await client.connection.sendRequest(GetRun.type, { runId: run.id })).run.exports;
+    assert.deepEqual(listed, [{ format: 'gguf', quant: 'q8_0', out, status: 'done', files: result.files, llamaCheck: result.llamaCheck }]);
 
     const reference = await annealReference(run.outputDir!, run.args.seed);
     const { results } = await llamaCppRun(result.gguf!, PROMPTS.conversations, reference.map((r) => r.text), 8);
