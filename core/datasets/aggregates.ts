@@ -15,6 +15,11 @@ export class Buckets {
   /** Results computed per group (near-duplicate pairs), dropped when the group changes. */
   readonly memo = new WeakMap<LineFacts[], [LineFacts, LineFacts][]>();
 
+  /** Room for `records` distinct keys (see IntMap.reserve). */
+  reserve(records: number): void {
+    this.map.reserve(records);
+  }
+
   add(key: number, f: LineFacts): void {
     const cur = this.map.get(key);
     if (cur === undefined) this.map.set(key, f);
@@ -77,6 +82,13 @@ export class Aggregates {
   chosenPolite = 0;
   rejectedPolite = 0;
   readonly politePrefixes = new Map<string, number>();
+
+  /** Room for about `records` records in the hash tables before they are added (a large file checked in chunks). */
+  reserve(records: number): void {
+    this.duplicates.reserve(records);
+    for (const band of this.bands) band.reserve(records);
+    this.prompts.reserve(records);
+  }
 
   /** Add (sign 1) or remove (sign -1) one line's contribution. */
   apply(f: LineFacts, sign: 1 | -1): void {

@@ -19,6 +19,13 @@ export class IntMap<V> {
     this.mask = n - 1;
   }
 
+  /** Make room for `capacity` entries at once: growing step by step rehashes every key many times over. */
+  reserve(capacity: number): void {
+    let n = this.keys.length;
+    while (n < capacity * 2) n *= 2;
+    if (n > this.keys.length) this.grow(n);
+  }
+
   get size(): number {
     return this.count;
   }
@@ -76,10 +83,9 @@ export class IntMap<V> {
     return true;
   }
 
-  private grow(): void {
+  private grow(n = this.keys.length * 2): void {
     const oldKeys = this.keys;
     const oldValues = this.values;
-    const n = oldKeys.length * 2;
     this.keys = new Int32Array(n).fill(EMPTY);
     this.values = new Array<V | undefined>(n).fill(undefined);
     this.mask = n - 1;

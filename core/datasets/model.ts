@@ -62,6 +62,11 @@ export class DatasetModel {
     this.applyEdit(this.facts.length, this.facts.length, lines, invalidUtf8);
   }
 
+  /** Size the whole-file tables for about `records` more lines, when a caller can estimate them (the CLI, from a file's size). */
+  reserve(records: number): void {
+    this.agg.reserve(this.agg.records + records);
+  }
+
   /** Append lines analysed elsewhere (worker threads of the CLI) with `analyzeLines`. */
   appendFacts(facts: readonly LineFacts[]): void {
     for (const f of facts) {
