@@ -14,6 +14,7 @@ import type { AccelerateLaunch, ResolvedRecipe } from '../../core/recipe/types.t
 import { trlDataFile } from './data.ts';
 import { checkPlan, findTrlPython, launcherEnv } from './environment.ts';
 import { parseEvent } from './events.ts';
+import { checkpointStep, takeOrphanedWork } from './orphaned.ts';
 import { trlPlan, type TrlPlan } from './mapping.ts';
 
 /** A job for the TRL engine: the engine's job plus the recipe's engine keys. */
@@ -75,6 +76,7 @@ export function writePlan(plan: TrlPlan): string {
 /** Trains `job` on TRL; resolves like the engine's train() (stopped: a checkpoint was saved first). */
 export async function trainWithTrl(job: TrlJob, events: TrainEvents, signal: AbortSignal): Promise<TrainResult> {
   await waitForEarlierLauncher(job.runDir, events, signal);
+  job = takeUpOrphanedWork(job, events);
   events.status({ phase: 'loading', message: 'checking the Python environment for TRL' });
   const plan = prepareTrlPlan(job, (line) => events.log(line));
   const python = await findTrlPython(job.python, plan.peft !== null, job.recipeDir);
@@ -181,6 +183,24 @@ function launch(python: string, planPath: string, plan: TrlPlan, job: TrlJob, ev
       }
     });
   });
+}
+
+/**
+ * After a kill -9 of the daemon, the steps the TRL processes trained alone (trl/orphaned.log): their
+ * metrics join the history and their last checkpoint is where this attempt resumes, when nothing is missing.
+ */
+function takeUpOrphanedWork(job: TrlJob, events: TrainEvents): TrlJob {
+  const recorded = checkpointStep(job.resumeFrom);
+  const work = takeOrphanedWork(job.runDir, recorded, job.args.logging_steps);
+  if (!work) return job;
+  if ('reason' in work) {
+    events.log(`[anneal] resuming from the recorded checkpoint (step ${recorded}), not from what the TRL processes did after the daemon stopped: ${work.reason}`);
+    return job;
+  }
+  for (const m of work.metrics) events.metrics(m);
+  events.checkpoint(work.checkpoint);
+  events.log(`[anneal] took up steps ${recorded + 1}-${work.checkpoint.step}, trained by the TRL processes after the daemon stopped (their metrics from trl/orphaned.log); resuming from their checkpoint at step ${work.checkpoint.step}`);
+  return { ...job, resumeFrom: work.checkpoint.path };
 }
 
 /** The records of a data file the daemon's start checks passed: its non-blank lines. */

@@ -202,7 +202,7 @@ test('GRPO with the built-in rewards ported to Python: reward metrics per functi
   console.log(`GRPO: reward ${metrics.map((m) => m.reward.toFixed(3)).join(', ')}, ${samples.length} scored completions`);
 });
 
-test('kill -9 of the daemon: the TRL processes save a checkpoint and exit; the next daemon resumes from one it recorded', { skip }, async () => {
+test('kill -9 of the daemon: the TRL processes save a checkpoint and exit; the next daemon takes up their steps and checkpoint (or trains them again when a step was lost)', { skip }, async () => {
   const dir = join(root, 'state-kill');
   const first = await startTestDaemon(dir, [], daemonEnv);
   const c = await connect(first);
@@ -243,9 +243,22 @@ test('kill -9 of the daemon: the TRL processes save a checkpoint and exit; the n
     assert.equal(done.status, 'completed', done.error);
     const steps = readMetricsFile(dir, run.id).map((m) => m.step);
     assert.deepEqual(steps, Array.from({ length: 300 }, (_, i) => i + 1));
-    // From the newest checkpoint the first daemon heard of (steps after it are trained again).
+    // Queued from the newest checkpoint the first daemon heard of; the worker then takes up what the
+    // TRL processes trained alone (their metrics and the checkpoint saved after the kill), unless a
+    // logged step was lost with the dying worker, in which case those steps are trained again.
     assert.ok(done.resumes[0].fromStep >= recorded && done.resumes[0].fromStep % 3 === 0, `resumed from ${done.resumes[0].fromStep}`);
-    console.log(`kill -9 after checkpoint ${recorded}: the TRL processes saved step ${saved.at(-1)} and exited; the next daemon resumed from ${done.resumes[0].fromStep} to 300`);
+    const runLog = readFileSync(join(dir, 'runs', run.id, 'log.txt'), 'utf8');
+    const tookUp = /took up steps (\d+)-(\d+), trained by the TRL processes after the daemon stopped/.exec(runLog);
+    const declined = /resuming from the recorded checkpoint \(step \d+\), not from what the TRL processes did after the daemon stopped: (.*)/.exec(runLog);
+    assert.ok(tookUp || declined, 'the resume says what became of trl/orphaned.log');
+    if (tookUp) {
+      assert.equal(Number(tookUp[1]), done.resumes[0].fromStep + 1);
+      assert.equal(Number(tookUp[2]), saved.at(-1));
+      const plan = JSON.parse(readFileSync(join(trlDir, 'plan.json'), 'utf8')) as { resume_from_checkpoint?: string };
+      assert.match(plan.resume_from_checkpoint ?? '', new RegExp(`step-${saved.at(-1)}$`), 'TRL resumed from the checkpoint saved after the kill');
+    }
+    assert.ok(existsSync(join(trlDir, 'orphaned.read.log')) && !existsSync(join(trlDir, 'orphaned.log')), 'the orphaned log is taken up once');
+    console.log(`kill -9 after checkpoint ${recorded}: the TRL processes saved step ${saved.at(-1)} and exited; the next daemon queued it from ${done.resumes[0].fromStep}, ${tookUp ? `took up steps ${tookUp[1]}-${tookUp[2]} from orphaned.log` : `trained them again (${declined![1]})`}, to 300`);
   } finally {
     c.close();
     c2.close();
