@@ -1,6 +1,7 @@
 // `anneal generate`: one prompt answered by a model (a run's output, an adapter, a model folder, a Hub
 // id, `tiny`) through its chat template, for a quick look at what a run learned.
 import type { Turns } from '../../core/datasets/types.ts';
+import type { GenerateResult as AnsweredText } from '../../core/protocol/generate.ts';
 import { Rng } from './rng.ts';
 import { stopIds } from './rollout.ts';
 import { generate } from './sample.ts';
@@ -17,13 +18,8 @@ export interface GenerateJob {
   seed?: number;
 }
 
-export interface GenerateResult {
-  completion: string;
-  tokens: number;
-  /** Stopped at the model's stop token (false: cut at maxNewTokens). */
-  stopped: boolean;
-  description: string;
-}
+/** What the engine answers (the daemon's `models/generate` adds where the model came from). */
+export type GenerateResult = Pick<AnsweredText, 'completion' | 'tokens' | 'stopped' | 'description'>;
 
 export async function generateText(job: GenerateJob, signal?: AbortSignal): Promise<GenerateResult> {
   const scoring = await openScoringModel(job.model, job.seed ?? 42, signal);
