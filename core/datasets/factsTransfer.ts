@@ -23,12 +23,25 @@ export interface PackedFacts {
   extras: [number, LineDiagnostic[] | undefined, string | undefined, string | undefined][];
 }
 
-/** Pack facts for transfer (the buffers of `ints` and `signatures` can be transferred). */
-export function packFacts(facts: readonly LineFacts[]): PackedFacts {
-  const ints = new Int32Array(facts.length * W);
-  const signatures = new Uint32Array(facts.length * MINHASH_BINS);
-  const extras: PackedFacts['extras'] = [];
-  facts.forEach((f, i) => {
+/**
+ * Packs facts one line at a time as they are made, so a worker keeps no LineFacts alive: objects that
+ * live through a whole chunk would each be copied by the young-generation collector, some twice.
+ */
+export class FactsPacker {
+  private readonly ints: Int32Array;
+  private readonly signatures: Uint32Array;
+  private readonly extras: PackedFacts['extras'] = [];
+  private count = 0;
+
+  constructor(private readonly capacity: number) {
+    this.ints = new Int32Array(capacity * W);
+    this.signatures = new Uint32Array(capacity * MINHASH_BINS);
+  }
+
+  add(f: LineFacts): void {
+    const i = this.count++;
+    if (i >= this.capacity) throw new Error(`FactsPacker: more than the ${this.capacity} lines it was made for`);
+    const ints = this.ints;
     const o = i * W;
     ints[o] = STATUS.indexOf(f.status);
     ints[o + 1] = f.crlf ? 1 : 0;
@@ -46,10 +59,28 @@ export function packFacts(facts: readonly LineFacts[]): PackedFacts {
     ints[o + 13] = f.rejectedChars;
     ints[o + 14] = f.signature ? 1 : 0;
     ints[o + 15] = SHAPES.indexOf(f.shape);
-    if (f.signature) signatures.set(f.signature, i * MINHASH_BINS);
-    if (f.diags || f.chosenPolite || f.rejectedPolite) extras.push([i, f.diags, f.chosenPolite, f.rejectedPolite]);
-  });
-  return { count: facts.length, ints, signatures, extras };
+    if (f.signature) this.signatures.set(f.signature, i * MINHASH_BINS);
+    if (f.diags || f.chosenPolite || f.rejectedPolite) this.extras.push([i, f.diags, f.chosenPolite, f.rejectedPolite]);
+  }
+
+  /** The packet of the lines added (its `ints` and `signatures` buffers can be transferred). */
+  finish(): PackedFacts {
+    const n = this.count;
+    const whole = n === this.capacity;
+    return {
+      count: n,
+      ints: whole ? this.ints : this.ints.slice(0, n * W),
+      signatures: whole ? this.signatures : this.signatures.slice(0, n * MINHASH_BINS),
+      extras: this.extras,
+    };
+  }
+}
+
+/** Pack facts for transfer (the buffers of `ints` and `signatures` can be transferred). */
+export function packFacts(facts: readonly LineFacts[]): PackedFacts {
+  const packer = new FactsPacker(facts.length);
+  for (const f of facts) packer.add(f);
+  return packer.finish();
 }
 
 /** The facts back from a packet. */

@@ -12,11 +12,11 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { MessageChannel, Worker, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { decodeLines, type DecodedLines } from '../../core/datasets/bytes.ts';
-import { packFacts, unpackFacts, type PackedFacts } from '../../core/datasets/factsTransfer.ts';
+import { FactsPacker, unpackFacts, type PackedFacts } from '../../core/datasets/factsTransfer.ts';
 import { analyzeLines, lineContext } from '../../core/datasets/model.ts';
 import { analyzeLine } from '../../core/datasets/lineAnalysis.ts';
 import type { DatasetModel } from '../../core/datasets/index.ts';
-import type { LineFacts } from '../../core/datasets/lineAnalysis.ts';
+import type { LineContext, LineFacts } from '../../core/datasets/lineAnalysis.ts';
 import type { DatasetCheckOptions, DatasetInfoEntry, NormalizedRecord } from '../../core/datasets/types.ts';
 import { nodeFiles } from '../../core/nodeFiles.ts';
 import { WORKER_COMMAND } from './validateWorkerCommand.ts';
@@ -229,6 +229,7 @@ export function runWorker(): void {
     const tokenizer = loadTokenizer(job.modelDir);
     options.countTokens = (record: NormalizedRecord) => tokenizer.countTokens(record);
   }
+  const ctx = lineContext(options);
   const next = new Int32Array(job.counter);
   const chunks = chunkCount(job.size);
   const fd = openSync(job.file, 'r');
@@ -236,7 +237,7 @@ export function runWorker(): void {
     const reader = new ChunkReader(fd, job.size);
     for (let k = Atomics.add(next, 0, 1); k < chunks; k = Atomics.add(next, 0, 1)) {
       const decoded = reader.lines(k);
-      const packets = decoded ? [packFacts(analyzeLines(decoded.lines, options, decoded.invalidUtf8))] : [];
+      const packets = decoded ? [analyzeAndPack(decoded, ctx)] : [];
       const transfer = packets.flatMap((p) => [p.ints.buffer as ArrayBuffer, p.signatures.buffer as ArrayBuffer]);
       job.port.postMessage({ chunk: k, packets } satisfies ChunkMessage, transfer);
     }
@@ -244,4 +245,11 @@ export function runWorker(): void {
     closeSync(fd);
   }
   job.port.postMessage('done');
+}
+
+/** A chunk's facts, each packed as soon as it is made (see FactsPacker). */
+function analyzeAndPack(decoded: DecodedLines, ctx: LineContext): PackedFacts {
+  const packer = new FactsPacker(decoded.lines.length);
+  for (let i = 0; i < decoded.lines.length; i++) packer.add(analyzeLine(decoded.lines[i], ctx, decoded.invalidUtf8.get(i)));
+  return packer.finish();
 }
