@@ -159,7 +159,7 @@ export function analyzeLine(raw: string, ctx: LineContext, invalidUtf8At?: numbe
     return facts;
   }
   const anchor = firstKeySpan(text);
-  facts.anchor = { start: anchor.start + offset, end: anchor.end + offset };
+  facts.anchor = offset === 0 ? anchor : { start: anchor.start + offset, end: anchor.end + offset };
   const mapped = ctx.canonicalizer ? canonicalize(value, ctx.canonicalizer) : undefined;
   const canonical = mapped ? mapped.record : value;
   const format = detectFormat(canonical);
