@@ -55,11 +55,30 @@ export function workerCount(size: number): number {
   return Math.min(threads - 1, 8, chunkCount(size) - 1);
 }
 
-function chunkCount(size: number): number {
-  return Math.max(1, Math.ceil(size / CHUNK_BYTES));
+/**
+ * The last TAIL_BYTES of a file go in chunks of TAIL_CHUNK_BYTES: the threads finish within a small
+ * chunk of each other, and the main thread has less left to add once the last worker is done.
+ */
+const TAIL_BYTES = 8 << 20;
+const TAIL_CHUNK_BYTES = 1 << 20;
+
+/** How many chunks of CHUNK_BYTES a file of `size` bytes starts with. */
+function fullChunks(size: number): number {
+  return Math.max(0, Math.floor((size - TAIL_BYTES) / CHUNK_BYTES));
 }
 
-/** Reads chunks of a file as whole lines: chunk k holds the lines that start in its CHUNK_BYTES. */
+function chunkCount(size: number): number {
+  const full = fullChunks(size);
+  return Math.max(1, full + Math.ceil((size - full * CHUNK_BYTES) / TAIL_CHUNK_BYTES));
+}
+
+/** Where chunk `k` nominally starts (its lines are those that start from here to the next chunk's start). */
+function chunkOffset(size: number, k: number): number {
+  const full = fullChunks(size);
+  return k <= full ? k * CHUNK_BYTES : full * CHUNK_BYTES + (k - full) * TAIL_CHUNK_BYTES;
+}
+
+/** Reads chunks of a file as whole lines: chunk k holds the lines that start in its byte range (chunkOffset). */
 class ChunkReader {
   private readonly probe = Buffer.allocUnsafe(1 << 16);
   private buffer = Buffer.allocUnsafe(CHUNK_BYTES + (1 << 16));
@@ -82,9 +101,9 @@ class ChunkReader {
 
   /** The decoded lines of chunk `k` (none when no line starts in it). */
   lines(k: number): DecodedLines | undefined {
-    const start = k === 0 ? 0 : this.lineStart(k * CHUNK_BYTES);
+    const start = k === 0 ? 0 : this.lineStart(chunkOffset(this.size, k));
     if (start > this.size) return undefined;
-    const next = k + 1 >= chunkCount(this.size) ? this.size + 1 : this.lineStart((k + 1) * CHUNK_BYTES);
+    const next = k + 1 >= chunkCount(this.size) ? this.size + 1 : this.lineStart(chunkOffset(this.size, k + 1));
     if (next <= start) return undefined;
     // The chunk that no later line start follows holds the file's last line (after its last line
     // break, empty when the file ends with one), as in a sequential read.
@@ -185,7 +204,8 @@ export async function analyzeChunks(file: string, fd: number, size: number, work
       // The first chunk's line count tells roughly how many lines the file holds: sizing the model's
       // hash tables for them now spares rehashing them as they fill (tens of ms at 100k records),
       // all of it on this thread.
-      model.reserve(Math.ceil((decoded.lines.length * size * 1.1) / CHUNK_BYTES));
+      const bytes = Math.min(size, chunkOffset(size, k + 1)) - chunkOffset(size, k);
+      model.reserve(Math.ceil((decoded.lines.length * size * 1.1) / Math.max(1, bytes)));
       reserved = true;
     }
     ready.set(k, decoded ? analyzeLines(decoded.lines, options, decoded.invalidUtf8) : []);
