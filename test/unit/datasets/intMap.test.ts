@@ -36,3 +36,23 @@ for (const [name, keyRange] of [['spread keys', 0x3fffffff], ['keys that collide
     agree(map, reference, seen);
   });
 }
+
+test('IntMap.reserve keeps every entry and takes that many more without losing any', () => {
+  const rand = prng(11);
+  const map = new IntMap<number>();
+  const reference = new Map<number, number>();
+  const add = (n: number) => {
+    for (let i = 0; i < n; i++) {
+      const key = Math.floor(rand() * 0x3fffffff);
+      map.set(key, i);
+      reference.set(key, i);
+    }
+  };
+  add(300);
+  map.reserve(50_000);
+  agree(map, reference, reference.keys());
+  add(50_000);
+  agree(map, reference, reference.keys());
+  map.reserve(10); // smaller than the table: changes nothing
+  agree(map, reference, reference.keys());
+});
