@@ -35,6 +35,8 @@ export function defaultTrainingArguments(stage: Stage): TrainingArguments {
     save_total_limit: 3,
     // Not in TRL: a crash between distant save_steps must not lose more than this much training.
     save_minutes: 10,
+    // Not in TRL: a few greedy answers per evaluation give the gates' KL, diversity and win rate cheaply.
+    eval_generations: 8,
     seed: 42,
     packing: false,
     // TRL's None: completion-only for prompt-completion data.

@@ -37,6 +37,7 @@ const trainingArguments: Record<string, Schema> = {
   eval_steps: int('Evaluate on data.eval every N optimizer steps.', 100, { minimum: 1 }),
   save_steps: int('Write a checkpoint every N optimizer steps.', 500, { minimum: 1 }),
   save_total_limit: int('Checkpoints to keep: the newest N, plus the best by eval loss when the run evaluates (TRL\'s save_total_limit); 0 keeps all. Default 3.', 3, { minimum: 0 }),
+  eval_generations: int('At each evaluation, answer the first N prompts of data.eval greedily (samples.max_new_tokens long, else 64) and log eval/kl to the reference (LoRA), eval/entropy, eval/distinct_1/2, eval/mean_length and eval/win_rate against the starting model\'s answers as the recipe\'s `rewards` judge them (or PPO\'s reward model): the measures seed 004\'s gates read. 0 turns it off. Default 8.', 8, { minimum: 0, maximum: 1024 }),
   save_minutes: num('Also write a checkpoint once this many minutes of training passed since the last one, so a crash between distant save_steps loses little; 0 turns it off. Default 10.', 10, { minimum: 0 }),
   seed: int('Random seed for initialisation, shuffling and sampling.', 42),
   packing: bool('Pack several short records into each sequence (SFT).', false),
@@ -166,7 +167,7 @@ export const recipeSchema: Schema = {
     },
     rewards: {
       type: 'array',
-      description: 'GRPO reward functions: a built-in name, or {name, weight, column, file, options}, or {name, model} for a trained reward model.',
+      description: 'GRPO reward functions: a built-in name, or {name, weight, column, file, options}, or {name, model} for a trained reward model. In any stage with data.eval they also judge the eval answers (eval_generations): eval/rewards/NAME/mean and eval/win_rate against the starting model.',
       examples: [[{ name: 'exact_match', column: 'answer' }]],
       minItems: 1,
       items: {

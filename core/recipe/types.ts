@@ -49,6 +49,8 @@ export interface TrainingArguments {
   save_total_limit: number;
   /** A checkpoint also once this many minutes of training passed since the last one; 0: only save_steps. */
   save_minutes: number;
+  /** Eval prompts answered at each evaluation to measure KL, diversity and win rate (Anneal only); 0: none. */
+  eval_generations?: number;
   seed: number;
   packing: boolean;
   completion_only_loss: boolean;

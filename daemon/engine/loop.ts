@@ -24,6 +24,7 @@ import { learningRate } from './schedule.ts';
 import { guardWasmAllocations, TrainingMemory, type Phase } from './memory.ts';
 import { defaultTrainingArguments } from '../../core/recipe/defaults.ts';
 import { shownPrompt } from './rollout.ts';
+import { RunAnswers, wantsAnswers } from './runAnswers.ts';
 import { STAGES } from './stages/index.ts';
 import type { MicroBatch } from './stages/stage.ts';
 
@@ -53,7 +54,7 @@ export const train: Train = async (job: TrainJob, events: TrainEvents, signal: A
   // A stage that runs several sequences per record (chosen and rejected) sizes its micro-batches in sequences.
   const rows = data.memory.rowsPerExample;
   const memoryArgs = { ...args, per_device_train_batch_size: args.per_device_train_batch_size * rows, per_device_eval_batch_size: args.per_device_eval_batch_size * rows };
-  const memory = TrainingMemory.check({ config: source.config, args: memoryArgs, lora: loraConfig, backend: backend.name, train: data.memory.train, eval: data.memory.eval, maxLength: data.memory.maxLength, sampling: (job.samples?.prompts.length ?? 0) > 0 }, events.log);
+  const memory = TrainingMemory.check({ config: source.config, args: memoryArgs, lora: loraConfig, backend: backend.name, train: data.memory.train, eval: data.memory.eval, maxLength: data.memory.maxLength, sampling: (job.samples?.prompts.length ?? 0) > 0 || wantsAnswers(job, args) }, events.log);
   let phase: Phase = 'training step';
   const model = createModel(source.config, source.weights, loraConfig === null, source.quantized);
   // The variables own the weights now; the host copies (the model's size again) can go.
@@ -66,6 +67,8 @@ export const train: Train = async (job: TrainJob, events: TrainEvents, signal: A
   // reference log-probs of a full fine-tune from the starting weights.
   const objective = data.objective({ model, lora, reference, args, totalMicroBatches: totalSteps * accum, log: events.log, sample: events.sample });
   const head = objective.head ?? null;
+  // The starting model's answers to the eval prompts, before any weight changes (a resumed checkpoint's included).
+  const answers = objective.hasEval ? await RunAnswers.open({ job, args, model, tok, lora, reference, context: source.config.max_position_embeddings, log: events.log, signal }) : null;
 
   const trainable = new Map([...(lora ? lora.params : model.params), ...(head ?? [])]);
   const names = new Map([...trainable].map(([name, v]) => [v.name, name])); // tf variable name -> HF/PEFT name
@@ -110,14 +113,16 @@ export const train: Train = async (job: TrainJob, events: TrainEvents, signal: A
   const checkpointDue = () =>
     (args.save_steps > 0 && step % args.save_steps === 0) || ((args.save_minutes ?? 0) > 0 && performance.now() - lastSave >= args.save_minutes * 60_000);
 
-  const evaluate = () => {
+  const evaluate = async () => {
     phase = 'evaluation';
     if (lora) lora.training = false;
     const window = new MetricsWindow();
     objective.evaluate(window);
     const means = window.means('eval/');
     if (typeof means['eval/loss'] === 'number') lastEval = { step, loss: means['eval/loss'] };
-    log({ step, ...means });
+    // The stage's own metrics keep their TRL meaning where a name meets (DPO's and KTO's eval/entropy is on the eval pairs).
+    const measured = answers ? await answers.measure(step) : {};
+    log({ step, ...measured, ...means });
   };
 
   const sampleAll = () => {
@@ -237,7 +242,7 @@ export const train: Train = async (job: TrainJob, events: TrainEvents, signal: A
       }
       // Evaluation, samples and checkpoints are not training: keep their time out of tokens/s.
       const paused = performance.now();
-      if (objective.hasEval && (step % args.eval_steps === 0 || step === totalSteps)) evaluate();
+      if (objective.hasEval && (step % args.eval_steps === 0 || step === totalSteps)) await evaluate();
       if (job.samples && job.samples.every_steps > 0 && (step % job.samples.every_steps === 0 || step === totalSteps)) sampleAll();
       if (checkpointDue()) checkpoint();
       since.start += performance.now() - paused;
@@ -268,6 +273,7 @@ export const train: Train = async (job: TrainJob, events: TrainEvents, signal: A
     // An allocation that failed becomes one sentence with the phase, the estimate and what to lower.
     throw memory.explain(err, phase);
   } finally {
+    await answers?.close();
     objective.dispose();
     optimizer.dispose();
     lora?.dispose();
