@@ -22,7 +22,7 @@ const recipe = (gates: string) => {
   writeFileSync(path, `model: tiny\nstage: sft\ndata:\n  train: ${join(ROOT, 'examples/sft.jsonl')}\nmax_steps: 3\nlogging_steps: 1\n${gates}`);
   return path;
 };
-const train = (path: string) => spawnSync(process.execPath, [CLI, 'train', 'sft', '--config', path, '--json', '--state-dir', stateDir], { encoding: 'utf8', timeout: 120_000 });
+const train = (path: string, stage = 'sft') => spawnSync(process.execPath, [CLI, 'train', stage, '--config', path, '--json', '--state-dir', stateDir], { encoding: 'utf8', timeout: 120_000 });
 const runIdOf = (stdout: string) => (stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l)).find((e) => e.event === 'status')?.runId as string);
 
 test('a completed run leaves its gate report; a rollback gate fails the run at the step it held', () => {
@@ -35,4 +35,21 @@ test('a completed run leaves its gate report; a rollback gate fails the run at t
   assert.notEqual(rolled.status, 0);
   assert.match(rolled.stdout + rolled.stderr, /Rolled back at step 1: loss \S+ vs < 100: roll back/);
   assert.ok(!existsSync(join(stateDir, 'runs', runIdOf(rolled.stdout), 'output')));
+});
+
+test('a DPO run with an eval set measures seed 004\'s DPO gates (win rate, KL, distinct-2) in its evaluations', () => {
+  const pairs = join(ROOT, 'examples/preference.jsonl');
+  const path = join(stateDir, 'dpo-eval.anneal.yaml');
+  writeFileSync(
+    path,
+    `model: tiny\nstage: dpo\ndata:\n  train: ${pairs}\n  eval: ${pairs}\nlora: {r: 4, alpha: 8}\nmax_steps: 4\nlogging_steps: 2\neval_steps: 2\neval_generations: 3\nmax_length: 128\nrewards:\n  - {name: length, options: {unit: tokens, target: 12}}\n`,
+  );
+  const run = train(path, 'dpo');
+  assert.equal(run.status, 0, run.stderr);
+  const runDir = join(stateDir, 'runs', runIdOf(run.stdout));
+  const report = JSON.parse(readFileSync(join(runDir, 'gates.json'), 'utf8')) as { results: { condition: { metric: string }; verdict: string; line: string }[] };
+  const read = report.results.filter((r) => ['eval/win_rate', 'eval/kl', 'eval/distinct_2'].includes(r.condition.metric));
+  assert.equal(read.length, 5, report.results.map((r) => r.line).join('\n'));
+  for (const r of read) assert.notEqual(r.verdict, 'not-measured', r.line);
+  assert.match(readFileSync(join(runDir, 'log.txt'), 'utf8'), /evaluation answers: 3 prompts × up to \d+ tokens, [\d.]+ s per evaluation/);
 });
