@@ -36,6 +36,12 @@ export function wantsAnswers(job: TrainJob, args: TrainingArguments): boolean {
   return job.data.eval !== undefined && job.stage !== 'reward' && (args.eval_generations ?? DEFAULT_EVAL_GENERATIONS) > 0;
 }
 
+/** The baseline's answers never change: the judge scores them at the first evaluation only. */
+function scoresBaselineOnce(judge: AnswerJudge, baseline: number[][]): AnswerJudge {
+  let scores: Promise<number[]> | undefined;
+  return (prompts, answers, texts) => (answers === baseline ? (scores ??= judge(prompts, answers, texts)) : judge(prompts, answers, texts));
+}
+
 export class RunAnswers {
   private timed = false;
 
@@ -79,7 +85,7 @@ export class RunAnswers {
       const start = performance.now();
       const baseline = answerPrompts(ctx.model, tok, prompts, ctx.lora ?? undefined, maxNew, args.seed);
       const seconds = (performance.now() - start) / 1000;
-      return new RunAnswers(ctx, prompts, maxNew, baseline, seconds, { loaded, specs }, loaded.length > 0 ? rewardJudge(loaded, stopIds(tok)) : undefined);
+      return new RunAnswers(ctx, prompts, maxNew, baseline, seconds, { loaded, specs }, loaded.length > 0 ? scoresBaselineOnce(rewardJudge(loaded, stopIds(tok)), baseline) : undefined);
     } catch (err) {
       for (const r of loaded) await r.close();
       throw err;

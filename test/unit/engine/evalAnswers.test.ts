@@ -13,7 +13,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import { defaultTrainingArguments } from '../../../core/recipe/defaults.ts';
 import type { LoraConfig, RewardSpec, TrainingArguments } from '../../../core/recipe/types.ts';
 import type { TrainEvents, TrainJob } from '../../../daemon/engine/api.ts';
+import { answerablePrompts, answerLength, answerPrompts, measureAnswers, readAnyRecords, rewardJudge } from '../../../daemon/engine/answerEval.ts';
 import { train } from '../../../daemon/engine/loop.ts';
+import { loadRewards, stopIds } from '../../../daemon/engine/rollout.ts';
+import { openScoringModel } from '../../../daemon/engine/scoringModel.ts';
 import { useBackend } from './helpers.ts';
 
 const root = join(import.meta.dirname, '../../..');
@@ -106,5 +109,34 @@ test('SFT and KTO runs with an eval set answer its prompts too', async () => {
     const evals = metrics.filter((m) => 'eval/loss' in m);
     assert.equal(evals.length, 1, stage);
     for (const k of ['eval/kl', 'eval/distinct_2', 'eval/mean_length', 'eval/win_rate']) assert.ok(Number.isFinite(evals[0]![k]), `${stage}: ${k} missing (got ${Object.keys(evals[0]!).join(', ')})`);
+  }
+});
+
+test('the judged win rate: an answer the reward prefers to the baseline\'s wins, equal scores tie (half); KL to itself is 0', async () => {
+  const scoring = await openScoringModel('tiny', 42);
+  const { model, tokenizer: tok } = scoring;
+  const rewards = await loadRewards(JUDGE, { maxCompletion: 12, seed: 42 });
+  try {
+    const prompts = answerablePrompts(readAnyRecords(pairs), tok, scoring.config.max_position_embeddings, 6);
+    assert.equal(prompts.length, 6);
+    const maxNew = answerLength(prompts, 12, scoring.config.max_position_embeddings);
+    const mine = answerPrompts(model, tok, prompts, undefined, maxNew, 42);
+    const stop = stopIds(tok);
+    // A baseline that says nothing: the length reward (target 12 tokens) prefers any answer with a token in it.
+    const silent = prompts.map(() => [stop[0]!]);
+    const before = tf.memory().numTensors;
+    const { metrics, samples } = await measureAnswers({ model, tok, prompts, answers: mine, reference: undefined, baseline: silent, judge: rewardJudge(rewards, stop) }, maxNew, 42);
+    assert.equal(tf.memory().numTensors, before);
+    const spoke = mine.map((a) => a.filter((id) => !stop.includes(id)).length > 0);
+    assert.ok(spoke.some(Boolean), 'the tiny model says something to some prompt');
+    assert.deepEqual(samples.map((x) => x.outcome), spoke.map((s) => (s ? 'win' : 'tie')));
+    assert.equal(metrics['eval/win_rate'], spoke.reduce((a, s) => a + (s ? 1 : 0.5), 0) / spoke.length);
+    assert.equal(metrics['eval/kl'], 0, 'the policy measured against itself');
+    const against = await measureAnswers({ model, tok, prompts, answers: silent, reference: null, baseline: mine, judge: rewardJudge(rewards, stop) }, maxNew, 42);
+    assert.equal(against.metrics['eval/win_rate'], 1 - metrics['eval/win_rate']!, 'positions do not matter to a scalar judge');
+    assert.ok(!('eval/kl' in against.metrics), 'no reference, no KL');
+  } finally {
+    for (const r of rewards) await r.close();
+    scoring.dispose();
   }
 });
