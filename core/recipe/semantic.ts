@@ -305,6 +305,9 @@ export function semanticDiagnostics(
   if (set('eval_steps') && !(data && typeof data.eval === 'string') && !overrides.data?.eval) {
     add('recipe-eval-steps-without-eval', '`eval_steps` is set but there is no evaluation data; add `data.eval` or remove `eval_steps`.', keyRange(document, ['eval_steps']));
   }
+  if (set('eval_generations') && (num(recipe.eval_generations) ?? 0) > 0 && !(data && typeof data.eval === 'string') && !overrides.data?.eval) {
+    add('recipe-eval-steps-without-eval', '`eval_generations` answers the evaluation data\'s prompts, but there is no evaluation data; add `data.eval` or remove `eval_generations`.', keyRange(document, ['eval_generations']));
+  }
   if (recipe.load_in_4bit === true && !lora) {
     add('recipe-4bit-needs-lora', '`load_in_4bit` keeps the base model quantized and frozen, so only LoRA adapters can train; add `lora: {}` (r 16 on all linear layers) or remove `load_in_4bit`.', keyRange(document, ['load_in_4bit']));
   }

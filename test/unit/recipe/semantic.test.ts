@@ -272,6 +272,8 @@ test('keys the stage ignores, loss types of another stage, eval_steps without ev
   assert.deepEqual(codes(check(sft('loss_type: dft\n'))), []);
   assert.deepEqual(codes(check(recipe('reward', 'preference.jsonl', 'loss_type: sigmoid\n'))), ['recipe-key-unused']);
   assert.deepEqual(codes(check(sft('eval_steps: 50\n'))), ['recipe-eval-steps-without-eval']);
+  assert.deepEqual(codes(check(sft('eval_generations: 4\n'))), ['recipe-eval-steps-without-eval']);
+  assert.deepEqual(codes(check(sft('eval_generations: 0\n'))), []);
   assert.deepEqual(codes(check(recipe('sft', 'chat.jsonl', '  eval: chat.jsonl\neval_steps: 50\n'))), []);
   assert.deepEqual(codes(check(sft('warmup_steps: 10\nwarmup_ratio: 0.1\n'))), ['recipe-warmup-both']);
 });
