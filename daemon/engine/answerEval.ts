@@ -1,7 +1,7 @@
 // The generation-based part of evaluation (issue #10 §2), one implementation for `anneal eval`
 // (evaluation.ts) and for a training run's evaluations (loop.ts): greedy answers of a policy to a
 // data file's prompts, measured against a baseline's answers to the same prompts. On the policy's
-// answers: its KL to a reference (summed per answer, as TRL's objective/kl; only where a reference is
+// answers: its KL to a reference (per answer token, as TRL's GRPO `kl`; only where a reference is
 // in memory), its per-token entropy, distinct-1/2 and answer length, the reward functions' means
 // (answer and format accuracy); and the win rate against the baseline's answers as a scalar judge
 // (a reward model, or the reward functions' weighted mean) scores the two, with no position to swap.
@@ -172,7 +172,11 @@ export async function measureAnswers(input: AnswerEvalInput, maxNewTokens: numbe
     metrics['eval/entropy'] = own.entropy;
     if (reference !== null) {
       const ref = perToken(reference, false);
-      metrics['eval/kl'] = own.sums.reduce((a, v, i) => a + (v - ref.sums[i]!), 0) / own.sums.length;
+      // Per answer token, as TRL's GRPO logs `kl`: seed 004's thresholds (< 0.5, > 1.0 rolls back) then
+      // mean the same for a one-line answer and a long one; summed per answer, a DPO that works
+      // (SmolLM2's identity pipeline: 3.6 nats over 16-token answers) would always read as drifted.
+      const tokens = scored.reduce((a, s) => a + s.ids.length - s.completionStart, 0);
+      metrics['eval/kl'] = own.sums.reduce((a, v, i) => a + (v - ref.sums[i]!), 0) / Math.max(1, tokens);
     }
   }
   metrics['eval/mean_length'] = mine.reduce((a, c) => a + c.length, 0) / Math.max(1, mine.length);

@@ -2,8 +2,8 @@
 // and a pipeline's gates read. The model is a run's output (adapter or full model) or any model; the
 // baseline is the base with the adapter off (or another adapter). On records with targets: eval loss,
 // perplexity and its change against the baseline. On the file's prompts, each answered greedily by
-// both: the KL of the model to the baseline on the model's answers (summed per answer, as TRL's
-// objective/kl), the model's per-token entropy, distinct-1/2 and answer length; rewards through
+// both: the KL of the model to the baseline on the model's answers (per answer token, as TRL's GRPO
+// kl), the model's per-token entropy, distinct-1/2 and answer length; rewards through
 // reward functions (answer and format accuracy); and the win rate against the baseline as a reward
 // model judges it (answerEval.ts measures the answers; a training run's evaluations use it too).
 // Metric names under eval/ (core/gates knows them).
