@@ -109,7 +109,8 @@ describe('side-by-side chat and pipeline report in a real VS Code (code-server)'
     // Blind: the same prompt again (still selected in the box), the models hidden until judged; key 2.
     await view.check('[data-testid="blind"]');
     await view.press('[data-testid="prompt"]', 'Control+Enter');
-    await view.waitForFunction(() => document.querySelectorAll('.turn')[0]?.querySelectorAll('.answer:not(.pending)').length === 2, undefined, { timeout: LONG, polling: 200 });
+    // The new turn goes on top: wait for it (the judged first turn already has two answers).
+    await view.waitForFunction(() => document.querySelectorAll('.turn').length === 2 && document.querySelectorAll('.turn')[0]!.querySelectorAll('.answer:not(.pending)').length === 2, undefined, { timeout: LONG, polling: 200 });
     const blind = view.locator('.turn').first();
     assert.deepEqual(await blind.locator('.side-head').allTextContents(), ['Left · hidden', 'Right · hidden']);
     const blindShown = await blind.locator('.answer').allTextContents();
