@@ -228,15 +228,6 @@ export class RunManager {
     for (const l of this.listeners) l.deleted?.(run.id);
   }
 
-  /** Stored metrics and samples with step >= fromStep, and the log lines, for a replay. */
-  history(id: string): { metrics: MetricRecord[]; samples: SampleRecord[]; logs: string[] } {
-    return {
-      metrics: this.store.readRecords<MetricRecord>(id, 'metrics.jsonl'),
-      samples: this.store.readRecords<SampleRecord>(id, 'samples.jsonl'),
-      logs: this.store.readLines(id, 'log.txt'),
-    };
-  }
-
   /** Graceful shutdown: every running run checkpoints and stops (killed after the stop timeout). */
   async shutdown(): Promise<void> {
     this.closing = true;

@@ -120,6 +120,15 @@ export class RunStore {
     this.append(id, 'samples.jsonl', JSON.stringify(record));
   }
 
+  /** A run's stored metrics and samples, and its log lines: what a new subscriber is replayed. */
+  history(id: string): { metrics: MetricRecord[]; samples: SampleRecord[]; logs: string[] } {
+    return {
+      metrics: this.readRecords<MetricRecord>(id, 'metrics.jsonl'),
+      samples: this.readRecords<SampleRecord>(id, 'samples.jsonl'),
+      logs: this.readLines(id, 'log.txt'),
+    };
+  }
+
   /** The records of a JSONL stream file; a line torn by a crash is skipped. */
   readRecords<T>(id: string, file: 'metrics.jsonl' | 'samples.jsonl'): T[] {
     const out: T[] = [];

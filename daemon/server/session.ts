@@ -218,7 +218,7 @@ export function serveSession(socket: WebSocket, ctx: SessionContext): void {
     const logs = p.logs === true;
     const replayed = { metrics: 0, samples: 0, logs: 0 };
     if (p.fromStep !== undefined) {
-      const history = ctx.manager.history(run.id);
+      const history = ctx.manager.store.history(run.id);
       for (const record of history.metrics) {
         if (record.step < p.fromStep) continue;
         notify(RunMetricsNotification.type, { runId: run.id, record });
