@@ -93,6 +93,8 @@ interface LayerFloats {
   forward: number;
   /** The layer's input (the residual stream), all checkpointing keeps. */
   input: number;
+  /** Temporaries of one layer's backward pass, alive only inside it (Llama's attention scores' gradients). */
+  transient: number;
 }
 
 export function isLlama(c: ModelConfig): c is LlamaConfig {
@@ -135,7 +137,7 @@ function layerModules(c: ModelConfig, lora: LoraConfig | null): Module[] {
  * forward pass op by op (model.ts's decoderLayer, gpt2.ts's block). X = N*hidden, Q = N*heads*head_dim,
  * K = N*kv_heads*head_dim, F = N*intermediate, A = batch*heads*length^2 (attention scores).
  */
-function layerFloats(c: ModelConfig, lora: LoraConfig | null, batch: number, length: number, training: boolean): LayerFloats {
+function layerFloats(c: ModelConfig, lora: LoraConfig | null, batch: number, length: number, training: boolean, fusedLora: boolean): LayerFloats {
   const N = batch * length;
   const d = c.hidden_size;
   const X = N * d;
@@ -146,32 +148,37 @@ function layerFloats(c: ModelConfig, lora: LoraConfig | null, batch: number, len
   let saved: number;
   let grads: number;
   let forward: number;
-  // Inputs the base counts already keep (GPT-2's and Llama's attention context is saved by its reshape).
-  const keptAnyway = new Set(['ctx']);
+  let transient = 0;
+  // Inputs the base counts already keep (GPT-2's attention context is saved by its reshape).
+  const keptAnyway = new Set<string>();
   const inputSize = new Map<string, number>();
   if (isLlama(c)) {
     const hd = headDim(c);
     const Q = N * c.num_attention_heads * hd;
     const K = N * c.num_key_value_heads * hd;
     const F = N * c.intermediate_size;
-    // Kept: both norms' input, square and x*rsqrt (3X + 3X... of which the residual adds' other
-    // inputs, o_proj's and down_proj's outputs, are 2X); q/k/v outputs (Q + 2K); RoPE (ops.applyRope)
-    // its two tables, saved per use (2Q, 2K: copies on wasm, shared elsewhere); q's head transpose
-    // (Q); k's (K); v's head transpose (K); scores and probabilities (2A); the context and its
-    // transpose (2Q); the MLP's gate, up, sigmoid and gate*sigmoid (4F).
-    saved = 8 * X + 6 * Q + 6 * K + 4 * F + 2 * A;
-    // Gradients: the residual stream twice 3X (read by square, x*rsqrt and the residual add), the norms'
-    // square and x*rsqrt (4X); RoPE's input gradient (Q, K), q's head transpose (Q), k's and v's (2K),
-    // the scores' softmax and probabilities (2A), the MLP's gate read twice, up, sigmoid and product (5F).
-    // (Measured on wasm, allocations counted: RoPE as one op and the scale folded into q's tables took
-    // 4Q + 3K off what a layer keeps and 6.5Q + 6.5K off its gradients.)
-    grads = 10 * X + 2 * Q + 3 * K + 5 * F + 2 * A;
-    // A no-grad forward (evaluation) keeps every op output until its tidy ends.
-    forward = 10 * X + 5.5 * Q + 6.5 * K + 5 * F + 3 * A;
+    // Kept (tfjs's add keeps both inputs): the two residual adds' inputs (4X) and each norm's
+    // normalized input (2X; layerOps.rmsNorm); RoPE's two tables, saved per use (2Q, 2K: copies on
+    // wasm, shared elsewhere); layerOps.attention's head-major q, k, v (Q + 2K) and probabilities (A);
+    // layerOps.swiglu's gate, up and sigmoid (3F). The attention context is counted as o_proj's input.
+    saved = 6 * X + 3 * Q + 4 * K + 3 * F + A;
+    // Gradients kept to the end of the backward pass: each norm's input gradient and its sum with the
+    // residual stream's (4X); RoPE's input gradients (Q, K); attention's q, k, v gradients (Q + 2K);
+    // SwiGLU's gate and up gradients (2F). The fused ops' temporaries are freed inside them.
+    grads = 4 * X + 2 * Q + 3 * K + 2 * F;
+    // Inside attention's backward: the probabilities' gradient, its product with them and the scores'.
+    transient = 3 * A;
+    // A no-grad forward (evaluation) keeps every op output until its tidy ends (the fused ops' insides
+    // excepted): norms, residual sums and projections (6X), RoPE's outputs, the context and the
+    // reshapes' copies (3.5Q + 4.5K), SwiGLU's inputs and product (3F); one layer's scores at a time,
+    // counted as A per layer.
+    forward = 6 * X + 3.5 * Q + 4.5 * K + 3 * F + A;
     if (extras(c).qkNorm) {
-      saved += 3 * (Q + K);
-      grads += 4 * (Q + K);
-      forward += 3 * (Q + K);
+      // Qwen3's per-head norms: the projection's output and the normalized heads (kept by the reshapes
+      // around the norm), one input gradient each.
+      saved += 2 * (Q + K);
+      grads += 2 * (Q + K);
+      forward += 2 * (Q + K);
     }
     inputSize.set('norm1', X).set('ctx', Q).set('norm2', X).set('act', F);
   } else {
@@ -187,23 +194,30 @@ function layerFloats(c: ModelConfig, lora: LoraConfig | null, batch: number, len
     grads = 24 * X + F + 2 * A;
     forward = 32 * X + 3 * F + 3 * A;
     inputSize.set('ln_1', X).set('ctx', X).set('ln_2', X).set('gelu', F);
+    keptAnyway.add('ctx');
   }
-  // Each projection: a LoRA module keeps its base product, B's output and the scaled delta (3 out) and
-  // the rank-r product, computes the delta's gradient (out); dropout keeps its uniform draw, the floor,
-  // the mask and the dropped input (4 in) and computes one more input gradient. Its input gets a
-  // gradient from the frozen product and one from A: k readers leave k gradient tensors.
+  // Each projection: a LoRA module built from tfjs ops (wasm, GPT-2) keeps its base product, B's
+  // output and the scaled delta (3 out) and the rank-r product, computes the delta's gradient (out),
+  // and its input gets a gradient from the frozen product and one from A. Fused (ops.linearLora,
+  // Llama off wasm) it keeps only the scaled rank-r product and gives its input one gradient. Dropout
+  // keeps its uniform draw, the floor, the mask and the dropped input (4 in) and computes one more
+  // input gradient. k readers of an input leave k gradient tensors.
   const readers = new Map<string, number>();
   const trainedInput = new Set<string>();
+  const fused = fusedLora && isLlama(c);
   for (const m of layerModules(c, lora)) {
     const O = N * m.out;
     const In = N * m.in;
-    readers.set(m.input, (readers.get(m.input) ?? 0) + 1 + (m.lora ? 1 : 0));
+    readers.set(m.input, (readers.get(m.input) ?? 0) + 1 + (m.lora && !fused ? 1 : 0));
     if (m.lora || full) trainedInput.add(m.input);
     if (m.bias && isLlama(c)) saved += O; // the product before the bias (GPT-2's count includes it)
     if (m.lora) {
-      saved += 3 * O + 2 * R;
-      grads += O + R;
-      forward += 3 * O + R;
+      if (fused) saved += R;
+      else {
+        saved += 3 * O + 2 * R;
+        grads += O + R;
+        forward += 3 * O + R;
+      }
       if (dropout) {
         saved += 4 * In;
         grads += In;
@@ -212,7 +226,7 @@ function layerFloats(c: ModelConfig, lora: LoraConfig | null, batch: number, len
   }
   for (const [input, k] of readers) grads += k * inputSize.get(input)!;
   for (const input of trainedInput) if (!keptAnyway.has(input)) saved += inputSize.get(input)!;
-  return { saved, grads, forward, input: X };
+  return { saved, grads, forward, input: X, transient };
 }
 
 /** The largest micro-batch `examples` make under the loader's settings (data.ts's BatchLoader). */
@@ -297,9 +311,13 @@ export function estimateTrainingMemory(config: ModelConfig, args: MemoryArgs, lo
   // (optim.ts's AdamW holds ten of them until its tidy ends: the largest parameter's matter).
   const updatePeak = moments + 2 * trainable + (full ? 10 * largest * F32 : 0);
 
-  const layer = layerFloats(config, lora, B, T, true);
-  const normSaved = isLlama(config) ? 3 : 5;
-  const normGrads = isLlama(config) ? 5 : 7;
+  // ops.linearLora runs where lora.ts chooses it: off wasm, on float weights (not 4-bit blocks).
+  const fusedLora = !wasm && !fourBit;
+  const layer = layerFloats(config, lora, B, T, true, fusedLora);
+  // The final norm: Llama's keeps its normalized input and leaves one input gradient (layerOps.rmsNorm);
+  // GPT-2's LayerNorm is a composition of tfjs ops.
+  const normSaved = isLlama(config) ? 1 : 5;
+  const normGrads = isLlama(config) ? 1 : 7;
   // The head: the selected rows' final norm, one chunk of logits at a time (headOps.headCrossEntropy) and
   // their gradient; the full model's head weight gradient arrives twice when tied (as the head and as
   // the embedding's scatter).
@@ -320,7 +338,7 @@ export function estimateTrainingMemory(config: ModelConfig, args: MemoryArgs, lo
     layersSaved = L * layer.saved + attentionBias;
     layersGrads = L * layer.grads;
   }
-  const endOfBackward = (layersSaved + layersGrads + headSaved + headGrads) * F32;
+  const endOfBackward = (layersSaved + layersGrads + layer.transient + headSaved + headGrads) * F32;
   const lossMoment = (layersSaved + headSaved + lossBackward) * F32;
   const activationsAndLogits = Math.max(endOfBackward, lossMoment);
   const logits = endOfBackward >= lossMoment ? (headSaved + headGrads) * F32 : (headSaved + lossBackward) * F32;
@@ -330,7 +348,7 @@ export function estimateTrainingMemory(config: ModelConfig, args: MemoryArgs, lo
   // Evaluation: a no-grad forward (its tidy keeps every op output until the loss is read), the
   // logits and the loss's temporaries (max-shifted logits and their exponentials).
   const ev = run.eval;
-  const evalPeak = ev ? moments + (L * layerFloats(config, lora, ev.batch, ev.length, false).forward + ev.batch * ev.length ** 2 + Math.min(ev.lossTokens, headChunkRows(V)) * 3 * V + ev.lossTokens * 3 * d + (wasm ? V * d : 0)) * F32 : 0;
+  const evalPeak = ev ? moments + (L * layerFloats(config, lora, ev.batch, ev.length, false, fusedLora).forward + ev.batch * ev.length ** 2 + Math.min(ev.lossTokens, headChunkRows(V)) * 3 * V + ev.lossTokens * 3 * d + (wasm ? V * d : 0)) * F32 : 0;
   // Sampling on wasm multiplies by weights transposed once per generation: a second copy of them, packed too.
   const samplingPeak = run.sampling ? moments + (wasm ? 2 * linearWeights * F32 : 0) + 2 * L * T * d * F32 : 0;
 

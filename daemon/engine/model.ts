@@ -4,7 +4,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { gpt2Forward, type Gpt2Model } from './gpt2.ts';
 import { headDim, parameterShapes, type LlamaConfig, type ModelConfig } from './modelConfig.ts';
-import { applyRope, bmm, bmmT, embedding, linear, linearFrozen, linearQuantized, rmsNorm, ropeRows } from './ops.ts';
+import { applyRope, bmm, bmmT, embedding, linear, linearFrozen, linearQuantized, ropeRows } from './ops.ts';
+import { attention, rmsNorm, swiglu } from './layerOps.ts';
 import type { QuantizedWeight } from './quantized.ts';
 import { recomputed, variablesUnder } from './recompute.ts';
 import { ropeTables } from './rope.ts';
@@ -223,31 +224,37 @@ function decoderLayer(m: LlamaModel, l: number, h: tf.Tensor2D, pass: Pass): tf.
     return tf.reshape(rmsNorm(tf.reshape(y, [N * heads, hd]), w as tf.Tensor as tf.Tensor1D, c.rms_norm_eps), [N, heads * hd]);
   };
   const rope = (x: tf.Tensor2D, r: RopeRows): tf.Tensor2D => applyRope(x, r.cos, r.sinSigned, hd);
-  // Grouped-query attention without repeating keys and values: the G = H / Hkv query heads that share
-  // a kv head are stacked as G*T query rows against that head's keys (HF's repeat_kv gives query head
-  // h the kv head floor(h / G), so heads are grouped kv-major).
-  const G = H / Hkv;
-
+  // Grouped-query attention without repeating keys and values (layerOps.attention): HF's repeat_kv
+  // gives query head h the kv head floor(h / G), so heads are grouped kv-major.
   const x = rmsNorm(h, param(m, `${p}input_layernorm.weight`) as tf.Tensor as tf.Tensor1D, c.rms_norm_eps) as tf.Tensor2D;
   // q comes out of RoPE already times 1/sqrt(hd) (folded into its tables).
   const q = rope(headNorm(proj(m, opts, `${p}self_attn.q_proj`, x), `${p}self_attn.q_norm`, H), pass.ropeQ);
-  let k4 = tf.transpose(tf.reshape(rope(headNorm(proj(m, opts, `${p}self_attn.k_proj`, x), `${p}self_attn.k_norm`, Hkv), pass.ropeK), [B, T, Hkv, hd]), [0, 2, 1, 3]) as tf.Tensor4D;
-  let v4 = tf.transpose(tf.reshape(proj(m, opts, `${p}self_attn.v_proj`, x), [B, T, Hkv, hd]), [0, 2, 1, 3]) as tf.Tensor4D;
-  if (opts.cache) [k4, v4] = appendToCache(opts.cache, l, k4, v4);
+  const k = rope(headNorm(proj(m, opts, `${p}self_attn.k_proj`, x), `${p}self_attn.k_norm`, Hkv), pass.ropeK);
+  const v = proj(m, opts, `${p}self_attn.v_proj`, x);
+  const ctx = opts.cache ? cachedAttention(opts.cache, l, q, k, v, pass, H, Hkv, hd) : attention(q, k, v, pass.bias, { B, T, S, H, Hkv, hd });
+  h = tf.add(h, proj(m, opts, `${p}self_attn.o_proj`, ctx));
+
+  const x2 = rmsNorm(h, param(m, `${p}post_attention_layernorm.weight`) as tf.Tensor as tf.Tensor1D, c.rms_norm_eps) as tf.Tensor2D;
+  const gate = proj(m, opts, `${p}mlp.gate_proj`, x2);
+  const up = proj(m, opts, `${p}mlp.up_proj`, x2);
+  return tf.add(h, proj(m, opts, `${p}mlp.down_proj`, swiglu(gate, up)));
+}
+
+/**
+ * layerOps.attention for a pass that extends a KV cache (generation, scoring with a cached prefix):
+ * this pass's keys and values are appended to layer `l`'s cache and the queries attend to all S keys.
+ */
+function cachedAttention(cache: KVCache, l: number, q: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, pass: Pass, H: number, Hkv: number, hd: number): tf.Tensor2D {
+  const { B, T, S } = pass;
+  const G = H / Hkv;
+  const [k4, v4] = appendToCache(cache, l, tf.transpose(tf.reshape(k, [B, T, Hkv, hd]), [0, 2, 1, 3]) as tf.Tensor4D, tf.transpose(tf.reshape(v, [B, T, Hkv, hd]), [0, 2, 1, 3]) as tf.Tensor4D);
   // q [B, T, Hkv, G, hd] -> [B*Hkv, G*T, hd]; scores per kv head [B*Hkv, G*T, S] against the keys as stored.
   const qh = tf.reshape(tf.transpose(tf.reshape(q, [B, T, Hkv, G, hd]), [0, 2, 3, 1, 4]), [B * Hkv, G * T, hd]) as tf.Tensor3D;
   const kh = tf.reshape(k4, [B * Hkv, S, hd]) as tf.Tensor3D;
   const vh = tf.reshape(v4, [B * Hkv, S, hd]) as tf.Tensor3D;
   const probs = tf.softmax(tf.add(bmmT(qh, kh), pass.bias)) as tf.Tensor3D;
   // [B*Hkv, G*T, hd] -> [B, T, Hkv, G, hd] = [N, H*hd] in HF's head order.
-  const ctx = tf.reshape(tf.transpose(tf.reshape(bmm(probs, vh), [B, Hkv, G, T, hd]), [0, 3, 1, 2, 4]), [N, H * hd]) as tf.Tensor2D;
-  h = tf.add(h, proj(m, opts, `${p}self_attn.o_proj`, ctx));
-
-  const x2 = rmsNorm(h, param(m, `${p}post_attention_layernorm.weight`) as tf.Tensor as tf.Tensor1D, c.rms_norm_eps) as tf.Tensor2D;
-  const gate = proj(m, opts, `${p}mlp.gate_proj`, x2);
-  const up = proj(m, opts, `${p}mlp.up_proj`, x2);
-  // SiLU(g) = g * sigmoid(g)
-  return tf.add(h, proj(m, opts, `${p}mlp.down_proj`, tf.mul(tf.mul(gate, tf.sigmoid(gate)), up) as tf.Tensor2D));
+  return tf.reshape(tf.transpose(tf.reshape(bmm(probs, vh), [B, Hkv, G, T, hd]), [0, 3, 1, 2, 4]), [B * T, H * hd]) as tf.Tensor2D;
 }
 
 /**

@@ -40,7 +40,15 @@ export class NativeOps {
   /** MatMul's attributes for [a as is, a transposed] x [b as is, b transposed]. */
   private readonly plain: OpAttr[][];
 
-  constructor(private readonly be: NodeBackend) {
+  /**
+   * keepConstants: whether axis, shape and scalar constants are uploaded once and kept until `dispose`
+   * (decode.ts: one instance per generation, a few shapes) or made per call in the caller's scope, so
+   * nothing outlives it (the shared instance used by training's ops, whose shapes vary per batch).
+   */
+  constructor(
+    private readonly be: NodeBackend,
+    private readonly keepConstants = true,
+  ) {
     const b = be.binding;
     this.T = { name: 'T', type: b.TF_ATTR_TYPE, value: b.TF_FLOAT };
     this.Tidx = { name: 'Tidx', type: b.TF_ATTR_TYPE, value: b.TF_INT32 };
@@ -61,8 +69,9 @@ export class NativeOps {
     this.plain = [false, true].flatMap((ta) => [false, true].map((tb) => [this.T, bool('transpose_a', ta), bool('transpose_b', tb)]));
   }
 
-  /** An int32 constant kept for the life of these ops (shapes, axes, split sizes). */
+  /** An int32 constant (shapes, axes, split sizes), kept for the life of these ops if they keep constants. */
   private int32(values: number[], scalar = false): tf.Tensor {
+    if (!this.keepConstants) return scalar ? tf.scalar(values[0]!, 'int32') : tf.tensor1d(values, 'int32');
     const key = `${scalar ? 's' : 'v'}${values.join(',')}`;
     let t = this.consts.get(key);
     if (!t) {
@@ -100,6 +109,44 @@ export class NativeOps {
   /** Batched product with broadcast batch dimensions, b transposed if asked. */
   batchMatMul(a: tf.Tensor, b: tf.Tensor, transposeB = false): tf.Tensor {
     return this.be.executeSingleOutput(this.v3 ? 'BatchMatMulV3' : 'BatchMatMulV2', this.flags[transposeB ? 3 : 2]!, [a, b]);
+  }
+
+  /**
+   * Batched op(a) @ op(b) (rank 3, same batch), for training's attention: BatchMatMulV2 (oneDNN), as
+   * tfjs-node's own matMul runs it, with TensorFlow's transpose flags instead of transposed copies.
+   */
+  batchMatMulAdj(a: tf.Tensor3D, b: tf.Tensor3D, adjA: boolean, adjB: boolean): tf.Tensor3D {
+    const key = (adjA ? 2 : 0) + (adjB ? 1 : 0);
+    this.adj[key] ??= [this.T, { name: 'adj_x', type: this.be.binding.TF_ATTR_BOOL, value: adjA }, { name: 'adj_y', type: this.be.binding.TF_ATTR_BOOL, value: adjB }];
+    return this.be.executeSingleOutput('BatchMatMulV2', this.adj[key]!, [a, b]) as tf.Tensor3D;
+  }
+  private readonly adj: OpAttr[][] = [];
+
+  /** A float32 scalar (eps, constant factors), kept for the life of these ops if they keep constants. */
+  scalar(value: number): tf.Tensor {
+    if (!this.keepConstants) return tf.scalar(value, 'float32');
+    const key = `f${value}`;
+    let t = this.consts.get(key);
+    if (!t) {
+      t = tf.keep(tf.scalar(value, 'float32'));
+      this.consts.set(key, t);
+    }
+    return t;
+  }
+
+  sub<T extends tf.Tensor>(a: T, b: tf.Tensor): T {
+    return this.be.executeSingleOutput('Sub', [this.T], [a, b]) as T;
+  }
+
+  /** Sum over `axis`, kept as an axis of 1 if asked. */
+  sum<T extends tf.Tensor>(x: tf.Tensor, axis: number, keepDims: boolean): T {
+    const attrs = [{ name: 'keep_dims', type: this.be.binding.TF_ATTR_BOOL, value: keepDims }, this.T, this.Tidx];
+    return this.be.executeSingleOutput('Sum', attrs, [x, this.int32([axis], true)]) as T;
+  }
+
+  transpose(x: tf.Tensor, perm: number[]): tf.Tensor {
+    const attrs = [this.T, { name: 'Tperm', type: this.be.binding.TF_ATTR_TYPE, value: this.be.binding.TF_INT32 }];
+    return this.be.executeSingleOutput('Transpose', attrs, [x, this.int32(perm)]);
   }
 
   add<T extends tf.Tensor>(a: T, b: tf.Tensor): T {
@@ -170,17 +217,17 @@ export class NativeOps {
 
 let shared: { backend: tf.KernelBackend; ops: NativeOps | null } | null = null;
 
-/** One NativeOps per active backend, made on first use and kept (its constants are a few small tensors). */
+/** One NativeOps per active backend, made on first use and kept; it keeps no constants. */
 export function sharedNativeOps(): NativeOps | null {
   const backend = tf.backend();
-  if (shared?.backend !== backend) shared = { backend, ops: tf.getBackend() === 'tensorflow' ? nativeOps() : null };
+  if (shared?.backend !== backend) shared = { backend, ops: tf.getBackend() === 'tensorflow' ? nativeOps(false) : null };
   return shared.ops;
 }
 
 /** Direct ops for the active backend, or null unless it is tfjs-node's (with the methods used here). */
-export function nativeOps(): NativeOps | null {
+export function nativeOps(keepConstants = true): NativeOps | null {
   if (tf.getBackend() !== 'tensorflow') return null;
   const be = tf.backend() as unknown as Partial<NodeBackend>;
   if (typeof be.executeSingleOutput !== 'function' || typeof be.executeMultipleOutputs !== 'function' || typeof be.binding?.TF_ATTR_TYPE !== 'number') return null;
-  return new NativeOps(be as NodeBackend);
+  return new NativeOps(be as NodeBackend, keepConstants);
 }

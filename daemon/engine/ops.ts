@@ -270,12 +270,6 @@ export function embedding(table: tf.Tensor2D, ids: tf.Tensor): tf.Tensor {
   return tf.reshape(f(table), [...ids.shape, dim]);
 }
 
-/** Root-mean-square norm over the last axis, times a learned scale (Llama's RMSNorm). */
-export function rmsNorm(x: tf.Tensor, weight: tf.Tensor1D, eps: number): tf.Tensor {
-  const variance = tf.mean(tf.square(x), -1, true);
-  return tf.mul(tf.mul(x, tf.rsqrt(tf.add(variance, eps))), weight);
-}
-
 /** LayerNorm over the last axis: (x - mean) / sqrt(variance + eps) * weight + bias (GPT-2's nn.LayerNorm). */
 export function layerNorm(x: tf.Tensor, weight: tf.Tensor1D, bias: tf.Tensor1D, eps: number): tf.Tensor {
   const centered = tf.sub(x, tf.mean(x, -1, true));

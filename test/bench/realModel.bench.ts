@@ -225,9 +225,11 @@ async function main(): Promise<void> {
   // through step two. A run that does not fit is retried with each layer recomputed in the backward
   // pass, and PyTorch then also runs with gradient checkpointing.
   console.log('\nmemory:');
-  const stepsFor = (what: string) => (what === 'full' ? 2 : 1);
+  // Native LoRA and PyTorch's LoRA take a second step here, so the default recipe's shape also has a
+  // warm speed figure on both sides (wasm's 4 x 512 step takes most of a minute: one is enough there).
+  const stepsFor = (what: string, backend: 'wasm' | 'tensorflow' | 'pytorch' = 'tensorflow') => (what === 'full' || backend !== 'wasm' ? 2 : 1);
   const memory = async (backend: 'wasm' | 'tensorflow', what: string) => {
-    const reps = `reps=${stepsFor(what)}`;
+    const reps = `reps=${stepsFor(what, backend)}`;
     const plain = await engine(backend, what, MEMORY.B, MEMORY.T, [reps]);
     const checkpointed = plain.error ? await engine(backend, what, MEMORY.B, MEMORY.T, [reps, 'checkpoint']) : undefined;
     return { plain, checkpointed };
@@ -248,7 +250,7 @@ async function main(): Promise<void> {
     plainEstimate: qwenPlain.total,
   };
   const torchMem = async (what: string, checkpoint: boolean) =>
-    python ? await torch(python, gguf, what, [CORES], ['--batch', String(MEMORY.B), '--length', String(MEMORY.T), '--reps', String(stepsFor(what)), ...(checkpoint ? ['--checkpoint'] : [])]) : undefined;
+    python ? await torch(python, gguf, what, [CORES], ['--batch', String(MEMORY.B), '--length', String(MEMORY.T), '--reps', String(stepsFor(what, 'pytorch')), ...(checkpoint ? ['--checkpoint'] : [])]) : undefined;
   const anyCheckpoint = (m: { checkpointed?: Run }) => m.checkpointed !== undefined;
   const torchMemLora = await torchMem('lora', false);
   const torchMemLoraCk = anyCheckpoint(mem.wasmLora) || anyCheckpoint(mem.nativeLora) ? await torchMem('lora', true) : undefined;
@@ -266,15 +268,15 @@ async function main(): Promise<void> {
     notes.push(`[${notes.length + 1}] ${run?.label ?? what}: ${run?.error ?? 'not run'}`);
     return `${what} [${notes.length}]`;
   };
-  const speedRow = (workload: string, run: Run, what: string, threads: number, goal?: number, unit = 'tok/s') => {
+  const speedRow = (workload: string, run: Run, what: string, threads: number, goal?: number, unit = 'tok/s', reference: Run | undefined = torchSpeed) => {
     const e = en(run)?.tokensPerSecond;
-    const p = pt(what, threads)?.tokensPerSecond;
+    const p = reference === torchSpeed ? pt(what, threads)?.tokensPerSecond : reference?.results[0]?.tokensPerSecond;
     const ratio = e !== undefined && p !== undefined ? e / p : undefined;
     rows.push([
       workload,
       `${run.threads} / ${threads}`,
       e !== undefined ? `${fmtRate(e)} ${unit}` : note('failed', run),
-      p !== undefined ? `${fmtRate(p)} ${unit}` : python ? note('failed', torchSpeed) : 'skipped',
+      p !== undefined ? `${fmtRate(p)} ${unit}` : python ? note('failed', reference) : 'skipped',
       ratio !== undefined ? `${ratio.toFixed(2)}x` : '—',
       goal ? `>= ${goal}x` : '—',
       goal && ratio !== undefined ? (ratio >= goal ? 'met' : 'missed') : '—',
@@ -286,6 +288,9 @@ async function main(): Promise<void> {
   speedRow(`forward ${speed}, native`, runs.nativeForward, 'forward', CORES, 1.0);
   speedRow(`forward ${speed}, wasm`, runs.wasmForward, 'forward', 1);
   speedRow(`greedy generation, ${NEW_TOKENS} new, KV cache, native`, runs.nativeGenerate, 'generate', CORES, 0.5);
+  // The same step at the default recipe's shape, from the memory runs below (plain, not recomputed):
+  // at 2 x 128 a step is ~6,000 small kernels whose fixed costs weigh more than at 4 x 512.
+  if (!mem.nativeLora.checkpointed && !torchMemLoraCk) speedRow(`LoRA step ${MEMORY.B}x${MEMORY.T} (the default recipe's shape), native`, mem.nativeLora.plain, 'lora', CORES, 1.0, 'tok/s', torchMemLora);
 
   const memRow = (workload: string, m: { plain: Run; checkpointed?: Run }, plainTorch: Run | undefined, ckTorch: Run | undefined, limit?: number) => {
     const used = m.checkpointed ?? m.plain;
@@ -344,6 +349,22 @@ async function main(): Promise<void> {
   };
   gflopRow(`LoRA step ${speed} GFLOP/s, wasm`, runs.wasmLora, 1);
   gflopRow(`LoRA step ${speed} GFLOP/s, native`, runs.nativeLora, CORES);
+  {
+    // How far wasm's LoRA ratio could go if every FLOP of its step ran at its own 1024^3 matmul speed
+    // and nothing else cost anything: that speed over PyTorch's whole step in GFLOP/s.
+    const wasmMatmul = en(runs.wasmMatmul)?.gflops;
+    const p = pt('lora', 1)?.tokensPerSecond;
+    const torchStep = p !== undefined ? (p * flops.lora) / 1e9 : undefined;
+    rows.push([
+      `wasm LoRA ratio if its step were all matmul at wasm's ${MATMUL_N}^3 speed (an upper bound)`,
+      '1 / 1',
+      wasmMatmul !== undefined ? `${wasmMatmul.toFixed(1)} GFLOP/s` : '—',
+      torchStep !== undefined ? `${torchStep.toFixed(1)} GFLOP/s (whole step)` : ptMissing,
+      wasmMatmul !== undefined && torchStep !== undefined ? `<= ${(wasmMatmul / torchStep).toFixed(2)}x` : '—',
+      '—',
+      '—',
+    ]);
+  }
   const matmulRow = (workload: string, run: Run | undefined, threads: number) => {
     if (!run) return;
     const e = en(run)?.gflops;

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
-import { applyRope, bmm, bmmT, embedding, linear, linearFrozen, linearLora, rmsNorm, ropeRows } from '../../../daemon/engine/ops.ts';
+import { applyRope, bmm, bmmT, embedding, linear, linearFrozen, linearLora, ropeRows } from '../../../daemon/engine/ops.ts';
 import { headLogProbs, weightedCrossEntropy, type TokenStat } from '../../../daemon/engine/headOps.ts';
 import { perSequence } from '../../../daemon/engine/logprobs.ts';
 import { checkGradient, randomTensor, useBackend } from './helpers.ts';
@@ -120,14 +120,6 @@ test('weightedCrossEntropy: value and gradient; zero-weight rows contribute noth
   checkGradient((z) => tf.reshape(weightedCrossEntropy(z as tf.Tensor2D, labels, weights), [1]), [logits], 0);
   const g = tf.grad((z: tf.Tensor) => weightedCrossEntropy(z as tf.Tensor2D, labels, weights))(logits).arraySync() as number[][];
   assert.ok(g[1]!.every((x) => x === 0), 'a zero-weight row must get a zero gradient');
-});
-
-test('rmsNorm: gradients match finite differences', () => {
-  const x = randomTensor([3, 4], 11);
-  const w = randomTensor([4], 12);
-  const f = (a: tf.Tensor, b: tf.Tensor) => rmsNorm(a, b as tf.Tensor1D, 1e-6);
-  checkGradient(f, [x, w], 0);
-  checkGradient(f, [x, w], 1);
 });
 
 test('headLogProbs: per-token log-probs, their statistics, and gradients for hidden states and a trainable head match finite differences', () => {
