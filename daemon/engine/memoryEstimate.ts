@@ -9,18 +9,15 @@
 //  - the backward pass keeps every gradient it computes until it ends too: each op's input gradient
 //    that is a new tensor (not a reshape/add pass-through) stays, and a tensor read by k ops has k
 //    gradient tensors (k-1 partial sums were added into a running total that stays as well).
-// Checked exactly against the wasm allocator (malloc/free wrapped) on tiny models: the per-layer
-// figure is within 3% (Llama LoRA: 9.27 MB measured / 9.21 MB counted at d128 B2 T64; full 6.17/6.03;
-// GPT-2 LoRA 8.40/8.32, full 5.58/5.44; LoRA dropout's extra 2.867/2.867; a no-grad forward
-// 2.985/2.982). On SmolLM2-135M (test/bench/memoryEstimate.ts, LoRA r16 all-linear without dropout,
-// loss on every position) the whole estimate against the process's peak:
-//   wasm heap   LoRA 1x128 2.68 GB / 2.7 est. (the point the 20% slack was fitted on), 2x128 4.0 / 4.0,
-//               1x256 ran out / 4.2, 1x64 2.0 / 2.0, 3x64 3.3 / 3.3, 2x256 with checkpointing 2.1 / 2.1,
-//               full 1x16 4.0 (at the heap's cap) / 4.9 (4.3 without the clipped gradients' copy, which
-//               train.ts makes and the bench does not)
-//   native RSS  LoRA 1x128 2.8 / 2.8, 2x256 6.7 / 7.0, 1x512 7.6 / 7.6, full 1x128 5.4 / 4.9 (4.3
-//               without clipping), LoRA 4x512 with checkpointing 4.8 / 4.2
-// Of the wasm heap, the JS-visible tensors were 1.78 GB at LoRA 1x128 (the estimate's tensors: 1.74).
+// Checked exactly against the wasm allocator (malloc/free wrapped) on tiny Llama models, one dimension
+// varied at a time (d, intermediate size, T, layers, kv heads; test/unit/engine/memory.test.ts): the
+// step's allocations within -1% / +5% for LoRA and full fine-tuning (the layer ops of layerOps.ts
+// counted as what they save). On SmolLM2-135M (test/bench/memoryEstimate.ts, LoRA r16 all-linear
+// without dropout, loss on every position) the whole estimate against the process's peak:
+//   wasm heap   LoRA 1x64 2.0 GB / 1.8 est. (the heap grows in steps), 1x128 2.3 / 2.3, 2x128 3.3 / 3.2
+//   native RSS  LoRA 1x128 2.0 / 2.0, 2x256 3.5 / 3.4, 4x512 9.8 / 9.8; full 1x128 5.1 / 4.9
+// (Earlier figures, before the fused layer ops: GPT-2 LoRA 8.40/8.32 MB and full 5.58/5.44 per layer,
+// LoRA dropout's extra 2.867/2.867, a no-grad forward 2.985/2.982.)
 import type { LoraConfig, TrainingArguments } from '../../core/recipe/types.ts';
 import type { Example } from './data.ts';
 import { targetModules } from './lora.ts';

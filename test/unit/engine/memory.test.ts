@@ -202,14 +202,24 @@ function measuredStepBytes(config: LlamaConfig, lora: boolean, B: number, T: num
 }
 
 test('the estimate is what the engine allocates (wasm, counted exactly), LoRA and full', { skip: (process.env.ANNEAL_TEST_BACKEND ?? 'wasm') !== 'wasm' && 'counts wasm allocations' }, () => {
-  const c = smallLlama(3);
-  for (const lora of [true, false]) {
-    const e = estimateTrainingMemory(c, { ...ARGS, per_device_train_batch_size: 2, max_length: 64 }, lora ? { ...DEFAULT_LORA, dropout: 0 } : null, 'wasm', { train: { batch: 2, length: 64, lossTokens: 128 } });
-    // The step's own allocations: activations, logits and the trainable parameters' gradients.
-    const estimated = e.activations + e.logits + (lora ? e.optimizer / 4 : e.weights);
-    const measured = measuredStepBytes(c, lora, 2, 64);
-    const ratio = estimated / measured;
-    assert.ok(ratio > 0.9 && ratio < 1.1, `${lora ? 'LoRA' : 'full'}: estimated ${(estimated / MB).toFixed(2)} MB, allocated ${(measured / MB).toFixed(2)} MB`);
+  // One dimension changed at a time, so each term of the count (X, Q, K, F, A) is checked.
+  const variants: [string, Record<string, unknown>, number][] = [
+    ['d128', {}, 64],
+    ['hidden 256', { hidden_size: 256 }, 64],
+    ['intermediate 704', { intermediate_size: 704 }, 64],
+    ['T 128', {}, 128],
+    ['4 kv heads', { num_key_value_heads: 4 }, 64],
+  ];
+  for (const [name, change, T] of variants) {
+    const c = normalizeConfig({ ...smallLlama(3), ...change });
+    for (const lora of [true, false]) {
+      const e = estimateTrainingMemory(c, { ...ARGS, per_device_train_batch_size: 2, max_length: T }, lora ? { ...DEFAULT_LORA, dropout: 0 } : null, 'wasm', { train: { batch: 2, length: T, lossTokens: 2 * T } });
+      // The step's own allocations: activations, logits and the trainable parameters' gradients.
+      const estimated = e.activations + e.logits + (lora ? e.optimizer / 4 : e.weights);
+      const measured = measuredStepBytes(c, lora, 2, T);
+      const ratio = estimated / measured;
+      assert.ok(ratio > 0.9 && ratio < 1.1, `${name}, ${lora ? 'LoRA' : 'full'}: estimated ${(estimated / MB).toFixed(2)} MB, allocated ${(measured / MB).toFixed(2)} MB`);
+    }
   }
 });
 
