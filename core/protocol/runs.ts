@@ -118,6 +118,11 @@ export interface RunInfo {
   engine?: TrlEngineSettings;
   /** The pipeline this run is a stage of: "stage 2/3 of pipeline X". */
   pipeline?: RunPipelineRef;
+  /**
+   * A recipe-less run on a pretrained model: its `gradient_checkpointing` was the quick start's, so the
+   * engine turns it off when a step fits in memory without recomputing layers (and says so in the log).
+   */
+  autoCheckpointing?: boolean;
   /** The last step with logged metrics (0 before the first). */
   step: number;
   totalSteps?: number;

@@ -36,9 +36,10 @@ export function quickStartArgs(model: string, maxSteps: number, stage: Stage = '
 // Full fine-tuning of even a 135M model needs weights + gradients + two Adam moments (4x the weights)
 // plus activations, and TRL's 2e-5 learning rate barely moves LoRA adapters. LoRA r=16 on every linear
 // layer at 2e-4 (the usual LoRA rate, 10x TRL's full-tuning default) learns within a few dozen steps;
-// batch 4 x 512 tokens with each layer recomputed in the backward pass (gradient_checkpointing)
-// keeps a step of SmolLM2-135M near 3 GB (about 33 GB without it, mostly attention scores), for about
-// a third more time per step; daemon/engine/memory.ts has the figures.
+// batch 4 x 512 tokens. Each layer recomputed in the backward pass (gradient_checkpointing) keeps a
+// step of SmolLM2-135M near 3 GB (about 10 GB without it on native TensorFlow, more than wasm's 4 GB
+// heap), for about a third more time per step, so it is on only where a step would not otherwise fit:
+// the engine decides from its memory estimate and the run's real batches (RunInfo.autoCheckpointing).
 const PRETRAINED_ARGS = {
   gradient_checkpointing: true,
   learning_rate: 2e-4,
@@ -73,7 +74,7 @@ export function quickStartNotes(model: string, stage: Stage = 'sft'): string[] {
   const l = DEFAULT_LORA;
   return [
     `no recipe: LoRA r=${l.r}, alpha=${l.alpha}, dropout=${l.dropout} on all linear layers (full fine-tuning needs about 4x the weights' memory for gradients and Adam, and rarely helps a small dataset)`,
-    `no recipe: learning_rate=${a.learning_rate} with ${a.lr_scheduler_type} decay and ${a.warmup_ratio * 100}% warmup (a LoRA rate for ${stage}; TRL's ${stage === 'sft' ? '2e-5' : '1e-6'} is for full fine-tuning), batch ${a.per_device_train_batch_size} x max_length ${a.max_length} tokens with gradient_checkpointing (each layer recomputed in the backward pass) to fit memory; write a recipe (*.anneal.yaml) to change any of these`,
+    `no recipe: learning_rate=${a.learning_rate} with ${a.lr_scheduler_type} decay and ${a.warmup_ratio * 100}% warmup (a LoRA rate for ${stage}; TRL's ${stage === 'sft' ? '2e-5' : '1e-6'} is for full fine-tuning), batch ${a.per_device_train_batch_size} x max_length ${a.max_length} tokens, with layers recomputed in the backward pass (gradient_checkpointing) only if a step would not fit in memory otherwise; write a recipe (*.anneal.yaml) to change any of these`,
   ];
 }
 

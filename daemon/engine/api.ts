@@ -34,6 +34,8 @@ export interface TrainJob {
   resumeFrom?: string;
   /** Force a backend instead of walking the ladder. */
   backend?: string;
+  /** `args.gradient_checkpointing` is the quick start's: off when a step fits without it (RunInfo.autoCheckpointing). */
+  autoCheckpointing?: boolean;
 }
 
 export interface TrainEvents {

@@ -54,7 +54,8 @@ export const train: Train = async (job: TrainJob, events: TrainEvents, signal: A
   // A stage that runs several sequences per record (chosen and rejected) sizes its micro-batches in sequences.
   const rows = data.memory.rowsPerExample;
   const memoryArgs = { ...args, per_device_train_batch_size: args.per_device_train_batch_size * rows, per_device_eval_batch_size: args.per_device_eval_batch_size * rows };
-  const memory = TrainingMemory.check({ config: source.config, args: memoryArgs, lora: loraConfig, backend: backend.name, train: data.memory.train, eval: data.memory.eval, maxLength: data.memory.maxLength, sampling: (job.samples?.prompts.length ?? 0) > 0 || wantsAnswers(job, args) }, events.log);
+  const memory = TrainingMemory.check({ config: source.config, args: memoryArgs, lora: loraConfig, backend: backend.name, train: data.memory.train, eval: data.memory.eval, maxLength: data.memory.maxLength, sampling: (job.samples?.prompts.length ?? 0) > 0 || wantsAnswers(job, args), optionalCheckpointing: job.autoCheckpointing === true }, events.log);
+  args.gradient_checkpointing = memory.gradientCheckpointing;
   let phase: Phase = 'training step';
   const model = createModel(source.config, source.weights, loraConfig === null, source.quantized);
   // The variables own the weights now; the host copies (the model's size again) can go.

@@ -344,6 +344,11 @@ export interface MemoryCheckInput {
   eval: Example[] | null;
   maxLength: number;
   sampling: boolean;
+  /**
+   * `args.gradient_checkpointing` is a default, not the user's choice (a recipe-less run): it is turned
+   * off when a step fits comfortably without recomputing layers (TrainingMemory.gradientCheckpointing).
+   */
+  optionalCheckpointing?: boolean;
 }
 
 /**
@@ -359,6 +364,11 @@ export class TrainingMemory {
     private readonly log: (line: string) => void,
   ) {}
 
+  /** Whether the run recomputes layers: the job's setting, or off when it was optional and not needed. */
+  get gradientCheckpointing(): boolean {
+    return this.input.args.gradient_checkpointing === true;
+  }
+
   /** Estimates, logs the estimate (and a warning when close to the limit); throws OutOfMemoryError when over it. */
   static check(input: MemoryCheckInput, log: (line: string) => void, sources: LimitSources = {}): TrainingMemory {
     const train = largestBatch(input.train, input.args, input.maxLength);
@@ -366,6 +376,17 @@ export class TrainingMemory {
     const run: RunShape = { train, eval: evalShape, sampling: input.sampling };
     const wasmUsed = input.backend === 'wasm' ? tf.memory().numBytes : 0;
     const limit = memoryLimit(input.backend, { wasmUsed, ...sources });
+    if (input.optionalCheckpointing && input.args.gradient_checkpointing) {
+      // Recomputing every layer costs about a third more time per step: worth it only when needed.
+      const plain = checkMemoryFits(input.config, { ...input.args, gradient_checkpointing: false }, input.lora, input.backend, limit, run);
+      const need = formatBytes(plain.estimate.total);
+      if (plain.fits && !plain.warning) {
+        input = { ...input, args: { ...input.args, gradient_checkpointing: false } };
+        log(`gradient_checkpointing: off, no layer recomputed: a step fits in about ${need}${limit ? ` of ${limit.what}` : ''} without it`);
+      } else {
+        log(`gradient_checkpointing: on, each layer recomputed in the backward pass: without it a step would need about ${need}, ${plain.fits ? 'close to' : 'more than'} ${limit!.what}`);
+      }
+    }
     const verdict = checkMemoryFits(input.config, input.args, input.lora, input.backend, limit, run);
     const e = verdict.estimate;
     log(`memory: about ${formatBytes(e.total)} at the peak of a ${e.phase} (${describeEstimate(e)}; largest micro-batch ${train.batch} × ${train.length} tokens)${limit ? ` of ${limit.what}` : ''}`);

@@ -149,6 +149,7 @@ export class RunManager {
       ...(prepared.exportDir ? { exportDir: prepared.exportDir } : {}),
       ...(prepared.engine ? { engine: prepared.engine } : {}),
       ...(prepared.pipeline ? { pipeline: prepared.pipeline } : {}),
+      ...(prepared.autoCheckpointing ? { autoCheckpointing: true } : {}),
       ...(prepared.exports?.length ? { exports: exportRecords(prepared.exports, this.store.dir(id)) } : {}),
       step: 0,
       resumes: [],
@@ -265,6 +266,7 @@ export class RunManager {
       ...(run.rewards ? { rewards: run.rewards } : {}),
       ...(run.gates !== undefined ? { gates: run.gates } : {}),
       resumeFrom: run.checkpoint?.path,
+      ...(run.autoCheckpointing ? { autoCheckpointing: true } : {}),
       ...(this.options.backend ? { backend: this.options.backend } : {}),
       ...(run.engine ? { engine: 'trl' as const, python: run.engine.python, accelerate: run.engine.accelerate, recipeDir: run.engine.recipeDir } : {}),
     };

@@ -26,7 +26,7 @@ import { parseOllamaRef } from '../../core/ollamaStore.ts';
 import { readRegularFile } from './safeRead.ts';
 
 /** A run's validated input: what the engine's TrainJob is built from (the run record's fields of the same names). */
-export type PreparedRun = Pick<RunInfo, 'stage' | 'model' | 'data' | 'recipe' | 'args' | 'lora' | 'samples' | 'rewards' | 'gates' | 'exportDir' | 'engine' | 'pipeline'> & {
+export type PreparedRun = Pick<RunInfo, 'stage' | 'model' | 'data' | 'recipe' | 'args' | 'lora' | 'samples' | 'rewards' | 'gates' | 'exportDir' | 'engine' | 'pipeline' | 'autoCheckpointing'> & {
   /** Lines for the run's log: what a recipe-less run chose for the user, and why. */
   notes?: string[];
   /** The recipe's `export:` block (each `out` absolute), written once the run completes. */
@@ -231,6 +231,7 @@ function preparedFrom(recipe: ResolvedRecipe, params: StartRunParams, recipePath
     ...(recipe.exports?.length ? { exports: recipe.exports } : {}),
     ...(engine ? { engine } : {}),
     ...(params.recipe === undefined ? { notes: quickStartNotes(recipe.model, recipe.stage) } : {}),
+    ...(params.recipe === undefined && recipe.args.gradient_checkpointing && params.args?.gradient_checkpointing === undefined ? { autoCheckpointing: true } : {}),
   };
 }
 

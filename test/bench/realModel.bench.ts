@@ -290,7 +290,7 @@ async function main(): Promise<void> {
   speedRow(`greedy generation, ${NEW_TOKENS} new, KV cache, native`, runs.nativeGenerate, 'generate', CORES, 0.5);
   // The same step at the default recipe's shape, from the memory runs below (plain, not recomputed):
   // at 2 x 128 a step is ~6,000 small kernels whose fixed costs weigh more than at 4 x 512.
-  if (!mem.nativeLora.checkpointed && !torchMemLoraCk) speedRow(`LoRA step ${MEMORY.B}x${MEMORY.T} (the default recipe's shape), native`, mem.nativeLora.plain, 'lora', CORES, 1.0, 'tok/s', torchMemLora);
+  if (!mem.nativeLora.checkpointed) speedRow(`LoRA step ${MEMORY.B}x${MEMORY.T} (the default recipe's shape), native`, mem.nativeLora.plain, 'lora', CORES, 1.0, 'tok/s', torchMemLora);
 
   const memRow = (workload: string, m: { plain: Run; checkpointed?: Run }, plainTorch: Run | undefined, ckTorch: Run | undefined, limit?: number) => {
     const used = m.checkpointed ?? m.plain;

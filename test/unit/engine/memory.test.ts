@@ -315,6 +315,35 @@ test('an out-of-memory failure during the run becomes one sentence naming the ph
   assert.equal(memory.explain(other, 'training step'), other);
 });
 
+test("a recipe-less run's gradient_checkpointing is turned off when a step fits without it, kept when it does not, and a recipe's is kept", () => {
+  const c = smolLM2();
+  const rows = (n: number, len: number) => Array.from({ length: n }, () => ({ ids: new Int32Array(len), target: new Uint8Array(len).fill(1) }));
+  const check = (limitMb: number, optional: boolean, train = rows(4, 512)) => {
+    const logged: string[] = [];
+    const memory = TrainingMemory.check(
+      { config: c, args: { ...ARGS, per_device_train_batch_size: 4, max_length: 512, gradient_checkpointing: true, packing: false }, lora: DEFAULT_LORA, backend: 'tensorflow', train, eval: null, maxLength: 512, sampling: false, optionalCheckpointing: optional },
+      (l) => logged.push(l),
+      { env: { [MEMORY_LIMIT_ENV]: String(limitMb) } },
+    );
+    return { on: memory.gradientCheckpointing, logged };
+  };
+  // 4 x 512 needs about 10 GB without recomputing layers (3 GB with): plenty of room at 64 GB.
+  const roomy = check(65536, true);
+  assert.equal(roomy.on, false);
+  assert.match(roomy.logged[0]!, /^gradient_checkpointing: off, no layer recomputed: a step fits in about [\d.]+ GB of the 64 GB that ANNEAL_MEMORY_LIMIT_MB allows without it$/);
+  assert.match(roomy.logged[1]!, /^memory: about [\d.]+ GB at the peak/);
+  // At 6 GB the plain step does not fit: layers stay recomputed, and the run fits that way.
+  const tight = check(6144, true);
+  assert.equal(tight.on, true);
+  assert.match(tight.logged[0]!, /^gradient_checkpointing: on, each layer recomputed in the backward pass: without it a step would need about [\d.]+ GB, more than the 6.0 GB that ANNEAL_MEMORY_LIMIT_MB allows$/);
+  // Short real batches fit at 6 GB without it.
+  assert.equal(check(6144, true, rows(4, 64)).on, false);
+  // A recipe's setting is the user's: never changed, nothing said.
+  const recipe = check(65536, false);
+  assert.equal(recipe.on, true);
+  assert.match(recipe.logged[0]!, /^memory: /);
+});
+
 test('train() refuses a run that cannot fit before uploading any weight, and says so in one sentence', async () => {
   const before = tf.memory().numTensors;
   const lines: string[] = [];

@@ -26,7 +26,7 @@ test('a pretrained model gets LoRA on all linear layers, a LoRA learning rate an
   assert.deepEqual(quickStartNotes('tiny'), []);
   const notes = quickStartNotes('smollm2:135m').join('\n');
   assert.match(notes, /LoRA r=16, alpha=32, dropout=0\.05 on all linear layers \(full fine-tuning needs/);
-  assert.match(notes, /learning_rate=0\.0002 with cosine decay .* batch 4 x max_length 512 tokens with gradient_checkpointing .* to fit memory; write a recipe/);
+  assert.match(notes, /learning_rate=0\.0002 with cosine decay .* batch 4 x max_length 512 tokens, with layers recomputed in the backward pass \(gradient_checkpointing\) only if a step would not fit in memory otherwise; write a recipe/);
   assert.equal(quickStartSamples(['p'], 0, '/m.gguf')?.max_new_tokens, 64);
 });
 
