@@ -28,6 +28,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { headDim, type KVCache, type LinearAdapter, type LlamaConfig, type LlamaModel } from './model.ts';
 import { nativeOps } from './nativeOps.ts';
+import { coreKernels, type Kernels } from './kernels.ts';
 import { ropeTables } from './rope.ts';
 
 /** An adapter that can say what it adds to a module's weight (LoRA: scale * B A), to merge it for inference. */
@@ -277,52 +278,6 @@ function rotations(c: LlamaConfig, positions: Int32Array): Float32Array {
   }
   return r;
 }
-
-/** The ops decodeStep runs: TensorFlow's own on the native backend (nativeOps.ts), tfjs-core's elsewhere. */
-export interface Kernels {
-  /** 2-D a @ b, or a @ b^T. */
-  matMul(a: tf.Tensor2D, b: tf.Tensor2D, transposeB?: boolean): tf.Tensor2D;
-  /** Batched product, batch dimensions broadcast. */
-  batchMatMul(a: tf.Tensor, b: tf.Tensor, transposeB?: boolean): tf.Tensor;
-  add<T extends tf.Tensor>(a: T, b: tf.Tensor): T;
-  mul<T extends tf.Tensor>(a: T, b: tf.Tensor): T;
-  square<T extends tf.Tensor>(x: T): T;
-  rsqrt<T extends tf.Tensor>(x: T): T;
-  sigmoid<T extends tf.Tensor>(x: T): T;
-  softmax<T extends tf.Tensor>(x: T): T;
-  meanLast<T extends tf.Tensor>(x: T): T;
-  reshape(x: tf.Tensor, shape: number[]): tf.Tensor;
-  split(x: tf.Tensor, sizes: number[], axis: number): tf.Tensor[];
-  concat(xs: tf.Tensor[], axis: number): tf.Tensor;
-  gather(table: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor2D;
-  dispose(): void;
-}
-
-const coreKernels: Kernels = {
-  matMul: (a, b, transposeB = false) => tf.matMul(a, b, false, transposeB),
-  batchMatMul: (a, b, transposeB = false) => {
-    // tfjs's kernels flatten the batch dimensions and pair batches by index modulo the smaller count,
-    // which pairs [B, n, ...] with [B, 1, ...] wrongly for B > 1: fold n into a's rows instead.
-    if (a.rank === 4 && b.rank === 4 && b.shape[1] === 1 && a.shape[1] !== 1) {
-      const [b0, n, m, kk] = a.shape as number[];
-      const y = tf.matMul(tf.reshape(a, [b0!, n! * m!, kk!]), tf.squeeze(b, [1]) as tf.Tensor3D, false, transposeB);
-      return tf.reshape(y, [b0!, n!, m!, y.shape[2]!]);
-    }
-    return tf.matMul(a, b, false, transposeB);
-  },
-  add: (a, b) => tf.add(a, b),
-  mul: (a, b) => tf.mul(a, b),
-  square: (x) => tf.square(x),
-  rsqrt: (x) => tf.rsqrt(x),
-  sigmoid: (x) => tf.sigmoid(x),
-  softmax: (x) => tf.softmax(x),
-  meanLast: (x) => tf.mean(x, -1, true),
-  reshape: (x, shape) => tf.reshape(x, shape),
-  split: (x, sizes, axis) => tf.split(x, sizes, axis),
-  concat: (xs, axis) => tf.concat(xs, axis),
-  gather: (table, ids) => tf.gather(table, ids),
-  dispose: () => {},
-};
 
 /**
  * One decoding step: each row's token at its position, attending to the cache (which gains the

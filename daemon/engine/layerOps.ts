@@ -6,72 +6,11 @@
 // bookkeeping on top of its kernel, and on a real model's training step that bookkeeping, not the
 // arithmetic, was the part that did not get faster with more threads. Here each is one tape entry,
 // the backward pass is the few kernels the calculus needs, and on native TensorFlow the kernels are
-// TensorFlow's own ops called directly (nativeOps.ts), below tfjs-core's op layer. Each equals its
+// TensorFlow's own ops called directly (kernels.ts), below tfjs-core's op layer. Each equals its
 // tfjs composition up to rounding, value and gradients (test/unit/engine/layerOps.test.ts).
 import * as tf from '@tensorflow/tfjs-core';
-import { sharedNativeOps, type NativeOps } from './nativeOps.ts';
-import { bmmRaw, custom, flagsAreFree } from './ops.ts';
-
-/** The kernels the ops below are written in. */
-interface Prims {
-  add<T extends tf.Tensor>(a: T, b: tf.Tensor): T;
-  sub<T extends tf.Tensor>(a: T, b: tf.Tensor): T;
-  mul<T extends tf.Tensor>(a: T, b: tf.Tensor): T;
-  square<T extends tf.Tensor>(x: T): T;
-  rsqrt<T extends tf.Tensor>(x: T): T;
-  sigmoid<T extends tf.Tensor>(x: T): T;
-  softmax<T extends tf.Tensor>(x: T): T;
-  /** Mean over the last axis, kept as an axis of 1. */
-  meanLast<T extends tf.Tensor>(x: T): T;
-  sum<T extends tf.Tensor>(x: tf.Tensor, axis: number, keepDims: boolean): T;
-  scalar(value: number): tf.Tensor;
-  reshape(x: tf.Tensor, shape: number[]): tf.Tensor;
-  transpose(x: tf.Tensor, perm: number[]): tf.Tensor;
-  /** Batched op(a) @ op(b) for rank-3 tensors. */
-  bmm(a: tf.Tensor3D, b: tf.Tensor3D, adjA: boolean, adjB: boolean): tf.Tensor3D;
-}
-
-function nativePrims(n: NativeOps): Prims {
-  return {
-    add: (a, b) => n.add(a, b),
-    sub: (a, b) => n.sub(a, b),
-    mul: (a, b) => n.mul(a, b),
-    square: (x) => n.square(x),
-    rsqrt: (x) => n.rsqrt(x),
-    sigmoid: (x) => n.sigmoid(x),
-    softmax: (x) => n.softmax(x),
-    meanLast: (x) => n.meanLast(x),
-    sum: (x, axis, keepDims) => n.sum(x, axis, keepDims),
-    scalar: (v) => n.scalar(v),
-    reshape: (x, shape) => n.reshape(x, shape),
-    transpose: (x, perm) => n.transpose(x, perm),
-    bmm: (a, b, adjA, adjB) => n.batchMatMulAdj(a, b, adjA, adjB),
-  };
-}
-
-const t3 = (x: tf.Tensor3D): tf.Tensor3D => tf.transpose(x, [0, 2, 1]);
-
-/** tfjs-core's ops, for every backend but native TensorFlow; wasm multiplies without transpose flags (ops.ts). */
-const corePrims: Prims = {
-  add: (a, b) => tf.add(a, b),
-  sub: (a, b) => tf.sub(a, b),
-  mul: (a, b) => tf.mul(a, b),
-  square: (x) => tf.square(x),
-  rsqrt: (x) => tf.rsqrt(x),
-  sigmoid: (x) => tf.sigmoid(x),
-  softmax: (x) => tf.softmax(x),
-  meanLast: (x) => tf.mean(x, -1, true),
-  sum: (x, axis, keepDims) => tf.sum(x, axis, keepDims),
-  scalar: (v) => tf.scalar(v),
-  reshape: (x, shape) => tf.reshape(x, shape),
-  transpose: (x, perm) => tf.transpose(x, perm),
-  bmm: (a, b, adjA, adjB) => (flagsAreFree() ? tf.matMul(a, b, adjA, adjB) : bmmRaw(adjA ? t3(a) : a, adjB ? t3(b) : b)),
-};
-
-function prims(): Prims {
-  const native = sharedNativeOps();
-  return native ? nativePrims(native) : corePrims;
-}
+import { kernels, type Kernels } from './kernels.ts';
+import { custom } from './ops.ts';
 
 /** Whether a gradient must flow to `w`: anything but a frozen variable (a frozen one is read directly, as it outlives the pass). */
 function needsGrad(w: tf.Tensor): boolean {
@@ -86,7 +25,7 @@ export function rmsNorm(x: tf.Tensor, weight: tf.Tensor1D, eps: number): tf.Tens
   const trainable = needsGrad(weight);
   const dim = weight.shape[0];
   const f = custom<tf.Tensor>(trainable ? 2 : 1, (inputs, save) => {
-    const k = prims();
+    const k = kernels();
     const xin = inputs[0]!;
     const w = trainable ? inputs[1]! : weight;
     const r = k.rsqrt(k.add(k.meanLast(k.square(xin)), k.scalar(eps)));
@@ -95,7 +34,7 @@ export function rmsNorm(x: tf.Tensor, weight: tf.Tensor1D, eps: number): tf.Tens
     return {
       value: k.mul(xn, w),
       gradFunc: (dy, saved) => {
-        const p = prims();
+        const p = kernels();
         const [xns, rs] = saved as [tf.Tensor, tf.Tensor];
         const ws = trainable ? saved[2]! : weight;
         const g = p.mul(dy, ws);
@@ -113,13 +52,13 @@ export function rmsNorm(x: tf.Tensor, weight: tf.Tensor1D, eps: number): tf.Tens
  * backward: dup = dy a with a = gate s, dgate = dy up s (1 + gate - a).
  */
 export const swiglu = custom<tf.Tensor2D>(2, ([gate, up], save) => {
-  const k = prims();
+  const k = kernels();
   const s = k.sigmoid(gate!);
   save([gate!, up!, s]);
   return {
     value: k.mul(k.mul(gate!, s), up!) as tf.Tensor2D,
     gradFunc: (dy, saved) => {
-      const p = prims();
+      const p = kernels();
       const [g, u, ss] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
       const a = p.mul(g, ss);
       const dUp = p.mul(dy, a);
@@ -152,29 +91,29 @@ export function attention(q: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, bias: 
   const G = H / Hkv;
   const N = B * T;
   // [N, H*hd] = [B, T, Hkv, G, hd] <-> [B*Hkv, G*T, hd]
-  const queryRows = (p: Prims, x: tf.Tensor) => p.reshape(p.transpose(p.reshape(x, [B, T, Hkv, G, hd]), [0, 2, 3, 1, 4]), [B * Hkv, G * T, hd]) as tf.Tensor3D;
-  const fromQueryRows = (p: Prims, x: tf.Tensor) => p.reshape(p.transpose(p.reshape(x, [B, Hkv, G, T, hd]), [0, 3, 1, 2, 4]), [N, H * hd]) as tf.Tensor2D;
+  const queryRows = (p: Kernels, x: tf.Tensor) => p.reshape(p.transpose(p.reshape(x, [B, T, Hkv, G, hd]), [0, 2, 3, 1, 4]), [B * Hkv, G * T, hd]) as tf.Tensor3D;
+  const fromQueryRows = (p: Kernels, x: tf.Tensor) => p.reshape(p.transpose(p.reshape(x, [B, Hkv, G, T, hd]), [0, 3, 1, 2, 4]), [N, H * hd]) as tf.Tensor2D;
   // [N, Hkv*hd] = [B, T, Hkv, hd] <-> [B*Hkv, S, hd]
-  const keyRows = (p: Prims, x: tf.Tensor) => p.reshape(p.transpose(p.reshape(x, [B, S, Hkv, hd]), [0, 2, 1, 3]), [B * Hkv, S, hd]) as tf.Tensor3D;
-  const fromKeyRows = (p: Prims, x: tf.Tensor) => p.reshape(p.transpose(p.reshape(x, [B, Hkv, S, hd]), [0, 2, 1, 3]), [N, Hkv * hd]) as tf.Tensor2D;
+  const keyRows = (p: Kernels, x: tf.Tensor) => p.reshape(p.transpose(p.reshape(x, [B, S, Hkv, hd]), [0, 2, 1, 3]), [B * Hkv, S, hd]) as tf.Tensor3D;
+  const fromKeyRows = (p: Kernels, x: tf.Tensor) => p.reshape(p.transpose(p.reshape(x, [B, Hkv, S, hd]), [0, 2, 1, 3]), [N, Hkv * hd]) as tf.Tensor2D;
   const f = custom<tf.Tensor2D>(3, ([qin, kin, vin], save) => {
-    const p = prims();
+    const p = kernels();
     const qh = queryRows(p, qin!);
     const kh = keyRows(p, kin!);
     const vh = keyRows(p, vin!);
-    const probs = p.softmax(p.add(p.bmm(qh, kh, false, true), bias));
+    const probs = p.softmax(p.add(p.batchMatMulAdj(qh, kh, false, true), bias));
     save([qh, kh, vh, probs]);
     return {
-      value: fromQueryRows(p, p.bmm(probs, vh, false, false)),
+      value: fromQueryRows(p, p.batchMatMulAdj(probs, vh, false, false)),
       gradFunc: (dy, saved) => {
-        const g = prims();
+        const g = kernels();
         const [qs, ks, vs, ps] = saved as [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tensor3D];
         const dOut = queryRows(g, dy);
-        const dv = g.bmm(ps, dOut, true, false);
-        const dp = g.bmm(dOut, vs, false, true);
+        const dv = g.batchMatMulAdj(ps, dOut, true, false);
+        const dp = g.batchMatMulAdj(dOut, vs, false, true);
         const ds = g.mul(ps, g.sub(dp, g.sum(g.mul(dp, ps), -1, true)));
-        const dq = g.bmm(ds, ks, false, false);
-        const dk = g.bmm(ds, qs, true, false);
+        const dq = g.batchMatMulAdj(ds, ks, false, false);
+        const dk = g.batchMatMulAdj(ds, qs, true, false);
         return [fromQueryRows(g, dq), fromKeyRows(g, dk), fromKeyRows(g, dv)];
       },
     };

@@ -15,6 +15,7 @@
 // use tfjs-core's ops instead. The outputs are ordinary tracked tensors (tf.tidy disposes them). No
 // gradients: inference only.
 import * as tf from '@tensorflow/tfjs-core';
+import type { Kernels } from './kernels.ts';
 
 interface OpAttr {
   name: string;
@@ -29,7 +30,7 @@ interface NodeBackend {
 }
 
 /** TensorFlow ops on float32 tensors, each one kernel; `dispose` frees the kept constants. */
-export class NativeOps {
+export class NativeOps implements Kernels {
   private readonly consts = new Map<string, tf.Tensor>();
   private readonly T: OpAttr;
   private readonly Tidx: OpAttr;
