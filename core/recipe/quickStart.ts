@@ -37,7 +37,7 @@ export function quickStartArgs(model: string, maxSteps: number, stage: Stage = '
 // plus activations, and TRL's 2e-5 learning rate barely moves LoRA adapters. LoRA r=16 on every linear
 // layer at 2e-4 (the usual LoRA rate, 10x TRL's full-tuning default) learns within a few dozen steps;
 // batch 4 x 512 tokens. Each layer recomputed in the backward pass (gradient_checkpointing) keeps a
-// step of SmolLM2-135M near 3 GB (about 10 GB without it on native TensorFlow, more than wasm's 4 GB
+// step of SmolLM2-135M near 3 GB (about 7.5 GB without it on native TensorFlow, more than wasm's 4 GB
 // heap), for about a third more time per step, so it is on only where a step would not otherwise fit:
 // the engine decides from its memory estimate and the run's real batches (RunInfo.autoCheckpointing).
 const PRETRAINED_ARGS = {

@@ -8,14 +8,15 @@
 //    backward pass ends, and
 //  - the backward pass keeps every gradient it computes until it ends too: each op's input gradient
 //    that is a new tensor (not a reshape/add pass-through) stays, and a tensor read by k ops has k
-//    gradient tensors (k-1 partial sums were added into a running total that stays as well).
+//    gradient tensors (k-1 partial sums were added into a running total that stays as well), except
+//    that an op written with ops.custom frees its output's gradient once it has used it.
 // Checked exactly against the wasm allocator (malloc/free wrapped) on tiny Llama models, one dimension
 // varied at a time (d, intermediate size, T, layers, kv heads; test/unit/engine/memory.test.ts): the
 // step's allocations within -1% / +5% for LoRA and full fine-tuning (the layer ops of layerOps.ts
 // counted as what they save). On SmolLM2-135M (test/bench/memoryEstimate.ts, LoRA r16 all-linear
 // without dropout, loss on every position) the whole estimate against the process's peak:
-//   wasm heap   LoRA 1x64 2.0 GB / 1.8 est. (the heap grows in steps), 1x128 2.3 / 2.3, 2x128 3.3 / 3.2
-//   native RSS  LoRA 1x128 2.0 / 2.0, 2x256 3.5 / 3.4, 4x512 9.8 / 9.8; full 1x128 5.1 / 4.9
+//   wasm heap   LoRA 1x128 2.2 GB / 2.1 est., 2x128 2.9 / 2.9
+//   native RSS  LoRA 1x128 2.0 / 1.9, 2x256 2.9 / 2.9, 4x512 7.5 / 7.6; full 1x128 4.9 / 4.9
 // (Earlier figures, before the fused layer ops: GPT-2 LoRA 8.40/8.32 MB and full 5.58/5.44 per layer,
 // LoRA dropout's extra 2.867/2.867, a no-grad forward 2.985/2.982.)
 import type { LoraConfig, TrainingArguments } from '../../core/recipe/types.ts';
@@ -159,10 +160,10 @@ function layerFloats(c: ModelConfig, lora: LoraConfig | null, batch: number, len
     // wasm, shared elsewhere); layerOps.attention's head-major q, k, v (Q + 2K) and probabilities (A);
     // layerOps.swiglu's gate, up and sigmoid (3F). The attention context is counted as o_proj's input.
     saved = 6 * X + 3 * Q + 4 * K + 3 * F + A;
-    // Gradients kept to the end of the backward pass: each norm's input gradient and its sum with the
-    // residual stream's (4X); RoPE's input gradients (Q, K); attention's q, k, v gradients (Q + 2K);
-    // SwiGLU's gate and up gradients (2F). The fused ops' temporaries are freed inside them.
-    grads = 4 * X + 2 * Q + 3 * K + 2 * F;
+    // Gradients kept to the end of the backward pass. An op written with ops.custom frees its output's
+    // gradient once it has used it, so what stays is what tfjs ops read: the two residual adds' output
+    // gradients and the norms' input gradients added into them (4X); readers are counted below.
+    grads = 4 * X;
     // Inside attention's backward: the probabilities' gradient, its product with them and the scores'.
     transient = 3 * A;
     // A no-grad forward (evaluation) keeps every op output until its tidy ends (the fused ops' insides
@@ -172,9 +173,9 @@ function layerFloats(c: ModelConfig, lora: LoraConfig | null, batch: number, len
     forward = 6 * X + 3.5 * Q + 4.5 * K + 3 * F + A;
     if (extras(c).qkNorm) {
       // Qwen3's per-head norms: the projection's output and the normalized heads (kept by the reshapes
-      // around the norm), one input gradient each.
+      // around the norm); the reshape after the norm keeps its output's gradient.
       saved += 2 * (Q + K);
-      grads += 2 * (Q + K);
+      grads += Q + K;
       forward += 2 * (Q + K);
     }
     inputSize.set('norm1', X).set('ctx', Q).set('norm2', X).set('act', F);
@@ -194,11 +195,12 @@ function layerFloats(c: ModelConfig, lora: LoraConfig | null, batch: number, len
     keptAnyway.add('ctx');
   }
   // Each projection: a LoRA module built from tfjs ops (wasm, GPT-2) keeps its base product, B's
-  // output and the scaled delta (3 out) and the rank-r product, computes the delta's gradient (out),
-  // and its input gets a gradient from the frozen product and one from A. Fused (ops.linearLora,
-  // Llama off wasm) it keeps only the scaled rank-r product and gives its input one gradient. Dropout
-  // keeps its uniform draw, the floor, the mask and the dropped input (4 in) and computes one more
-  // input gradient. k readers of an input leave k gradient tensors.
+  // output and the scaled delta (3 out), the rank-r product, and the gradient of its output (the add
+  // of base and delta is a tfjs op); its input gets a gradient from the frozen product and one from A.
+  // Fused (ops.linearLora, Llama off wasm) it keeps only the scaled rank-r product and gives its input
+  // one gradient. Dropout keeps its uniform draw, the floor, the mask and the dropped input (4 in) and
+  // computes one more input gradient. k readers of an input leave k gradient tensors: k - 1 partial
+  // ones and their sum, which Llama's inputs hand to an op that frees it (a norm, attention, SwiGLU).
   const readers = new Map<string, number>();
   const trainedInput = new Set<string>();
   const fused = fusedLora && isLlama(c);
@@ -212,7 +214,7 @@ function layerFloats(c: ModelConfig, lora: LoraConfig | null, batch: number, len
       if (fused) saved += R;
       else {
         saved += 3 * O + 2 * R;
-        grads += O + R;
+        grads += isLlama(c) ? O : O + R;
         forward += 3 * O + R;
       }
       if (dropout) {
@@ -221,7 +223,7 @@ function layerFloats(c: ModelConfig, lora: LoraConfig | null, batch: number, len
       }
     }
   }
-  for (const [input, k] of readers) grads += k * inputSize.get(input)!;
+  for (const [input, k] of readers) grads += (isLlama(c) ? k - 1 : k) * inputSize.get(input)!;
   for (const input of trainedInput) if (!keptAnyway.has(input)) saved += inputSize.get(input)!;
   return { saved, grads, forward, input: X, transient };
 }
