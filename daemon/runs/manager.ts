@@ -3,7 +3,6 @@
 // event loop only moves small messages and appends lines; tensor work happens in the workers.
 
 import { ResponseError } from 'vscode-jsonrpc/node';
-import type { TrlJob } from '../trl/train.ts';
 import { DaemonErrorCodes } from '../../core/protocol/daemon.ts';
 import { invalidRunIdMessage, isValidRunId } from '../../core/protocol/runId.ts';
 import { isFinalStatus, type BackendInfo, type MetricRecord, type RecipeExportRecord, type RunInfo, type SampleRecord } from '../../core/protocol/runs.ts';
@@ -12,7 +11,8 @@ import { RunStore, newRunId } from './store.ts';
 import { HeldLines } from './heldLines.ts';
 import { killWorkerProcess, launchWorker, type WorkerHandle } from './workerProcess.ts';
 import type { PreparedRun } from './prepare.ts';
-import { ExportJobs, exportRecords, failUnfinishedExports, withExport } from './recipeExports.ts';
+import { jobFor, newRunRecord } from './runRecord.ts';
+import { ExportJobs, failUnfinishedExports, withExport } from './recipeExports.ts';
 
 /** What the sessions hear about runs. Events are delivered after they are on disk. */
 export interface RunListener {
@@ -133,27 +133,7 @@ export class RunManager {
     if (this.closing) throw new ResponseError(DaemonErrorCodes.InvalidState, 'The daemon is shutting down; start the run again in a moment.');
     let id = newRunId(prepared.stage);
     while (this.runs.has(id) || this.store.exists(id)) id = newRunId(prepared.stage);
-    const run: RunInfo = {
-      id,
-      stage: prepared.stage,
-      status: 'queued',
-      createdAt: now(),
-      model: prepared.model,
-      data: prepared.data,
-      recipe: prepared.recipe,
-      args: prepared.args,
-      lora: prepared.lora,
-      samples: prepared.samples,
-      ...(prepared.rewards ? { rewards: prepared.rewards } : {}),
-      ...(prepared.gates !== undefined ? { gates: prepared.gates } : {}),
-      ...(prepared.exportDir ? { exportDir: prepared.exportDir } : {}),
-      ...(prepared.engine ? { engine: prepared.engine } : {}),
-      ...(prepared.pipeline ? { pipeline: prepared.pipeline } : {}),
-      ...(prepared.autoCheckpointing ? { autoCheckpointing: true } : {}),
-      ...(prepared.exports?.length ? { exports: exportRecords(prepared.exports, this.store.dir(id)) } : {}),
-      step: 0,
-      resumes: [],
-    };
+    const run = newRunRecord(id, prepared, now(), this.store.dir(id));
     this.store.create(run);
     this.runs.set(id, run);
     for (const note of prepared.notes ?? []) this.appendLog(id, `[anneal] ${note}`);
@@ -255,21 +235,7 @@ export class RunManager {
 
   private launch(run: RunInfo): void {
     const dir = this.store.dir(run.id);
-    const job: TrlJob = {
-      stage: run.stage,
-      runDir: dir,
-      model: run.model,
-      data: run.data,
-      args: run.args,
-      lora: run.lora,
-      samples: run.samples,
-      ...(run.rewards ? { rewards: run.rewards } : {}),
-      ...(run.gates !== undefined ? { gates: run.gates } : {}),
-      resumeFrom: run.checkpoint?.path,
-      ...(run.autoCheckpointing ? { autoCheckpointing: true } : {}),
-      ...(this.options.backend ? { backend: this.options.backend } : {}),
-      ...(run.engine ? { engine: 'trl' as const, python: run.engine.python, accelerate: run.engine.accelerate, recipeDir: run.engine.recipeDir } : {}),
-    };
+    const job = jobFor(run, dir, this.options.backend);
     run.status = 'running';
     run.phase = 'loading';
     run.startedAt = now();
