@@ -3,7 +3,7 @@
 // vLLM and llama.cpp tooling load the result.
 import * as tf from '@tensorflow/tfjs-core';
 import type { LoraConfig } from '../../core/recipe/types.ts';
-import { assignData, linearModules, ownedVariable, parameterShapes, type LinearAdapter, type LlamaModel, type ModelConfig } from './model.ts';
+import { assignData, linearModules, ownedVariable, parameterShapes, type LinearAdapter, type LlamaModel, type LoraPieces, type ModelConfig } from './model.ts';
 import { linear, linearLora } from './ops.ts';
 import { hashSeed, Rng } from './rng.ts';
 import type { NamedTensor } from './safetensors.ts';
@@ -85,6 +85,16 @@ export class LoraAdapter implements LinearAdapter {
     if (!a || tf.getBackend() === 'wasm') return null;
     const b = this.params.get(`${name}.lora_B.weight`)!;
     return linearLora(x, w, a as tf.Tensor as tf.Tensor2D, b as tf.Tensor as tf.Tensor2D, this.scale, this.dropped(name, x));
+  }
+
+  loraPieces(name: string, rows: number, cols: number): LoraPieces | null {
+    const a = this.params.get(`${name}.lora_A.weight`);
+    if (!a) return null;
+    const b = this.params.get(`${name}.lora_B.weight`)!;
+    const rate = this.config.dropout;
+    // tf.dropout's multiplier for this shape and key: the same draw `dropped` applies to x itself.
+    const mask = this.training && rate > 0 ? (tf.dropout(tf.ones([rows, cols]), rate, undefined, hashSeed(this.dropoutKey, this.moduleIndex.get(name)!)) as tf.Tensor2D) : undefined;
+    return { a, b, scale: this.scale, ...(mask ? { mask } : {}) };
   }
 
   /** scale * B A, what this adapter adds to `module`'s weight (no dropout: for inference), or null if it has none there. */

@@ -6,6 +6,8 @@ import { gpt2Forward, type Gpt2Model } from './gpt2.ts';
 import { headDim, parameterShapes, type LlamaConfig, type ModelConfig } from './modelConfig.ts';
 import { applyRope, bmm, bmmT, embedding, linear, linearFrozen, linearQuantized, ropeRows } from './ops.ts';
 import { attention, rmsNorm, swiglu } from './layerOps.ts';
+import { graphDecoderLayer, LAYER_MODULES, type GraphLayerInputs, type GraphModule } from './layerGraph.ts';
+import { graphsAvailable } from './tfGraph.ts';
 import type { QuantizedWeight } from './quantized.ts';
 import { recomputed, variablesUnder } from './recompute.ts';
 import { ropeTables } from './rope.ts';
@@ -101,6 +103,18 @@ export interface LinearAdapter {
    * where the adapter leaves the module alone (then `proj` multiplies by w itself).
    */
   projectFrozen?(name: string, x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D | null;
+  /**
+   * Optional: LoRA's pieces for module `name` on inputs of shape [rows, cols], for a layer run as one
+   * graph (layerGraph.ts): A, B, the scale and dropout's multiplier; null where it leaves the module alone.
+   */
+  loraPieces?(name: string, rows: number, cols: number): LoraPieces | null;
+}
+
+export interface LoraPieces {
+  a: tf.Variable;
+  b: tf.Variable;
+  scale: number;
+  mask?: tf.Tensor2D;
 }
 
 /** Per-layer keys and values for incremental decoding (rotated, before grouped-query expansion). */
@@ -216,6 +230,8 @@ function decoderLayer(m: LlamaModel, l: number, h: tf.Tensor2D, pass: Pass): tf.
   const Hkv = c.num_key_value_heads;
   const hd = headDim(c);
   const p = `model.layers.${l}.`;
+  const graph = graphLayerInputs(m, l, pass, N);
+  if (graph) return graphDecoderLayer(h, graph);
 
   // Qwen3's q_norm/k_norm: RMSNorm over each head's vector, before RoPE; absent in other models.
   const headNorm = (y: tf.Tensor2D, name: string, heads: number): tf.Tensor2D => {
@@ -238,6 +254,41 @@ function decoderLayer(m: LlamaModel, l: number, h: tf.Tensor2D, pass: Pass): tf.
   const gate = proj(m, opts, `${p}mlp.gate_proj`, x2);
   const up = proj(m, opts, `${p}mlp.up_proj`, x2);
   return tf.add(h, proj(m, opts, `${p}mlp.down_proj`, swiglu(gate, up)));
+}
+
+/**
+ * Layer `l`'s inputs for running it as one TensorFlow graph (layerGraph.ts), or null where the layer
+ * must run op by op: off the native backend, outside LoRA training on frozen weights, with a KV cache,
+ * quantized or pre-transposed weights, Qwen3's head norms, or with ANNEAL_LAYER_GRAPHS=0.
+ */
+function graphLayerInputs(m: LlamaModel, l: number, pass: Pass, N: number): GraphLayerInputs | null {
+  const { opts } = pass;
+  const adapter = opts.adapter;
+  if (!opts.frozenBase || !adapter?.loraPieces || opts.cache || opts.transposed || m.quantized || process.env.ANNEAL_LAYER_GRAPHS === '0' || !graphsAvailable()) return null;
+  const c = m.config as LlamaConfig;
+  const p = `model.layers.${l}.`;
+  if (m.params.has(`${p}self_attn.q_norm.weight`)) return null;
+  let scale = 0;
+  const modules: GraphModule[] = LAYER_MODULES.map((mod) => {
+    const name = `${p}${mod}`;
+    const weight = param(m, `${name}.weight`) as tf.Tensor as tf.Tensor2D;
+    const lora = adapter.loraPieces!(name, N, weight.shape[1]);
+    if (lora) scale = lora.scale;
+    const bias = m.params.get(`${name}.bias`) as tf.Tensor as tf.Tensor1D | undefined;
+    return { weight, ...(bias ? { bias } : {}), ...(lora ? { a: lora.a, b: lora.b, ...(lora.mask ? { mask: lora.mask } : {}) } : {}) };
+  });
+  if (!modules.some((x) => x.a)) return null;
+  return {
+    norm1: param(m, `${p}input_layernorm.weight`) as tf.Tensor as tf.Tensor1D,
+    norm2: param(m, `${p}post_attention_layernorm.weight`) as tf.Tensor as tf.Tensor1D,
+    modules,
+    ropeQ: pass.ropeQ,
+    ropeK: pass.ropeK,
+    bias: pass.bias,
+    eps: c.rms_norm_eps,
+    scale,
+    dims: { B: pass.B, T: pass.T, S: pass.S, H: c.num_attention_heads, Hkv: c.num_key_value_heads, hd: headDim(c) },
+  };
 }
 
 /**

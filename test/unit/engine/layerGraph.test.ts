@@ -1,0 +1,53 @@
+// A LoRA training pass whose decoder layers run as TensorFlow graphs (layerGraph.ts, native backend
+// only) against the same pass op by op (ANNEAL_LAYER_GRAPHS=0): the same loss and the same gradient
+// for every A and B, with dropout, grouped-query attention, padding, Qwen2's q/k/v biases and Llama's
+// attention/MLP biases; also under gradient checkpointing; and no tensors left behind.
+import assert from 'node:assert/strict';
+import { before, test } from 'node:test';
+import { disposeModel } from '../../../daemon/engine/model.ts';
+import { graphsAvailable } from '../../../daemon/engine/tfGraph.ts';
+import { batch, gradients, load, loraWithDropout, maxDiff } from './gradientCases.ts';
+import { useBackend } from './helpers.ts';
+
+before(async () => {
+  await useBackend();
+});
+
+/** The pass op by op: the switch graphLayerInputs reads. */
+function opByOp<T>(f: () => T): T {
+  process.env.ANNEAL_LAYER_GRAPHS = '0';
+  try {
+    return f();
+  } finally {
+    delete process.env.ANNEAL_LAYER_GRAPHS;
+  }
+}
+
+const CASES = { llama_tiny: 'llama_tiny', qwen2: 'architectures/qwen2', llama3_bias: 'architectures/llama3_bias' };
+
+for (const [label, dir] of Object.entries(CASES)) {
+  test(`${label}: LoRA layers as graphs give the op-by-op pass's loss and gradients (dropout, checkpointing), no tensors left`, (t) => {
+    if (!graphsAvailable()) return t.skip('graphs run on the native backend only');
+    const data = batch(dir);
+    const model = load(dir, false);
+    const lora = loraWithDropout(model);
+    lora.reseed(7);
+    const eager = opByOp(() => gradients(model, lora, data, false));
+    const graph = gradients(model, lora, data, false);
+    const graphCk = gradients(model, lora, data, true);
+    assert.equal(graph.leaked, 0, 'graph pass leaves no tensors');
+    assert.equal(graphCk.leaked, 0, 'checkpointed graph pass leaves no tensors');
+    const d = maxDiff(eager.grads, graph.grads);
+    const dCk = maxDiff(eager.grads, graphCk.grads);
+    assert.ok(d.scale > 0);
+    assert.ok(d.diff <= 2e-5 * Math.max(1, d.scale), `gradients differ by ${d.diff} (largest ${d.scale})`);
+    assert.ok(dCk.diff <= 2e-5 * Math.max(1, dCk.scale), `checkpointed gradients differ by ${dCk.diff}`);
+    assert.ok(Math.abs(eager.loss - graph.loss) <= 1e-5, `loss ${eager.loss} vs ${graph.loss}`);
+    // The graphs are really in play: without dropout's masks fed, the gradients would differ.
+    lora.training = false;
+    assert.ok(maxDiff(eager.grads, gradients(model, lora, data, false).grads).diff > 1e-3, 'dropout reaches the graphs');
+    console.log(`${label}: loss ${graph.loss.toFixed(5)}, gradients within ${d.diff.toExponential(1)} of ${d.scale.toFixed(2)}`);
+    lora.dispose();
+    disposeModel(model);
+  });
+}
