@@ -115,11 +115,12 @@ test('LoRA gradients through the fused frozen-base op (projectFrozen) equal thos
 test('LoRA forward equals the forward pass with merged weights W + (alpha/r) B A', () => {
   const model = load();
   const lora = new LoraAdapter(model, { r: 2, alpha: 6, dropout: 0.1, target_modules: 'all-linear' }, 7);
-  // B starts at zero: the adapter must not change the model yet.
+  // B starts at zero: the adapter must not change the model yet. (On native TensorFlow the adapted
+  // layers run as graphs, layerGraph.ts, whose optimized kernels round differently from the eager ones.)
   tf.tidy(() => {
     const base = forward(model, inputs());
     const adapted = forward(model, inputs(), { adapter: lora, frozenBase: true });
-    assert.equal(tf.max(tf.abs(tf.sub(base, adapted))).dataSync()[0], 0);
+    assert.ok(tf.max(tf.abs(tf.sub(base, adapted))).dataSync()[0]! <= 1e-5 * tf.max(tf.abs(base)).dataSync()[0]!);
   });
   for (const [name, v] of lora.params) if (name.endsWith('lora_B.weight')) v.assign(tf.tidy(() => tf.randomNormal(v.shape, 0, 0.2, 'float32', 3)));
   const viaAdapter = tf.tidy(() => forward(model, inputs(), { adapter: lora, frozenBase: true }).dataSync());
