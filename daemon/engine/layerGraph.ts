@@ -50,6 +50,12 @@ function layout(inp: GraphLayerInputs): string {
 
 const cache = new Map<string, Graphs>();
 const MAX_SHAPES = 6;
+let forwardRuns = 0;
+
+/** How many layer forwards have run as graphs in this process (for tests and logs). */
+export function graphLayerRuns(): number {
+  return forwardRuns;
+}
 
 function graphsFor(inp: GraphLayerInputs): Graphs {
   const d = inp.dims;
@@ -201,6 +207,7 @@ export function graphDecoderLayer(h: tf.Tensor2D, inp: GraphLayerInputs): tf.Ten
   const weights = fedWeights(inp);
   const f = custom<tf.Tensor2D>(1 + trainable.length, ([x], save) => {
     const [out, ...saved] = graphs.forward.run([x!, ...weights, inp.bias]);
+    forwardRuns++;
     // The tables and masks were made outside this op: saved too, so they outlive the forward pass.
     save([...saved, ...weights.filter((w) => !(w instanceof tf.Variable))]);
     return {

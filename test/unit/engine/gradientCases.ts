@@ -70,9 +70,9 @@ export function maxDiff(a: Map<string, Float32Array>, b: Map<string, Float32Arra
   return { diff, scale };
 }
 
-/** LoRA on every linear module with dropout, and B set off zero so A's gradients are not zero. */
-export function loraWithDropout(model: LlamaModel): LoraAdapter {
-  const cfg: LoraConfig = { r: 4, alpha: 8, dropout: 0.3, target_modules: 'all-linear' };
+/** LoRA on every linear module (or `targets`) with dropout, and B set off zero so A's gradients are not zero. */
+export function loraWithDropout(model: LlamaModel, targets: LoraConfig['target_modules'] = 'all-linear'): LoraAdapter {
+  const cfg: LoraConfig = { r: 4, alpha: 8, dropout: 0.3, target_modules: targets };
   const lora = new LoraAdapter(model, cfg, 5);
   const rng = new Rng(11);
   for (const [name, v] of lora.params) {

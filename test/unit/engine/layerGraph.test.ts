@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 import { disposeModel } from '../../../daemon/engine/model.ts';
+import { graphLayerRuns } from '../../../daemon/engine/layerGraph.ts';
 import { graphsAvailable } from '../../../daemon/engine/tfGraph.ts';
 import { batch, gradients, load, loraWithDropout, maxDiff } from './gradientCases.ts';
 import { useBackend } from './helpers.ts';
@@ -23,17 +24,25 @@ function opByOp<T>(f: () => T): T {
   }
 }
 
-const CASES = { llama_tiny: 'llama_tiny', qwen2: 'architectures/qwen2', llama3_bias: 'architectures/llama3_bias' };
+/** Fixture and LoRA targets: every linear module, or PEFT's common q/v only (the others run unadapted in the graphs). */
+const CASES: [string, string, 'all-linear' | string[]][] = [
+  ['llama_tiny', 'llama_tiny', 'all-linear'],
+  ['llama_tiny, q_proj and v_proj only', 'llama_tiny', ['q_proj', 'v_proj']],
+  ['qwen2', 'architectures/qwen2', 'all-linear'],
+  ['llama3_bias', 'architectures/llama3_bias', 'all-linear'],
+];
 
-for (const [label, dir] of Object.entries(CASES)) {
+for (const [label, dir, targets] of CASES) {
   test(`${label}: LoRA layers as graphs give the op-by-op pass's loss and gradients (dropout, checkpointing), no tensors left`, (t) => {
     if (!graphsAvailable()) return t.skip('graphs run on the native backend only');
     const data = batch(dir);
     const model = load(dir, false);
-    const lora = loraWithDropout(model);
+    const lora = loraWithDropout(model, targets);
     lora.reseed(7);
     const eager = opByOp(() => gradients(model, lora, data, false));
+    const runsBefore = graphLayerRuns();
     const graph = gradients(model, lora, data, false);
+    assert.equal(graphLayerRuns() - runsBefore, model.config.num_hidden_layers, 'every layer ran as a graph');
     const graphCk = gradients(model, lora, data, true);
     assert.equal(graph.leaked, 0, 'graph pass leaves no tensors');
     assert.equal(graphCk.leaked, 0, 'checkpointed graph pass leaves no tensors');
@@ -43,7 +52,7 @@ for (const [label, dir] of Object.entries(CASES)) {
     assert.ok(d.diff <= 2e-5 * Math.max(1, d.scale), `gradients differ by ${d.diff} (largest ${d.scale})`);
     assert.ok(dCk.diff <= 2e-5 * Math.max(1, dCk.scale), `checkpointed gradients differ by ${dCk.diff}`);
     assert.ok(Math.abs(eager.loss - graph.loss) <= 1e-5, `loss ${eager.loss} vs ${graph.loss}`);
-    // The graphs are really in play: without dropout's masks fed, the gradients would differ.
+    // Dropout's masks reach the graphs: without them the gradients differ.
     lora.training = false;
     assert.ok(maxDiff(eager.grads, gradients(model, lora, data, false).grads).diff > 1e-3, 'dropout reaches the graphs');
     console.log(`${label}: loss ${graph.loss.toFixed(5)}, gradients within ${d.diff.toExponential(1)} of ${d.scale.toFixed(2)}`);
