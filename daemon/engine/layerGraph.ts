@@ -8,7 +8,7 @@
 // new shape costs building and loading two graphs, about 0.1 s, once.
 import * as tf from '@tensorflow/tfjs-core';
 import { attentionBackward, attentionForward, rmsNormBackward, rmsNormForward, swigluBackward, swigluForward, type AttentionDims, type AttentionSaved } from './layerOps.ts';
-import { custom } from './ops.ts';
+import { custom, recordingGradients } from './ops.ts';
 import { GraphBuilder, GraphSession } from './tfGraph.ts';
 
 /** The seven linear modules of a Llama layer, in the order the graphs take them. */
@@ -39,6 +39,7 @@ export interface GraphLayerInputs {
 }
 
 interface Graphs {
+  /** The forward pass returning the layer's output and what the backward reads. */
   forward: GraphSession;
   backward: GraphSession;
 }
@@ -49,6 +50,8 @@ function layout(inp: GraphLayerInputs): string {
 }
 
 const cache = new Map<string, Graphs>();
+/** The backend the cached sessions were loaded on: another one (tests switch) starts afresh. */
+let cacheBackend: tf.KernelBackend | null = null;
 const MAX_SHAPES = 6;
 let forwardRuns = 0;
 
@@ -58,6 +61,10 @@ export function graphLayerRuns(): number {
 }
 
 function graphsFor(inp: GraphLayerInputs): Graphs {
+  if (cacheBackend !== tf.backend()) {
+    cache.clear();
+    cacheBackend = tf.backend();
+  }
   const d = inp.dims;
   const key = [d.B, d.T, d.S, d.H, d.Hkv, d.hd, inp.modules.map((m) => m.weight.shape.join('x')).join(','), layout(inp), inp.eps, inp.scale].join('|');
   let g = cache.get(key);
@@ -203,11 +210,19 @@ function build(inp: GraphLayerInputs): Graphs {
  */
 export function graphDecoderLayer(h: tf.Tensor2D, inp: GraphLayerInputs): tf.Tensor2D {
   const graphs = graphsFor(inp);
-  const trainable = inp.modules.flatMap((m) => (m.a ? [m.a, m.b!] : []));
   const weights = fedWeights(inp);
+  forwardRuns++;
+  if (!recordingGradients()) {
+    // No tape (evaluation, a reference model's scores): the same graph as training's, its saved
+    // activations dropped at once. A graph fetching the output alone is optimized differently and
+    // rounds differently, and a DPO reference that is a copy of the policy must score exactly as it.
+    const [out, ...saved] = graphs.forward.run([h, ...weights, inp.bias]);
+    for (const t of saved) t.dispose();
+    return out as tf.Tensor2D;
+  }
+  const trainable = inp.modules.flatMap((m) => (m.a ? [m.a, m.b!] : []));
   const f = custom<tf.Tensor2D>(1 + trainable.length, ([x], save) => {
     const [out, ...saved] = graphs.forward.run([x!, ...weights, inp.bias]);
-    forwardRuns++;
     // The tables and masks were made outside this op: saved too, so they outlive the forward pass.
     save([...saved, ...weights.filter((w) => !(w instanceof tf.Variable))]);
     return {

@@ -4,7 +4,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { gpt2Forward, type Gpt2Model } from './gpt2.ts';
 import { headDim, parameterShapes, type LlamaConfig, type ModelConfig } from './modelConfig.ts';
-import { applyRope, bmm, bmmT, embedding, linear, linearFrozen, linearQuantized, ropeRows } from './ops.ts';
+import { applyRope, bmm, bmmT, embedding, linear, linearFrozen, linearQuantized, recordingGradients, ropeRows } from './ops.ts';
 import { attention, rmsNorm, swiglu } from './layerOps.ts';
 import { graphDecoderLayer, LAYER_MODULES, type GraphLayerInputs, type GraphModule } from './layerGraph.ts';
 import { graphsAvailable } from './tfGraph.ts';
@@ -258,13 +258,15 @@ function decoderLayer(m: LlamaModel, l: number, h: tf.Tensor2D, pass: Pass): tf.
 
 /**
  * Layer `l`'s inputs for running it as one TensorFlow graph (layerGraph.ts), or null where the layer
- * must run op by op: off the native backend, outside LoRA training on frozen weights, with a KV cache,
- * quantized or pre-transposed weights, Qwen3's head norms, or with ANNEAL_LAYER_GRAPHS=0.
+ * must run op by op: off the native backend; training with gradients for the model's own weights (full
+ * fine-tuning); an adapter other than LoRA; a KV cache; quantized or pre-transposed weights; Qwen3's
+ * head norms; or with ANNEAL_LAYER_GRAPHS=0. Without a tape (evaluation, scoring) any weights qualify.
  */
 function graphLayerInputs(m: LlamaModel, l: number, pass: Pass, N: number): GraphLayerInputs | null {
   const { opts } = pass;
   const adapter = opts.adapter;
-  if (!opts.frozenBase || !adapter?.loraPieces || opts.cache || opts.transposed || m.quantized || process.env.ANNEAL_LAYER_GRAPHS === '0' || !graphsAvailable()) return null;
+  if ((recordingGradients() && !opts.frozenBase) || (adapter && !adapter.loraPieces)) return null;
+  if (opts.cache || opts.transposed || m.quantized || process.env.ANNEAL_LAYER_GRAPHS === '0' || !graphsAvailable()) return null;
   const c = m.config as LlamaConfig;
   const p = `model.layers.${l}.`;
   if (m.params.has(`${p}self_attn.q_norm.weight`)) return null;
@@ -272,12 +274,11 @@ function graphLayerInputs(m: LlamaModel, l: number, pass: Pass, N: number): Grap
   const modules: GraphModule[] = LAYER_MODULES.map((mod) => {
     const name = `${p}${mod}`;
     const weight = param(m, `${name}.weight`) as tf.Tensor as tf.Tensor2D;
-    const lora = adapter.loraPieces!(name, N, weight.shape[1]);
+    const lora = adapter?.loraPieces!(name, N, weight.shape[1]) ?? null;
     if (lora) scale = lora.scale;
     const bias = m.params.get(`${name}.bias`) as tf.Tensor as tf.Tensor1D | undefined;
     return { weight, ...(bias ? { bias } : {}), ...(lora ? { a: lora.a, b: lora.b, ...(lora.mask ? { mask: lora.mask } : {}) } : {}) };
   });
-  if (!modules.some((x) => x.a)) return null;
   return {
     norm1: param(m, `${p}input_layernorm.weight`) as tf.Tensor as tf.Tensor1D,
     norm2: param(m, `${p}post_attention_layernorm.weight`) as tf.Tensor as tf.Tensor1D,

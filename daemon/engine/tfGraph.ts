@@ -29,7 +29,9 @@ const TAG = 'anneal';
 
 let protos: Proto | null = null;
 function pb(): Proto {
-  protos ??= createRequire(import.meta.url)('@tensorflow/tfjs-node/dist/proto/api_pb');
+  // Resolved as backend.ts resolves packages: from the bundle's folder (dist/), else the working directory.
+  const here = typeof __dirname === 'string' ? __dirname : process.cwd();
+  protos ??= createRequire(join(here, 'noop.js'))('@tensorflow/tfjs-node/dist/proto/api_pb');
   return protos;
 }
 
@@ -206,9 +208,10 @@ export class GraphBuilder implements Kernels {
    * through an Identity of its own, which no rewrite removes.
    */
   savedModel(outputs: tf.Tensor[]): { bytes: Uint8Array; fetches: string[] } {
-    const fetches = outputs.map((t, i) => {
-      this.node(`output_${i}`, 'Identity', [refOf(t)], { T: { type: DT_FLOAT } });
-      return `output_${i}:0`;
+    const fetches = outputs.map((t) => {
+      const name = `output_${this.next++}`;
+      this.node(name, 'Identity', [refOf(t)], { T: { type: DT_FLOAT } });
+      return `${name}:0`;
     });
     const P = pb();
     const graph = new P.GraphDef();
@@ -255,7 +258,13 @@ interface SessionBackend {
 export function graphsAvailable(): boolean {
   if (tf.getBackend() !== 'tensorflow') return false;
   const be = tf.backend() as unknown as Partial<SessionBackend>;
-  return typeof be.loadSavedModelMetaGraph === 'function' && typeof be.runSavedModel === 'function' && typeof be.deleteSavedModel === 'function';
+  if (typeof be.loadSavedModelMetaGraph !== 'function' || typeof be.runSavedModel !== 'function' || typeof be.deleteSavedModel !== 'function') return false;
+  try {
+    pb();
+    return true;
+  } catch {
+    return false; // tfjs-node's protocol buffers not resolvable from here: layers run op by op
+  }
 }
 
 /** A built graph loaded as a TensorFlow session on the active (native) backend, computing `outputs`. */

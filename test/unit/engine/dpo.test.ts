@@ -61,7 +61,9 @@ test('DPO on tiny: the chosen answers win more often, margins grow, TRL metric n
   console.log(`tiny DPO: loss ${train1.loss!.toFixed(4)} -> eval ${last['eval/loss']!.toFixed(4)}, eval rewards/accuracies ${last['eval/rewards/accuracies']}, margins ${last['eval/rewards/margins']!.toFixed(3)}`);
   // At step 1 the policy is the reference: every log-ratio is 0, so the sigmoid loss is ln 2.
   assert.ok(Math.abs(train1.loss! - Math.LN2) < 1e-5, `first loss ${train1.loss} should be ln 2`);
-  assert.equal(train1['rewards/margins'], 0);
+  // Zero up to rounding: on native TensorFlow the policy's layers (LoRA with B = 0) and the reference's
+  // (no adapter) run as two differently optimized graphs (layerGraph.ts).
+  assert.ok(Math.abs(train1['rewards/margins']!) < 1e-5, `first margin ${train1['rewards/margins']} should be 0`);
   assert.ok(last['eval/rewards/accuracies']! >= 0.75, `eval rewards/accuracies ${last['eval/rewards/accuracies']}`);
   assert.ok(last['eval/rewards/margins']! > 0.05, `eval rewards/margins ${last['eval/rewards/margins']}`);
   assert.ok(last['eval/loss']! < Math.LN2 - 0.05, `eval loss ${last['eval/loss']}`);
