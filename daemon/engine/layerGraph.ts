@@ -4,8 +4,9 @@
 // ops.linearLora's; the layer is one tape entry whose forward graph returns what its backward graph
 // reads. Equal to the eager layer up to rounding, value and gradients (test/unit/engine/layerGraph.test.ts).
 //
-// Graphs are built per batch shape (B, T) and per layer shape, and kept (a few shapes at a time): a
-// new shape costs building and loading two graphs, about 0.1 s, once.
+// Graphs are built once per layer shape and LoRA layout (which modules are adapted, dropout, biases)
+// and serve every batch size and length: the batch is the inferred axis of every reshape and the
+// length is fed (GraphBuilder.dimension). Building and loading the two graphs takes about 0.1 s.
 import * as tf from '@tensorflow/tfjs-core';
 import { attentionBackward, attentionForward, rmsNormBackward, rmsNormForward, swigluBackward, swigluForward, type AttentionDims, type AttentionSaved } from './layerOps.ts';
 import { custom, recordingGradients } from './ops.ts';
@@ -52,12 +53,14 @@ function layout(inp: GraphLayerInputs): string {
 const cache = new Map<string, Graphs>();
 /** The backend the cached sessions were loaded on: another one (tests switch) starts afresh. */
 let cacheBackend: tf.KernelBackend | null = null;
-const MAX_SHAPES = 6;
+/** Layouts kept at once (a run has one; a process serving several models a few). */
+const MAX_LAYOUTS = 6;
 let forwardRuns = 0;
+let built = 0;
 
-/** How many layer forwards have run as graphs in this process (for tests and logs). */
-export function graphLayerRuns(): number {
-  return forwardRuns;
+/** How many layer forwards have run as graphs, and how many graph pairs were built, in this process (for tests and logs). */
+export function graphLayerStats(): { runs: number; built: number } {
+  return { runs: forwardRuns, built };
 }
 
 function graphsFor(inp: GraphLayerInputs): Graphs {
@@ -66,7 +69,7 @@ function graphsFor(inp: GraphLayerInputs): Graphs {
     cacheBackend = tf.backend();
   }
   const d = inp.dims;
-  const key = [d.B, d.T, d.S, d.H, d.Hkv, d.hd, inp.modules.map((m) => m.weight.shape.join('x')).join(','), layout(inp), inp.eps, inp.scale].join('|');
+  const key = [d.H, d.Hkv, d.hd, inp.modules.map((m) => m.weight.shape.join('x')).join(','), layout(inp), inp.eps, inp.scale].join('|');
   let g = cache.get(key);
   if (g) {
     cache.delete(key);
@@ -74,8 +77,9 @@ function graphsFor(inp: GraphLayerInputs): Graphs {
     return g;
   }
   g = build(inp);
+  built++;
   cache.set(key, g);
-  if (cache.size > MAX_SHAPES) {
+  if (cache.size > MAX_LAYOUTS) {
     const [oldest, old] = cache.entries().next().value as [string, Graphs];
     old.forward.dispose();
     old.backward.dispose();
@@ -131,6 +135,7 @@ function build(inp: GraphLayerInputs): Graphs {
   const h = f.input('h');
   const W = declareWeights(f, inp);
   const attnBias = f.input('attn_bias');
+  const fT = f.dimension('length');
   const saved: tf.Tensor[] = [];
   const keep = (t: tf.Tensor): number => {
     const i = saved.indexOf(t);
@@ -157,7 +162,7 @@ function build(inp: GraphLayerInputs): Graphs {
   const q = rope(f, lin(0, n1.y), W.rope[0], W.rope[1], hd, H * hd);
   const k = rope(f, lin(1, n1.y), W.rope[2], W.rope[3], hd, Hkv * hd);
   const v = lin(2, n1.y);
-  const att = attentionForward(f, q, k, v, attnBias, inp.dims);
+  const att = attentionForward(f, q, k, v, attnBias, { ...inp.dims, T: fT, S: fT });
   for (const [name, t] of Object.entries(att.saved)) at[name] = keep(t);
   const h2 = f.add(h, lin(3, att.y));
   const n2 = rmsNormForward(f, h2, W.norm2, inp.eps);
@@ -176,6 +181,7 @@ function build(inp: GraphLayerInputs): Graphs {
   const dy = g.input('dy');
   const S = saved.map((_, i) => g.input(`saved${i}`));
   const V = declareWeights(g, inp);
+  const gT = g.dimension('length');
   const grads: tf.Tensor[] = new Array(inp.modules.length * 2);
   const back = (i: number, dOut: tf.Tensor): tf.Tensor => {
     const m = V.modules[i]!;
@@ -195,7 +201,7 @@ function build(inp: GraphLayerInputs): Graphs {
   const dx2 = g.add(back(4, dGate), back(5, dUp));
   const dh2 = g.add(dy, rmsNormBackward(g, dx2, s('xn2'), s('r2'), V.norm2));
   const dCtx = back(3, dh2);
-  const [dq, dk, dv] = attentionBackward(g, dCtx, { qh: s('qh'), kh: s('kh'), vh: s('vh'), probs: s('probs') } as AttentionSaved, inp.dims);
+  const [dq, dk, dv] = attentionBackward(g, dCtx, { qh: s('qh'), kh: s('kh'), vh: s('vh'), probs: s('probs') } as AttentionSaved, { ...inp.dims, T: gT, S: gT });
   // RoPE's backward: dy cos + swap(dy sinSigned).
   const dqPre = g.add(g.mul(dq, V.rope[0]), swap(g, g.mul(dq, V.rope[1]), hd, H * hd));
   const dkPre = g.add(g.mul(dk, V.rope[2]), swap(g, g.mul(dk, V.rope[3]), hd, Hkv * hd));
@@ -211,18 +217,19 @@ function build(inp: GraphLayerInputs): Graphs {
 export function graphDecoderLayer(h: tf.Tensor2D, inp: GraphLayerInputs): tf.Tensor2D {
   const graphs = graphsFor(inp);
   const weights = fedWeights(inp);
+  const length = () => tf.scalar(inp.dims.T, 'int32');
   forwardRuns++;
   if (!recordingGradients()) {
     // No tape (evaluation, a reference model's scores): the same graph as training's, its saved
     // activations dropped at once. A graph fetching the output alone is optimized differently and
     // rounds differently, and a DPO reference that is a copy of the policy must score exactly as it.
-    const [out, ...saved] = graphs.forward.run([h, ...weights, inp.bias]);
+    const [out, ...saved] = graphs.forward.run([h, ...weights, inp.bias, length()]);
     for (const t of saved) t.dispose();
     return out as tf.Tensor2D;
   }
   const trainable = inp.modules.flatMap((m) => (m.a ? [m.a, m.b!] : []));
   const f = custom<tf.Tensor2D>(1 + trainable.length, ([x], save) => {
-    const [out, ...saved] = graphs.forward.run([x!, ...weights, inp.bias]);
+    const [out, ...saved] = graphs.forward.run([x!, ...weights, inp.bias, length()]);
     // The tables and masks were made outside this op: saved too, so they outlive the forward pass.
     save([...saved, ...weights.filter((w) => !(w instanceof tf.Variable))]);
     return {
@@ -232,7 +239,7 @@ export function graphDecoderLayer(h: tf.Tensor2D, inp: GraphLayerInputs): tf.Ten
         const fed = kept.slice(saved.length);
         let j = 0;
         const ws = weights.map((w) => (w instanceof tf.Variable ? w : fed[j++]!));
-        return graphs.backward.run([dy, ...acts, ...ws]);
+        return graphs.backward.run([dy, ...acts, ...ws, length()]);
       },
     };
   });

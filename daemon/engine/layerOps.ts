@@ -87,15 +87,19 @@ export interface AttentionDims {
   hd: number;
 }
 
-/** [N, H*hd] = [B, T, Hkv, G, hd] <-> [B*Hkv, G*T, hd]; [N, Hkv*hd] = [B, T, Hkv, hd] <-> [B*Hkv, S, hd]. */
+/**
+ * [N, H*hd] = [B, T, Hkv, G, hd] <-> [B*Hkv, G*T, hd]; [N, Hkv*hd] = [B, T, Hkv, hd] <-> [B*Hkv, S, hd].
+ * The batch is always the inferred (-1) axis, so the shapes name T and S only: a graph built once
+ * serves every batch size, and with T fed at run time every length (layerGraph.ts).
+ */
 function headLayouts(d: AttentionDims) {
-  const { B, T, S, H, Hkv, hd } = d;
+  const { T, S, H, Hkv, hd } = d;
   const G = H / Hkv;
   return {
-    queryRows: (p: Kernels, x: tf.Tensor) => p.reshape(p.transpose(p.reshape(x, [B, T, Hkv, G, hd]), [0, 2, 3, 1, 4]), [B * Hkv, G * T, hd]) as tf.Tensor3D,
-    fromQueryRows: (p: Kernels, x: tf.Tensor) => p.reshape(p.transpose(p.reshape(x, [B, Hkv, G, T, hd]), [0, 3, 1, 2, 4]), [B * T, H * hd]) as tf.Tensor2D,
-    keyRows: (p: Kernels, x: tf.Tensor) => p.reshape(p.transpose(p.reshape(x, [B, S, Hkv, hd]), [0, 2, 1, 3]), [B * Hkv, S, hd]) as tf.Tensor3D,
-    fromKeyRows: (p: Kernels, x: tf.Tensor) => p.reshape(p.transpose(p.reshape(x, [B, Hkv, S, hd]), [0, 2, 1, 3]), [B * T, Hkv * hd]) as tf.Tensor2D,
+    queryRows: (p: Kernels, x: tf.Tensor) => p.reshape(p.transpose(p.reshape(x, [-1, T, Hkv, G, hd]), [0, 2, 3, 1, 4]), [-1, G * T, hd]) as tf.Tensor3D,
+    fromQueryRows: (p: Kernels, x: tf.Tensor) => p.reshape(p.transpose(p.reshape(x, [-1, Hkv, G, T, hd]), [0, 3, 1, 2, 4]), [-1, H * hd]) as tf.Tensor2D,
+    keyRows: (p: Kernels, x: tf.Tensor) => p.reshape(p.transpose(p.reshape(x, [-1, S, Hkv, hd]), [0, 2, 1, 3]), [-1, S, hd]) as tf.Tensor3D,
+    fromKeyRows: (p: Kernels, x: tf.Tensor) => p.reshape(p.transpose(p.reshape(x, [-1, Hkv, S, hd]), [0, 2, 1, 3]), [-1, Hkv * hd]) as tf.Tensor2D,
   };
 }
 

@@ -26,6 +26,8 @@ const DT_INT32 = 3;
 /** The graph version TensorFlow 2.x reads without compatibility rewrites. */
 const GRAPH_PRODUCER = 1500;
 const TAG = 'anneal';
+/** The stand-in for a fed dimension (GraphBuilder.dimension): a prime no real static size is a multiple of. */
+const DIMENSION = 1_000_003;
 
 let protos: Proto | null = null;
 function pb(): Proto {
@@ -50,13 +52,29 @@ export class GraphBuilder implements Kernels {
   private readonly nodes: Proto[] = [];
   private readonly constants = new Map<string, tf.Tensor>();
   private next = 0;
-  readonly inputs: string[] = [];
+  /** Fed tensors in feeding order: their names and TensorFlow dtypes. */
+  readonly inputs: { name: string; dtype: number }[] = [];
+  /** The int32 scalar fed for the dimension `dimension()` stands for, if any. */
+  private dynamic: tf.Tensor | null = null;
 
   /** A float32 input fed at run time. */
   input(name: string): tf.Tensor {
     this.node(name, 'Placeholder', [], { dtype: { type: DT_FLOAT } });
-    this.inputs.push(`${name}:0`);
+    this.inputs.push({ name: `${name}:0`, dtype: DT_FLOAT });
     return sym(`${name}:0`);
+  }
+
+  /**
+   * A dimension fed at run time as an int32 scalar input (a sequence length): returns a stand-in
+   * number for the caller's shape arithmetic. `reshape` turns an entry that is a whole multiple k of
+   * the stand-in into k times the fed value, so the graph serves every value. One per graph.
+   */
+  dimension(name: string): number {
+    if (this.dynamic) throw new Error('GraphBuilder: one fed dimension per graph');
+    this.node(name, 'Placeholder', [], { dtype: { type: DT_INT32 } });
+    this.inputs.push({ name: `${name}:0`, dtype: DT_INT32 });
+    this.dynamic = sym(`${name}:0`);
+    return DIMENSION;
   }
 
   /** Adds op `op` and returns its `outputs` outputs. */
@@ -174,7 +192,24 @@ export class GraphBuilder implements Kernels {
   }
 
   reshape(x: tf.Tensor, shape: number[]): tf.Tensor {
-    return this.one('Reshape', [x, this.ints(shape)], { T: { type: DT_FLOAT }, Tshape: { type: DT_INT32 } });
+    return this.one('Reshape', [x, this.shapeOf(shape)], { T: { type: DT_FLOAT }, Tshape: { type: DT_INT32 } });
+  }
+
+  /** A shape as an int32 vector: a constant, or packed with the fed dimension's multiples (`dimension`). */
+  private shapeOf(shape: number[]): tf.Tensor {
+    if (!shape.some((d) => d >= DIMENSION)) return this.ints(shape);
+    const key = `shape:${shape.join(',')}`;
+    const known = this.constants.get(key);
+    if (known) return known;
+    const parts = shape.map((d) => {
+      if (d < DIMENSION) return this.ints([d], true);
+      if (d % DIMENSION !== 0 || !this.dynamic) throw new Error(`GraphBuilder: shape entry ${d} is not a multiple of the fed dimension`);
+      const k = d / DIMENSION;
+      return k === 1 ? this.dynamic : this.one('Mul', [this.ints([k], true), this.dynamic], { T: { type: DT_INT32 } });
+    });
+    const packed = this.one('Pack', parts, { T: { type: DT_INT32 }, N: { i: parts.length }, axis: { i: 0 } });
+    this.constants.set(key, packed);
+    return packed;
   }
 
   transpose(x: tf.Tensor, perm: number[]): tf.Tensor {
@@ -195,7 +230,7 @@ export class GraphBuilder implements Kernels {
   }
 
   gather(): tf.Tensor2D {
-    throw new Error('GraphBuilder: gather is not used in graphs (int32 inputs are not fed).');
+    throw new Error('GraphBuilder: gather is not used in graphs.');
   }
 
   dispose(): void {}
@@ -226,14 +261,14 @@ export class GraphBuilder implements Kernels {
     meta.setGraphDef(graph);
     const signature = new P.SignatureDef();
     signature.setMethodName('anneal');
-    const info = (name: string) => {
+    const info = (name: string, dtype: number) => {
       const t = new P.TensorInfo();
       t.setName(name);
-      t.setDtype(DT_FLOAT);
+      t.setDtype(dtype);
       return t;
     };
-    this.inputs.forEach((name, i) => signature.getInputsMap().set(`in${i}`, info(name)));
-    fetches.forEach((name, i) => signature.getOutputsMap().set(`out${i}`, info(name)));
+    this.inputs.forEach(({ name, dtype }, i) => signature.getInputsMap().set(`in${i}`, info(name, dtype)));
+    fetches.forEach((name, i) => signature.getOutputsMap().set(`out${i}`, info(name, DT_FLOAT)));
     meta.getSignatureDefMap().set(TAG, signature);
     const model = new P.SavedModel();
     model.setSavedModelSchemaVersion(1);
@@ -286,7 +321,7 @@ export class GraphSession {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-    this.feeds = builder.inputs.map((name) => ({ name }));
+    this.feeds = builder.inputs.map(({ name }) => ({ name }));
   }
 
   /** Runs the graph on `inputs` (in the builder's input order) and returns its outputs' values. */

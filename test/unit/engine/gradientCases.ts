@@ -20,14 +20,18 @@ export function load(dir: string, trainable: boolean): LlamaModel {
   return createModel(config, checkWeights(config, readSafetensors(join(fixtures, dir, 'model.safetensors')).tensors), trainable);
 }
 
-/** The fixture's right-padded batch, next-token labels on real positions (which alone go through the head, as in training). */
-export function batch(dir: string) {
+/**
+ * The fixture's right-padded batch, next-token labels on real positions (which alone go through the
+ * head, as in training); `rows` and `length` cut it to its first rows and positions (another shape).
+ */
+export function batch(dir: string, rows?: number, length?: number) {
   const ref = JSON.parse(readFileSync(join(fixtures, dir, 'reference.json'), 'utf8')) as { input_ids: number[][]; attention_mask: number[][]; position_ids?: number[][] };
-  const B = ref.input_ids.length;
-  const T = ref.input_ids[0]!.length;
-  const ids = Int32Array.from(ref.input_ids.flat());
-  const mask = ref.attention_mask.flat();
-  const positions = Int32Array.from(ref.position_ids?.flat() ?? Array.from({ length: B * T }, (_, i) => i % T));
+  const cut = <V>(m: V[][]) => m.slice(0, rows).map((r) => r.slice(0, length));
+  const B = cut(ref.input_ids).length;
+  const T = cut(ref.input_ids)[0]!.length;
+  const ids = Int32Array.from(cut(ref.input_ids).flat());
+  const mask = cut(ref.attention_mask).flat();
+  const positions = Int32Array.from(ref.position_ids ? cut(ref.position_ids).flat() : Array.from({ length: B * T }, (_, i) => i % T));
   const inputs: ForwardInputs = { batch: B, length: T, ids, positions, bias: causalBias(Int32Array.from(mask), B, T) };
   const select: number[] = [];
   for (let p = 0; p < B * T; p++) if (p % T < T - 1 && mask[p] && mask[p + 1]) select.push(p);

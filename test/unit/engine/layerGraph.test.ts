@@ -1,11 +1,12 @@
 // A LoRA training pass whose decoder layers run as TensorFlow graphs (layerGraph.ts, native backend
 // only) against the same pass op by op (ANNEAL_LAYER_GRAPHS=0): the same loss and the same gradient
 // for every A and B, with dropout, grouped-query attention, padding, Qwen2's q/k/v biases and Llama's
-// attention/MLP biases; also under gradient checkpointing; and no tensors left behind.
+// attention/MLP biases; also under gradient checkpointing and at another batch shape (with the same
+// graphs); and no tensors left behind.
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 import { disposeModel } from '../../../daemon/engine/model.ts';
-import { graphLayerRuns } from '../../../daemon/engine/layerGraph.ts';
+import { graphLayerStats } from '../../../daemon/engine/layerGraph.ts';
 import { graphsAvailable } from '../../../daemon/engine/tfGraph.ts';
 import { batch, gradients, load, loraWithDropout, maxDiff } from './gradientCases.ts';
 import { useBackend } from './helpers.ts';
@@ -40,9 +41,9 @@ for (const [label, dir, targets] of CASES) {
     const lora = loraWithDropout(model, targets);
     lora.reseed(7);
     const eager = opByOp(() => gradients(model, lora, data, false));
-    const runsBefore = graphLayerRuns();
+    const before = graphLayerStats();
     const graph = gradients(model, lora, data, false);
-    assert.equal(graphLayerRuns() - runsBefore, model.config.num_hidden_layers, 'every layer ran as a graph');
+    assert.equal(graphLayerStats().runs - before.runs, model.config.num_hidden_layers, 'every layer ran as a graph');
     const graphCk = gradients(model, lora, data, true);
     assert.equal(graph.leaked, 0, 'graph pass leaves no tensors');
     assert.equal(graphCk.leaked, 0, 'checkpointed graph pass leaves no tensors');
@@ -52,6 +53,13 @@ for (const [label, dir, targets] of CASES) {
     assert.ok(d.diff <= 2e-5 * Math.max(1, d.scale), `gradients differ by ${d.diff} (largest ${d.scale})`);
     assert.ok(dCk.diff <= 2e-5 * Math.max(1, dCk.scale), `checkpointed gradients differ by ${dCk.diff}`);
     assert.ok(Math.abs(eager.loss - graph.loss) <= 1e-5, `loss ${eager.loss} vs ${graph.loss}`);
+    // Another batch size and length: the same graphs (nothing built), the same agreement.
+    const built = graphLayerStats().built;
+    const other = batch(dir, 1, data.inputs.length - 3);
+    const eagerOther = opByOp(() => gradients(model, lora, other, false));
+    const dOther = maxDiff(eagerOther.grads, gradients(model, lora, other, false).grads);
+    assert.equal(graphLayerStats().built, built, 'another shape reuses the graphs');
+    assert.ok(dOther.diff <= 2e-5 * Math.max(1, dOther.scale), `gradients at another shape differ by ${dOther.diff}`);
     // Dropout's masks reach the graphs: without them the gradients differ.
     lora.training = false;
     assert.ok(maxDiff(eager.grads, gradients(model, lora, data, false).grads).diff > 1e-3, 'dropout reaches the graphs');
