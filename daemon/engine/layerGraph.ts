@@ -22,8 +22,8 @@ export interface GraphModule {
   /** LoRA's A [r, in] and B [out, r], absent where the module is not adapted. */
   a?: tf.Variable;
   b?: tf.Variable;
-  /** LoRA dropout's multiplier for this module's input (0 or 1/(1-p)), absent without dropout. */
-  mask?: tf.Tensor2D;
+  /** LoRA dropout's rate and seed (the graphs draw the mask), absent without dropout. */
+  dropout?: { rate: number; seed: number };
 }
 
 /** Everything one layer's graphs read, in LAYER_MODULES order for `modules`. */
@@ -47,7 +47,7 @@ interface Graphs {
 
 /** Which optional pieces each module has: the graphs' inputs differ with them. */
 function layout(inp: GraphLayerInputs): string {
-  return inp.modules.map((m) => `${m.a ? 'L' : ''}${m.mask ? 'D' : ''}${m.bias ? 'B' : ''}`).join('.');
+  return inp.modules.map((m) => `${m.a ? 'L' : ''}${m.dropout ? `D${m.dropout.rate}` : ''}${m.bias ? 'B' : ''}`).join('.');
 }
 
 const cache = new Map<string, Graphs>();
@@ -94,7 +94,8 @@ function fedWeights(inp: GraphLayerInputs): tf.Tensor[] {
   for (const m of inp.modules) {
     out.push(m.weight);
     if (m.a) out.push(m.a, m.b!);
-    if (m.mask) out.push(m.mask);
+    // Two int32 words of seed for TensorFlow's stateless generator.
+    if (m.dropout) out.push(tf.tensor1d([m.dropout.seed | 0, 0x5eed], 'int32'));
     if (m.bias) out.push(m.bias);
   }
   out.push(inp.ropeQ.cos, inp.ropeQ.sinSigned, inp.ropeK.cos, inp.ropeK.sinSigned);
@@ -109,13 +110,18 @@ function declareWeights(g: GraphBuilder, inp: GraphLayerInputs) {
     w: g.input(`w${i}`),
     a: m.a ? g.input(`a${i}`) : null,
     b: m.a ? g.input(`b${i}`) : null,
-    mask: m.mask ? g.input(`mask${i}`) : null,
+    seed: m.dropout ? g.input(`seed${i}`, 'int32') : null,
     bias: m.bias ? g.input(`bias${i}`) : null,
   }));
   const rope = [g.input('cos_q'), g.input('sin_q'), g.input('cos_k'), g.input('sin_k')] as const;
   return { norm1, norm2, modules, rope };
 }
 type Declared = ReturnType<typeof declareWeights>;
+
+/** Dropout's multiplier for x: 1/(1-rate) where a uniform draw is at least `rate`, else 0 (floor(u + 1 - rate) is that 0 or 1). */
+function dropoutMask(g: GraphBuilder, x: tf.Tensor, seed: tf.Tensor, rate: number): tf.Tensor {
+  return g.mul(g.floor(g.add(g.uniformLike(x, seed), g.scalar(1 - rate))), g.scalar(1 / (1 - rate)));
+}
 
 /** RoPE's value x cos + swap(x) sinSigned, swap exchanging each head's halves (ops.applyRope). */
 function rope(g: GraphBuilder, x: tf.Tensor, cos: tf.Tensor, sinSigned: tf.Tensor, hd: number, width: number): tf.Tensor {
@@ -148,10 +154,12 @@ function build(inp: GraphLayerInputs): Graphs {
     const m = W.modules[i]!;
     let y = f.matMul2(x as tf.Tensor2D, m.w as tf.Tensor2D, false, true) as tf.Tensor;
     if (m.a) {
-      const xd = m.mask ? f.mul(x, m.mask) : x;
+      const drop = inp.modules[i]!.dropout;
+      const xd = drop ? f.mul(x, dropoutMask(f, x, m.seed!, drop.rate)) : x;
       const us = f.mul(f.matMul2(xd as tf.Tensor2D, m.a as tf.Tensor2D, false, true), f.scalar(scale));
       y = f.add(y, f.matMul2(us as tf.Tensor2D, m.b as tf.Tensor2D, false, true));
-      at[`xd${i}`] = keep(xd);
+      // The input, not the dropped input: the backward graph draws the mask again from the seed.
+      at[`x${i}`] = keep(x);
       at[`us${i}`] = keep(us);
     }
     return m.bias ? f.add(y, m.bias) : y;
@@ -187,10 +195,13 @@ function build(inp: GraphLayerInputs): Graphs {
     const m = V.modules[i]!;
     let dx = g.matMul2(dOut as tf.Tensor2D, m.w as tf.Tensor2D, false, false) as tf.Tensor;
     if (m.a) {
+      const drop = inp.modules[i]!.dropout;
+      const x = S[at[`x${i}`]!]!;
+      const mask = drop ? dropoutMask(g, x, m.seed!, drop.rate) : null;
       const gu = g.mul(g.matMul2(dOut as tf.Tensor2D, m.b as tf.Tensor2D, false, false), g.scalar(scale));
       const dxl = g.matMul2(gu as tf.Tensor2D, m.a as tf.Tensor2D, false, false);
-      dx = g.add(dx, m.mask ? g.mul(dxl, m.mask) : dxl);
-      grads[2 * i] = g.matMul2(gu as tf.Tensor2D, S[at[`xd${i}`]!] as tf.Tensor2D, true, false);
+      dx = g.add(dx, mask ? g.mul(dxl, mask) : dxl);
+      grads[2 * i] = g.matMul2(gu as tf.Tensor2D, (mask ? g.mul(x, mask) : x) as tf.Tensor2D, true, false);
       grads[2 * i + 1] = g.matMul2(dOut as tf.Tensor2D, S[at[`us${i}`]!] as tf.Tensor2D, true, false);
     }
     return dx;
@@ -230,7 +241,7 @@ export function graphDecoderLayer(h: tf.Tensor2D, inp: GraphLayerInputs): tf.Ten
   const trainable = inp.modules.flatMap((m) => (m.a ? [m.a, m.b!] : []));
   const f = custom<tf.Tensor2D>(1 + trainable.length, ([x], save) => {
     const [out, ...saved] = graphs.forward.run([x!, ...weights, inp.bias, length()]);
-    // The tables and masks were made outside this op: saved too, so they outlive the forward pass.
+    // The tables and seeds were made outside this op: saved too, so they outlive the forward pass.
     save([...saved, ...weights.filter((w) => !(w instanceof tf.Variable))]);
     return {
       value: out as tf.Tensor2D,

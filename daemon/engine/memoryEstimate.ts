@@ -17,6 +17,7 @@
 // without dropout, loss on every position) the whole estimate against the process's peak:
 //   wasm heap   LoRA 1x128 2.2 GB / 2.1 est., 2x128 2.9 / 2.9
 //   native RSS  LoRA 1x128 2.0 / 1.9, 2x256 2.9 / 2.9, 4x512 7.5 / 7.6; full 1x128 4.9 / 4.9
+//   native RSS with LoRA layers as graphs (layerGraph.ts): 1x128 2.1 / 1.9, 2x256 2.8 / 2.7, 4x512 6.1 / 6.3
 // (Earlier figures, before the fused layer ops: GPT-2 LoRA 8.40/8.32 MB and full 5.58/5.44 per layer,
 // LoRA dropout's extra 2.867/2.867, a no-grad forward 2.985/2.982.)
 import type { LoraConfig, TrainingArguments } from '../../core/recipe/types.ts';
@@ -135,7 +136,7 @@ function layerModules(c: ModelConfig, lora: LoraConfig | null): Module[] {
  * forward pass op by op (model.ts's decoderLayer, gpt2.ts's block). X = N*hidden, Q = N*heads*head_dim,
  * K = N*kv_heads*head_dim, F = N*intermediate, A = batch*heads*length^2 (attention scores).
  */
-function layerFloats(c: ModelConfig, lora: LoraConfig | null, batch: number, length: number, training: boolean, fusedLora: boolean): LayerFloats {
+function layerFloats(c: ModelConfig, lora: LoraConfig | null, batch: number, length: number, training: boolean, fusedLora: boolean, graphs = false): LayerFloats {
   const N = batch * length;
   const d = c.hidden_size;
   const X = N * d;
@@ -143,6 +144,7 @@ function layerFloats(c: ModelConfig, lora: LoraConfig | null, batch: number, len
   const R = lora ? N * lora.r : 0;
   const dropout = training && lora !== null && lora.dropout > 0;
   const full = lora === null;
+  if (graphs && isLlama(c)) return graphLayerFloats(c, lora!, N, X, A, R, layerFloats(c, lora, batch, length, training, fusedLora).forward);
   let saved: number;
   let grads: number;
   let forward: number;
@@ -198,8 +200,8 @@ function layerFloats(c: ModelConfig, lora: LoraConfig | null, batch: number, len
   // output and the scaled delta (3 out), the rank-r product, and the gradient of its output (the add
   // of base and delta is a tfjs op); its input gets a gradient from the frozen product and one from A.
   // Fused (ops.linearLora, Llama off wasm) it keeps only the scaled rank-r product and gives its input
-  // one gradient. Dropout keeps its uniform draw, the floor, the mask and the dropped input (4 in) and
-  // computes one more input gradient. k readers of an input leave k gradient tensors: k - 1 partial
+  // one gradient. Dropout keeps its mask and the dropped input (2 in) and computes one more input
+  // gradient. k readers of an input leave k gradient tensors: k - 1 partial
   // ones and their sum, which Llama's inputs hand to an op that frees it (a norm, attention, SwiGLU).
   const readers = new Map<string, number>();
   const trainedInput = new Set<string>();
@@ -218,7 +220,7 @@ function layerFloats(c: ModelConfig, lora: LoraConfig | null, batch: number, len
         forward += 3 * O + R;
       }
       if (dropout) {
-        saved += 4 * In;
+        saved += 2 * In; // the mask and the dropped input (lora.ts's dropoutMask)
         grads += In;
       }
     }
@@ -226,6 +228,34 @@ function layerFloats(c: ModelConfig, lora: LoraConfig | null, batch: number, len
   for (const [input, k] of readers) grads += (isLlama(c) ? k - 1 : k) * inputSize.get(input)!;
   for (const input of trainedInput) if (!keptAnyway.has(input)) saved += inputSize.get(input)!;
   return { saved, grads, forward, input: X, transient };
+}
+
+/**
+ * A LoRA layer run as TensorFlow graphs (layerGraph.ts): it keeps only what its forward graph returns
+ * for the backward graph, and the graphs' own intermediates live inside one graph run. Kept: both
+ * norms' normalized inputs and factors (2X + 2N), the head-major q, k, v and the probabilities
+ * (Q + 2K + A), SwiGLU's gate, up and sigmoid (3F), each adapted module's scaled rank-r product (R)
+ * and its input (once per input shared by several modules; dropout's masks are drawn again from their
+ * seeds in the backward graph, so they cost nothing here). Gradients between graphs: the layer's output and input gradients (2X). Inside the
+ * backward graph at its peak: the probabilities' and scores' gradients and SwiGLU's two (2A + 2F).
+ * A no-grad forward runs the same graph and keeps what the op-by-op forward would (`forward`).
+ */
+function graphLayerFloats(c: LlamaConfig, lora: LoraConfig, N: number, X: number, A: number, R: number, forward: number): LayerFloats {
+  const hd = headDim(c);
+  const Q = N * c.num_attention_heads * hd;
+  const K = N * c.num_key_value_heads * hd;
+  const F = N * c.intermediate_size;
+  let saved = 2 * X + 2 * N + Q + 2 * K + A + 3 * F;
+  const inputsKept = new Set<string>();
+  for (const m of layerModules(c, lora)) {
+    if (!m.lora) continue;
+    saved += R;
+    if (!inputsKept.has(m.input)) {
+      inputsKept.add(m.input);
+      saved += N * m.in;
+    }
+  }
+  return { saved, grads: 2 * X, forward, input: X, transient: 2 * A + 2 * F };
 }
 
 /** The largest micro-batch `examples` make under the loader's settings (data.ts's BatchLoader). */
@@ -312,7 +342,9 @@ export function estimateTrainingMemory(config: ModelConfig, args: MemoryArgs, lo
 
   // ops.linearLora runs where lora.ts chooses it: off wasm, on float weights (not 4-bit blocks).
   const fusedLora = !wasm && !fourBit;
-  const layer = layerFloats(config, lora, B, T, true, fusedLora);
+  // Where model.ts runs LoRA layers as TensorFlow graphs (graphLayerInputs): native, float weights, no head norms.
+  const graphs = backendName === 'tensorflow' && lora !== null && !fourBit && isLlama(config) && !extras(config).qkNorm && process.env.ANNEAL_LAYER_GRAPHS !== '0';
+  const layer = layerFloats(config, lora, B, T, true, fusedLora, graphs);
   // The final norm: Llama's keeps its normalized input and leaves one input gradient (layerOps.rmsNorm);
   // GPT-2's LayerNorm is a composition of tfjs ops.
   const normSaved = isLlama(config) ? 1 : 5;

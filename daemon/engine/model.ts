@@ -104,17 +104,17 @@ export interface LinearAdapter {
    */
   projectFrozen?(name: string, x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D | null;
   /**
-   * Optional: LoRA's pieces for module `name` on inputs of shape [rows, cols], for a layer run as one
-   * graph (layerGraph.ts): A, B, the scale and dropout's multiplier; null where it leaves the module alone.
+   * Optional: LoRA's pieces for module `name`, for a layer run as one graph (layerGraph.ts): A, B, the
+   * scale and dropout's rate and seed while training; null where it leaves the module alone.
    */
-  loraPieces?(name: string, rows: number, cols: number): LoraPieces | null;
+  loraPieces?(name: string): LoraPieces | null;
 }
 
 export interface LoraPieces {
   a: tf.Variable;
   b: tf.Variable;
   scale: number;
-  mask?: tf.Tensor2D;
+  dropout?: { rate: number; seed: number };
 }
 
 /** Per-layer keys and values for incremental decoding (rotated, before grouped-query expansion). */
@@ -230,7 +230,7 @@ function decoderLayer(m: LlamaModel, l: number, h: tf.Tensor2D, pass: Pass): tf.
   const Hkv = c.num_key_value_heads;
   const hd = headDim(c);
   const p = `model.layers.${l}.`;
-  const graph = graphLayerInputs(m, l, pass, N);
+  const graph = graphLayerInputs(m, l, pass);
   if (graph) return graphDecoderLayer(h, graph);
 
   // Qwen3's q_norm/k_norm: RMSNorm over each head's vector, before RoPE; absent in other models.
@@ -262,7 +262,7 @@ function decoderLayer(m: LlamaModel, l: number, h: tf.Tensor2D, pass: Pass): tf.
  * fine-tuning); an adapter other than LoRA; a KV cache; quantized or pre-transposed weights; Qwen3's
  * head norms; or with ANNEAL_LAYER_GRAPHS=0. Without a tape (evaluation, scoring) any weights qualify.
  */
-function graphLayerInputs(m: LlamaModel, l: number, pass: Pass, N: number): GraphLayerInputs | null {
+function graphLayerInputs(m: LlamaModel, l: number, pass: Pass): GraphLayerInputs | null {
   const { opts } = pass;
   const adapter = opts.adapter;
   if ((recordingGradients() && !opts.frozenBase) || (adapter && !adapter.loraPieces)) return null;
@@ -274,10 +274,10 @@ function graphLayerInputs(m: LlamaModel, l: number, pass: Pass, N: number): Grap
   const modules: GraphModule[] = LAYER_MODULES.map((mod) => {
     const name = `${p}${mod}`;
     const weight = param(m, `${name}.weight`) as tf.Tensor as tf.Tensor2D;
-    const lora = adapter?.loraPieces!(name, N, weight.shape[1]) ?? null;
+    const lora = adapter?.loraPieces!(name) ?? null;
     if (lora) scale = lora.scale;
     const bias = m.params.get(`${name}.bias`) as tf.Tensor as tf.Tensor1D | undefined;
-    return { weight, ...(bias ? { bias } : {}), ...(lora ? { a: lora.a, b: lora.b, ...(lora.mask ? { mask: lora.mask } : {}) } : {}) };
+    return { weight, ...(bias ? { bias } : {}), ...(lora ? { a: lora.a, b: lora.b, ...(lora.dropout ? { dropout: lora.dropout } : {}) } : {}) };
   });
   return {
     norm1: param(m, `${p}input_layernorm.weight`) as tf.Tensor as tf.Tensor1D,

@@ -57,11 +57,25 @@ export class GraphBuilder implements Kernels {
   /** The int32 scalar fed for the dimension `dimension()` stands for, if any. */
   private dynamic: tf.Tensor | null = null;
 
-  /** A float32 input fed at run time. */
-  input(name: string): tf.Tensor {
-    this.node(name, 'Placeholder', [], { dtype: { type: DT_FLOAT } });
-    this.inputs.push({ name: `${name}:0`, dtype: DT_FLOAT });
+  /** An input fed at run time, float32 unless said. */
+  input(name: string, dtype: 'float32' | 'int32' = 'float32'): tf.Tensor {
+    const type = dtype === 'int32' ? DT_INT32 : DT_FLOAT;
+    this.node(name, 'Placeholder', [], { dtype: { type } });
+    this.inputs.push({ name: `${name}:0`, dtype: type });
     return sym(`${name}:0`);
+  }
+
+  /**
+   * Uniform floats in [0, 1) of x's shape from `seed` (an int32 [2] input): TensorFlow's stateless
+   * generator, so the same seed draws the same numbers in every graph and every run.
+   */
+  uniformLike(x: tf.Tensor, seed: tf.Tensor): tf.Tensor {
+    const shape = this.one('Shape', [x], { T: { type: DT_FLOAT }, out_type: { type: DT_INT32 } });
+    return this.one('StatelessRandomUniform', [shape, seed], { dtype: { type: DT_FLOAT }, T: { type: DT_INT32 }, Tseed: { type: DT_INT32 } });
+  }
+
+  floor<T extends tf.Tensor>(x: T): T {
+    return this.one('Floor', [x]) as T;
   }
 
   /**
