@@ -30,6 +30,8 @@ export interface GraphModule {
 export interface GraphLayerInputs {
   norm1: tf.Tensor1D;
   norm2: tf.Tensor1D;
+  /** Qwen3's RMSNorms over each query and key head (before RoPE), absent in other models. */
+  headNorms?: { q: tf.Tensor1D; k: tf.Tensor1D };
   modules: GraphModule[];
   ropeQ: { cos: tf.Tensor2D; sinSigned: tf.Tensor2D };
   ropeK: { cos: tf.Tensor2D; sinSigned: tf.Tensor2D };
@@ -47,7 +49,8 @@ interface Graphs {
 
 /** Which optional pieces each module has: the graphs' inputs differ with them. */
 function layout(inp: GraphLayerInputs): string {
-  return inp.modules.map((m) => `${m.a ? 'L' : ''}${m.dropout ? `D${m.dropout.rate}` : ''}${m.bias ? 'B' : ''}`).join('.');
+  const modules = inp.modules.map((m) => `${m.a ? 'L' : ''}${m.dropout ? `D${m.dropout.rate}` : ''}${m.bias ? 'B' : ''}`).join('.');
+  return `${inp.headNorms ? 'QK:' : ''}${modules}`;
 }
 
 const cache = new Map<string, Graphs>();
@@ -90,7 +93,7 @@ function graphsFor(inp: GraphLayerInputs): Graphs {
 
 /** The fed tensors besides the layer input and the saved activations, in graph input order. */
 function fedWeights(inp: GraphLayerInputs): tf.Tensor[] {
-  const out: tf.Tensor[] = [inp.norm1, inp.norm2];
+  const out: tf.Tensor[] = [inp.norm1, inp.norm2, ...(inp.headNorms ? [inp.headNorms.q, inp.headNorms.k] : [])];
   for (const m of inp.modules) {
     out.push(m.weight);
     if (m.a) out.push(m.a, m.b!);
@@ -106,6 +109,8 @@ function fedWeights(inp: GraphLayerInputs): tf.Tensor[] {
 function declareWeights(g: GraphBuilder, inp: GraphLayerInputs) {
   const norm1 = g.input('norm1');
   const norm2 = g.input('norm2');
+  const qNorm = inp.headNorms ? g.input('q_norm') : null;
+  const kNorm = inp.headNorms ? g.input('k_norm') : null;
   const modules = inp.modules.map((m, i) => ({
     w: g.input(`w${i}`),
     a: m.a ? g.input(`a${i}`) : null,
@@ -114,7 +119,7 @@ function declareWeights(g: GraphBuilder, inp: GraphLayerInputs) {
     bias: m.bias ? g.input(`bias${i}`) : null,
   }));
   const rope = [g.input('cos_q'), g.input('sin_q'), g.input('cos_k'), g.input('sin_k')] as const;
-  return { norm1, norm2, modules, rope };
+  return { norm1, norm2, qNorm, kNorm, modules, rope };
 }
 type Declared = ReturnType<typeof declareWeights>;
 
@@ -167,8 +172,16 @@ function build(inp: GraphLayerInputs): Graphs {
   const n1 = rmsNormForward(f, h, W.norm1, inp.eps);
   at.xn1 = keep(n1.xn);
   at.r1 = keep(n1.r);
-  const q = rope(f, lin(0, n1.y), W.rope[0], W.rope[1], hd, H * hd);
-  const k = rope(f, lin(1, n1.y), W.rope[2], W.rope[3], hd, Hkv * hd);
+  // Qwen3's head norms: RMSNorm over each head's vector, before RoPE.
+  const headNorm = (y: tf.Tensor, w: tf.Tensor | null, heads: number, tag: string): tf.Tensor => {
+    if (!w) return y;
+    const n = rmsNormForward(f, f.reshape(y, [-1, hd]), w, inp.eps);
+    at[`xn${tag}`] = keep(n.xn);
+    at[`r${tag}`] = keep(n.r);
+    return f.reshape(n.y, [-1, heads * hd]);
+  };
+  const q = rope(f, headNorm(lin(0, n1.y), W.qNorm, H, 'q'), W.rope[0], W.rope[1], hd, H * hd);
+  const k = rope(f, headNorm(lin(1, n1.y), W.kNorm, Hkv, 'k'), W.rope[2], W.rope[3], hd, Hkv * hd);
   const v = lin(2, n1.y);
   const att = attentionForward(f, q, k, v, attnBias, { ...inp.dims, T: fT, S: fT });
   for (const [name, t] of Object.entries(att.saved)) at[name] = keep(t);
@@ -216,7 +229,9 @@ function build(inp: GraphLayerInputs): Graphs {
   // RoPE's backward: dy cos + swap(dy sinSigned).
   const dqPre = g.add(g.mul(dq, V.rope[0]), swap(g, g.mul(dq, V.rope[1]), hd, H * hd));
   const dkPre = g.add(g.mul(dk, V.rope[2]), swap(g, g.mul(dk, V.rope[3]), hd, Hkv * hd));
-  const dx1 = g.add(g.add(back(0, dqPre), back(1, dkPre)), back(2, dv));
+  const headNormBack = (d: tf.Tensor, w: tf.Tensor | null, heads: number, tag: string): tf.Tensor =>
+    w ? g.reshape(rmsNormBackward(g, g.reshape(d, [-1, hd]), s(`xn${tag}`), s(`r${tag}`), w), [-1, heads * hd]) : d;
+  const dx1 = g.add(g.add(back(0, headNormBack(dqPre, V.qNorm, H, 'q')), back(1, headNormBack(dkPre, V.kNorm, Hkv, 'k'))), back(2, dv));
   const dh = g.add(dh2, rmsNormBackward(g, dx1, s('xn1'), s('r1'), V.norm1));
   return { forward: new GraphSession(f, [out, ...saved]), backward: new GraphSession(g, [dh, ...grads.filter((t) => t !== undefined)]) };
 }

@@ -246,6 +246,8 @@ function graphLayerFloats(c: LlamaConfig, lora: LoraConfig, N: number, X: number
   const K = N * c.num_key_value_heads * hd;
   const F = N * c.intermediate_size;
   let saved = 2 * X + 2 * N + Q + 2 * K + A + 3 * F;
+  // Qwen3's head norms keep their normalized heads and factors.
+  if (extras(c).qkNorm) saved += Q + K + N * (c.num_attention_heads + c.num_key_value_heads);
   const inputsKept = new Set<string>();
   for (const m of layerModules(c, lora)) {
     if (!m.lora) continue;
@@ -342,8 +344,8 @@ export function estimateTrainingMemory(config: ModelConfig, args: MemoryArgs, lo
 
   // ops.linearLora runs where lora.ts chooses it: off wasm, on float weights (not 4-bit blocks).
   const fusedLora = !wasm && !fourBit;
-  // Where model.ts runs LoRA layers as TensorFlow graphs (graphLayerInputs): native, float weights, no head norms.
-  const graphs = backendName === 'tensorflow' && lora !== null && !fourBit && isLlama(config) && !extras(config).qkNorm && process.env.ANNEAL_LAYER_GRAPHS !== '0';
+  // Where model.ts runs LoRA layers as TensorFlow graphs (graphLayerInputs): native, float weights.
+  const graphs = backendName === 'tensorflow' && lora !== null && !fourBit && isLlama(config) && process.env.ANNEAL_LAYER_GRAPHS !== '0';
   const layer = layerFloats(config, lora, B, T, true, fusedLora, graphs);
   // The final norm: Llama's keeps its normalized input and leaves one input gradient (layerOps.rmsNorm);
   // GPT-2's LayerNorm is a composition of tfjs ops.

@@ -259,8 +259,8 @@ function decoderLayer(m: LlamaModel, l: number, h: tf.Tensor2D, pass: Pass): tf.
 /**
  * Layer `l`'s inputs for running it as one TensorFlow graph (layerGraph.ts), or null where the layer
  * must run op by op: off the native backend; training with gradients for the model's own weights (full
- * fine-tuning); an adapter other than LoRA; a KV cache; quantized or pre-transposed weights; Qwen3's
- * head norms; or with ANNEAL_LAYER_GRAPHS=0. Without a tape (evaluation, scoring) any weights qualify.
+ * fine-tuning); an adapter other than LoRA; a KV cache; quantized or pre-transposed weights; or with
+ * ANNEAL_LAYER_GRAPHS=0. Without a tape (evaluation, scoring) any weights qualify.
  */
 function graphLayerInputs(m: LlamaModel, l: number, pass: Pass): GraphLayerInputs | null {
   const { opts } = pass;
@@ -269,7 +269,8 @@ function graphLayerInputs(m: LlamaModel, l: number, pass: Pass): GraphLayerInput
   if (opts.cache || opts.transposed || m.quantized || process.env.ANNEAL_LAYER_GRAPHS === '0' || !graphsAvailable()) return null;
   const c = m.config as LlamaConfig;
   const p = `model.layers.${l}.`;
-  if (m.params.has(`${p}self_attn.q_norm.weight`)) return null;
+  const qNorm = m.params.get(`${p}self_attn.q_norm.weight`);
+  const kNorm = m.params.get(`${p}self_attn.k_norm.weight`);
   let scale = 0;
   const modules: GraphModule[] = LAYER_MODULES.map((mod) => {
     const name = `${p}${mod}`;
@@ -282,6 +283,7 @@ function graphLayerInputs(m: LlamaModel, l: number, pass: Pass): GraphLayerInput
   return {
     norm1: param(m, `${p}input_layernorm.weight`) as tf.Tensor as tf.Tensor1D,
     norm2: param(m, `${p}post_attention_layernorm.weight`) as tf.Tensor as tf.Tensor1D,
+    ...(qNorm && kNorm ? { headNorms: { q: qNorm as tf.Tensor as tf.Tensor1D, k: kNorm as tf.Tensor as tf.Tensor1D } } : {}),
     modules,
     ropeQ: pass.ropeQ,
     ropeK: pass.ropeK,

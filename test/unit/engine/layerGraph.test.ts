@@ -1,7 +1,7 @@
 // A LoRA training pass whose decoder layers run as TensorFlow graphs (layerGraph.ts, native backend
 // only) against the same pass op by op (ANNEAL_LAYER_GRAPHS=0): the same loss and the same gradient
-// for every A and B, with grouped-query attention, padding, Qwen2's q/k/v biases and Llama's
-// attention/MLP biases, at another batch shape with the same graphs; dropout drawn in the graphs and
+// for every A and B, with grouped-query attention, padding, Qwen2's q/k/v biases, Llama's
+// attention/MLP biases and Qwen3's q/k head norms, at another batch shape with the same graphs; dropout drawn in the graphs and
 // again under gradient checkpointing; no tensors left behind.
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
@@ -32,6 +32,7 @@ const CASES: [string, string, 'all-linear' | string[]][] = [
   ['llama_tiny, q_proj and v_proj only', 'llama_tiny', ['q_proj', 'v_proj']],
   ['qwen2', 'architectures/qwen2', 'all-linear'],
   ['llama3_bias', 'architectures/llama3_bias', 'all-linear'],
+  ['qwen3 (q/k head norms)', 'architectures/qwen3_yarn', 'all-linear'],
 ];
 
 for (const [label, dir, targets] of CASES) {
