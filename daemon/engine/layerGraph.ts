@@ -121,7 +121,6 @@ function declareWeights(g: GraphBuilder, inp: GraphLayerInputs) {
   const rope = [g.input('cos_q'), g.input('sin_q'), g.input('cos_k'), g.input('sin_k')] as const;
   return { norm1, norm2, qNorm, kNorm, modules, rope };
 }
-type Declared = ReturnType<typeof declareWeights>;
 
 /** Dropout's multiplier for x: 1/(1-rate) where a uniform draw is at least `rate`, else 0 (floor(u + 1 - rate) is that 0 or 1). */
 function dropoutMask(g: GraphBuilder, x: tf.Tensor, seed: tf.Tensor, rate: number): tf.Tensor {

@@ -76,13 +76,20 @@ export class LoraAdapter implements LinearAdapter {
    * tokens from 1.2 to 1.9 s, this one to 1.6 s (layers run as graphs draw their own: loraPieces).
    */
   private dropoutMask(name: string, rows: number, cols: number): tf.Tensor2D | null {
-    const rate = this.config.dropout;
-    if (!this.training || rate <= 0) return null;
-    const rng = new Rng(hashSeed(this.dropoutKey, this.moduleIndex.get(name)!));
+    const dropout = this.dropout(name);
+    if (!dropout) return null;
+    const { rate, seed } = dropout;
+    const rng = new Rng(seed);
     const keep = 1 / (1 - rate);
     const mask = new Float32Array(rows * cols);
     for (let i = 0; i < mask.length; i++) mask[i] = rng.next() < rate ? 0 : keep;
     return tf.tensor2d(mask, [rows, cols]);
+  }
+
+  /** Dropout's rate and the seed of module `name`'s mask for this pass, or null when nothing is dropped. */
+  private dropout(name: string): { rate: number; seed: number } | null {
+    const rate = this.config.dropout;
+    return this.training && rate > 0 ? { rate, seed: hashSeed(this.dropoutKey, this.moduleIndex.get(name)!) } : null;
   }
 
   delta(name: string, x: tf.Tensor2D): tf.Tensor2D | null {
@@ -109,8 +116,7 @@ export class LoraAdapter implements LinearAdapter {
     const b = this.params.get(`${name}.lora_B.weight`)!;
     // The graph draws the mask itself from this seed (TensorFlow's stateless generator), in the
     // forward graph and again in the backward one: keyed by pass and module as `dropped`'s masks are.
-    const rate = this.config.dropout;
-    const dropout = this.training && rate > 0 ? { rate, seed: hashSeed(this.dropoutKey, this.moduleIndex.get(name)!) } : null;
+    const dropout = this.dropout(name);
     return { a, b, scale: this.scale, ...(dropout ? { dropout } : {}) };
   }
 
